@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what ghostpeer needs to build and test, from Debian 12's packages.
+# Idempotent: packages already present are not touched, and apt is not even
+# asked when nothing is missing.
+#   scripts/install-deps.sh           build + test dependencies
+#   scripts/install-deps.sh --docker  also docker.io and busybox-static (e2e)
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev
+  protobuf-compiler grpc-proto libabsl-dev libspdlog-dev libcli11-dev
+  nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  iproute2 procps clang-format
+)
+if [[ "${1:-}" == "--docker" ]]; then
+  packages+=(docker.io busybox-static)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $EUID -ne 0 ]]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}" >/dev/null
+echo "install-deps: done"
