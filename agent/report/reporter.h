@@ -1,0 +1,135 @@
+// The agent's side of the ingest stream.
+#ifndef GHOSTPEER_AGENT_REPORT_REPORTER_H_
+#define GHOSTPEER_AGENT_REPORT_REPORTER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/report/address_tracker.h"
+#include "agent/report/delta_encoder.h"
+#include "agent/report/event_journal.h"
+#include "common/time_util.h"
+#include "ghostpeer/v1/ingest.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace ghostpeer::agent {
+
+struct ReporterOptions {
+  std::string aggregator = "127.0.0.1:7070";  // host:port
+  std::string node;
+  std::string agent_version;
+  std::string kernel;
+  absl::Duration interval = absl::Seconds(5);
+  // A full snapshot at least every this many snapshots.
+  int full_every = 12;
+  // Null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // Sent as "authorization: Bearer <token>" when not empty.
+  std::string bearer_token;
+  // HTTP/2 pings on an idle stream and how long to wait for their answer:
+  // a dead aggregator (or a dead path to it) breaks the stream within about
+  // keepalive_time + keepalive_timeout instead of ghosting us.
+  absl::Duration keepalive_time = absl::Seconds(10);
+  absl::Duration keepalive_timeout = absl::Seconds(5);
+  // No acknowledgement for this long on an open stream: reconnect.
+  // Zero: max(3 x interval, 20 s).
+  absl::Duration ack_timeout = absl::ZeroDuration();
+  absl::Duration initial_backoff = absl::Milliseconds(500);
+  absl::Duration max_backoff = absl::Seconds(30);
+  const Clock* clock = Clock::Real();
+};
+
+struct ReporterStats {
+  uint64_t streams_opened = 0;
+  uint64_t reconnects = 0;
+  uint64_t snapshots_sent = 0;
+  uint64_t full_snapshots_sent = 0;
+  uint64_t snapshot_errors = 0;
+  uint64_t events_sent = 0;
+  absl::Time last_ack = absl::InfinitePast();
+  absl::Duration last_snapshot_duration;
+  uint32_t last_socket_count = 0;
+  uint32_t last_namespaces_seen = 0;
+  uint32_t last_namespaces_failed = 0;
+  bool connected = false;
+  std::string last_error;
+};
+
+// Takes a snapshot every interval and streams it, with the address events of
+// the journal, over one long-lived Ingest.Report stream; reconnects with
+// exponential backoff and jitter when the stream breaks or goes quiet.
+//
+// Per stream: Hello; the aggregator's first Ack says which address events it
+// already stored, and everything after it is (re)sent; the tracker's
+// INVENTORY follows so the aggregator can close what vanished while we were
+// away; then a full snapshot, then deltas against the last acknowledged full
+// snapshot.
+class Reporter {
+ public:
+  using SnapshotFn = std::function<absl::StatusOr<v1::NodeSnapshot>()>;
+
+  // `journal` must outlive the reporter. `take_snapshot` runs on the Run()
+  // thread only.
+  Reporter(ReporterOptions options, SnapshotFn take_snapshot,
+           EventJournal* journal);
+
+  // Runs until Stop(). Returns OK after Stop(); errors only for a bad
+  // configuration (InvalidArgument).
+  absl::Status Run();
+
+  // Ends Run() promptly (bounded by one snapshot). Thread-safe.
+  void Stop();
+
+  // New events are in the journal: send them now rather than at the next
+  // interval. Thread-safe.
+  void Notify();
+
+  ReporterStats stats() const;
+
+ private:
+  // One stream's life. Returns why it ended.
+  absl::Status RunStream(v1::Ingest::Stub& stub);
+  absl::Status SendPendingEvents(
+      grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>& stream,
+      uint64_t& sent_upto);
+  // Takes a snapshot when one is due: address changes go to the journal,
+  // the snapshot waits in latest_ for the stream.
+  void SnapshotIfDue();
+  // Sleeps until `deadline`, a Notify() or Stop(), taking snapshots as they
+  // fall due. Returns false once stopped.
+  bool WaitUntil(absl::Time deadline);
+  bool stopped() const;
+
+  const ReporterOptions options_;
+  const SnapshotFn take_snapshot_;
+  EventJournal* const journal_;
+  AddressTracker tracker_;                           // Run() thread only
+  bool have_observation_ = false;                    // Run() thread only
+  absl::Time next_snapshot_ = absl::InfinitePast();  // Run() thread only
+
+  mutable absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  DeltaEncoder encoder_ ABSL_GUARDED_BY(mu_);
+  // The latest snapshot, encoded when a stream can take it.
+  std::optional<v1::NodeSnapshot> latest_ ABSL_GUARDED_BY(mu_);
+  ReporterStats stats_ ABSL_GUARDED_BY(mu_);
+  grpc::ClientContext* active_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+// Channel arguments for the agent's stream (keepalive on, so a dead peer is
+// found). Exposed for tests.
+grpc::ChannelArguments ReporterChannelArguments(const ReporterOptions& options);
+
+}  // namespace ghostpeer::agent
+
+#endif  // GHOSTPEER_AGENT_REPORT_REPORTER_H_

@@ -1,0 +1,114 @@
+#include "agent/report/delta_encoder.h"
+
+#include "gtest/gtest.h"
+
+namespace ghostpeer::agent {
+namespace {
+
+v1::SocketRecord Socket(uint32_t local_port, uint32_t send_queue) {
+  v1::SocketRecord record;
+  record.set_netns_inode(42);
+  record.set_local_ip("10.99.0.3");
+  record.set_local_port(local_port);
+  record.set_remote_ip("10.99.0.2");
+  record.set_remote_port(27017);
+  record.set_inode(1000 + local_port);
+  record.set_state(v1::TCP_STATE_ESTABLISHED);
+  record.set_send_queue(send_queue);
+  record.mutable_tcp_info()->set_last_data_recv_ms(10);
+  return record;
+}
+
+v1::NodeSnapshot Snapshot(std::vector<v1::SocketRecord> sockets) {
+  v1::NodeSnapshot snapshot;
+  snapshot.set_node("node-1");
+  for (auto& s : sockets) *snapshot.add_sockets() = std::move(s);
+  return snapshot;
+}
+
+v1::Ack AckFull(uint64_t id) {
+  v1::Ack ack;
+  ack.set_full_snapshot_id(id);
+  ack.set_snapshot_id(id);
+  return ack;
+}
+
+TEST(DeltaEncoderTest, FirstSnapshotIsFullAndNumbered) {
+  DeltaEncoder encoder;
+  v1::SocketSnapshot first = encoder.Encode(Snapshot({Socket(1, 0)}));
+  EXPECT_TRUE(first.full());
+  EXPECT_EQ(first.snapshot_id(), 1u);
+  EXPECT_EQ(first.snapshot().sockets_size(), 1);
+}
+
+TEST(DeltaEncoderTest, StaysFullUntilAcknowledged) {
+  DeltaEncoder encoder;
+  (void)encoder.Encode(Snapshot({Socket(1, 0)}));
+  EXPECT_TRUE(encoder.Encode(Snapshot({Socket(1, 0)})).full());
+}
+
+TEST(DeltaEncoderTest, DeltaCarriesOnlyChangesAndRemovals) {
+  DeltaEncoder encoder;
+  v1::SocketSnapshot full =
+      encoder.Encode(Snapshot({Socket(1, 0), Socket(2, 0), Socket(3, 0)}));
+  encoder.Acknowledge(AckFull(full.snapshot_id()));
+
+  v1::SocketRecord aged = Socket(1, 0);
+  aged.mutable_tcp_info()->set_last_data_recv_ms(5000);  // only older
+  v1::SocketSnapshot delta =
+      encoder.Encode(Snapshot({aged, Socket(2, 700), Socket(4, 0)}));
+  EXPECT_FALSE(delta.full());
+  EXPECT_EQ(delta.base_snapshot_id(), full.snapshot_id());
+  ASSERT_EQ(delta.snapshot().sockets_size(), 2);
+  EXPECT_EQ(delta.snapshot().sockets(0).local_port(), 2u);  // changed
+  EXPECT_EQ(delta.snapshot().sockets(1).local_port(), 4u);  // new
+  ASSERT_EQ(delta.removed_size(), 1);
+  EXPECT_EQ(delta.removed(0).local_port(), 3u);
+  EXPECT_EQ(delta.removed(0).inode(), 1003u);
+  EXPECT_EQ(delta.removed(0).netns_inode(), 42u);
+}
+
+TEST(DeltaEncoderTest, DeltasStayAgainstTheFullBaseNotThePreviousDelta) {
+  DeltaEncoder encoder;
+  v1::SocketSnapshot full = encoder.Encode(Snapshot({Socket(1, 0)}));
+  encoder.Acknowledge(AckFull(full.snapshot_id()));
+  (void)encoder.Encode(Snapshot({Socket(1, 5)}));
+  v1::SocketSnapshot second = encoder.Encode(Snapshot({Socket(1, 5)}));
+  EXPECT_EQ(second.base_snapshot_id(), full.snapshot_id());
+  EXPECT_EQ(second.snapshot().sockets_size(), 1) << "still differs from base";
+}
+
+TEST(DeltaEncoderTest, PeriodicFullSnapshot) {
+  DeltaEncoder encoder(/*full_every=*/3);
+  v1::SocketSnapshot full = encoder.Encode(Snapshot({Socket(1, 0)}));
+  encoder.Acknowledge(AckFull(full.snapshot_id()));
+  EXPECT_FALSE(encoder.Encode(Snapshot({Socket(1, 0)})).full());
+  EXPECT_FALSE(encoder.Encode(Snapshot({Socket(1, 0)})).full());
+  EXPECT_TRUE(encoder.Encode(Snapshot({Socket(1, 0)})).full());
+}
+
+TEST(DeltaEncoderTest, FullRequiredAndReconnect) {
+  DeltaEncoder encoder;
+  v1::SocketSnapshot full = encoder.Encode(Snapshot({Socket(1, 0)}));
+  encoder.Acknowledge(AckFull(full.snapshot_id()));
+  v1::Ack required;
+  required.set_full_snapshot_required(true);
+  encoder.Acknowledge(required);
+  EXPECT_TRUE(encoder.Encode(Snapshot({Socket(1, 0)})).full());
+
+  v1::SocketSnapshot again = encoder.Encode(Snapshot({Socket(1, 0)}));
+  encoder.Acknowledge(AckFull(again.snapshot_id()));
+  encoder.RequireFull();
+  EXPECT_EQ(encoder.base_snapshot_id(), 0u);
+  EXPECT_TRUE(encoder.Encode(Snapshot({Socket(1, 0)})).full());
+}
+
+TEST(DeltaEncoderTest, UnknownAckIsIgnored) {
+  DeltaEncoder encoder;
+  (void)encoder.Encode(Snapshot({Socket(1, 0)}));
+  encoder.Acknowledge(AckFull(999));
+  EXPECT_EQ(encoder.base_snapshot_id(), 0u);
+}
+
+}  // namespace
+}  // namespace ghostpeer::agent
