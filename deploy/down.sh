@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Removes the ghostpeer stack (and the demo's services, if present). Volumes
+# (the aggregator's history, the agents' journals) are kept unless --volumes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+volumes=false
+[[ "${1:-}" == "--volumes" ]] && volumes=true
+deploy/demo.sh --clean >/dev/null 2>&1 || true
+if docker stack ls --format '{{.Name}}' 2>/dev/null | grep -qx ghostpeer; then
+  docker stack rm ghostpeer
+  # Wait for the tasks to go (bounded) so volumes can be removed.
+  for _ in $(seq 1 60); do
+    docker ps -q -f label=com.docker.stack.namespace=ghostpeer | grep -q . || break
+    sleep 1
+  done
+fi
+if $volumes; then
+  docker volume rm ghostpeer_agent-state ghostpeer_aggregator-data 2>/dev/null || true
+fi
+echo "deploy: ghostpeer removed"
