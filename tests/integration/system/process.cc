@@ -26,7 +26,8 @@ int DecodeWaitStatus(int status) {
 
 pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
   std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  for (const std::string& arg : argv)
+    args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
@@ -57,7 +58,8 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Start(
   if (access(argv[0].c_str(), X_OK) != 0) {
     return ErrnoToStatus(errno, absl::StrCat("cannot execute ", argv[0]));
   }
-  const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int log =
+      open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (log < 0) return ErrnoToStatus(errno, absl::StrCat("open ", log_path));
   const pid_t pid = Spawn(argv, log, log);
   close(log);

@@ -1,0 +1,133 @@
+#include "aggregator/ingest_service.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace ghostpeer::aggregator {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+// Read -> Engine -> write Ack -> read: one message in flight per stream.
+class IngestService::ReportReactor final
+    : public grpc::ServerBidiReactor<v1::AgentMessage, v1::AggregatorMessage> {
+ public:
+  ReportReactor(IngestService* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {
+    ++service_->active_streams_;
+    if (service_->authorizer_) {
+      grpc::Status allowed = service_->authorizer_(context_);
+      if (!allowed.ok()) {
+        GP_LOG_WARN("ingest: refused stream from {}: {}", context_->peer(),
+                    allowed.error_message());
+        Finish(allowed);
+        return;
+      }
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The agent half-closed or went away.
+      Finish(grpc::Status::OK);
+      return;
+    }
+    absl::StatusOr<v1::Ack> ack = Handle(request_);
+    if (!ack.ok()) {
+      GP_LOG_WARN("ingest: node '{}' ({}): {}", node_, context_->peer(),
+                  ack.status().ToString());
+      Finish(ToGrpcStatus(ack.status()));
+      return;
+    }
+    *reply_.mutable_ack() = *ack;
+    StartWrite(&reply_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "ack not delivered"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override {
+    if (!node_.empty()) {
+      service_->engine_->Disconnected(node_, instance_);
+      GP_LOG_INFO("ingest: node '{}' disconnected", node_);
+    }
+    --service_->active_streams_;
+    delete this;
+  }
+
+ private:
+  absl::StatusOr<v1::Ack> Handle(const v1::AgentMessage& message) {
+    Engine& engine = *service_->engine_;
+    if (message.has_hello()) {
+      if (!node_.empty()) {
+        return absl::FailedPreconditionError("hello sent twice on one stream");
+      }
+      absl::StatusOr<uint64_t> stored = engine.Hello(message.hello());
+      if (!stored.ok()) return stored.status();
+      node_ = message.hello().node();
+      instance_ = message.hello().agent_instance();
+      GP_LOG_INFO(
+          "ingest: node '{}' connected from {} (agent {}, instance "
+          "{}, {} address events stored before)",
+          node_, context_->peer(), message.hello().agent_version(), instance_,
+          *stored);
+      v1::Ack ack;
+      ack.set_address_seq(*stored);
+      return ack;
+    }
+    if (node_.empty()) {
+      return absl::FailedPreconditionError(
+          "the first message of a stream must be hello");
+    }
+    switch (message.body_case()) {
+      case v1::AgentMessage::kAddressEvents: {
+        absl::StatusOr<uint64_t> stored = engine.IngestAddressEvents(
+            node_, instance_, message.address_events());
+        if (!stored.ok()) return stored.status();
+        v1::Ack ack;
+        ack.set_address_seq(*stored);
+        return ack;
+      }
+      case v1::AgentMessage::kSocketSnapshot: {
+        const v1::NodeSnapshot& snapshot = message.socket_snapshot().snapshot();
+        if (!snapshot.node().empty() && snapshot.node() != node_) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("snapshot names node '", snapshot.node(),
+                           "' on a stream that said hello as '", node_, "'"));
+        }
+        return engine.IngestSnapshot(node_, instance_,
+                                     message.socket_snapshot(), absl::Now());
+      }
+      default:
+        return absl::InvalidArgumentError("empty or unknown agent message");
+    }
+  }
+
+  IngestService* const service_;
+  grpc::CallbackServerContext* const context_;
+  v1::AgentMessage request_;
+  v1::AggregatorMessage reply_;
+  std::string node_;
+  std::string instance_;
+};
+
+IngestService::IngestService(Engine* engine, CallAuthorizer authorizer)
+    : engine_(engine), authorizer_(std::move(authorizer)) {}
+
+grpc::ServerBidiReactor<v1::AgentMessage, v1::AggregatorMessage>*
+IngestService::Report(grpc::CallbackServerContext* context) {
+  return new ReportReactor(this, context);
+}
+
+}  // namespace ghostpeer::aggregator

@@ -1,0 +1,50 @@
+// The Ingest service: one bidirectional stream per agent.
+#ifndef GHOSTPEER_AGGREGATOR_INGEST_SERVICE_H_
+#define GHOSTPEER_AGGREGATOR_INGEST_SERVICE_H_
+
+#include <atomic>
+#include <functional>
+
+#include "aggregator/engine.h"
+#include "ghostpeer/v1/ingest.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace ghostpeer::aggregator {
+
+// Decides whether a call may proceed: OK, or the status to end it with
+// (UNAUTHENTICATED / PERMISSION_DENIED). Null means everyone may.
+using CallAuthorizer =
+    std::function<grpc::Status(grpc::CallbackServerContext*)>;
+
+// Serves Ingest.Report on top of an Engine. Per stream: the first message
+// must be Hello (else FAILED_PRECONDITION); every message is answered with
+// one Ack after the Engine stored what it covers, and the next message is
+// read only then, so a slow store slows its agent, not the others. A
+// message the Engine rejects ends that stream with the Engine's status
+// (INVALID_ARGUMENT for bad input); nothing of it is stored.
+//
+// Thread-safe; `engine` must outlive the service.
+class IngestService final : public v1::Ingest::CallbackService {
+ public:
+  explicit IngestService(Engine* engine, CallAuthorizer authorizer = nullptr);
+
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::AggregatorMessage>* Report(
+      grpc::CallbackServerContext* context) override;
+
+  // Streams open right now.
+  int active_streams() const { return active_streams_.load(); }
+
+ private:
+  class ReportReactor;
+
+  Engine* const engine_;
+  const CallAuthorizer authorizer_;
+  std::atomic<int> active_streams_{0};
+};
+
+// absl::Status -> grpc::Status, keeping code and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace ghostpeer::aggregator
+
+#endif  // GHOSTPEER_AGGREGATOR_INGEST_SERVICE_H_

@@ -1,0 +1,151 @@
+// ghostpeer-aggregator: ingest from agents, address history, detection,
+// queries. Flags -> Options -> Run; everything else lives in the library.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "aggregator/engine.h"
+#include "aggregator/server.h"
+#include "common/logging.h"
+#include "common/version.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "gRPC address (HOST:PORT) for agents (Ingest) and the CLI (Query). "
+          "Without TLS only a loopback address is accepted unless --insecure.");
+ABSL_FLAG(std::string, db, "ghostpeer.db",
+          "SQLite database for address history and findings (WAL); created if "
+          "missing. ':memory:' keeps nothing across restarts.");
+ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 7),
+          "How long ended address ownership intervals are kept (e.g. 168h).");
+ABSL_FLAG(absl::Duration, node_stale_after, absl::Minutes(5),
+          "A node that has not reported for this long is shown as stale.");
+ABSL_FLAG(bool, insecure, false,
+          "Allow plaintext gRPC on a non-loopback --listen address.");
+ABSL_FLAG(std::string, log_level, "info",
+          "trace, debug, info, warn, error or off.");
+ABSL_FLAG(bool, log_json, false, "Log one JSON object per line.");
+
+namespace ghostpeer::aggregator {
+namespace {
+
+struct Options {
+  ServerOptions server;
+  EngineOptions engine;
+  bool insecure = false;
+};
+
+bool IsLoopbackListen(const std::string& listen) {
+  return absl::StartsWith(listen, "127.") ||
+         absl::StartsWith(listen, "localhost:") ||
+         absl::StartsWith(listen, "[::1]:");
+}
+
+absl::Status Validate(const Options& options) {
+  if (options.server.listen.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--listen '", options.server.listen, "': want HOST:PORT"));
+  }
+  if (!options.server.credentials && !options.insecure &&
+      !IsLoopbackListen(options.server.listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen ", options.server.listen,
+        " is not loopback and TLS is not configured: anyone who reaches it "
+        "could feed or read ghostpeer. Add --insecure to accept that."));
+  }
+  if (options.engine.retention <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--retention must be positive");
+  }
+  return absl::OkStatus();
+}
+
+int Run(const Options& options) {
+  if (absl::Status valid = Validate(options); !valid.ok()) {
+    std::fprintf(stderr, "ghostpeer-aggregator: %s\n",
+                 std::string(valid.message()).c_str());
+    return 2;
+  }
+  // Signals go to the main thread's sigwait only: block them before any
+  // thread (gRPC's included) exists, so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options.engine);
+  if (!engine.ok()) {
+    GP_LOG_ERROR("cannot open the store at {}: {}", options.engine.db_path,
+                 engine.status().ToString());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<AggregatorServer>> server =
+      AggregatorServer::Start(options.server, engine->get());
+  if (!server.ok()) {
+    GP_LOG_ERROR("{}", server.status().message());
+    return 1;
+  }
+  if (!options.server.credentials) {
+    GP_LOG_WARN("serving plaintext gRPC (no TLS) on {}", options.server.listen);
+  }
+  GP_LOG_INFO("ghostpeer-aggregator {} listening on {} (port {}), store {}",
+              kVersion, options.server.listen, (*server)->port(),
+              options.engine.db_path);
+
+  absl::Notification stopping;
+  std::thread housekeeping([&] {
+    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(2))) {
+      if (absl::Status s = (*engine)->Tick(); !s.ok()) {
+        GP_LOG_WARN("housekeeping: {}", s.ToString());
+      }
+    }
+  });
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  GP_LOG_INFO("signal {} received; shutting down", signal_number);
+  stopping.Notify();
+  housekeeping.join();
+  (*server)->Shutdown(absl::Seconds(2));
+  return 0;
+}
+
+}  // namespace
+}  // namespace ghostpeer::aggregator
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "ghostpeer-aggregator: receives socket snapshots and address events "
+      "from ghostpeer agents, keeps the history of who held which address, "
+      "and reports clients still writing to vanished peers.\n\n"
+      "  ghostpeer-aggregator --listen 127.0.0.1:7070 --db /var/lib/ghostpeer/"
+      "ghostpeer.db\n\nQuery it with `ghostpeer findings`.");
+  absl::ParseCommandLine(argc, argv);
+
+  ghostpeer::LoggingOptions logging;
+  logging.program = "ghostpeer-aggregator";
+  logging.level = absl::GetFlag(FLAGS_log_level);
+  logging.json = absl::GetFlag(FLAGS_log_json);
+  if (absl::Status s = ghostpeer::InitLogging(logging); !s.ok()) {
+    std::fprintf(stderr, "ghostpeer-aggregator: --log_level: %s\n",
+                 std::string(s.message()).c_str());
+    return 2;
+  }
+
+  ghostpeer::aggregator::Options options;
+  options.server.listen = absl::GetFlag(FLAGS_listen);
+  options.engine.db_path = absl::GetFlag(FLAGS_db);
+  options.engine.retention = absl::GetFlag(FLAGS_retention);
+  options.engine.node_stale_after = absl::GetFlag(FLAGS_node_stale_after);
+  options.insecure = absl::GetFlag(FLAGS_insecure);
+  return ghostpeer::aggregator::Run(options);
+}
