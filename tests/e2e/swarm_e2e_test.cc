@@ -1,0 +1,252 @@
+// The seed failure on a real single-node swarm, caught by the deployed
+// ghostpeer stack (issue 4). Needs root, dockerd and an active swarm
+// (scripts/docker-up.sh); skipped with the reason elsewhere, but never in CI.
+//
+// The suite deploys the stack with deploy/up.sh (idempotent), then drives
+// services named gp-e2e-* and removes them when it ends.
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/system/process.h"
+
+namespace ghostpeer::testing {
+namespace {
+
+using nlohmann::json;
+
+const std::string kSource = GHOSTPEER_SOURCE_DIR;
+const std::string kCli = std::string(GHOSTPEER_BIN_DIR) + "/ghostpeer";
+const std::string kNet = "gp-e2e-net";
+const std::string kServer = "gp-e2e-srv";
+const std::string kClient = "gp-e2e-cli";
+const std::string kHealthyServer = "gp-e2e-live-srv";
+const std::string kHealthyClient = "gp-e2e-live-cli";
+
+CommandResult Sh(const std::string& command,
+                 absl::Duration timeout = absl::Seconds(120)) {
+  return RunCommand({"/bin/bash", "-c", command}, timeout);
+}
+
+bool InCi() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
+uint64_t AsU64(const json& value) {
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  if (value.is_number_integer())
+    return static_cast<uint64_t>(value.get<int64_t>());
+  uint64_t out = 0;
+  if (value.is_string()) (void)absl::SimpleAtoi(value.get<std::string>(), &out);
+  return out;
+}
+
+json Findings(const std::string& status = "all") {
+  CommandResult result =
+      RunCommand({kCli, "findings", "-o", "json", "--status", status});
+  if (result.exit_code != 0) return json::object();
+  json parsed = json::parse(result.out, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_discarded() ? json::object() : parsed;
+}
+
+// The finding about `client_service`'s socket of `kind`, or null.
+json FindingFor(const std::string& client_service, const std::string& kind,
+                const std::string& status = "all") {
+  json findings = Findings(status);
+  if (!findings.contains("findings")) return nullptr;
+  for (const json& finding : findings["findings"]) {
+    if (finding.value("kind", "") == kind &&
+        finding["socket"].value("service", "") == client_service) {
+      return finding;
+    }
+  }
+  return nullptr;
+}
+
+std::string TaskAddress(const std::string& service) {
+  // The running task's address on kNet, from the task's network attachments.
+  CommandResult result = Sh(absl::StrCat(
+      "docker inspect --format '{{range .NetworksAttachments}}{{if eq "
+      ".Network.Spec.Name \"",
+      kNet,
+      "\"}}{{range .Addresses}}{{.}}{{end}}{{end}}{{end}}' "
+      "$(docker service ps -q --filter desired-state=running ",
+      service, " | head -1)"));
+  std::string address(absl::StripAsciiWhitespace(result.out));
+  return address.substr(0, address.find('/'));
+}
+
+class SwarmE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (Sh("docker info --format '{{.Swarm.LocalNodeState}}' | grep -qx active")
+            .exit_code != 0) {
+      skip_reason_ =
+          "no running dockerd with an active swarm (scripts/docker-up.sh)";
+      return;
+    }
+    CleanUp();
+    CommandResult up = Sh(kSource + "/deploy/up.sh", absl::Minutes(8));
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    CommandResult image = Sh(kSource + "/deploy/demo/build-image.sh");
+    ASSERT_EQ(image.exit_code, 0) << image.err;
+    ASSERT_EQ(
+        Sh("docker network create -d overlay --attachable " + kNet).exit_code,
+        0);
+  }
+
+  static void TearDownTestSuite() {
+    if (skip_reason_.empty()) CleanUp();
+  }
+
+  static void CleanUp() {
+    (void)Sh(absl::StrCat("docker service rm ", kServer, " ", kClient, " ",
+                          kHealthyServer, " ", kHealthyClient,
+                          " >/dev/null 2>&1; for i in $(seq 1 30); do docker "
+                          "ps -q -f name=gp-e2e- | grep -q . || break; sleep "
+                          "1; done; docker network rm ",
+                          kNet, " >/dev/null 2>&1; true"));
+  }
+
+  void SetUp() override {
+    if (!skip_reason_.empty()) {
+      if (InCi()) FAIL() << "CI must run the e2e tests: " << skip_reason_;
+      GTEST_SKIP() << skip_reason_;
+    }
+  }
+
+  static void CreateService(const std::string& name, const std::string& args,
+                            const std::string& command) {
+    CommandResult created =
+        Sh(absl::StrCat("docker service create -q --name ", name, " --network ",
+                        kNet, " ", args, " gp-scenario:latest ", command));
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+  }
+
+  static std::string skip_reason_;
+};
+std::string SwarmE2eTest::skip_reason_;
+
+TEST_F(SwarmE2eTest, SeedFailureIsNamedThenResolves) {
+  // A server that closes its write side at once (clients go CLOSE_WAIT) and
+  // a client that writes every 100 ms; beside them a healthy pair whose
+  // server keeps the connection open and never restarts.
+  CreateService(
+      kServer, "--endpoint-mode dnsrr",
+      "sh -c 'while true; do nc -l -p 27017 >/dev/null </dev/null; done'");
+  CreateService(kClient, "", "logc " + kServer + " 27017");
+  CreateService(kHealthyServer, "--endpoint-mode dnsrr",
+                "sh -c 'while true; do nc -l -p 27017 >/dev/null; done'");
+  CreateService(kHealthyClient, "", "logc " + kHealthyServer + " 27017");
+
+  const std::string old_address = TaskAddress(kServer);
+  ASSERT_FALSE(old_address.empty());
+  // Let the clients connect and a few snapshots see the healthy state.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        CommandResult sockets =
+            RunCommand({kCli, "sockets", "--peer", old_address, "-o", "json"});
+        return sockets.exit_code == 0 &&
+               sockets.out.find("\"service\": \"" + kClient + "\"") !=
+                   std::string::npos;
+      },
+      absl::Seconds(60), absl::Seconds(1)))
+      << "the client's socket to " << old_address << " never showed up";
+  EXPECT_TRUE(FindingFor(kClient, "VANISHED_PEER").is_null())
+      << "no finding while the server lives";
+
+  // The restart: a new task on a new address.
+  const absl::Time restarted = absl::Now();
+  ASSERT_EQ(Sh("docker service update -q --force " + kServer).exit_code, 0);
+  json finding;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        finding = FindingFor(kClient, "VANISHED_PEER", "open");
+        return !finding.is_null() &&
+               finding.value("severity", "") == "CRITICAL";
+      },
+      absl::Seconds(60), absl::Seconds(1)))
+      << "no critical VANISHED_PEER for " << kClient
+      << "; findings: " << Findings().dump(2);
+  const absl::Duration time_to_finding = absl::Now() - restarted;
+  RecordProperty("seconds_from_restart_to_finding",
+                 std::to_string(absl::ToDoubleSeconds(time_to_finding)));
+  std::printf("restart -> finding: %.1f s\n",
+              absl::ToDoubleSeconds(time_to_finding));
+  EXPECT_LE(time_to_finding, absl::Seconds(30) + absl::Seconds(10))
+      << "issue 4 wants it within 30 s (the update itself takes up to 10 s)";
+
+  const json& socket = finding["socket"];
+  EXPECT_EQ(socket.value("remote_ip", ""), old_address);
+  EXPECT_EQ(AsU64(socket["remote_port"]), 27017u);
+  EXPECT_EQ(socket.value("service", ""), kClient);
+  EXPECT_FALSE(socket.value("task", "").empty());
+  EXPECT_EQ(socket.value("container_id", "").size(), 64u);
+  EXPECT_GT(AsU64(socket["pid"]), 0u);
+  EXPECT_EQ(socket.value("comm", ""), "logc");
+  const json& last_owner = finding["peer_last_owner"];
+  EXPECT_EQ(last_owner.value("service", ""), kServer);
+  EXPECT_FALSE(last_owner.value("until", "").empty()) << "when it left";
+  EXPECT_GT(AsU64(finding["bytes_at_risk"]), 0u);
+  EXPECT_EQ(RunCommand({kCli, "check", "--severity", "critical"}).exit_code, 1);
+
+  // Controls: the healthy client has no finding of any kind.
+  for (const char* kind : {"VANISHED_PEER", "REASSIGNED_PEER"}) {
+    EXPECT_TRUE(FindingFor(kHealthyClient, kind).is_null()) << kind;
+  }
+
+  // Restart the agents, then the aggregator: the finding is still reported
+  // and the history still knows who held the old address.
+  ASSERT_EQ(Sh("docker service update -q --force ghostpeer_agent").exit_code,
+            0);
+  ASSERT_EQ(
+      Sh("docker service update -q --force ghostpeer_aggregator").exit_code, 0);
+  EXPECT_TRUE(WaitFor(
+      [&] { return !FindingFor(kClient, "VANISHED_PEER", "open").is_null(); },
+      absl::Seconds(60), absl::Seconds(1)))
+      << "finding lost across agent and aggregator restarts";
+  CommandResult history =
+      RunCommand({kCli, "history", old_address, "-o", "json"});
+  ASSERT_EQ(history.exit_code, 0) << history.err;
+  EXPECT_NE(history.out.find(kServer), std::string::npos)
+      << "history forgot " << old_address << ": " << history.out;
+
+  // The client goes away: the finding resolves.
+  ASSERT_EQ(Sh("docker service rm " + kClient).exit_code, 0);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        json resolved = FindingFor(kClient, "VANISHED_PEER", "resolved");
+        return !resolved.is_null();
+      },
+      absl::Seconds(60), absl::Seconds(1)))
+      << "finding did not resolve after the client left: "
+      << Findings().dump(2);
+}
+
+TEST_F(SwarmE2eTest, VipClientIsNeverAGhost) {
+  // Swarm VIPs need IPVS in the kernel; without it a VIP connection fails
+  // outright (EHOSTUNREACH), so there is nothing to observe.
+  if (Sh("test -e /proc/net/ip_vs || modprobe -n ip_vs 2>/dev/null")
+          .exit_code != 0) {
+    GTEST_SKIP() << "this kernel has no IPVS: swarm VIPs do not work here";
+  }
+  CreateService(kHealthyServer + "-vip", "",
+                "sh -c 'while true; do nc -l -p 27017 >/dev/null; done'");
+  CreateService(kHealthyClient + "-vip", "",
+                "logc " + kHealthyServer + "-vip 27017");
+  absl::SleepFor(absl::Seconds(15));
+  EXPECT_TRUE(FindingFor(kHealthyClient + "-vip", "VANISHED_PEER").is_null());
+  (void)Sh("docker service rm " + kHealthyServer + "-vip " + kHealthyClient +
+           "-vip");
+}
+
+}  // namespace
+}  // namespace ghostpeer::testing
