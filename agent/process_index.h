@@ -1,0 +1,96 @@
+// Socket inode -> owning process, and process -> comm and container id, with
+// caches that make repeated snapshots cheap. `ss -p` spends 90% of its time
+// reading every /proc/<pid>/fd of the machine; this index reads a process's
+// fd table only when a socket nobody is known to own shows up, starts with
+// the processes of the socket's own namespace, and skips processes whose fd
+// count has not changed since their last scan.
+#ifndef GHOSTPEER_AGENT_PROCESS_INDEX_H_
+#define GHOSTPEER_AGENT_PROCESS_INDEX_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/types/span.h"
+
+namespace ghostpeer::agent {
+
+struct ProcessIdentity {
+  std::string comm;
+  std::optional<std::string> container_id;  // from /proc/<pid>/cgroup
+  uint64_t start_time = 0;
+};
+
+struct ProcessIndexStats {
+  uint64_t fd_tables_scanned = 0;  // /proc/<pid>/fd directories read
+  uint64_t fds_read = 0;           // readlink calls
+  uint64_t cache_hits = 0;         // inodes answered from the cache
+  uint64_t unresolved = 0;         // inodes no process was found for
+};
+
+// Not thread-safe: owned and used by one Snapshotter.
+class ProcessIndex {
+ public:
+  explicit ProcessIndex(std::string proc_root);
+
+  // Starts a snapshot: `live_pids` (ascending) are the processes that exist
+  // now; cache entries of other pids are dropped.
+  void BeginSnapshot(absl::Span<const int> live_pids);
+
+  // Finds the owning pid of each inode in `inodes` (0s ignored) and stores
+  // it in `owners`. Looks in the cache, then scans the fd tables of
+  // `namespace_pids` (new or changed ones first, then the rest), then of the
+  // other live pids (a process can hold sockets of another namespace: it
+  // created them from a thread that setns()'d, or received them). Inodes no
+  // scan finds are remembered and only looked for again in processes that
+  // are new or whose fd count changed. Unreadable fd tables (EACCES without
+  // CAP_SYS_PTRACE, or exited) are skipped.
+  void ResolveOwners(absl::Span<const int> namespace_pids,
+                     absl::Span<const uint64_t> inodes,
+                     absl::flat_hash_map<uint64_t, int>* owners);
+
+  // comm, start time and container id of `pid`. /proc/<pid>/stat is read
+  // once per snapshot; the cgroup only when the pid's start time changed
+  // (pid reuse). nullptr if the process is gone. The pointer is valid until
+  // the next call.
+  const ProcessIdentity* Identity(int pid);
+
+  const ProcessIndexStats& stats() const { return stats_; }
+
+ private:
+  struct FdTable {
+    int64_t fd_count = -1;  // st_size of /proc/<pid>/fd at the scan
+    std::vector<uint64_t> socket_inodes;
+  };
+  enum class ScanPass { kNewOrChanged, kAll };
+
+  // Scans `pid` if `pass` says so; returns true if it was scanned.
+  bool MaybeScan(int pid, ScanPass pass);
+  void ScanFdTable(int pid, FdTable& table, int64_t fd_count);
+  int64_t FdCount(int pid) const;
+  bool HasFreshMissing(const absl::flat_hash_set<uint64_t>& missing) const;
+  bool Resolve(absl::Span<const int> pids, ScanPass pass,
+               absl::flat_hash_set<uint64_t>& missing,
+               absl::flat_hash_map<uint64_t, int>* owners);
+
+  std::string proc_root_;
+  std::vector<int> live_pids_;
+  absl::flat_hash_set<int> live_set_;
+  absl::flat_hash_map<uint64_t, int> owner_by_inode_;
+  absl::flat_hash_map<int, FdTable> fd_tables_;
+  // Pids scanned (or found unchanged) during this ResolveOwners call.
+  absl::flat_hash_set<int> scanned_now_;
+  // Inodes no process was found for: last snapshot's and this one's.
+  absl::flat_hash_set<uint64_t> unresolvable_;
+  absl::flat_hash_set<uint64_t> unresolvable_next_;
+  absl::flat_hash_map<int, ProcessIdentity> identities_;
+  absl::flat_hash_set<int> verified_;  // identities checked this snapshot
+  ProcessIndexStats stats_;
+};
+
+}  // namespace ghostpeer::agent
+
+#endif  // GHOSTPEER_AGENT_PROCESS_INDEX_H_

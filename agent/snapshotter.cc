@@ -1,0 +1,381 @@
+#include "agent/snapshotter.h"
+
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "agent/proc_fs.h"
+#include "agent/proc_net_tcp.h"
+#include "agent/rtnetlink.h"
+#include "common/logging.h"
+#include "common/version.h"
+
+namespace ghostpeer::agent {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+absl::Duration Since(SteadyClock::time_point start) {
+  return absl::FromChrono(SteadyClock::now() - start);
+}
+
+// The kernel (or a seccomp/LSM policy) said no, as opposed to "broken":
+// /proc can stand in for netlink then.
+bool IsRefusal(const absl::Status& status) {
+  return absl::IsPermissionDenied(status) || absl::IsUnimplemented(status);
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
+}
+
+void AppendError(v1::NamespaceInfo* info, absl::string_view error) {
+  if (info->error().empty()) {
+    info->set_error(std::string(error));
+  } else {
+    info->set_error(absl::StrCat(info->error(), "; ", error));
+  }
+}
+
+// Moves every record of `records` to the end of `out` without copying.
+void MoveRecords(google::protobuf::RepeatedPtrField<v1::SocketRecord>& records,
+                 google::protobuf::RepeatedPtrField<v1::SocketRecord>* out) {
+  if (out->empty()) {
+    out->Swap(&records);
+    return;
+  }
+  std::vector<v1::SocketRecord*> extracted(records.size());
+  records.ExtractSubrange(0, records.size(), extracted.data());
+  out->Reserve(out->size() + static_cast<int>(extracted.size()));
+  for (v1::SocketRecord* record : extracted) out->AddAllocated(record);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Create(
+    SnapshotterOptions options) {
+  if (options.clock == nullptr) {
+    return absl::InvalidArgumentError("SnapshotterOptions.clock is null");
+  }
+  if (options.node.empty()) options.node = HostName();
+  absl::StatusOr<std::unique_ptr<NamespaceWorker>> worker =
+      NamespaceWorker::Create();
+  if (!worker.ok()) return worker.status();
+  return std::unique_ptr<Snapshotter>(
+      new Snapshotter(std::move(options), *std::move(worker)));
+}
+
+Snapshotter::Snapshotter(SnapshotterOptions options,
+                         std::unique_ptr<NamespaceWorker> worker)
+    : options_(std::move(options)),
+      worker_(std::move(worker)),
+      process_index_(options_.proc_root) {
+  utsname uts;
+  if (uname(&uts) == 0) kernel_release_ = uts.release;
+}
+
+absl::StatusOr<v1::NodeSnapshot> Snapshotter::Take() {
+  const SteadyClock::time_point start = SteadyClock::now();
+  v1::NodeSnapshot snapshot;
+  snapshot.set_node(options_.node);
+  *snapshot.mutable_taken_at() = ToProto(options_.clock->Now());
+  snapshot.set_agent_version(kVersion);
+  snapshot.set_kernel(kernel_release_);
+
+  NamespaceListOptions list_options;
+  list_options.proc_root = options_.proc_root;
+  list_options.netns_dirs = options_.netns_dirs;
+  list_options.own_netns = options_.own_netns;
+  absl::StatusOr<NamespaceListing> listing = ListNamespaces(list_options);
+  if (!listing.ok()) return listing.status();
+
+  // Namespaces that are gone: close their sockets, which also stops us
+  // keeping them alive.
+  absl::flat_hash_set<NamespaceKey> present;
+  for (const NetnsEntry& entry : listing->namespaces) present.insert(entry.key);
+  for (auto it = sockets_.begin(); it != sockets_.end();) {
+    if (present.contains(it->first)) {
+      ++it;
+    } else {
+      sockets_.erase(it++);
+    }
+  }
+
+  // 1. Sockets and addresses, namespace by namespace.
+  const SteadyClock::time_point dump_start = SteadyClock::now();
+  std::vector<std::pair<int, int>> ranges;  // each namespace's sockets
+  ranges.reserve(listing->namespaces.size());
+  v1::SnapshotStats* stats = snapshot.mutable_stats();
+  for (const NetnsEntry& entry : listing->namespaces) {
+    v1::NamespaceInfo* info = snapshot.add_namespaces();
+    info->set_inode(entry.key.inode);
+    info->set_netns_name(entry.netns_name);
+    info->set_pid(entry.pids.empty() ? 0 : entry.pids.front());
+    info->set_is_host(entry.is_host);
+    info->set_path(entry.path);
+    const int begin = snapshot.sockets_size();
+    CaptureNamespace(entry, info, &snapshot);
+    ranges.emplace_back(begin, snapshot.sockets_size());
+    info->set_socket_count(snapshot.sockets_size() - begin);
+    if (info->status() == v1::NAMESPACE_STATUS_FAILED) {
+      stats->set_namespaces_failed(stats->namespaces_failed() + 1);
+      GP_LOG_DEBUG("namespace {} ({}) failed: {}", entry.key.inode, entry.path,
+                   info->error());
+    } else if (info->status() == v1::NAMESPACE_STATUS_FALLBACK) {
+      stats->set_namespaces_fallback(stats->namespaces_fallback() + 1);
+    }
+  }
+  if (!options_.keep_namespace_sockets) sockets_.clear();
+  *stats->mutable_dump_duration() = ToProto(Since(dump_start));
+
+  // 2. Who owns each socket, and which container that is.
+  const SteadyClock::time_point attribution_start = SteadyClock::now();
+  if (options_.attribute_processes) {
+    Attribute(listing->namespaces, ranges, &snapshot);
+  }
+  *stats->mutable_attribution_duration() = ToProto(Since(attribution_start));
+
+  stats->set_namespaces_seen(snapshot.namespaces_size());
+  stats->set_sockets(snapshot.sockets_size());
+  *stats->mutable_duration() = ToProto(Since(start));
+  return snapshot;
+}
+
+void Snapshotter::CaptureNamespace(const NetnsEntry& entry,
+                                   v1::NamespaceInfo* info,
+                                   v1::NodeSnapshot* snapshot) {
+  const auto fall_back = [&](absl::string_view why) {
+    absl::Status status = CaptureFromProc(entry, snapshot);
+    if (status.ok()) {
+      info->set_status(v1::NAMESPACE_STATUS_FALLBACK);
+      AppendError(info, absl::StrCat(why, "; sockets read from /proc"));
+    } else {
+      info->set_status(v1::NAMESPACE_STATUS_FAILED);
+      AppendError(info, absl::StrCat(why, "; ", status.message()));
+    }
+  };
+
+  absl::StatusOr<NamespaceSockets*> sockets = SocketsFor(entry);
+  if (!sockets.ok()) {
+    // Could not even enter the namespace: no addresses either.
+    if (IsRefusal(sockets.status())) {
+      fall_back(sockets.status().message());
+    } else {
+      info->set_status(v1::NAMESPACE_STATUS_FAILED);
+      AppendError(info, sockets.status().message());
+    }
+    return;
+  }
+
+  if ((*sockets)->route.is_open()) {
+    absl::StatusOr<RtnetlinkDump> dump =
+        DumpInterfaceAddresses((*sockets)->route);
+    if (dump.ok()) {
+      for (v1::InterfaceAddress& address : ObservableAddresses(*dump)) {
+        *info->add_addresses() = std::move(address);
+      }
+    } else {
+      AppendError(info, absl::StrCat("addresses: ", dump.status().message()));
+    }
+  } else {
+    AppendError(info,
+                absl::StrCat("addresses: ", (*sockets)->route_error.message()));
+  }
+
+  if (options_.capture == CaptureMode::kProcNetTcp) {
+    fall_back("capture mode is /proc");
+    return;
+  }
+  if (!(*sockets)->diag.is_open()) {
+    if (IsRefusal((*sockets)->diag_error)) {
+      fall_back((*sockets)->diag_error.message());
+    } else {
+      info->set_status(v1::NAMESPACE_STATUS_FAILED);
+      AppendError(info, (*sockets)->diag_error.message());
+    }
+    return;
+  }
+  SockDiagParseResult result;
+  absl::Status status = DumpSockets((*sockets)->diag, &result);
+  if (!status.ok()) {
+    sockets_.erase(entry.key);  // reopen next time
+    if (IsRefusal(status)) {
+      fall_back(status.message());
+    } else {
+      info->set_status(v1::NAMESPACE_STATUS_FAILED);
+      AppendError(info, status.message());
+    }
+    return;
+  }
+  if (result.dump_interrupted) {
+    AppendError(info,
+                "socket table changed during every dump attempt: sockets may "
+                "be missing or listed twice");
+  }
+  for (v1::SocketRecord& record : result.records) {
+    record.set_node(options_.node);
+    record.set_netns_inode(entry.key.inode);
+  }
+  MoveRecords(result.records, snapshot->mutable_sockets());
+  info->set_status(v1::NAMESPACE_STATUS_OK);
+}
+
+absl::StatusOr<Snapshotter::NamespaceSockets*> Snapshotter::SocketsFor(
+    const NetnsEntry& entry) {
+  auto it = sockets_.find(entry.key);
+  if (it != sockets_.end()) return it->second.get();
+  auto sockets = std::make_unique<NamespaceSockets>();
+  NamespaceSockets* raw = sockets.get();
+  // Only socket() must happen inside the namespace: the sockets report on the
+  // namespace they were created in from whichever thread uses them.
+  absl::Status status = worker_->RunIn(entry.is_own ? "" : entry.path, [raw]() {
+    absl::StatusOr<NetlinkSocket> diag = NetlinkSocket::Open(NETLINK_SOCK_DIAG);
+    if (diag.ok()) {
+      raw->diag = *std::move(diag);
+    } else {
+      raw->diag_error = diag.status();
+    }
+    absl::StatusOr<NetlinkSocket> route = NetlinkSocket::Open(NETLINK_ROUTE);
+    if (route.ok()) {
+      raw->route = *std::move(route);
+    } else {
+      raw->route_error = route.status();
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return sockets_.emplace(entry.key, std::move(sockets)).first->second.get();
+}
+
+absl::Status Snapshotter::DumpSockets(NetlinkSocket& diag,
+                                      SockDiagParseResult* result) {
+  if (single_walk_dump_) {
+    absl::Status status = DumpTcpSockets(diag, DiagFamily::kAll, result);
+    if (status.ok() || IsRefusal(status) ||
+        !(absl::IsInvalidArgument(status) || absl::IsNotFound(status))) {
+      return status;
+    }
+    GP_LOG_INFO("kernel refused a single-walk TCP dump ({}): one per family",
+                std::string(status.message()));
+    single_walk_dump_ = false;
+  }
+  SockDiagParseResult ipv6;
+  absl::Status status = DumpTcpSockets(diag, DiagFamily::kIpv4, result);
+  if (!status.ok()) return status;
+  status = DumpTcpSockets(diag, DiagFamily::kIpv6, &ipv6);
+  if (!status.ok()) return status;
+  result->dump_interrupted = result->dump_interrupted || ipv6.dump_interrupted;
+  MoveRecords(ipv6.records, &result->records);
+  return absl::OkStatus();
+}
+
+absl::Status Snapshotter::CaptureFromProc(const NetnsEntry& entry,
+                                          v1::NodeSnapshot* snapshot) {
+  if (entry.pids.empty()) {
+    return absl::FailedPreconditionError(
+        "no process inside to read /proc/<pid>/net/tcp from");
+  }
+  const int pid = entry.pids.front();
+  int files_read = 0;
+  for (const auto& [file, family] :
+       {std::pair<const char*, int>{"tcp", AF_INET}, {"tcp6", AF_INET6}}) {
+    const std::string path =
+        absl::StrCat(options_.proc_root, "/", pid, "/net/", file);
+    absl::StatusOr<std::string> content = ReadSmallFile(path, size_t{1} << 30);
+    if (absl::IsNotFound(content.status())) continue;  // e.g. no IPv6
+    if (!content.ok()) return content.status();
+    absl::StatusOr<ProcNetTcpResult> parsed = ParseProcNetTcp(*content, family);
+    if (!parsed.ok()) return parsed.status();
+    ++files_read;
+    for (v1::SocketRecord& record : parsed->records) {
+      record.set_node(options_.node);
+      record.set_netns_inode(entry.key.inode);
+      snapshot->mutable_sockets()->Add(std::move(record));
+    }
+  }
+  if (files_read == 0) {
+    return absl::NotFoundError(
+        absl::StrCat(options_.proc_root, "/", pid, "/net/tcp{,6} missing"));
+  }
+  return absl::OkStatus();
+}
+
+void Snapshotter::Attribute(const std::vector<NetnsEntry>& namespaces,
+                            const std::vector<std::pair<int, int>>& ranges,
+                            v1::NodeSnapshot* snapshot) {
+  // Pids that vanish between the listing and here are simply not found.
+  std::vector<int> live_pids;
+  for (const NetnsEntry& entry : namespaces) {
+    live_pids.insert(live_pids.end(), entry.pids.begin(), entry.pids.end());
+  }
+  std::sort(live_pids.begin(), live_pids.end());
+  process_index_.BeginSnapshot(live_pids);
+
+  absl::flat_hash_map<std::string, std::optional<ContainerInfo>> containers;
+  const auto lookup = [&](const std::string& id) -> const ContainerInfo* {
+    if (options_.container_resolver == nullptr || id.empty()) return nullptr;
+    auto it = containers.find(id);
+    if (it == containers.end()) {
+      it =
+          containers.emplace(id, options_.container_resolver->Lookup(id)).first;
+    }
+    return it->second.has_value() ? &*it->second : nullptr;
+  };
+
+  absl::flat_hash_map<uint64_t, int> owners;
+  std::vector<uint64_t> inodes;
+  for (size_t i = 0; i < namespaces.size(); ++i) {
+    const NetnsEntry& entry = namespaces[i];
+    v1::NamespaceInfo* info = snapshot->mutable_namespaces(static_cast<int>(i));
+    if (!entry.pids.empty()) {
+      if (const ProcessIdentity* identity =
+              process_index_.Identity(entry.pids.front())) {
+        info->set_container_id(identity->container_id.value_or(""));
+      }
+    }
+    if (const ContainerInfo* container = lookup(info->container_id())) {
+      info->set_container_name(container->name);
+      info->set_service(container->service);
+      info->set_task(container->task);
+      info->set_task_slot(container->task_slot);
+      info->set_node_id(container->node_id);
+      info->set_image(container->image);
+    }
+
+    const auto [begin, end] = ranges[i];
+    inodes.clear();
+    for (int s = begin; s < end; ++s) {
+      inodes.push_back(snapshot->sockets(s).inode());
+    }
+    owners.clear();
+    process_index_.ResolveOwners(entry.pids, inodes, &owners);
+    for (int s = begin; s < end; ++s) {
+      v1::SocketRecord* record = snapshot->mutable_sockets(s);
+      auto owner = owners.find(record->inode());
+      if (owner == owners.end()) continue;
+      record->set_pid(owner->second);
+      const ProcessIdentity* identity = process_index_.Identity(owner->second);
+      if (identity == nullptr) continue;
+      record->set_comm(identity->comm);
+      if (!identity->container_id.has_value()) continue;
+      record->set_container_id(*identity->container_id);
+      if (const ContainerInfo* container = lookup(*identity->container_id)) {
+        record->set_container_name(container->name);
+        record->set_service(container->service);
+        record->set_task(container->task);
+        record->set_task_slot(container->task_slot);
+        record->set_node_id(container->node_id);
+      }
+    }
+  }
+}
+
+}  // namespace ghostpeer::agent
