@@ -1,0 +1,132 @@
+#include "agent/proc_net_tcp.h"
+
+#include <sys/socket.h>
+
+#include "gtest/gtest.h"
+
+namespace ghostpeer::agent {
+namespace {
+
+// Real lines (kernel 6.18, x86-64), trimmed of trailing spaces.
+constexpr char kTcp4[] =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when "
+    "retrnsmt   uid  timeout inode\n"
+    "   0: 0100007F:6989 00000000:0000 0A 00000000:00000000 00:00000000 "
+    "00000000     0        0 10462 1 0000000000000000 100 0 0 10 0\n"
+    "   1: 0300630A:A936 0200630A:6989 08 000002D0:00000001 01:0000003F "
+    "00000004  1000        0 908125 2 0000000000000000 326 4 0 1 7\n"
+    "   2: 0100007F:9C40 0100007F:6989 06 00000000:00000000 03:00000F9F "
+    "00000000     0        0 0 3 0000000000000000\n";
+
+constexpr char kTcp6[] =
+    "  sl  local_address                         remote_address                "
+    "        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    "   0: 00000000000000000000000001000000:698A "
+    "00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 "
+    "00000000     0        0 2001 1 0000000000000000 100 0 0 10 0\n"
+    "   1: 0000000000000000FFFF00000100007F:698B "
+    "0000000000000000FFFF00000100007F:B0F4 01 00000000:00000000 00:00000000 "
+    "00000000     0        0 2002 1 0000000000000000 20 4 30 10 -1\n"
+    "   2: 000000FD00000000000000000A000000:0050 "
+    "000000FD000000000000000002000000:9000 01 00000010:00000000 00:00000000 "
+    "00000000     0        0 2003 1 0000000000000000 20 4 30 10 -1\n";
+
+TEST(ParseProcNetTcp, Ipv4Lines) {
+  absl::StatusOr<ProcNetTcpResult> result = ParseProcNetTcp(kTcp4, AF_INET);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->malformed_lines, 0u);
+  ASSERT_EQ(result->records.size(), 3u);
+  const v1::SocketRecord& listen = result->records[0];
+  EXPECT_EQ(listen.local_ip(), "127.0.0.1");
+  EXPECT_EQ(listen.local_port(), 27017u);
+  EXPECT_EQ(listen.state(), v1::TCP_STATE_LISTEN);
+  EXPECT_EQ(listen.inode(), 10462u);
+  EXPECT_EQ(listen.source(), v1::CAPTURE_SOURCE_PROC_NET_TCP);
+
+  const v1::SocketRecord& ghost = result->records[1];
+  EXPECT_EQ(ghost.local_ip(), "10.99.0.3");
+  EXPECT_EQ(ghost.local_port(), 43318u);
+  EXPECT_EQ(ghost.remote_ip(), "10.99.0.2");
+  EXPECT_EQ(ghost.remote_port(), 27017u);
+  EXPECT_EQ(ghost.state(), v1::TCP_STATE_CLOSE_WAIT);
+  EXPECT_TRUE(ghost.peer_closed());
+  EXPECT_EQ(ghost.send_queue(), 720u);
+  EXPECT_EQ(ghost.recv_queue(), 1u);
+  EXPECT_EQ(ghost.timer(), 1u);
+  EXPECT_EQ(ghost.timer_expires_ms(), 630u);
+  EXPECT_EQ(ghost.uid(), 1000u);
+  EXPECT_EQ(ghost.inode(), 908125u);
+  EXPECT_EQ(ghost.tcp_info().retransmits(), 4u);
+  EXPECT_EQ(ghost.tcp_info().rto_us(), 3260000u);
+  EXPECT_EQ(ghost.tcp_info().snd_cwnd(), 1u);
+  EXPECT_EQ(ghost.tcp_info().backoff(), 0u);  // not in the file
+  EXPECT_EQ(ghost.cookie(), 0u);
+
+  const v1::SocketRecord& time_wait = result->records[2];
+  EXPECT_EQ(time_wait.state(), v1::TCP_STATE_TIME_WAIT);
+  EXPECT_EQ(time_wait.inode(), 0u);
+  EXPECT_EQ(time_wait.timer(), 3u);
+}
+
+TEST(ParseProcNetTcp, Ipv6LinesIncludingMapped) {
+  absl::StatusOr<ProcNetTcpResult> result = ParseProcNetTcp(kTcp6, AF_INET6);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->malformed_lines, 0u);
+  ASSERT_EQ(result->records.size(), 3u);
+  EXPECT_EQ(result->records[0].local_ip(), "::1");
+  EXPECT_EQ(result->records[0].local_port(), 27018u);
+  EXPECT_EQ(result->records[1].local_ip(), "127.0.0.1");  // ::ffff:127.0.0.1
+  EXPECT_EQ(result->records[1].remote_port(), 45300u);
+  EXPECT_EQ(result->records[2].local_ip(), "fd00::a");
+  EXPECT_EQ(result->records[2].remote_ip(), "fd00::2");
+  EXPECT_EQ(result->records[2].send_queue(), 16u);
+}
+
+TEST(ParseProcNetTcp, MalformedLinesAreSkipped) {
+  struct Case {
+    const char* name;
+    std::string line;
+  };
+  const Case cases[] = {
+      {"too few fields", "   0: 0100007F:6989 00000000:0000 0A"},
+      {"bad hex address",
+       "   0: 0100ZZ7F:6989 00000000:0000 0A 00000000:00000000 "
+       "00:00000000 00000000 0 0 1"},
+      {"IPv6 width in an IPv4 file",
+       "   0: 00000000000000000000000001000000:698A 00000000:0000 0A "
+       "00000000:00000000 00:00000000 00000000 0 0 1"},
+      {"port too large",
+       "   0: 0100007F:16989 00000000:0000 0A 00000000:00000000 "
+       "00:00000000 00000000 0 0 1"},
+      {"bad inode",
+       "   0: 0100007F:6989 00000000:0000 0A 00000000:00000000 "
+       "00:00000000 00000000 0 0 x"},
+      {"no slot",
+       "0100007F:6989 00000000:0000 0A 00000000:00000000 "
+       "00:00000000 00000000 0 0 1 2"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<ProcNetTcpResult> result =
+        ParseProcNetTcp(std::string(kTcp4) + c.line + "\n", AF_INET);
+    ASSERT_TRUE(result.ok()) << c.name;
+    EXPECT_EQ(result->records.size(), 3u) << c.name;
+    EXPECT_EQ(result->malformed_lines, 1u) << c.name;
+  }
+}
+
+TEST(ParseProcNetTcp, RejectsUnknownFamily) {
+  EXPECT_EQ(ParseProcNetTcp(kTcp4, AF_UNIX).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParseProcNetTcp, EmptyAndHeaderOnly) {
+  for (const char* content : {"", "  sl  local_address rem_address\n"}) {
+    absl::StatusOr<ProcNetTcpResult> result = ParseProcNetTcp(content, AF_INET);
+    ASSERT_TRUE(result.ok());
+    EXPECT_TRUE(result->records.empty());
+    EXPECT_EQ(result->malformed_lines, 0u);
+  }
+}
+
+}  // namespace
+}  // namespace ghostpeer::agent

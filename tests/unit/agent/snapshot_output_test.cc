@@ -1,0 +1,135 @@
+#include "agent/snapshot_output.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+
+namespace ghostpeer::agent {
+namespace {
+
+v1::SocketRecord Socket(const std::string& remote, uint32_t send_queue,
+                        v1::TcpState state, uint32_t backoff = 0) {
+  v1::SocketRecord socket;
+  socket.set_node("node-1");
+  socket.set_netns_inode(42);
+  socket.set_local_ip("10.99.0.3");
+  socket.set_local_port(40000 + send_queue % 1000);
+  socket.set_remote_ip(remote);
+  socket.set_remote_port(27017);
+  socket.set_state(state);
+  socket.set_send_queue(send_queue);
+  socket.mutable_tcp_info()->set_backoff(backoff);
+  return socket;
+}
+
+v1::NodeSnapshot Snapshot() {
+  v1::NodeSnapshot snapshot;
+  snapshot.set_node("node-1");
+  v1::NamespaceInfo* ns = snapshot.add_namespaces();
+  ns->set_inode(42);
+  ns->set_netns_name("gpx-cli");
+  ns->set_status(v1::NAMESPACE_STATUS_OK);
+  v1::NamespaceInfo* failed = snapshot.add_namespaces();
+  failed->set_inode(43);
+  failed->set_status(v1::NAMESPACE_STATUS_FAILED);
+  failed->set_error("setns: Operation not permitted");
+  failed->set_path("/proc/77/ns/net");
+  *snapshot.add_sockets() =
+      Socket("10.99.0.2", 720, v1::TCP_STATE_CLOSE_WAIT, 4);
+  *snapshot.add_sockets() = Socket("10.99.0.5", 0, v1::TCP_STATE_ESTABLISHED);
+  *snapshot.add_sockets() =
+      Socket("fd00:99::2", 9000, v1::TCP_STATE_ESTABLISHED, 1);
+  *snapshot.add_sockets() = Socket("0.0.0.0", 0, v1::TCP_STATE_LISTEN);
+  snapshot.mutable_stats()->set_sockets(4);
+  return snapshot;
+}
+
+std::vector<std::string> Remotes(const v1::NodeSnapshot& snapshot) {
+  std::vector<std::string> remotes;
+  for (const auto& socket : snapshot.sockets())
+    remotes.push_back(socket.remote_ip());
+  return remotes;
+}
+
+TEST(FilterAndSort, SortKeysAndStateFilters) {
+  struct Case {
+    std::string name;
+    OutputOptions options;
+    std::vector<std::string> expected;
+  };
+  const std::vector<Case> cases = {
+      {"send queue, descending (default)",
+       {},
+       {"fd00:99::2", "10.99.0.2", "0.0.0.0", "10.99.0.5"}},
+      {"backoff",
+       {SortKey::kBackoff, {}},
+       {"10.99.0.2", "fd00:99::2", "0.0.0.0", "10.99.0.5"}},
+      {"state",
+       {SortKey::kState, {}},
+       {"10.99.0.5", "fd00:99::2", "10.99.0.2", "0.0.0.0"}},
+      {"remote",
+       {SortKey::kRemote, {}},
+       {"0.0.0.0", "10.99.0.2", "10.99.0.5", "fd00:99::2"}},
+      {"none keeps kernel order",
+       {SortKey::kNone, {}},
+       {"10.99.0.2", "10.99.0.5", "fd00:99::2", "0.0.0.0"}},
+      {"only CLOSE_WAIT",
+       {SortKey::kSendQueue, {v1::TCP_STATE_CLOSE_WAIT}},
+       {"10.99.0.2"}},
+      {"two states",
+       {SortKey::kSendQueue, {v1::TCP_STATE_LISTEN, v1::TCP_STATE_CLOSE_WAIT}},
+       {"10.99.0.2", "0.0.0.0"}},
+      {"no match", {SortKey::kSendQueue, {v1::TCP_STATE_SYN_SENT}}, {}},
+  };
+  for (const Case& c : cases) {
+    v1::NodeSnapshot snapshot = Snapshot();
+    FilterAndSort(c.options, &snapshot);
+    EXPECT_EQ(Remotes(snapshot), c.expected) << c.name;
+    EXPECT_EQ(snapshot.stats().sockets(), 4u) << c.name;
+  }
+}
+
+TEST(ParseSortKey, Names) {
+  EXPECT_EQ(ParseSortKey("send-queue"), SortKey::kSendQueue);
+  EXPECT_EQ(ParseSortKey("backoff"), SortKey::kBackoff);
+  EXPECT_EQ(ParseSortKey("none"), SortKey::kNone);
+  EXPECT_EQ(ParseSortKey("sendq"), std::nullopt);
+}
+
+TEST(FormatSnapshotJson, ProtoFieldNamesAndEnumNames) {
+  absl::StatusOr<std::string> json = FormatSnapshotJson(Snapshot());
+  ASSERT_TRUE(json.ok());
+  for (const char* expected :
+       {"\"netns_inode\"", "\"remote_ip\": \"10.99.0.2\"",
+        "\"send_queue\": 720", "\"state\": \"TCP_STATE_CLOSE_WAIT\"",
+        "\"backoff\": 4", "\"status\": \"NAMESPACE_STATUS_FAILED\"",
+        "\"peer_closed\": false"}) {
+    EXPECT_TRUE(absl::StrContains(*json, expected)) << expected;
+  }
+  EXPECT_FALSE(absl::StrContains(*json, "remoteIp"));
+}
+
+TEST(FormatSnapshotTable, OneLinePerSocketWithHintsAndFailures) {
+  v1::NodeSnapshot snapshot = Snapshot();
+  snapshot.mutable_sockets(0)->set_pid(4242);
+  snapshot.mutable_sockets(0)->set_comm("logc");
+  snapshot.mutable_sockets(0)->set_peer_closed(true);
+  snapshot.mutable_sockets(0)->mutable_tcp_info()->set_unacked(1);
+  snapshot.mutable_sockets(0)->mutable_tcp_info()->set_last_ack_recv_ms(6080);
+  const std::string table = FormatSnapshotTable(snapshot);
+  const std::vector<std::string> lines = absl::StrSplit(table, '\n');
+  ASSERT_GE(lines.size(), 7u);
+  EXPECT_TRUE(absl::StartsWith(lines[0], "State"));
+  EXPECT_TRUE(absl::StrContains(lines[1], "CLOSE-WAIT"));
+  for (const char* expected :
+       {"720", "10.99.0.3:40720", "10.99.0.2:27017", "gpx-cli", "logc/4242",
+        "peer-fin", "backoff:4", "unacked:1", "lastack:6080ms"}) {
+    EXPECT_TRUE(absl::StrContains(lines[1], expected)) << expected;
+  }
+  EXPECT_TRUE(absl::StrContains(table, "[fd00:99::2]:27017"));
+  EXPECT_TRUE(absl::StrContains(table, "setns: Operation not permitted"));
+  EXPECT_TRUE(absl::StrContains(lines[lines.size() - 2], "4 sockets shown"));
+}
+
+}  // namespace
+}  // namespace ghostpeer::agent
