@@ -32,7 +32,7 @@ const std::string kHealthyClient = "gp-e2e-live-cli";
 
 CommandResult Sh(const std::string& command,
                  absl::Duration timeout = absl::Seconds(120)) {
-  return RunCommand({"/bin/bash", "-c", command}, timeout);
+  return RunBinary({"/bin/bash", "-c", command}, timeout);
 }
 
 bool InCi() {
@@ -51,7 +51,7 @@ uint64_t AsU64(const json& value) {
 
 json Findings(const std::string& status = "all") {
   CommandResult result =
-      RunCommand({kCli, "findings", "-o", "json", "--status", status});
+      RunBinary({kCli, "findings", "-o", "json", "--status", status});
   if (result.exit_code != 0) return json::object();
   json parsed = json::parse(result.out, nullptr, /*allow_exceptions=*/false);
   return parsed.is_discarded() ? json::object() : parsed;
@@ -153,7 +153,7 @@ TEST_F(SwarmE2eTest, SeedFailureIsNamedThenResolves) {
   ASSERT_TRUE(WaitFor(
       [&] {
         CommandResult sockets =
-            RunCommand({kCli, "sockets", "--peer", old_address, "-o", "json"});
+            RunBinary({kCli, "sockets", "--peer", old_address, "-o", "json"});
         return sockets.exit_code == 0 &&
                sockets.out.find("\"service\": \"" + kClient + "\"") !=
                    std::string::npos;
@@ -196,7 +196,7 @@ TEST_F(SwarmE2eTest, SeedFailureIsNamedThenResolves) {
   EXPECT_EQ(last_owner.value("service", ""), kServer);
   EXPECT_FALSE(last_owner.value("until", "").empty()) << "when it left";
   EXPECT_GT(AsU64(finding["bytes_at_risk"]), 0u);
-  EXPECT_EQ(RunCommand({kCli, "check", "--severity", "critical"}).exit_code, 1);
+  EXPECT_EQ(RunBinary({kCli, "check", "--severity", "critical"}).exit_code, 1);
 
   // Controls: the healthy client has no finding of any kind.
   for (const char* kind : {"VANISHED_PEER", "REASSIGNED_PEER"}) {
@@ -214,7 +214,7 @@ TEST_F(SwarmE2eTest, SeedFailureIsNamedThenResolves) {
       absl::Seconds(60), absl::Seconds(1)))
       << "finding lost across agent and aggregator restarts";
   CommandResult history =
-      RunCommand({kCli, "history", old_address, "-o", "json"});
+      RunBinary({kCli, "history", old_address, "-o", "json"});
   ASSERT_EQ(history.exit_code, 0) << history.err;
   EXPECT_NE(history.out.find(kServer), std::string::npos)
       << "history forgot " << old_address << ": " << history.out;

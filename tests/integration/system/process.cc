@@ -100,7 +100,7 @@ int Process::Stop(int signal, absl::Duration grace) {
 
 std::string Process::Log() const { return ReadAll(log_path_); }
 
-CommandResult RunCommand(const std::vector<std::string>& argv,
+CommandResult RunBinary(const std::vector<std::string>& argv,
                          absl::Duration timeout) {
   CommandResult result;
   char out_path[] = "/tmp/gp-cmd-out-XXXXXX";

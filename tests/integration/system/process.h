@@ -48,7 +48,7 @@ struct CommandResult {
 };
 
 // Runs argv to completion (killed after `timeout`), capturing its output.
-CommandResult RunCommand(const std::vector<std::string>& argv,
+CommandResult RunBinary(const std::vector<std::string>& argv,
                          absl::Duration timeout = absl::Seconds(30));
 
 // Polls `condition` every `poll` until it holds or `timeout` passes.
