@@ -14,7 +14,8 @@ namespace ghostpeer::agent {
 
 // The owner record an observed address gets: a container when the
 // namespace belongs to one, the host for the initial namespace, otherwise
-// the namespace itself (by `ip netns` name, else by inode).
+// the namespace itself (by `ip netns` name, else by inode). Containers'
+// namespaces are always named "inode:<n>", as agent/docker names them.
 v1::AddressOwner OwnerOf(const std::string& node, const v1::NamespaceInfo& ns,
                          const v1::InterfaceAddress& address);
 
