@@ -1,0 +1,337 @@
+// The agent's view of SCENARIO.md's namespace recipe, through
+// Snapshotter::Take() and through the real `ghostpeer-agent --once` binary.
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "agent/proc_fs.h"
+#include "agent/snapshotter.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/support/command.h"
+#include "tests/support/netns_scenario.h"
+
+namespace ghostpeer::agent {
+namespace {
+
+using ::ghostpeer::testing::NetnsScenario;
+using ::ghostpeer::testing::NetnsScenarioOptions;
+
+constexpr absl::Duration kPollInterval = absl::Milliseconds(250);
+
+std::unique_ptr<NetnsScenario> StartScenario(NetnsScenarioOptions options) {
+  absl::StatusOr<std::unique_ptr<NetnsScenario>> scenario =
+      NetnsScenario::Create(std::move(options));
+  if (absl::IsUnavailable(scenario.status())) return nullptr;
+  EXPECT_TRUE(scenario.ok()) << scenario.status();
+  return scenario.ok() ? *std::move(scenario) : nullptr;
+}
+
+std::unique_ptr<Snapshotter> MakeSnapshotter(
+    CaptureMode capture = CaptureMode::kNetlink) {
+  SnapshotterOptions options;
+  options.node = "test-node";
+  options.capture = capture;
+  absl::StatusOr<std::unique_ptr<Snapshotter>> snapshotter =
+      Snapshotter::Create(std::move(options));
+  EXPECT_TRUE(snapshotter.ok()) << snapshotter.status();
+  return snapshotter.ok() ? *std::move(snapshotter) : nullptr;
+}
+
+v1::NodeSnapshot Take(Snapshotter& snapshotter) {
+  absl::StatusOr<v1::NodeSnapshot> snapshot = snapshotter.Take();
+  EXPECT_TRUE(snapshot.ok()) << snapshot.status();
+  return snapshot.ok() ? *std::move(snapshot) : v1::NodeSnapshot();
+}
+
+// The client's socket to the server, or nullptr.
+const v1::SocketRecord* ClientSocket(const v1::NodeSnapshot& snapshot,
+                                     const NetnsScenario& scenario,
+                                     int client) {
+  const absl::StatusOr<uint64_t> inode =
+      NetnsScenario::NetnsInode(scenario.client_netns(client));
+  if (!inode.ok()) return nullptr;
+  for (const v1::SocketRecord& socket : snapshot.sockets()) {
+    if (socket.netns_inode() == *inode &&
+        socket.remote_ip() == scenario.server_address() &&
+        socket.remote_port() == scenario.server_port()) {
+      return &socket;
+    }
+  }
+  return nullptr;
+}
+
+bool SomeNamespaceHolds(const v1::NodeSnapshot& snapshot,
+                        const std::string& address) {
+  for (const v1::NamespaceInfo& ns : snapshot.namespaces()) {
+    for (const v1::InterfaceAddress& held : ns.addresses()) {
+      if (held.address() == address) return true;
+    }
+  }
+  return false;
+}
+
+const v1::NamespaceInfo* FindNamespace(const v1::NodeSnapshot& snapshot,
+                                       const std::string& netns) {
+  const absl::StatusOr<uint64_t> inode = NetnsScenario::NetnsInode(netns);
+  if (!inode.ok()) return nullptr;
+  for (const v1::NamespaceInfo& ns : snapshot.namespaces()) {
+    if (ns.inode() == *inode) return &ns;
+  }
+  return nullptr;
+}
+
+// Takes snapshots until `done` holds for the client socket (bounded).
+v1::NodeSnapshot TakeUntil(
+    Snapshotter& snapshotter, const NetnsScenario& scenario,
+    absl::Duration limit,
+    const std::function<bool(const v1::SocketRecord&)>& done) {
+  const absl::Time deadline = absl::Now() + limit;
+  v1::NodeSnapshot snapshot;
+  do {
+    snapshot = Take(snapshotter);
+    const v1::SocketRecord* socket = ClientSocket(snapshot, scenario, 0);
+    if (socket != nullptr && done(*socket)) return snapshot;
+    absl::SleepFor(kPollInterval);
+  } while (absl::Now() < deadline);
+  return snapshot;
+}
+
+std::string Comm(pid_t pid) {
+  absl::StatusOr<std::string> comm =
+      ReadSmallFile(absl::StrCat("/proc/", pid, "/comm"));
+  return comm.ok() ? std::string(absl::StripAsciiWhitespace(*comm)) : "";
+}
+
+// The whole story of the seed failure, FIN first, over IPv4 and IPv6.
+class VanishedPeerTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(VanishedPeerTest, ClientWritesIntoTheVoidInCloseWait) {
+  NetnsScenarioOptions options;
+  options.ipv6 = GetParam();
+  std::unique_ptr<NetnsScenario> scenario = StartScenario(options);
+  if (scenario == nullptr) GTEST_SKIP() << "needs root and iproute2";
+  std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter();
+  ASSERT_NE(snapshotter, nullptr);
+
+  // Before: the server's FIN arrived (CLOSE_WAIT), its address is observed.
+  v1::NodeSnapshot before =
+      TakeUntil(*snapshotter, *scenario, absl::Seconds(10),
+                [](const v1::SocketRecord& s) {
+                  return s.state() == v1::TCP_STATE_CLOSE_WAIT;
+                });
+  const v1::SocketRecord* socket = ClientSocket(before, *scenario, 0);
+  ASSERT_NE(socket, nullptr);
+  EXPECT_EQ(socket->state(), v1::TCP_STATE_CLOSE_WAIT);
+  EXPECT_TRUE(socket->peer_closed());
+  EXPECT_EQ(socket->local_ip(), scenario->client_address(0));
+  EXPECT_NE(socket->local_port(), 0u);
+  EXPECT_EQ(socket->node(), "test-node");
+  EXPECT_EQ(socket->source(), v1::CAPTURE_SOURCE_SOCK_DIAG);
+  EXPECT_EQ(socket->pid(), scenario->client_pid(0));
+  EXPECT_EQ(socket->comm(), Comm(scenario->client_pid(0)));
+  EXPECT_NE(socket->inode(), 0u);
+  EXPECT_TRUE(SomeNamespaceHolds(before, scenario->server_address()));
+  const v1::NamespaceInfo* server_ns =
+      FindNamespace(before, scenario->server_netns());
+  ASSERT_NE(server_ns, nullptr);
+  EXPECT_EQ(server_ns->status(), v1::NAMESPACE_STATUS_OK);
+  EXPECT_EQ(server_ns->netns_name(), scenario->server_netns());
+  EXPECT_EQ(server_ns->pid(), scenario->server_pid());
+  ASSERT_EQ(server_ns->addresses_size(), 1);
+  EXPECT_EQ(server_ns->addresses(0).interface(), "eth0");
+  EXPECT_EQ(before.stats().namespaces_failed(), 0u);
+
+  ASSERT_TRUE(scenario->Vanish().ok());
+
+  // After: data piles up, retransmissions back off, the address is gone.
+  v1::NodeSnapshot first = TakeUntil(
+      *snapshotter, *scenario, absl::Seconds(10),
+      [](const v1::SocketRecord& s) { return s.tcp_info().backoff() > 0; });
+  const v1::SocketRecord* ghost = ClientSocket(first, *scenario, 0);
+  ASSERT_NE(ghost, nullptr);
+  EXPECT_GT(ghost->tcp_info().backoff(), 0u);
+  EXPECT_GT(ghost->tcp_info().unacked(), 0u);
+  EXPECT_EQ(ghost->state(), v1::TCP_STATE_CLOSE_WAIT);
+  EXPECT_EQ(ghost->timer(), 1u);  // retransmission timer
+  const uint32_t first_queue = ghost->send_queue();
+  EXPECT_GT(first_queue, 0u);
+  EXPECT_FALSE(SomeNamespaceHolds(first, scenario->server_address()));
+  EXPECT_EQ(FindNamespace(first, scenario->server_netns()), nullptr);
+
+  absl::SleepFor(absl::Seconds(1));
+  v1::NodeSnapshot second = Take(*snapshotter);
+  ghost = ClientSocket(second, *scenario, 0);
+  ASSERT_NE(ghost, nullptr);
+  EXPECT_GT(ghost->send_queue(), first_queue);  // the client keeps writing
+  EXPECT_GT(ghost->tcp_info().bytes_sent(), ghost->tcp_info().bytes_acked());
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, VanishedPeerTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Ipv6" : "Ipv4";
+                         });
+
+TEST(VanishedPeerWithoutFin, ClientStaysEstablishedWithUnackedData) {
+  NetnsScenarioOptions options;
+  options.server_fin_after = absl::ZeroDuration();
+  std::unique_ptr<NetnsScenario> scenario = StartScenario(options);
+  if (scenario == nullptr) GTEST_SKIP() << "needs root and iproute2";
+  std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter();
+  ASSERT_NE(snapshotter, nullptr);
+  ASSERT_TRUE(scenario->Vanish().ok());
+  v1::NodeSnapshot snapshot = TakeUntil(
+      *snapshotter, *scenario, absl::Seconds(10),
+      [](const v1::SocketRecord& s) { return s.tcp_info().backoff() > 0; });
+  const v1::SocketRecord* ghost = ClientSocket(snapshot, *scenario, 0);
+  ASSERT_NE(ghost, nullptr);
+  EXPECT_EQ(ghost->state(), v1::TCP_STATE_ESTABLISHED);
+  EXPECT_FALSE(ghost->peer_closed());
+  EXPECT_GT(ghost->tcp_info().unacked(), 0u);
+  EXPECT_GT(ghost->send_queue(), 0u);
+  EXPECT_GT(ghost->tcp_info().backoff(), 0u);
+}
+
+TEST(IdleClient, SitsInCloseWaitWithNothingQueued) {
+  NetnsScenarioOptions options;
+  options.client_mode = ::ghostpeer::testing::ClientMode::kIdle;
+  std::unique_ptr<NetnsScenario> scenario = StartScenario(options);
+  if (scenario == nullptr) GTEST_SKIP() << "needs root and iproute2";
+  std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter();
+  ASSERT_NE(snapshotter, nullptr);
+  TakeUntil(*snapshotter, *scenario, absl::Seconds(10),
+            [](const v1::SocketRecord& s) {
+              return s.state() == v1::TCP_STATE_CLOSE_WAIT;
+            });
+  ASSERT_TRUE(scenario->Vanish().ok());
+  absl::SleepFor(absl::Seconds(1));
+  v1::NodeSnapshot snapshot = Take(*snapshotter);
+  const v1::SocketRecord* socket = ClientSocket(snapshot, *scenario, 0);
+  ASSERT_NE(socket, nullptr);
+  EXPECT_EQ(socket->state(), v1::TCP_STATE_CLOSE_WAIT);
+  EXPECT_EQ(socket->send_queue(), 0u);
+  EXPECT_EQ(socket->tcp_info().unacked(), 0u);
+  EXPECT_FALSE(SomeNamespaceHolds(snapshot, scenario->server_address()));
+}
+
+TEST(ReassignedAddress, AnotherNamespaceNowHoldsTheAddress) {
+  std::unique_ptr<NetnsScenario> scenario = StartScenario({});
+  if (scenario == nullptr) GTEST_SKIP() << "needs root and iproute2";
+  std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter();
+  ASSERT_NE(snapshotter, nullptr);
+  const v1::NodeSnapshot before = Take(*snapshotter);
+  const v1::NamespaceInfo* old_owner =
+      FindNamespace(before, scenario->server_netns());
+  ASSERT_NE(old_owner, nullptr);
+  const uint64_t old_inode = old_owner->inode();
+  ASSERT_TRUE(scenario->Vanish().ok());
+  ASSERT_TRUE(scenario->GiveServerAddressAway().ok());
+  const v1::NodeSnapshot after = Take(*snapshotter);
+  const v1::NamespaceInfo* new_owner =
+      FindNamespace(after, scenario->new_owner_netns());
+  ASSERT_NE(new_owner, nullptr);
+  EXPECT_NE(new_owner->inode(), old_inode);
+  ASSERT_EQ(new_owner->addresses_size(), 1);
+  EXPECT_EQ(new_owner->addresses(0).address(), scenario->server_address());
+}
+
+TEST(ManyClients, EveryClientSocketIsAttributed) {
+  NetnsScenarioOptions options;
+  options.clients = 5;
+  options.server_fin_after = absl::ZeroDuration();
+  std::unique_ptr<NetnsScenario> scenario = StartScenario(options);
+  if (scenario == nullptr) GTEST_SKIP() << "needs root and iproute2";
+  std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter();
+  ASSERT_NE(snapshotter, nullptr);
+  for (int round = 0; round < 2; ++round) {  // cold, then from the caches
+    const v1::NodeSnapshot snapshot = Take(*snapshotter);
+    for (int i = 0; i < scenario->client_count(); ++i) {
+      const absl::StatusOr<uint64_t> inode =
+          NetnsScenario::NetnsInode(scenario->client_netns(i));
+      ASSERT_TRUE(inode.ok());
+      int found = 0;
+      for (const v1::SocketRecord& socket : snapshot.sockets()) {
+        if (socket.netns_inode() != *inode) continue;
+        ++found;
+        EXPECT_EQ(socket.pid(), scenario->client_pid(i)) << "round " << round;
+        EXPECT_EQ(socket.state(), v1::TCP_STATE_ESTABLISHED);
+      }
+      EXPECT_EQ(found, 1) << "client " << i << " round " << round;
+    }
+  }
+}
+
+TEST(ProcFallback, SameSocketsWithoutTcpInfo) {
+  std::unique_ptr<NetnsScenario> scenario = StartScenario({});
+  if (scenario == nullptr) GTEST_SKIP() << "needs root and iproute2";
+  std::unique_ptr<Snapshotter> snapshotter =
+      MakeSnapshotter(CaptureMode::kProcNetTcp);
+  ASSERT_NE(snapshotter, nullptr);
+  const v1::NodeSnapshot snapshot =
+      TakeUntil(*snapshotter, *scenario, absl::Seconds(10),
+                [](const v1::SocketRecord& s) {
+                  return s.state() == v1::TCP_STATE_CLOSE_WAIT;
+                });
+  const v1::SocketRecord* socket = ClientSocket(snapshot, *scenario, 0);
+  ASSERT_NE(socket, nullptr);
+  EXPECT_EQ(socket->source(), v1::CAPTURE_SOURCE_PROC_NET_TCP);
+  EXPECT_EQ(socket->state(), v1::TCP_STATE_CLOSE_WAIT);
+  EXPECT_EQ(socket->pid(), scenario->client_pid(0));
+  const v1::NamespaceInfo* client_ns =
+      FindNamespace(snapshot, scenario->client_netns(0));
+  ASSERT_NE(client_ns, nullptr);
+  EXPECT_EQ(client_ns->status(), v1::NAMESPACE_STATUS_FALLBACK);
+  EXPECT_GT(snapshot.stats().namespaces_fallback(), 0u);
+  // Addresses still come from rtnetlink.
+  EXPECT_TRUE(SomeNamespaceHolds(snapshot, scenario->client_address(0)));
+}
+
+TEST(AgentBinary, OnceJsonShowsTheGhost) {
+  std::unique_ptr<NetnsScenario> scenario = StartScenario({});
+  if (scenario == nullptr) GTEST_SKIP() << "needs root and iproute2";
+  std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter();
+  ASSERT_NE(snapshotter, nullptr);
+  TakeUntil(*snapshotter, *scenario, absl::Seconds(10),
+            [](const v1::SocketRecord& s) {
+              return s.state() == v1::TCP_STATE_CLOSE_WAIT;
+            });
+  ASSERT_TRUE(scenario->Vanish().ok());
+  absl::SleepFor(absl::Seconds(2));
+
+  absl::StatusOr<std::string> json = ::ghostpeer::testing::RunCommand(
+      {GHOSTPEER_AGENT_BINARY, "--once", "-o", "json", "--node", "bin-node",
+       "--state", "close-wait"});
+  ASSERT_TRUE(json.ok()) << json.status();
+  v1::NodeSnapshot snapshot;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(*json, &snapshot).ok());
+  EXPECT_EQ(snapshot.node(), "bin-node");
+  const v1::SocketRecord* ghost = ClientSocket(snapshot, *scenario, 0);
+  ASSERT_NE(ghost, nullptr);
+  EXPECT_EQ(ghost->state(), v1::TCP_STATE_CLOSE_WAIT);
+  EXPECT_GT(ghost->send_queue(), 0u);
+  EXPECT_EQ(ghost->pid(), scenario->client_pid(0));
+  EXPECT_EQ(snapshot.sockets(0).send_queue(), ghost->send_queue())
+      << "sorted by send queue, the ghost comes first";
+  EXPECT_NE(json->find("\"state\": \"TCP_STATE_CLOSE_WAIT\""),
+            std::string::npos);
+
+  absl::StatusOr<std::string> table =
+      ::ghostpeer::testing::RunCommand({GHOSTPEER_AGENT_BINARY, "--once", "-o",
+                                        "table", "--state", "close-wait"});
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_NE(table->find(scenario->server_address()), std::string::npos);
+  EXPECT_NE(table->find("CLOSE-WAIT"), std::string::npos);
+
+  absl::StatusOr<std::string> bad = ::ghostpeer::testing::RunCommand(
+      {GHOSTPEER_AGENT_BINARY, "--once", "--sort", "sideways"});
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("exit status 2"), std::string::npos)
+      << bad.status();
+}
+
+}  // namespace
+}  // namespace ghostpeer::agent
