@@ -1,0 +1,171 @@
+// Who held which address when: ownership intervals built from agents'
+// address events, indexed by address. In memory; SqliteStore persists the
+// changes this class reports.
+#ifndef GHOSTPEER_AGGREGATOR_ADDRESS_HISTORY_H_
+#define GHOSTPEER_AGGREGATOR_ADDRESS_HISTORY_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "ghostpeer/v1/ingest.pb.h"
+#include "ghostpeer/v1/model.pb.h"
+
+namespace ghostpeer::aggregator {
+
+// Interval ids only grow, also across restarts (the store keeps them), so an
+// id says which of two intervals was recorded first — without comparing
+// times that come from different nodes' clocks.
+using IntervalId = int64_t;
+// Owners interned by identity (OwnerIdentityKey). Valid for this process
+// only: persist OwnerIdentityKey instead.
+using OwnerId = uint32_t;
+
+// One owner holding one address from `since` until `until` (InfiniteFuture
+// while still held).
+struct OwnershipInterval {
+  IntervalId id = 0;
+  OwnerId owner_id = 0;
+  // The owner as reported (address, identity, names); since/until unset.
+  v1::AddressOwner owner;
+  // The node whose agent reported it, and how it knew.
+  std::string reporter;
+  v1::AddressEventSource source = v1::ADDRESS_EVENT_SOURCE_UNSPECIFIED;
+  absl::Time since = absl::InfinitePast();
+  absl::Time until = absl::InfiniteFuture();
+
+  bool open() const { return until == absl::InfiniteFuture(); }
+  // `owner` with since and (when closed) until filled in.
+  v1::AddressOwner ToProto() const;
+};
+
+// Everything known about one address.
+struct AddressRecord {
+  // Sorted by (since, id); usually a handful.
+  std::vector<OwnershipInterval> intervals;
+  int open_count = 0;     // intervals still held: the address is held now
+  bool ever_vip = false;  // some owner was a swarm VIP: never a ghost
+};
+
+// One change to the history, in the order applied. Store writes them; Revert
+// undoes them when the write fails, so memory never runs ahead of disk.
+struct HistoryOp {
+  enum class Kind { kInsert, kClose, kUpdateOwner };
+  Kind kind = Kind::kInsert;
+  OwnershipInterval after;   // the interval as the op left it
+  OwnershipInterval before;  // kClose/kUpdateOwner: as it was
+};
+using HistoryChanges = std::vector<HistoryOp>;
+
+// The rules (DESIGN.md "Aggregator", issue 3):
+//
+// * Owner identity is SameOwner() (owner.h). An address may have several
+//   open intervals at once (an overlay address seen from two namespaces, two
+//   nodes, or two sources): it is "held now" while any is open.
+// * ATTACH opens an interval at the event's time. If the same owner already
+//   holds the address open, nothing new opens (idempotent; replays, and an
+//   observation confirming a Docker event); non-empty descriptive fields of
+//   the event (names, service, task, image, network) fill in or replace the
+//   open interval's. An owner's intervals for one address never overlap: an
+//   ATTACH dated before that owner's last `until` opens at that `until`.
+// * DETACH closes the owner's open interval at the event's time (never
+//   before its `since`). A DETACH for an owner that never held the address is
+//   kept as a zero-length closed interval [time, time]: it is evidence that
+//   the owner held the address up to then (a Docker `die` for a container
+//   seen before the agent started). A DETACH for an owner whose intervals are
+//   all closed already is a duplicate and ignored.
+// * INVENTORY from node R with source S is the complete set R holds now
+//   according to S's family — node-local (OBSERVATION, DOCKER_EVENT) or
+//   cluster-wide (SWARM_TASKS): open intervals R reported from that family
+//   and missing from the set close at the event's time; members not held
+//   open are opened as by ATTACH. A manager's task inventory therefore never
+//   closes what its own namespaces hold, and vice versa.
+// * Event times are the agents' clocks, already validated and clamped
+//   (validation.h): history compares them only within one address.
+//
+// Not thread-safe: the Engine serialises access.
+class AddressHistory {
+ public:
+  AddressHistory() = default;
+  AddressHistory(const AddressHistory&) = delete;
+  AddressHistory& operator=(const AddressHistory&) = delete;
+
+  // Replaces the contents with `intervals` as stored (any order). Internal
+  // when two share an id. Ids given to later inserts start after the largest.
+  absl::Status Load(std::vector<OwnershipInterval> intervals);
+
+  // Applies one validated event (validation.h) reported by `reporter`,
+  // appending what changed to `*changes`.
+  void Apply(absl::string_view reporter, const v1::AddressEvent& event,
+             HistoryChanges* changes);
+
+  // Undoes `changes`, which must be the most recent ops applied (newest
+  // last), restoring the history as it was before them.
+  void Revert(const HistoryChanges& changes);
+
+  // Forgets closed intervals whose `until` is before `horizon`. Returns how
+  // many were removed.
+  size_t PurgeEndedBefore(absl::Time horizon);
+
+  // Everything known about `address` (canonical text), or nullptr if no
+  // retained interval mentions it.
+  const AddressRecord* Find(absl::string_view address) const;
+
+  // The identity key / container id of an interned owner. `id` must come
+  // from this history.
+  const std::string& OwnerKey(OwnerId id) const { return owners_[id].key; }
+  const std::string& OwnerContainerId(OwnerId id) const {
+    return owners_[id].container_id;
+  }
+  // Interns an owner identity key (as persisted with findings).
+  OwnerId InternKey(const std::string& key, absl::string_view container_id);
+
+  // The id the next inserted interval will get: every interval recorded
+  // from now on has an id >= this.
+  IntervalId next_id() const { return next_id_; }
+  // Bumped by every change; lets readers notice that history moved.
+  uint64_t generation() const { return generation_; }
+  size_t address_count() const { return records_.size(); }
+  size_t interval_count() const { return interval_count_; }
+
+  // Calls `fn(const OwnershipInterval&)` for every interval (tests, dumps).
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    for (const auto& [address, record] : records_) {
+      for (const OwnershipInterval& interval : record.intervals) fn(interval);
+    }
+  }
+
+ private:
+  struct OwnerEntry {
+    std::string key;
+    std::string container_id;
+  };
+
+  OwnerId Intern(const v1::AddressOwner& owner);
+  void Attach(absl::string_view reporter, v1::AddressEventSource source,
+              absl::Time time, const v1::AddressOwner& owner,
+              HistoryChanges* changes);
+  void Detach(absl::Time time, const v1::AddressOwner& owner,
+              HistoryChanges* changes);
+  void Inventory(absl::string_view reporter, const v1::AddressEvent& event,
+                 HistoryChanges* changes);
+  void Insert(OwnershipInterval interval);
+  OwnershipInterval* FindById(const std::string& address, IntervalId id);
+  void Recount(AddressRecord* record);
+
+  absl::flat_hash_map<std::string, AddressRecord> records_;
+  absl::flat_hash_map<std::string, OwnerId> owner_ids_;
+  std::vector<OwnerEntry> owners_;
+  IntervalId next_id_ = 1;
+  uint64_t generation_ = 0;
+  size_t interval_count_ = 0;
+};
+
+}  // namespace ghostpeer::aggregator
+
+#endif  // GHOSTPEER_AGGREGATOR_ADDRESS_HISTORY_H_

@@ -1,0 +1,452 @@
+#include "aggregator/detector.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "aggregator/ip_address.h"
+#include "aggregator/owner.h"
+#include "common/time_util.h"
+
+namespace ghostpeer::aggregator {
+namespace {
+
+bool CanLoseData(v1::TcpState state) {
+  switch (state) {
+    case v1::TCP_STATE_ESTABLISHED:
+    case v1::TCP_STATE_CLOSE_WAIT:
+    case v1::TCP_STATE_FIN_WAIT1:
+    case v1::TCP_STATE_LAST_ACK:
+    case v1::TCP_STATE_CLOSING:
+      return true;
+    default:
+      return false;
+  }
+}
+
+uint64_t SubtractSaturating(uint64_t a, uint64_t b) {
+  return a > b ? a - b : 0;
+}
+
+// 64-bit FNV-1a: tiny, stable across processes and platforms (absl::Hash is
+// salted per process, so it cannot name anything persistent).
+class Fnv1a {
+ public:
+  void Add(absl::string_view bytes) {
+    for (char c : bytes) {
+      hash_ ^= static_cast<unsigned char>(c);
+      hash_ *= 0x100000001b3ULL;
+    }
+    hash_ ^= 0xff;  // field separator: ("ab","c") != ("a","bc")
+    hash_ *= 0x100000001b3ULL;
+  }
+  void Add(uint64_t value) { Add(absl::string_view(absl::StrCat(value))); }
+  uint64_t value() const { return hash_; }
+
+ private:
+  uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
+
+// The per-address facts the rules use, computed once per socket.
+class AddressView {
+ public:
+  AddressView(const AddressRecord& record, const AddressHistory& history)
+      : record_(record), history_(history) {}
+
+  // Does `owner` match any current holder (identity or container id)?
+  bool HeldNowBy(OwnerId owner) const {
+    const std::string& container = history_.OwnerContainerId(owner);
+    for (const OwnershipInterval& interval : record_.intervals) {
+      if (!interval.open()) continue;
+      if (interval.owner_id == owner) return true;
+      if (!container.empty() && interval.owner.container_id() == container) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The closed interval that ended last (ties: recorded last), optionally
+  // only among those recorded before `mark`.
+  const OwnershipInterval* LastEnded(IntervalId mark = 0) const {
+    const OwnershipInterval* last = nullptr;
+    for (const OwnershipInterval& interval : record_.intervals) {
+      if (interval.open()) continue;
+      if (mark > 0 && interval.id >= mark) continue;
+      if (last == nullptr || interval.until > last->until ||
+          (interval.until == last->until && interval.id > last->id)) {
+        last = &interval;
+      }
+    }
+    return last;
+  }
+
+  // The current holder recorded last.
+  const OwnershipInterval* NewestHolder() const {
+    const OwnershipInterval* newest = nullptr;
+    for (const OwnershipInterval& interval : record_.intervals) {
+      if (interval.open() && (newest == nullptr || interval.id > newest->id)) {
+        newest = &interval;
+      }
+    }
+    return newest;
+  }
+
+  // The latest interval of `owner` (any state).
+  const OwnershipInterval* LatestOf(OwnerId owner) const {
+    const OwnershipInterval* latest = nullptr;
+    for (const OwnershipInterval& interval : record_.intervals) {
+      if (interval.owner_id == owner &&
+          (latest == nullptr || interval.id > latest->id)) {
+        latest = &interval;
+      }
+    }
+    return latest;
+  }
+
+  // Rule 4(c): a former owner held the address at `heard_at` with `margin`
+  // to spare, and no current holder did.
+  const OwnershipInterval* FormerOwnerAt(absl::Time heard_at,
+                                         absl::Duration margin) const {
+    const OwnershipInterval* former = nullptr;
+    for (const OwnershipInterval& interval : record_.intervals) {
+      const bool current = HeldNowBy(interval.owner_id);
+      const bool covers_loosely = interval.since - margin <= heard_at &&
+                                  heard_at < interval.until + margin;
+      if (current) {
+        if (covers_loosely) return nullptr;  // it may be who answered
+        continue;
+      }
+      const bool covers_strictly =
+          interval.since <= heard_at && heard_at + margin < interval.until;
+      if (covers_strictly && (former == nullptr || interval.id > former->id)) {
+        former = &interval;
+      }
+    }
+    return former;
+  }
+
+  void Holders(absl::InlinedVector<OwnerId, 2>* out) const {
+    out->clear();
+    for (const OwnershipInterval& interval : record_.intervals) {
+      if (interval.open()) out->push_back(interval.owner_id);
+    }
+  }
+
+  bool AllHoldingsRecordedSince(IntervalId mark) const {
+    for (const OwnershipInterval& interval : record_.intervals) {
+      if (interval.open() && interval.id < mark) return false;
+    }
+    return true;
+  }
+
+  const AddressRecord& record() const { return record_; }
+
+ private:
+  const AddressRecord& record_;
+  const AddressHistory& history_;
+};
+
+// When the peer was last heard from on this connection (agent clock), if
+// the record can tell.
+std::optional<absl::Time> LastHeard(const SocketView& view,
+                                    absl::Time taken_at) {
+  const v1::SocketRecord& record = *view.record;
+  if (!record.has_tcp_info()) return std::nullopt;
+  const v1::TcpInfo& info = record.tcp_info();
+  const uint64_t age_ms =
+      static_cast<uint64_t>(
+          std::min(info.last_ack_recv_ms(), info.last_data_recv_ms())) +
+      view.extra_age_ms;
+  return taken_at - absl::Milliseconds(static_cast<int64_t>(age_ms));
+}
+
+// Which addresses each namespace of the node holds.
+absl::flat_hash_map<uint64_t, absl::flat_hash_set<absl::string_view>>
+OwnAddresses(
+    const google::protobuf::RepeatedPtrField<v1::NamespaceInfo>* namespaces) {
+  absl::flat_hash_map<uint64_t, absl::flat_hash_set<absl::string_view>> own;
+  if (namespaces == nullptr) return own;
+  for (const v1::NamespaceInfo& ns : *namespaces) {
+    auto& set = own[ns.inode()];
+    for (const v1::InterfaceAddress& address : ns.addresses()) {
+      set.insert(address.address());
+    }
+  }
+  return own;
+}
+
+std::string FormatStoryTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+std::string FindingId(absl::string_view node, const SocketKeyView& key,
+                      v1::FindingKind kind) {
+  Fnv1a hash;
+  hash.Add(node);
+  hash.Add(key.netns_inode);
+  hash.Add(key.local_ip);
+  hash.Add(static_cast<uint64_t>(key.local_port));
+  hash.Add(key.remote_ip);
+  hash.Add(static_cast<uint64_t>(key.remote_port));
+  hash.Add(key.inode);
+  hash.Add(static_cast<uint64_t>(kind));
+  return absl::StrFormat("%016x", hash.value());
+}
+
+std::string EncodeMemory(const SocketMemory& memory,
+                         const AddressHistory& history) {
+  std::string out =
+      absl::StrCat("1 ", absl::ToUnixMicros(memory.first_seen), " ",
+                   memory.history_mark, " ", memory.has_written ? 1 : 0, " ",
+                   memory.written, " ", memory.fin_seen ? 1 : 0, " ",
+                   memory.written_at_fin, " ", memory.acked_at_fin);
+  for (OwnerId owner : memory.first_holders) {
+    absl::StrAppend(&out, "\n", absl::CEscape(history.OwnerKey(owner)), "\t",
+                    absl::CEscape(history.OwnerContainerId(owner)));
+  }
+  return out;
+}
+
+absl::StatusOr<SocketMemory> DecodeMemory(absl::string_view encoded,
+                                          AddressHistory* history) {
+  auto bad = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat("detector memory: ", why));
+  };
+  std::vector<absl::string_view> lines = absl::StrSplit(encoded, '\n');
+  std::vector<absl::string_view> fields = absl::StrSplit(lines[0], ' ');
+  if (fields.size() != 8 || fields[0] != "1") return bad("unknown format");
+  int64_t numbers[7];
+  for (int i = 0; i < 7; ++i) {
+    if (!absl::SimpleAtoi(fields[i + 1], &numbers[i])) return bad("number");
+  }
+  SocketMemory memory;
+  memory.first_seen = absl::FromUnixMicros(numbers[0]);
+  memory.history_mark = numbers[1];
+  memory.has_written = numbers[2] != 0;
+  memory.written = static_cast<uint64_t>(numbers[3]);
+  memory.fin_seen = numbers[4] != 0;
+  memory.written_at_fin = static_cast<uint64_t>(numbers[5]);
+  memory.acked_at_fin = static_cast<uint64_t>(numbers[6]);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<absl::string_view> parts = absl::StrSplit(lines[i], '\t');
+    std::string key, container;
+    if (parts.size() != 2 || !absl::CUnescape(parts[0], &key) ||
+        !absl::CUnescape(parts[1], &container)) {
+      return bad("owner line");
+    }
+    memory.first_holders.push_back(history->InternKey(key, container));
+  }
+  return memory;
+}
+
+std::vector<DetectedFinding> Detect(const DetectionInput& input,
+                                    const AddressHistory& history,
+                                    const DetectorOptions& options,
+                                    ConnectionMemory* memory) {
+  const uint64_t generation = ++memory->generation;
+  const auto own = OwnAddresses(input.namespaces);
+  std::vector<DetectedFinding> findings;
+
+  for (const SocketView& view : input.sockets) {
+    const v1::SocketRecord& socket = *view.record;
+    // 0. Eligibility.
+    if (!CanLoseData(socket.state())) continue;
+    const std::string& remote = socket.remote_ip();
+    if (IsLoopbackIpAddress(remote) || IsUnspecifiedIpAddress(remote) ||
+        remote == socket.local_ip()) {
+      continue;
+    }
+    if (auto ns = own.find(socket.netns_inode());
+        ns != own.end() && ns->second.contains(remote)) {
+      continue;
+    }
+    const AddressRecord* record = history.Find(remote);
+    if (record == nullptr || record->ever_vip) continue;
+    const AddressView address(*record, history);
+
+    // 1. Memory.
+    const SocketKeyView key = SocketKeyView::Of(socket);
+    auto it = memory->sockets.find(key);
+    if (it == memory->sockets.end()) {
+      it = memory->sockets.emplace(SocketKey(key), SocketMemory()).first;
+      it->second.first_seen = input.now;
+      it->second.history_mark = history.next_id();
+      address.Holders(&it->second.first_holders);
+    }
+    SocketMemory& mem = it->second;
+    mem.generation = generation;
+    const bool has_info = socket.has_tcp_info();
+    const uint64_t acked = has_info ? socket.tcp_info().bytes_acked() : 0;
+    const uint64_t written = acked + socket.send_queue();
+    const bool wrote = mem.has_written && written > mem.written;
+    mem.has_written = true;
+    mem.written = written;
+    const bool close_wait = socket.state() == v1::TCP_STATE_CLOSE_WAIT;
+    if (close_wait && !mem.fin_seen) {
+      mem.fin_seen = true;
+      mem.written_at_fin = written;
+      mem.acked_at_fin = acked;
+    }
+
+    // 2. Bytes at risk.
+    const uint64_t at_risk =
+        socket.send_queue() + (mem.fin_seen && has_info
+                                   ? SubtractSaturating(acked, mem.acked_at_fin)
+                                   : 0);
+    const bool data_waiting = socket.send_queue() > 0 ||
+                              (has_info && (socket.tcp_info().unacked() > 0 ||
+                                            socket.tcp_info().backoff() > 0));
+
+    auto emit = [&](v1::FindingKind kind, v1::Severity severity,
+                    const OwnershipInterval* last_owner,
+                    const OwnershipInterval* current_owner) {
+      DetectedFinding& out = findings.emplace_back();
+      v1::Finding& finding = out.finding;
+      finding.set_id(FindingId(input.node, key, kind));
+      finding.set_kind(kind);
+      finding.set_severity(severity);
+      finding.set_status(v1::OPEN);
+      *finding.mutable_socket() = ReAged(view);
+      if (last_owner != nullptr) {
+        *finding.mutable_peer_last_owner() = last_owner->ToProto();
+      }
+      if (current_owner != nullptr) {
+        *finding.mutable_peer_current_owner() = current_owner->ToProto();
+      }
+      finding.set_bytes_at_risk(at_risk);
+      finding.set_story(StoryOf(finding));
+      out.memory = EncodeMemory(mem, history);
+    };
+
+    if (record->open_count == 0) {
+      // 3. VANISHED_PEER.
+      const OwnershipInterval* last = address.LastEnded();
+      const std::optional<absl::Time> heard = LastHeard(view, input.taken_at);
+      const bool answered_since =
+          last != nullptr && heard.has_value() &&
+          *heard > last->until + options.evidence_margin;
+      if (last != nullptr && !answered_since) {
+        emit(v1::VANISHED_PEER,
+             data_waiting || wrote ? v1::CRITICAL : v1::WARNING, last, nullptr);
+      }
+    } else {
+      // 4. REASSIGNED_PEER.
+      const OwnershipInterval* previous = nullptr;
+      if (!mem.first_holders.empty()) {
+        bool still_held = false;
+        for (OwnerId owner : mem.first_holders) {
+          still_held = still_held || address.HeldNowBy(owner);
+        }
+        if (!still_held) previous = address.LatestOf(mem.first_holders[0]);
+      } else if (address.AllHoldingsRecordedSince(mem.history_mark)) {
+        const OwnershipInterval* before = address.LastEnded(mem.history_mark);
+        if (before != nullptr && !address.HeldNowBy(before->owner_id)) {
+          previous = before;
+        }
+      }
+      if (previous == nullptr) {
+        if (std::optional<absl::Time> heard = LastHeard(view, input.taken_at)) {
+          previous = address.FormerOwnerAt(*heard, options.evidence_margin);
+        }
+      }
+      if (previous != nullptr) {
+        emit(v1::REASSIGNED_PEER, data_waiting ? v1::CRITICAL : v1::WARNING,
+             previous, address.NewestHolder());
+      }
+    }
+
+    // 5. CLOSE_WAIT_WRITER.
+    if (close_wait && written > mem.written_at_fin) {
+      emit(v1::CLOSE_WAIT_WRITER, v1::WARNING,
+           record->open_count == 0 ? address.LastEnded() : nullptr,
+           address.NewestHolder());
+    }
+  }
+
+  // Forget connections that are gone.
+  for (auto it = memory->sockets.begin(); it != memory->sockets.end();) {
+    if (it->second.generation != generation) {
+      memory->sockets.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  std::sort(findings.begin(), findings.end(),
+            [](const DetectedFinding& a, const DetectedFinding& b) {
+              return a.finding.id() < b.finding.id();
+            });
+  return findings;
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  const char* const kUnits[] = {"KB", "MB", "GB", "TB"};
+  double value = static_cast<double>(bytes) / 1024;
+  int unit = 0;
+  while (value >= 1024 && unit < 3) {
+    value /= 1024;
+    ++unit;
+  }
+  return absl::StrFormat("%.1f %s", value, kUnits[unit]);
+}
+
+std::string StoryOf(const v1::Finding& finding) {
+  const v1::SocketRecord& socket = finding.socket();
+  const std::string client =
+      absl::StrCat(DescribeClient(socket), " on ", socket.node());
+  const std::string peer =
+      socket.remote_ip().find(':') == std::string::npos
+          ? absl::StrCat(socket.remote_ip(), ":", socket.remote_port())
+          : absl::StrCat("[", socket.remote_ip(), "]:", socket.remote_port());
+  const std::string risk =
+      finding.bytes_at_risk() > 0
+          ? absl::StrCat(FormatBytes(finding.bytes_at_risk()), " at risk")
+          : "its next write will be lost";
+  std::string last;
+  if (finding.has_peer_last_owner()) {
+    last =
+        absl::StrCat("belonged to ", DescribeOwner(finding.peer_last_owner()));
+    if (finding.peer_last_owner().has_until()) {
+      absl::StrAppend(
+          &last, " until ",
+          FormatStoryTime(FromProto(finding.peer_last_owner().until())));
+    }
+  }
+  switch (finding.kind()) {
+    case v1::VANISHED_PEER:
+      return absl::StrCat(
+          client,
+          finding.severity() == v1::CRITICAL ? " is writing to "
+                                             : " holds an idle connection to ",
+          peer, ", which ", last, "; nobody holds it now; ", risk);
+    case v1::REASSIGNED_PEER:
+      return absl::StrCat(client, " is connected to ", peer, ", which ", last,
+                          " and now belongs to ",
+                          finding.has_peer_current_owner()
+                              ? DescribeOwner(finding.peer_current_owner())
+                              : "someone else",
+                          "; ", risk);
+    case v1::CLOSE_WAIT_WRITER:
+      return absl::StrCat(
+          client, " keeps writing to ", peer,
+          " after the peer closed the connection (",
+          finding.has_peer_current_owner()
+              ? absl::StrCat("now held by ",
+                             DescribeOwner(finding.peer_current_owner()))
+              : "nobody holds it now",
+          "); ", risk);
+    default:
+      return absl::StrCat(client, " talks to ", peer);
+  }
+}
+
+}  // namespace ghostpeer::aggregator

@@ -1,0 +1,164 @@
+// The detector: one node's sockets + the cluster's address history in,
+// findings out. Pure and deterministic (no clock, no I/O, output sorted by
+// finding id); the only state it keeps is the per-connection memory the
+// caller passes back in at the next snapshot.
+#ifndef GHOSTPEER_AGGREGATOR_DETECTOR_H_
+#define GHOSTPEER_AGGREGATOR_DETECTOR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "aggregator/address_history.h"
+#include "aggregator/socket_state.h"
+#include "ghostpeer/v1/model.pb.h"
+
+namespace ghostpeer::aggregator {
+
+// What the detector remembers about one connection between snapshots.
+struct SocketMemory {
+  // Aggregator time of the first snapshot that showed the connection.
+  absl::Time first_seen = absl::InfinitePast();
+  // AddressHistory::next_id() then: intervals with ids >= this were recorded
+  // after the connection was first seen.
+  IntervalId history_mark = 0;
+  // Who held the remote address then (empty: nobody).
+  absl::InlinedVector<OwnerId, 2> first_holders;
+  // Bytes the application had written (bytes_acked + send_queue) at the
+  // previous snapshot.
+  bool has_written = false;
+  uint64_t written = 0;
+  // First snapshot in CLOSE_WAIT (the peer's FIN): written and acked then.
+  bool fin_seen = false;
+  uint64_t written_at_fin = 0;
+  uint64_t acked_at_fin = 0;
+  // Sweep marker: the ConnectionMemory generation that last saw it.
+  uint64_t generation = 0;
+};
+
+// The memory of one node's connections, owned by the caller between calls.
+struct ConnectionMemory {
+  absl::flat_hash_map<SocketKey, SocketMemory, SocketKeyHash, SocketKeyEq>
+      sockets;
+  uint64_t generation = 0;
+};
+
+// Persisted form of a SocketMemory (owners by identity key, since OwnerIds
+// are per process). Decode interns the owners into `history`; DataLoss on a
+// malformed string.
+std::string EncodeMemory(const SocketMemory& memory,
+                         const AddressHistory& history);
+absl::StatusOr<SocketMemory> DecodeMemory(absl::string_view encoded,
+                                          AddressHistory* history);
+
+// A stable finding id: 16 hex digits of a 64-bit FNV-1a over node, the
+// socket key and the kind. The same socket and kind always get the same id,
+// in every process.
+std::string FindingId(absl::string_view node, const SocketKeyView& key,
+                      v1::FindingKind kind);
+
+struct DetectorOptions {
+  // Times from different nodes' clocks (a snapshot's tcp_info ages against
+  // another node's interval bounds) are compared only with this much slack:
+  // it absorbs clock skew between nodes and observation lag (an address
+  // observed at a snapshot is stamped up to one interval late).
+  absl::Duration evidence_margin = absl::Seconds(30);
+};
+
+struct DetectionInput {
+  absl::string_view node;
+  // The aggregator's time of this snapshot (memory first_seen).
+  absl::Time now;
+  // The snapshot's own time (the agent's clock): tcp_info ages count back
+  // from it.
+  absl::Time taken_at;
+  absl::Span<const SocketView> sockets;
+  // The node's namespaces (addresses each holds) from the same snapshot;
+  // null for none.
+  const google::protobuf::RepeatedPtrField<v1::NamespaceInfo>* namespaces =
+      nullptr;
+};
+
+// A finding as this snapshot shows it (status OPEN; first_seen, last_seen
+// and resolved_at are the lifecycle's, left unset), with the memory to
+// persist alongside it.
+struct DetectedFinding {
+  v1::Finding finding;
+  std::string memory;  // EncodeMemory of the connection
+};
+
+// The rules, per socket (DESIGN.md "Aggregator"; issue 3):
+//
+// 0. Only connections that can still lose data are judged: ESTABLISHED,
+//    CLOSE_WAIT, FIN_WAIT1, LAST_ACK and CLOSING. Never a finding for
+//    LISTEN, SYN_*, TIME_WAIT, CLOSE, FIN_WAIT2 (our FIN was acked: nothing
+//    left to send); for a loopback or unspecified peer; for a peer address
+//    the client's own namespace holds; for an address nobody in the retained
+//    history ever held (outside services); or for an address that ever was a
+//    swarm VIP (the kernel's IPVS answers for those).
+// 1. Memory. First sight records first_seen, the history mark and the
+//    current holders. "Wrote" means the application's written byte count,
+//    W = tcp_info.bytes_acked + send_queue (= write_seq - ISN), grew since
+//    the previous snapshot; without tcp_info, send_queue grew. bytes_sent is
+//    not used: it counts retransmissions, which a dead peer causes without
+//    the application writing anything. The first snapshot in CLOSE_WAIT
+//    records W and bytes_acked as the FIN baseline.
+// 2. bytes_at_risk = send_queue + (bytes_acked - acked_at_fin when the FIN
+//    was seen). send_queue is everything written and not acknowledged;
+//    the second term is what the peer's kernel acknowledged after its
+//    application had closed — no application reads it. The two are disjoint,
+//    so nothing counts twice. A connection first seen already in CLOSE_WAIT
+//    starts its baseline there: earlier post-FIN writes that were acked are
+//    not counted (the queue still is).
+// 3. VANISHED_PEER: nobody holds the remote address now and someone did.
+//    peer_last_owner is the interval that ended last. Not raised when the
+//    peer demonstrably answered (tcp_info ACK or data) more than
+//    evidence_margin after that owner left: then someone outside our history
+//    answers for the address. CRITICAL when data waits (send_queue,
+//    tcp_info.unacked or backoff > 0) or the application wrote since the
+//    previous snapshot; WARNING otherwise (the next write will be lost).
+// 4. REASSIGNED_PEER: someone holds the remote address now, but not the
+//    owner the connection was made with. Evidence, strongest first:
+//    (a) holders at first sight, none of whom holds it now;
+//    (b) nobody held it at first sight, every current holding was recorded
+//        after first sight, and the owner that held it last before first
+//        sight is not among the current holders;
+//    (c) tcp_info: the peer was last heard at T = taken_at - min(last ack,
+//        last data age); an owner that is not a current holder held the
+//        address at T (with evidence_margin to spare before it left) and no
+//        current holder did (within the margin).
+//    Holders match by owner identity, or by a shared container id (a task
+//    seen by the tasks API and by its namespace is one container).
+//    Flapping (the same owner leaving and coming back) is therefore not a
+//    reassignment. CRITICAL when data waits, else WARNING.
+// 5. CLOSE_WAIT_WRITER: CLOSE_WAIT and W grew past the FIN baseline — the
+//    application wrote after the peer closed — whoever holds the address.
+//    WARNING. Judged independently of 3 and 4: a socket can carry one
+//    finding of each kind (ids differ by kind), and the peer findings'
+//    bytes_at_risk uses the same formula, so each is complete on its own.
+//
+// `memory` is updated (entries of sockets not in this snapshot are
+// dropped). Findings are returned sorted by id.
+std::vector<DetectedFinding> Detect(const DetectionInput& input,
+                                    const AddressHistory& history,
+                                    const DetectorOptions& options,
+                                    ConnectionMemory* memory);
+
+// The one-line story of a finding, from its fields:
+// "gpx-cli.1 (logc, pid 412) on node-1 is writing to 10.0.1.6:27017, which
+// belonged to gpx-srv.1 until 12:03:04Z; nobody holds it now; 1.8 KB at
+// risk".
+std::string StoryOf(const v1::Finding& finding);
+
+// "812 B", "1.8 KB", "3.4 MB" (powers of 1024).
+std::string FormatBytes(uint64_t bytes);
+
+}  // namespace ghostpeer::aggregator
+
+#endif  // GHOSTPEER_AGGREGATOR_DETECTOR_H_

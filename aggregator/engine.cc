@@ -1,0 +1,604 @@
+#include "aggregator/engine.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "aggregator/findings.h"
+#include "aggregator/ip_address.h"
+#include "aggregator/socket_state.h"
+#include "aggregator/sqlite_store.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace ghostpeer::aggregator {
+
+// Everything the Engine knows about one node, under its own lock so nodes
+// ingest in parallel.
+struct NodeState {
+  explicit NodeState(std::string node_name) : name(std::move(node_name)) {}
+
+  const std::string name;
+  absl::Mutex mu;
+  // From the latest Hello.
+  std::string agent_instance ABSL_GUARDED_BY(mu);
+  std::string agent_version ABSL_GUARDED_BY(mu);
+  std::string kernel ABSL_GUARDED_BY(mu);
+  int streams ABSL_GUARDED_BY(mu) = 0;
+  // The current socket view and whose snapshots built it.
+  NodeSockets sockets ABSL_GUARDED_BY(mu);
+  std::string sockets_instance ABSL_GUARDED_BY(mu);
+  ConnectionMemory memory ABSL_GUARDED_BY(mu);
+  FindingMap findings ABSL_GUARDED_BY(mu);
+  // Status for ListNodes.
+  absl::Time last_report ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  absl::Duration lag ABSL_GUARDED_BY(mu);
+  uint32_t namespaces_seen ABSL_GUARDED_BY(mu) = 0;
+  uint32_t namespaces_failed ABSL_GUARDED_BY(mu) = 0;
+  std::string docker_status ABSL_GUARDED_BY(mu);
+  // Last time anything arrived from it (staleness, forgetting).
+  absl::Time last_contact ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+};
+
+namespace {
+
+int SeverityRank(v1::Severity severity) { return static_cast<int>(severity); }
+
+bool Matches(const v1::ListFindingsRequest& filter, const v1::Finding& f) {
+  if (!filter.node().empty() && f.socket().node() != filter.node()) {
+    return false;
+  }
+  if (!filter.service().empty() && f.socket().service() != filter.service()) {
+    return false;
+  }
+  if (filter.kind() != v1::FINDING_KIND_UNSPECIFIED &&
+      f.kind() != filter.kind()) {
+    return false;
+  }
+  if (filter.min_severity() != v1::SEVERITY_UNSPECIFIED &&
+      SeverityRank(f.severity()) < SeverityRank(filter.min_severity())) {
+    return false;
+  }
+  if (filter.status() != v1::FINDING_STATUS_UNSPECIFIED &&
+      f.status() != filter.status()) {
+    return false;
+  }
+  return true;
+}
+
+size_t EnumIndex(int value, size_t size) {
+  return value >= 0 && static_cast<size_t>(value) < size
+             ? static_cast<size_t>(value)
+             : 0;
+}
+
+}  // namespace
+
+void LatencyHistogram::Observe(absl::Duration latency) {
+  const double seconds = absl::ToDoubleSeconds(latency);
+  size_t bucket = 0;
+  while (bucket < kBoundsSeconds.size() && seconds > kBoundsSeconds[bucket]) {
+    ++bucket;
+  }
+  ++buckets[bucket];
+  ++count;
+  sum_seconds += seconds;
+}
+
+Engine::Engine(EngineOptions options, std::unique_ptr<SqliteStore> store)
+    : options_(std::move(options)), store_(std::move(store)) {}
+
+Engine::~Engine() = default;
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
+  if (options.clock == nullptr) {
+    return absl::InvalidArgumentError("engine options: clock is null");
+  }
+  if (options.retention <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("engine options: retention must be > 0");
+  }
+  GHOSTPEER_ASSIGN_OR_RETURN(
+      std::unique_ptr<SqliteStore> store,
+      SqliteStore::Open(options.db_path, options.clock->Now()));
+  std::unique_ptr<Engine> engine(
+      new Engine(std::move(options), std::move(store)));
+  GHOSTPEER_RETURN_IF_ERROR(engine->Load());
+  return engine;
+}
+
+absl::Status Engine::Load() {
+  GHOSTPEER_ASSIGN_OR_RETURN(StoredState state, store_->Load());
+  const absl::Time now = options_.clock->Now();
+  // The connection memory lets an open finding continue (first holders, FIN
+  // baseline) instead of restarting from scratch; a socket missing from the
+  // node's next snapshot resolves it. Decoding interns owners into the
+  // history, so it happens under the history lock, before any node lock
+  // (lock order: node -> history).
+  std::vector<std::pair<SocketKey, SocketMemory>> memories(
+      state.findings.size());
+  {
+    absl::MutexLock lock(&history_mu_);
+    GHOSTPEER_RETURN_IF_ERROR(history_.Load(std::move(state.intervals)));
+    for (AgentSeq& seq : state.seqs) {
+      seqs_[{std::move(seq.node), std::move(seq.agent_instance)}] = {seq.seq,
+                                                                     now};
+    }
+    for (size_t i = 0; i < state.findings.size(); ++i) {
+      const StoredFinding& stored = state.findings[i];
+      if (stored.finding.status() != v1::OPEN || stored.memory.empty())
+        continue;
+      absl::StatusOr<SocketMemory> memory =
+          DecodeMemory(stored.memory, &history_);
+      if (!memory.ok()) {
+        GP_LOG_WARN("finding {}: {}; its connection starts afresh",
+                    stored.finding.id(), memory.status().ToString());
+        continue;
+      }
+      memories[i] = {SocketKey(SocketKeyView::Of(stored.finding.socket())),
+                     *std::move(memory)};
+    }
+  }
+  for (size_t i = 0; i < state.findings.size(); ++i) {
+    StoredFinding& stored = state.findings[i];
+    std::shared_ptr<NodeState> node =
+        GetOrCreateNode(stored.finding.socket().node());
+    absl::MutexLock lock(&node->mu);
+    node->last_contact = now;
+    if (memories[i].second.history_mark > 0) {
+      node->memory.sockets[std::move(memories[i].first)] =
+          std::move(memories[i].second);
+    }
+    const std::string id = stored.finding.id();
+    node->findings[id] = {std::move(stored.finding), std::move(stored.memory)};
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<NodeState> Engine::GetOrCreateNode(const std::string& node) {
+  absl::MutexLock lock(&nodes_mu_);
+  std::shared_ptr<NodeState>& state = nodes_[node];
+  if (state == nullptr) state = std::make_shared<NodeState>(node);
+  return state;
+}
+
+std::shared_ptr<NodeState> Engine::FindNode(const std::string& node) const {
+  absl::ReaderMutexLock lock(&nodes_mu_);
+  auto it = nodes_.find(node);
+  return it == nodes_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<NodeState>> Engine::AllNodes() const {
+  absl::ReaderMutexLock lock(&nodes_mu_);
+  std::vector<std::shared_ptr<NodeState>> all;
+  all.reserve(nodes_.size());
+  for (const auto& [name, state] : nodes_) all.push_back(state);
+  return all;
+}
+
+uint64_t Engine::StoredSeq(const std::string& node,
+                           const std::string& agent_instance) const {
+  absl::ReaderMutexLock lock(&history_mu_);
+  auto it = seqs_.find(std::make_pair(node, agent_instance));
+  return it == seqs_.end() ? 0 : it->second.seq;
+}
+
+absl::Time Engine::RetainedSince(absl::Time now) const {
+  return std::max(store_->created_at(), now - options_.retention);
+}
+
+absl::StatusOr<uint64_t> Engine::Hello(const v1::Hello& hello) {
+  if (absl::Status valid = ValidateHello(hello, options_.limits); !valid.ok()) {
+    absl::MutexLock lock(&counters_mu_);
+    ++counters_.messages_rejected;
+    return absl::InvalidArgumentError(absl::StrCat("hello: ", valid.message()));
+  }
+  std::shared_ptr<NodeState> state = GetOrCreateNode(hello.node());
+  {
+    absl::MutexLock lock(&state->mu);
+    state->agent_instance = hello.agent_instance();
+    state->agent_version = hello.agent_version();
+    state->kernel = hello.kernel();
+    ++state->streams;
+    state->last_contact = options_.clock->Now();
+  }
+  return StoredSeq(hello.node(), hello.agent_instance());
+}
+
+void Engine::Disconnected(const std::string& node,
+                          const std::string& agent_instance) {
+  std::shared_ptr<NodeState> state = FindNode(node);
+  if (state == nullptr) return;
+  absl::MutexLock lock(&state->mu);
+  state->streams = std::max(0, state->streams - 1);
+}
+
+absl::StatusOr<uint64_t> Engine::IngestAddressEvents(
+    const std::string& node, const std::string& agent_instance,
+    const v1::AddressEventBatch& batch) {
+  const absl::Time now = options_.clock->Now();
+  v1::AddressEventBatch events = batch;
+  absl::Status valid = ValidateNodeName(node, options_.limits);
+  if (valid.ok() && agent_instance.empty()) {
+    valid = absl::InvalidArgumentError("agent_instance: missing");
+  }
+  if (valid.ok()) {
+    valid = ValidateAddressEventBatch(&events, node, now, options_.limits);
+  }
+  if (!valid.ok()) {
+    absl::MutexLock lock(&counters_mu_);
+    ++counters_.messages_rejected;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address events from node '", node, "': ", valid.message()));
+  }
+
+  std::array<uint64_t, 4> by_source{};
+  uint64_t replayed = 0;
+  uint64_t acked = 0;
+  absl::Status stored = absl::OkStatus();
+  {
+    absl::MutexLock lock(&history_mu_);
+    SeqState& seq = seqs_[std::make_pair(node, agent_instance)];
+    HistoryChanges changes;
+    uint64_t applied = seq.seq;
+    for (const v1::AddressEvent& event : events.events()) {
+      if (event.seq() <= seq.seq) {
+        ++replayed;
+        continue;
+      }
+      history_.Apply(node, event, &changes);
+      applied = event.seq();
+      ++by_source[EnumIndex(event.source(), by_source.size())];
+    }
+    if (applied > seq.seq) {
+      stored = store_->CommitAddressBatch(node, agent_instance, applied,
+                                          changes, now);
+      if (stored.ok()) {
+        seq.seq = applied;
+        seq.updated = now;
+      } else {
+        history_.Revert(changes);
+      }
+    }
+    acked = seq.seq;
+  }
+  absl::MutexLock lock(&counters_mu_);
+  if (!stored.ok()) {
+    ++counters_.store_errors;
+    return stored;
+  }
+  for (size_t i = 0; i < by_source.size(); ++i) {
+    counters_.address_events_by_source[i] += by_source[i];
+  }
+  counters_.address_events_replayed += replayed;
+  return acked;
+}
+
+absl::StatusOr<v1::Ack> Engine::IngestSnapshot(
+    const std::string& node, const std::string& agent_instance,
+    const v1::SocketSnapshot& snapshot, absl::Time received_at) {
+  return IngestSnapshot(node, agent_instance, v1::SocketSnapshot(snapshot),
+                        received_at);
+}
+
+absl::StatusOr<v1::Ack> Engine::IngestSnapshot(
+    const std::string& node, const std::string& agent_instance,
+    v1::SocketSnapshot&& snapshot, absl::Time received_at) {
+  const absl::Time started = options_.clock->Now();
+  absl::Status valid = ValidateNodeName(node, options_.limits);
+  if (valid.ok() && agent_instance.empty()) {
+    valid = absl::InvalidArgumentError("agent_instance: missing");
+  }
+  if (valid.ok()) {
+    valid = ValidateSocketSnapshot(&snapshot, node, started, options_.limits);
+  }
+  if (!valid.ok()) {
+    absl::MutexLock lock(&counters_mu_);
+    ++counters_.messages_rejected;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "socket snapshot from node '", node, "': ", valid.message()));
+  }
+
+  v1::Ack ack;
+  ack.set_snapshot_id(snapshot.snapshot_id());
+  ack.set_address_seq(StoredSeq(node, agent_instance));
+  const bool full = snapshot.full();
+  const uint64_t records = snapshot.snapshot().sockets_size();
+  std::shared_ptr<NodeState> state_ptr = GetOrCreateNode(node);
+  NodeState& state = *state_ptr;
+  absl::Duration detection_time;
+  {
+    absl::MutexLock lock(&state.mu);
+    state.last_contact = received_at;
+    // Deltas refer to snapshots of one agent process; a new process starts
+    // from a full snapshot. The connection memory stays: sockets outlive
+    // agent restarts.
+    if (state.sockets_instance != agent_instance) {
+      state.sockets.Clear();
+      state.sockets_instance = agent_instance;
+    }
+    if (full) {
+      state.sockets.ApplyFull(std::move(snapshot));
+    } else if (!state.sockets.ApplyDelta(std::move(snapshot))) {
+      ack.set_full_snapshot_required(true);
+      absl::MutexLock counters_lock(&counters_mu_);
+      ++counters_.full_snapshots_required;
+      return ack;
+    }
+    ack.set_full_snapshot_id(state.sockets.base_snapshot_id());
+
+    const v1::NodeSnapshot& latest = state.sockets.latest();
+    const absl::Time taken_at = FromProto(latest.taken_at());
+    state.last_report = received_at;
+    state.lag = received_at - taken_at;
+    if (!latest.agent_version().empty()) {
+      state.agent_version = latest.agent_version();
+    }
+    if (!latest.kernel().empty()) state.kernel = latest.kernel();
+    state.docker_status = latest.docker_status();
+    state.namespaces_seen = latest.namespaces_size();
+    state.namespaces_failed = 0;
+    for (const v1::NamespaceInfo& ns : latest.namespaces()) {
+      if (ns.status() == v1::NAMESPACE_STATUS_FAILED) ++state.namespaces_failed;
+    }
+
+    std::vector<SocketView> views;
+    views.reserve(state.sockets.size());
+    state.sockets.ForEach(
+        [&views](const SocketView& v) { views.push_back(v); });
+    DetectionInput input;
+    input.node = node;
+    input.now = received_at;
+    input.taken_at = taken_at;
+    input.sockets = views;
+    input.namespaces = &latest.namespaces();
+    const absl::Time detect_start = options_.clock->Now();
+    std::vector<DetectedFinding> detected;
+    {
+      absl::ReaderMutexLock history_lock(&history_mu_);
+      detected = Detect(input, history_, options_.detector, &state.memory);
+    }
+    detection_time = options_.clock->Now() - detect_start;
+    Publish(state, ReconcileFindings(std::move(detected), received_at,
+                                     &state.findings));
+  }
+  absl::MutexLock lock(&counters_mu_);
+  counters_.socket_records_ingested += records;
+  ++(full ? counters_.full_snapshots : counters_.delta_snapshots);
+  counters_.detection_latency.Observe(detection_time);
+  counters_.ingest_latency.Observe(options_.clock->Now() - started);
+  return ack;
+}
+
+void Engine::Publish(NodeState& state,
+                     const std::vector<FindingChange>& changes) {
+  if (changes.empty()) return;
+  std::vector<StoredFinding> to_store;
+  to_store.reserve(changes.size());
+  std::vector<v1::FindingEvent> events;
+  std::array<uint64_t, 4> opened{}, resolved{};
+  for (const FindingChange& change : changes) {
+    const TrackedFinding& tracked = state.findings.at(change.id);
+    to_store.push_back({tracked.finding, tracked.memory});
+    if (change.type == v1::FINDING_EVENT_TYPE_UNSPECIFIED) continue;
+    v1::FindingEvent& event = events.emplace_back();
+    event.set_type(change.type);
+    *event.mutable_finding() = tracked.finding;
+    const size_t kind = EnumIndex(tracked.finding.kind(), opened.size());
+    if (change.type == v1::OPENED) ++opened[kind];
+    if (change.type == v1::CLOSED) ++resolved[kind];
+  }
+  // Findings are re-saved at every snapshot that touches them, so a failed
+  // write costs at most one interval of durability; the ingest goes on.
+  absl::Status stored = store_->SaveFindings(to_store, options_.clock->Now());
+  if (!stored.ok()) {
+    GP_LOG_WARN("node {}: findings kept in memory only: {}", state.name,
+                stored.ToString());
+  }
+  {
+    absl::MutexLock lock(&counters_mu_);
+    if (!stored.ok()) ++counters_.store_errors;
+    for (size_t i = 0; i < opened.size(); ++i) {
+      counters_.findings_opened_by_kind[i] += opened[i];
+      counters_.findings_resolved_by_kind[i] += resolved[i];
+    }
+  }
+  if (events.empty()) return;
+  std::vector<std::shared_ptr<const FindingListener>> listeners;
+  {
+    absl::ReaderMutexLock lock(&listeners_mu_);
+    for (const auto& [id, listener] : listeners_) listeners.push_back(listener);
+  }
+  for (const v1::FindingEvent& event : events) {
+    for (const auto& listener : listeners) (*listener)(event);
+  }
+}
+
+v1::ListFindingsResponse Engine::ListFindings(
+    const v1::ListFindingsRequest& request) const {
+  std::vector<v1::Finding> found;
+  for (const std::shared_ptr<NodeState>& state : AllNodes()) {
+    if (!request.node().empty() && state->name != request.node()) continue;
+    absl::MutexLock lock(&state->mu);
+    for (const auto& [id, tracked] : state->findings) {
+      if (Matches(request, tracked.finding)) found.push_back(tracked.finding);
+    }
+  }
+  std::sort(found.begin(), found.end(),
+            [](const v1::Finding& a, const v1::Finding& b) {
+              const bool a_open = a.status() == v1::OPEN;
+              const bool b_open = b.status() == v1::OPEN;
+              if (a_open != b_open) return a_open;
+              if (a.severity() != b.severity()) {
+                return SeverityRank(a.severity()) > SeverityRank(b.severity());
+              }
+              const absl::Time a_first = FromProto(a.first_seen());
+              const absl::Time b_first = FromProto(b.first_seen());
+              if (a_first != b_first) return a_first < b_first;
+              return a.id() < b.id();
+            });
+  v1::ListFindingsResponse response;
+  response.mutable_findings()->Reserve(static_cast<int>(found.size()));
+  for (v1::Finding& finding : found) {
+    *response.add_findings() = std::move(finding);
+  }
+  return response;
+}
+
+v1::ListSocketsResponse Engine::ListSockets(
+    const v1::ListSocketsRequest& request) const {
+  v1::ListSocketsResponse response;
+  std::string remote;
+  if (!request.remote_ip().empty()) {
+    absl::StatusOr<std::string> normalized =
+        NormalizeIpAddress(request.remote_ip());
+    if (!normalized.ok()) return response;  // no socket has that peer
+    remote = *std::move(normalized);
+  }
+  const uint32_t limit =
+      request.limit() == 0
+          ? options_.max_list_sockets
+          : std::min(request.limit(), options_.max_list_sockets);
+  for (const std::shared_ptr<NodeState>& state : AllNodes()) {
+    if (!request.node().empty() && state->name != request.node()) continue;
+    absl::MutexLock lock(&state->mu);
+    state->sockets.ForEach([&](const SocketView& view) {
+      const v1::SocketRecord& record = *view.record;
+      if (!remote.empty() && record.remote_ip() != remote) return;
+      if (request.state() != v1::TCP_STATE_UNSPECIFIED &&
+          record.state() != request.state()) {
+        return;
+      }
+      if (static_cast<uint32_t>(response.sockets_size()) >= limit) {
+        response.set_truncated(true);
+        return;
+      }
+      *response.add_sockets() = ReAged(view);
+    });
+  }
+  return response;
+}
+
+absl::StatusOr<v1::GetAddressHistoryResponse> Engine::GetAddressHistory(
+    const v1::GetAddressHistoryRequest& request) const {
+  absl::StatusOr<std::string> address = NormalizeIpAddress(request.address());
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address: ", address.status().message()));
+  }
+  const absl::Time retained_since = RetainedSince(options_.clock->Now());
+  const bool at_time = request.has_at();
+  const absl::Time at = FromProto(request.at());
+  if (at_time && at < retained_since) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "history retained since ", ghostpeer::FormatTime(retained_since), "; ",
+        ghostpeer::FormatTime(at), " is before it"));
+  }
+  v1::GetAddressHistoryResponse response;
+  *response.mutable_retained_since() = ToProto(retained_since);
+  absl::ReaderMutexLock lock(&history_mu_);
+  const AddressRecord* record = history_.Find(*address);
+  if (record == nullptr) return response;
+  for (const OwnershipInterval& interval : record->intervals) {
+    // A zero-length interval (a DETACH with no known start) covers its
+    // instant.
+    if (at_time && !(interval.since <= at &&
+                     (at < interval.until || at == interval.since))) {
+      continue;
+    }
+    *response.add_intervals() = interval.ToProto();
+  }
+  return response;
+}
+
+v1::ListNodesResponse Engine::ListNodes() const {
+  v1::ListNodesResponse response;
+  for (const std::shared_ptr<NodeState>& state : AllNodes()) {
+    absl::MutexLock lock(&state->mu);
+    v1::NodeStatus* status = response.add_nodes();
+    status->set_node(state->name);
+    status->set_agent_version(state->agent_version);
+    if (state->last_report != absl::InfinitePast()) {
+      *status->mutable_last_report() = ToProto(state->last_report);
+      *status->mutable_lag() = ToProto(state->lag);
+    }
+    status->set_namespaces_seen(state->namespaces_seen);
+    status->set_namespaces_failed(state->namespaces_failed);
+    status->set_sockets(static_cast<uint32_t>(state->sockets.size()));
+    status->set_connected(state->streams > 0);
+    status->set_docker_status(state->docker_status);
+    status->set_kernel(state->kernel);
+  }
+  return response;
+}
+
+int Engine::Subscribe(FindingListener listener) {
+  absl::MutexLock lock(&listeners_mu_);
+  const int id = next_listener_id_++;
+  listeners_[id] = std::make_shared<const FindingListener>(std::move(listener));
+  return id;
+}
+
+void Engine::Unsubscribe(int id) {
+  absl::MutexLock lock(&listeners_mu_);
+  listeners_.erase(id);
+}
+
+absl::Status Engine::Tick() {
+  const absl::Time now = options_.clock->Now();
+  const absl::Time horizon = now - options_.retention;
+  {
+    absl::MutexLock lock(&history_mu_);
+    history_.PurgeEndedBefore(horizon);
+    for (auto it = seqs_.begin(); it != seqs_.end();) {
+      if (it->second.updated < horizon) {
+        seqs_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+  absl::Status stored = store_->Purge(horizon);
+  std::vector<std::string> forget;
+  for (const std::shared_ptr<NodeState>& state : AllNodes()) {
+    absl::MutexLock lock(&state->mu);
+    ForgetResolvedBefore(horizon, &state->findings);
+    if (state->streams > 0) continue;
+    if (state->last_contact < horizon) {
+      Publish(*state, ResolveAll(now, &state->findings));
+      forget.push_back(state->name);
+    } else if (state->last_contact < now - options_.node_stale_after &&
+               state->sockets.has_base()) {
+      state->sockets.Clear();
+      state->sockets_instance.clear();
+    }
+  }
+  if (!forget.empty()) {
+    absl::MutexLock lock(&nodes_mu_);
+    for (const std::string& name : forget) nodes_.erase(name);
+  }
+  if (!stored.ok()) {
+    absl::MutexLock lock(&counters_mu_);
+    ++counters_.store_errors;
+  }
+  return stored;
+}
+
+EngineCounters Engine::Counters() const {
+  EngineCounters copy;
+  {
+    absl::MutexLock lock(&counters_mu_);
+    copy = counters_;
+  }
+  for (const std::shared_ptr<NodeState>& state : AllNodes()) {
+    absl::MutexLock lock(&state->mu);
+    if (state->streams > 0) ++copy.agents_connected;
+    ++copy.nodes_known;
+  }
+  absl::ReaderMutexLock lock(&history_mu_);
+  copy.history_intervals = history_.interval_count();
+  copy.history_addresses = history_.address_count();
+  return copy;
+}
+
+}  // namespace ghostpeer::aggregator

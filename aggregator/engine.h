@@ -1,0 +1,234 @@
+// The aggregator's core: validates what agents send, keeps the cluster's
+// address history (durably) and every node's current sockets, runs the
+// detector at each snapshot, and tracks findings through their lifecycle.
+// The gRPC services (ingest_service.h, query_service.h) are thin layers over
+// this class.
+#ifndef GHOSTPEER_AGGREGATOR_ENGINE_H_
+#define GHOSTPEER_AGGREGATOR_ENGINE_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "aggregator/address_history.h"
+#include "aggregator/detector.h"
+#include "aggregator/findings.h"
+#include "aggregator/validation.h"
+#include "common/time_util.h"
+#include "ghostpeer/v1/ingest.pb.h"
+#include "ghostpeer/v1/model.pb.h"
+#include "ghostpeer/v1/query.pb.h"
+
+namespace ghostpeer::aggregator {
+
+class SqliteStore;
+struct NodeState;
+
+struct EngineOptions {
+  // SQLite database; ":memory:" keeps nothing across restarts (tests).
+  std::string db_path = "ghostpeer.db";
+  // Ended ownership intervals and resolved findings older than this are
+  // purged; history queries before it answer OUT_OF_RANGE.
+  absl::Duration retention = absl::Hours(24 * 7);
+  // A node silent this long is stale: its socket view is dropped (queries
+  // stop showing sockets nobody vouches for), its findings stay OPEN — there
+  // is no evidence the sockets went away — and resolve or update when it
+  // reports again. A node silent for `retention` is forgotten and its open
+  // findings resolve.
+  absl::Duration node_stale_after = absl::Minutes(5);
+  // Not owned; must outlive the Engine.
+  const Clock* clock = Clock::Real();
+  ValidationLimits limits;
+  DetectorOptions detector;
+  // ListSockets answers at most this many records (request.limit lower).
+  uint32_t max_list_sockets = 10000;
+};
+
+// Fixed-bucket latency histogram (Prometheus-style, non-cumulative counts;
+// the last bucket is +Inf).
+struct LatencyHistogram {
+  static constexpr std::array<double, 12> kBoundsSeconds = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+      0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+  std::array<uint64_t, kBoundsSeconds.size() + 1> buckets{};
+  uint64_t count = 0;
+  double sum_seconds = 0;
+
+  void Observe(absl::Duration latency);
+};
+
+// A copy of the Engine's counters for metrics (issue 5). Arrays are indexed
+// by the proto enum's number (index 0, UNSPECIFIED, stays 0).
+struct EngineCounters {
+  // Socket records carried by accepted snapshots (a delta counts the
+  // records it carried, not the node's size).
+  uint64_t socket_records_ingested = 0;
+  uint64_t full_snapshots = 0;
+  uint64_t delta_snapshots = 0;
+  // Deltas dropped because their base was unknown (agent told to send full).
+  uint64_t full_snapshots_required = 0;
+  // Address events stored, by v1::AddressEventSource.
+  std::array<uint64_t, 4> address_events_by_source{};
+  // Replayed events (seq <= stored) acknowledged without being re-applied.
+  uint64_t address_events_replayed = 0;
+  // Messages refused with InvalidArgument.
+  uint64_t messages_rejected = 0;
+  // Store writes that failed (address batches answered with an error, or
+  // findings kept in memory only until the next snapshot re-saves them).
+  uint64_t store_errors = 0;
+  // Finding transitions, by v1::FindingKind.
+  std::array<uint64_t, 4> findings_opened_by_kind{};
+  std::array<uint64_t, 4> findings_resolved_by_kind{};
+  // IngestSnapshot wall time (validation to ack) and its detection part.
+  LatencyHistogram ingest_latency;
+  LatencyHistogram detection_latency;
+  // Gauges at the time of the copy.
+  uint32_t agents_connected = 0;
+  uint32_t nodes_known = 0;
+  uint64_t history_intervals = 0;
+  uint64_t history_addresses = 0;
+};
+
+// Thread-safe. Every method may be called from any thread concurrently;
+// snapshots of different nodes are ingested in parallel (one lock per
+// node), address batches are serialised (one history). Lock order: node ->
+// history -> store; listeners are called with the node's lock held (so a
+// node's events arrive in order) and must not call back into the Engine.
+class Engine {
+ public:
+  // Opens (creating or migrating) the store at options.db_path and loads
+  // the retained history, agent seqs and findings. Errors from
+  // SqliteStore::Open/Load (DataLoss for a corrupt file, FailedPrecondition
+  // for an unwritable one or a newer schema, ...), with the path in the
+  // message. InvalidArgument for a non-positive retention or a null clock.
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // A stream said Hello. Validates it (InvalidArgument), marks the node
+  // connected (until the matching Disconnected) and returns the last address
+  // seq stored for (node, agent_instance), 0 if none.
+  absl::StatusOr<uint64_t> Hello(const v1::Hello& hello);
+
+  // Validates every event first (InvalidArgument naming the bad field;
+  // nothing of a bad batch is stored), skips events whose seq is <= the
+  // stored seq for (node, agent_instance) (replays after a reconnect), then
+  // applies the rest to the history and stores them with the new seq in one
+  // transaction. Returns the highest seq stored for (node, agent_instance):
+  // the ack. A store error (Unavailable, ResourceExhausted, ...) leaves
+  // memory and disk as before the call.
+  absl::StatusOr<uint64_t> IngestAddressEvents(
+      const std::string& node, const std::string& agent_instance,
+      const v1::AddressEventBatch& batch);
+
+  // Validates (InvalidArgument) and applies a full or delta snapshot, runs
+  // the detector for the node and updates its findings (listeners hear the
+  // changes). A delta whose base is not the node's current full snapshot of
+  // this agent instance is dropped and answered with
+  // full_snapshot_required. `received_at` is the aggregator's receive time:
+  // lag, finding lifecycle times. The ack names the snapshot, the full
+  // snapshot deltas may use, and the stored address seq. The rvalue overload
+  // saves a copy of the snapshot.
+  absl::StatusOr<v1::Ack> IngestSnapshot(const std::string& node,
+                                         const std::string& agent_instance,
+                                         const v1::SocketSnapshot& snapshot,
+                                         absl::Time received_at);
+  absl::StatusOr<v1::Ack> IngestSnapshot(const std::string& node,
+                                         const std::string& agent_instance,
+                                         v1::SocketSnapshot&& snapshot,
+                                         absl::Time received_at);
+
+  // One stream of `node` ended (after a successful Hello). The node stays
+  // known; it shows as disconnected once all its streams ended.
+  void Disconnected(const std::string& node, const std::string& agent_instance);
+
+  // Findings matching the request's filters (node, service of the client
+  // socket, kind, minimum severity, status), open first, then by severity
+  // (highest first), first_seen and id.
+  v1::ListFindingsResponse ListFindings(
+      const v1::ListFindingsRequest& request) const;
+
+  // Current sockets (re-aged) matching remote_ip (any IP form), state and
+  // node, by node name then snapshot order; at most request.limit (0: the
+  // default max_list_sockets), `truncated` when more matched.
+  v1::ListSocketsResponse ListSockets(
+      const v1::ListSocketsRequest& request) const;
+
+  // Every retained interval of the address (oldest first), or those
+  // covering `at`. InvalidArgument for an address that does not parse,
+  // OutOfRange ("history retained since <t>") when `at` is before the
+  // retained horizon: max(database creation, now - retention).
+  absl::StatusOr<v1::GetAddressHistoryResponse> GetAddressHistory(
+      const v1::GetAddressHistoryRequest& request) const;
+
+  // Every known node, by name.
+  v1::ListNodesResponse ListNodes() const;
+
+  // Finding changes (OPENED/UPDATED/CLOSED) as they happen. The listener
+  // runs on the ingesting thread, must be quick and must not call into the
+  // Engine; it may run once more shortly after Unsubscribe returns.
+  using FindingListener = std::function<void(const v1::FindingEvent&)>;
+  int Subscribe(FindingListener listener);
+  void Unsubscribe(int id);
+
+  // Housekeeping; call every few seconds: purges history, findings and
+  // agent seqs past retention (memory and disk), drops the socket views of
+  // stale nodes, forgets nodes silent for `retention` (resolving their
+  // findings). Returns the store's error, if any; memory is purged anyway.
+  absl::Status Tick();
+
+  EngineCounters Counters() const;
+
+ private:
+  Engine(EngineOptions options, std::unique_ptr<SqliteStore> store);
+  absl::Status Load();
+  std::shared_ptr<NodeState> GetOrCreateNode(const std::string& node);
+  std::shared_ptr<NodeState> FindNode(const std::string& node) const;
+  std::vector<std::shared_ptr<NodeState>> AllNodes() const;
+  // Persists and announces `changes` of `state`'s findings.
+  // Requires state.mu held.
+  void Publish(NodeState& state, const std::vector<FindingChange>& changes);
+  uint64_t StoredSeq(const std::string& node,
+                     const std::string& agent_instance) const;
+  absl::Time RetainedSince(absl::Time now) const;
+
+  const EngineOptions options_;
+  const std::unique_ptr<SqliteStore> store_;
+
+  mutable absl::Mutex history_mu_;
+  AddressHistory history_ ABSL_GUARDED_BY(history_mu_);
+  struct SeqState {
+    uint64_t seq = 0;
+    absl::Time updated;
+  };
+  absl::flat_hash_map<std::pair<std::string, std::string>, SeqState> seqs_
+      ABSL_GUARDED_BY(history_mu_);
+
+  mutable absl::Mutex nodes_mu_;
+  absl::btree_map<std::string, std::shared_ptr<NodeState>> nodes_
+      ABSL_GUARDED_BY(nodes_mu_);
+
+  mutable absl::Mutex listeners_mu_;
+  std::map<int, std::shared_ptr<const FindingListener>> listeners_
+      ABSL_GUARDED_BY(listeners_mu_);
+  int next_listener_id_ ABSL_GUARDED_BY(listeners_mu_) = 1;
+
+  mutable absl::Mutex counters_mu_;
+  EngineCounters counters_ ABSL_GUARDED_BY(counters_mu_);
+};
+
+}  // namespace ghostpeer::aggregator
+
+#endif  // GHOSTPEER_AGGREGATOR_ENGINE_H_

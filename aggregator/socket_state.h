@@ -1,0 +1,183 @@
+// The sockets of one node as the latest snapshot shows them: the last full
+// snapshot (the base deltas refer to) plus, at most, one delta on top.
+#ifndef GHOSTPEER_AGGREGATOR_SOCKET_STATE_H_
+#define GHOSTPEER_AGGREGATOR_SOCKET_STATE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "ghostpeer/v1/ingest.pb.h"
+#include "ghostpeer/v1/model.pb.h"
+
+namespace ghostpeer::aggregator {
+
+// A socket's identity within a node (v1::SocketKey), viewing strings owned
+// by a record or key message that must outlive it.
+struct SocketKeyView {
+  uint64_t netns_inode = 0;
+  absl::string_view local_ip;
+  uint32_t local_port = 0;
+  absl::string_view remote_ip;
+  uint32_t remote_port = 0;
+  uint64_t inode = 0;
+
+  static SocketKeyView Of(const v1::SocketRecord& record) {
+    return {record.netns_inode(), record.local_ip(),    record.local_port(),
+            record.remote_ip(),   record.remote_port(), record.inode()};
+  }
+  static SocketKeyView Of(const v1::SocketKey& key) {
+    return {key.netns_inode(), key.local_ip(),    key.local_port(),
+            key.remote_ip(),   key.remote_port(), key.inode()};
+  }
+  friend bool operator==(const SocketKeyView& a, const SocketKeyView& b) {
+    return a.netns_inode == b.netns_inode && a.inode == b.inode &&
+           a.local_port == b.local_port && a.remote_port == b.remote_port &&
+           a.local_ip == b.local_ip && a.remote_ip == b.remote_ip;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const SocketKeyView& k) {
+    return H::combine(std::move(h), k.netns_inode, k.local_ip, k.local_port,
+                      k.remote_ip, k.remote_port, k.inode);
+  }
+};
+
+// The owning form, for maps that outlive snapshots. IPv4 text fits the
+// small-string buffer, so most keys allocate nothing.
+struct SocketKey {
+  uint64_t netns_inode = 0;
+  std::string local_ip;
+  uint32_t local_port = 0;
+  std::string remote_ip;
+  uint32_t remote_port = 0;
+  uint64_t inode = 0;
+
+  SocketKey() = default;
+  explicit SocketKey(const SocketKeyView& v)
+      : netns_inode(v.netns_inode),
+        local_ip(v.local_ip),
+        local_port(v.local_port),
+        remote_ip(v.remote_ip),
+        remote_port(v.remote_port),
+        inode(v.inode) {}
+  SocketKeyView view() const {
+    return {netns_inode, local_ip, local_port, remote_ip, remote_port, inode};
+  }
+};
+
+// Transparent hash/equality so maps keyed by SocketKey are probed with a
+// SocketKeyView without building a key.
+struct SocketKeyHash {
+  using is_transparent = void;
+  size_t operator()(const SocketKeyView& k) const {
+    return absl::Hash<SocketKeyView>()(k);
+  }
+  size_t operator()(const SocketKey& k) const { return (*this)(k.view()); }
+};
+struct SocketKeyEq {
+  using is_transparent = void;
+  static SocketKeyView V(const SocketKeyView& k) { return k; }
+  static SocketKeyView V(const SocketKey& k) { return k.view(); }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return V(a) == V(b);
+  }
+};
+
+// One socket of the current view. A record carried over from the base into
+// a delta is `extra_age_ms` older than the base says: its tcp_info
+// last_*_ms ages must be read with that added (see ReAged()).
+struct SocketView {
+  const v1::SocketRecord* record = nullptr;
+  uint32_t extra_age_ms = 0;
+};
+
+// A copy of `view`'s record with the ages re-aged: tcp_info
+// last_data_recv_ms, last_ack_recv_ms and last_data_sent_ms plus
+// `extra_age_ms`, saturating.
+v1::SocketRecord ReAged(const SocketView& view);
+
+// Reconstruction rules (the agent's DeltaEncoder is the other half):
+//
+// * A full snapshot replaces everything and becomes the base.
+// * A delta is always against the base (the last acknowledged full
+//   snapshot), never against the previous delta; a new delta replaces the
+//   previous one. Current = base - removed - replaced + delta's sockets.
+// * The agent leaves a socket out of a delta when nothing but its ever-
+//   growing tcp_info ages (last_data_recv_ms, last_ack_recv_ms,
+//   last_data_sent_ms) changed against the base. Such a record is re-aged on
+//   read by (delta taken_at - base taken_at), both times from the same
+//   agent's clock. Its timer_expires_ms (a countdown the agent also ignores)
+//   is left as in the base: it cannot be reconstructed.
+// * Dumps are not atomic: a key appearing twice in one message keeps its
+//   first record.
+//
+// Not thread-safe: the Engine holds the node's lock.
+class NodeSockets {
+ public:
+  NodeSockets() = default;
+  NodeSockets(const NodeSockets&) = delete;
+  NodeSockets& operator=(const NodeSockets&) = delete;
+
+  // Installs a validated full snapshot as the base and the current view.
+  void ApplyFull(v1::SocketSnapshot snapshot);
+
+  // Applies a validated delta. Returns false, changing nothing, when there
+  // is no base or `delta.base_snapshot_id` is not it.
+  bool ApplyDelta(v1::SocketSnapshot delta);
+
+  // Forgets everything (the agent instance changed).
+  void Clear();
+
+  bool has_base() const { return base_ != nullptr; }
+  uint64_t base_snapshot_id() const { return base_ ? base_->snapshot_id() : 0; }
+  // The latest snapshot applied (full or delta): its time, namespaces,
+  // stats. Its `sockets` are not the view. Requires has_base().
+  const v1::NodeSnapshot& latest() const {
+    return delta_ ? delta_->snapshot() : base_->snapshot();
+  }
+  uint64_t latest_snapshot_id() const {
+    return delta_ ? delta_->snapshot_id() : base_snapshot_id();
+  }
+  // Number of sockets in the current view.
+  size_t size() const { return size_; }
+
+  // Calls fn(const SocketView&) for every socket of the current view: base
+  // records first (in snapshot order), then the delta's.
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    if (base_ == nullptr) return;
+    for (const v1::SocketRecord& record : base_->snapshot().sockets()) {
+      if (!hidden_.empty() && hidden_.contains(SocketKeyView::Of(record))) {
+        continue;
+      }
+      fn(SocketView{&record, delta_age_ms_});
+    }
+    if (delta_ == nullptr) return;
+    for (const v1::SocketRecord& record : delta_->snapshot().sockets()) {
+      fn(SocketView{&record, 0});
+    }
+  }
+
+ private:
+  // Drops later records whose key repeats an earlier one; fills `*keys`.
+  static void Deduplicate(v1::NodeSnapshot* snapshot,
+                          absl::flat_hash_set<SocketKeyView>* keys);
+
+  std::unique_ptr<v1::SocketSnapshot> base_;
+  absl::flat_hash_set<SocketKeyView> base_keys_;
+  std::unique_ptr<v1::SocketSnapshot> delta_;
+  // Base keys the delta removes or replaces.
+  absl::flat_hash_set<SocketKeyView> hidden_;
+  uint32_t delta_age_ms_ = 0;
+  size_t size_ = 0;
+};
+
+}  // namespace ghostpeer::aggregator
+
+#endif  // GHOSTPEER_AGGREGATOR_SOCKET_STATE_H_

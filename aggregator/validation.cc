@@ -1,0 +1,376 @@
+#include "aggregator/validation.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "aggregator/ip_address.h"
+#include "common/status_macros.h"
+#include "common/time_util.h"
+
+namespace ghostpeer::aggregator {
+namespace {
+
+constexpr uint32_t kMaxPort = 65535;
+
+// Field paths are built only on the error path: the happy path of a 10,000
+// socket snapshot must not allocate a path per field.
+template <typename... Parts>
+absl::Status Prefixed(const absl::Status& status, const Parts&... parts) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(parts..., ".", status.message()));
+}
+
+absl::Status Invalid(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+bool HasControlCharacter(absl::string_view text) {
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
+// Identity strings end up in map keys and persisted identity keys: bounded
+// and free of control characters.
+absl::Status CheckIdentity(absl::string_view field, absl::string_view value,
+                           const ValidationLimits& limits) {
+  if (value.size() > limits.max_string_length) {
+    return Invalid(field, absl::StrCat("longer than ", limits.max_string_length,
+                                       " bytes"));
+  }
+  if (HasControlCharacter(value)) {
+    return Invalid(field, "contains a control character");
+  }
+  return absl::OkStatus();
+}
+
+// Free text (error messages, status lines): bounded only.
+absl::Status CheckText(absl::string_view field, absl::string_view value,
+                       const ValidationLimits& limits) {
+  if (value.size() > limits.max_string_length) {
+    return Invalid(field, absl::StrCat("longer than ", limits.max_string_length,
+                                       " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+// Rewrites `*address` to its canonical form; `allow_empty` for fields that
+// may legitimately be absent.
+absl::Status CheckAddress(absl::string_view field, std::string* address,
+                          bool allow_empty = false) {
+  if (address->empty()) {
+    if (allow_empty) return absl::OkStatus();
+    return Invalid(field, "missing");
+  }
+  if (IsCanonicalIpAddress(*address)) return absl::OkStatus();
+  absl::StatusOr<std::string> normalized = NormalizeIpAddress(*address);
+  if (!normalized.ok()) return Invalid(field, normalized.status().message());
+  *address = std::move(*normalized);
+  return absl::OkStatus();
+}
+
+absl::Status CheckPort(absl::string_view field, uint32_t port) {
+  if (port > kMaxPort) {
+    return Invalid(field, absl::StrCat(port, " is not a port (0..65535)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckOwner(v1::AddressOwner* owner, absl::string_view node,
+                        const ValidationLimits& limits) {
+  GHOSTPEER_RETURN_IF_ERROR(CheckAddress("address", owner->mutable_address()));
+  if (!v1::OwnerKind_IsValid(owner->kind()) ||
+      owner->kind() == v1::OWNER_KIND_UNSPECIFIED) {
+    return Invalid("kind", absl::StrCat("unknown owner kind ", owner->kind()));
+  }
+  if (owner->node().empty()) owner->set_node(std::string(node));
+  if (owner->node().size() > limits.max_node_name_length ||
+      HasControlCharacter(owner->node())) {
+    return Invalid("node", "not a node name");
+  }
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("container_id", owner->container_id(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("container_name", owner->container_name(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("service", owner->service(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("task", owner->task(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("netns", owner->netns(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("network", owner->network(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("task_slot", owner->task_slot(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("image", owner->image(), limits));
+  // An owner's interval times are the aggregator's to set, from event times.
+  owner->clear_since();
+  owner->clear_until();
+  return absl::OkStatus();
+}
+
+absl::Status CheckSocket(v1::SocketRecord* socket, absl::string_view node,
+                         const ValidationLimits& limits) {
+  if (socket->node().empty()) {
+    socket->set_node(std::string(node));
+  } else if (socket->node() != node) {
+    return Invalid("node", absl::StrCat("'", socket->node(),
+                                        "' on a stream of node '", node, "'"));
+  }
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckAddress("local_ip", socket->mutable_local_ip()));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckAddress("remote_ip", socket->mutable_remote_ip()));
+  GHOSTPEER_RETURN_IF_ERROR(CheckPort("local_port", socket->local_port()));
+  GHOSTPEER_RETURN_IF_ERROR(CheckPort("remote_port", socket->remote_port()));
+  if (!v1::TcpState_IsValid(socket->state()) ||
+      socket->state() == v1::TCP_STATE_UNSPECIFIED) {
+    return Invalid("state",
+                   absl::StrCat("unknown TCP state ", socket->state()));
+  }
+  if (!v1::CaptureSource_IsValid(socket->source())) {
+    return Invalid("source",
+                   absl::StrCat("unknown capture source ", socket->source()));
+  }
+  if (socket->pid() < 0) {
+    return Invalid("pid", absl::StrCat(socket->pid(), " is negative"));
+  }
+  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("comm", socket->comm(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("container_id", socket->container_id(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("container_name", socket->container_name(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("service", socket->service(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("task", socket->task(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("task_slot", socket->task_slot(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("node_id", socket->node_id(), limits));
+  return absl::OkStatus();
+}
+
+absl::Status CheckNamespace(v1::NamespaceInfo* ns,
+                            const ValidationLimits& limits) {
+  if (ns->addresses_size() >
+      static_cast<int>(limits.max_addresses_per_namespace)) {
+    return Invalid("addresses",
+                   absl::StrCat(ns->addresses_size(), " addresses, more than ",
+                                limits.max_addresses_per_namespace));
+  }
+  for (int i = 0; i < ns->addresses_size(); ++i) {
+    v1::InterfaceAddress* address = ns->mutable_addresses(i);
+    absl::Status s = CheckAddress("address", address->mutable_address());
+    if (s.ok() && address->prefix_len() > 128) {
+      s = Invalid("prefix_len", absl::StrCat(address->prefix_len(),
+                                             " is not a prefix length"));
+    }
+    if (s.ok()) s = CheckIdentity("interface", address->interface(), limits);
+    if (!s.ok()) return Prefixed(s, "addresses[", i, "]");
+  }
+  if (!v1::NamespaceStatus_IsValid(ns->status())) {
+    return Invalid("status",
+                   absl::StrCat("unknown namespace status ", ns->status()));
+  }
+  if (ns->pid() < 0) return Invalid("pid", "negative");
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("netns_name", ns->netns_name(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("container_id", ns->container_id(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("container_name", ns->container_name(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("service", ns->service(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("task", ns->task(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckText("error", ns->error(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckText("path", ns->path(), limits));
+  return absl::OkStatus();
+}
+
+absl::Status CheckSocketKey(v1::SocketKey* key) {
+  GHOSTPEER_RETURN_IF_ERROR(CheckAddress("local_ip", key->mutable_local_ip()));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckAddress("remote_ip", key->mutable_remote_ip()));
+  GHOSTPEER_RETURN_IF_ERROR(CheckPort("local_port", key->local_port()));
+  GHOSTPEER_RETURN_IF_ERROR(CheckPort("remote_port", key->remote_port()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Time> CheckAgentTime(
+    const google::protobuf::Timestamp& time, absl::string_view field,
+    absl::Time now, const ValidationLimits& limits) {
+  if (time.seconds() == 0 && time.nanos() == 0) {
+    return Invalid(field, "missing");
+  }
+  if (time.nanos() < 0 || time.nanos() >= 1000000000) {
+    return Invalid(field,
+                   absl::StrCat("nanos ", time.nanos(), " out of range"));
+  }
+  const absl::Time t = FromProto(time);
+  if (t < limits.earliest_time) {
+    return Invalid(field, absl::StrCat(ghostpeer::FormatTime(t),
+                                       " is before any possible observation"));
+  }
+  if (t > now + limits.max_clock_ahead) {
+    return Invalid(field,
+                   absl::StrCat(ghostpeer::FormatTime(t), " is ",
+                                absl::FormatDuration(t - now),
+                                " ahead of the aggregator's clock (tolerance ",
+                                absl::FormatDuration(limits.max_clock_ahead),
+                                "); check the agent's clock"));
+  }
+  return t > now ? now : t;
+}
+
+absl::Status ValidateNodeName(absl::string_view node,
+                              const ValidationLimits& limits) {
+  if (node.empty()) return Invalid("node", "missing");
+  if (node.size() > limits.max_node_name_length) {
+    return Invalid("node", absl::StrCat("longer than ",
+                                        limits.max_node_name_length, " bytes"));
+  }
+  for (char c : node) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) {
+      return Invalid("node", "contains a space or control character");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHello(const v1::Hello& hello,
+                           const ValidationLimits& limits) {
+  GHOSTPEER_RETURN_IF_ERROR(ValidateNodeName(hello.node(), limits));
+  if (hello.agent_instance().empty()) {
+    return Invalid("agent_instance", "missing");
+  }
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("agent_instance", hello.agent_instance(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("agent_version", hello.agent_version(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(CheckText("kernel", hello.kernel(), limits));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAddressEventBatch(v1::AddressEventBatch* batch,
+                                       absl::string_view node, absl::Time now,
+                                       const ValidationLimits& limits) {
+  if (batch->events_size() > static_cast<int>(limits.max_events_per_batch)) {
+    return Invalid("events",
+                   absl::StrCat(batch->events_size(), " events, more than ",
+                                limits.max_events_per_batch));
+  }
+  uint64_t previous_seq = 0;
+  for (int i = 0; i < batch->events_size(); ++i) {
+    v1::AddressEvent* event = batch->mutable_events(i);
+    auto field = [i](absl::string_view name) {
+      return absl::StrCat("events[", i, "].", name);
+    };
+    if (event->seq() == 0) return Invalid(field("seq"), "must be > 0");
+    if (event->seq() <= previous_seq) {
+      return Invalid(field("seq"),
+                     absl::StrCat(event->seq(), " does not follow ",
+                                  previous_seq, " (seqs must increase)"));
+    }
+    previous_seq = event->seq();
+    if (!v1::AddressEventType_IsValid(event->type()) ||
+        event->type() == v1::ADDRESS_EVENT_TYPE_UNSPECIFIED) {
+      return Invalid(field("type"),
+                     absl::StrCat("unknown event type ", event->type()));
+    }
+    if (!v1::AddressEventSource_IsValid(event->source()) ||
+        event->source() == v1::ADDRESS_EVENT_SOURCE_UNSPECIFIED) {
+      return Invalid(field("source"),
+                     absl::StrCat("unknown event source ", event->source()));
+    }
+    absl::StatusOr<absl::Time> time =
+        CheckAgentTime(event->time(), field("time"), now, limits);
+    if (!time.ok()) return time.status();
+    *event->mutable_time() = ToProto(*time);
+    if (event->type() == v1::INVENTORY) {
+      if (event->inventory_size() >
+          static_cast<int>(limits.max_inventory_size)) {
+        return Invalid(
+            field("inventory"),
+            absl::StrCat(event->inventory_size(), " owners, more than ",
+                         limits.max_inventory_size));
+      }
+      for (int j = 0; j < event->inventory_size(); ++j) {
+        absl::Status s = CheckOwner(event->mutable_inventory(j), node, limits);
+        if (!s.ok()) return Prefixed(s, "events[", i, "].inventory[", j, "]");
+      }
+      event->clear_owner();
+    } else {
+      if (!event->has_owner()) return Invalid(field("owner"), "missing");
+      absl::Status s = CheckOwner(event->mutable_owner(), node, limits);
+      if (!s.ok()) return Prefixed(s, "events[", i, "].owner");
+      event->clear_inventory();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSocketSnapshot(v1::SocketSnapshot* snapshot,
+                                    absl::string_view node, absl::Time now,
+                                    const ValidationLimits& limits) {
+  if (snapshot->snapshot_id() == 0) {
+    return Invalid("snapshot_id", "must be > 0");
+  }
+  if (snapshot->full()) {
+    if (snapshot->removed_size() > 0) {
+      return Invalid("removed", "a full snapshot removes nothing");
+    }
+  } else if (snapshot->base_snapshot_id() == 0) {
+    return Invalid("base_snapshot_id", "a delta needs its base");
+  }
+  v1::NodeSnapshot* body = snapshot->mutable_snapshot();
+  if (!body->node().empty() && body->node() != node) {
+    return Invalid(
+        "snapshot.node",
+        absl::StrCat("'", body->node(), "' on a stream of node '", node, "'"));
+  }
+  body->set_node(std::string(node));
+  absl::StatusOr<absl::Time> taken_at =
+      CheckAgentTime(body->taken_at(), "snapshot.taken_at", now, limits);
+  if (!taken_at.ok()) return taken_at.status();
+  *body->mutable_taken_at() = ToProto(*taken_at);
+  if (body->sockets_size() >
+      static_cast<int>(limits.max_sockets_per_snapshot)) {
+    return Invalid("snapshot.sockets",
+                   absl::StrCat(body->sockets_size(), " sockets, more than ",
+                                limits.max_sockets_per_snapshot));
+  }
+  if (snapshot->removed_size() >
+      static_cast<int>(limits.max_removed_per_snapshot)) {
+    return Invalid("removed",
+                   absl::StrCat(snapshot->removed_size(), " keys, more than ",
+                                limits.max_removed_per_snapshot));
+  }
+  if (body->namespaces_size() >
+      static_cast<int>(limits.max_namespaces_per_snapshot)) {
+    return Invalid(
+        "snapshot.namespaces",
+        absl::StrCat(body->namespaces_size(), " namespaces, more than ",
+                     limits.max_namespaces_per_snapshot));
+  }
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("snapshot.agent_version", body->agent_version(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckText("snapshot.kernel", body->kernel(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckText("snapshot.docker_status", body->docker_status(), limits));
+  for (int i = 0; i < body->namespaces_size(); ++i) {
+    absl::Status s = CheckNamespace(body->mutable_namespaces(i), limits);
+    if (!s.ok()) return Prefixed(s, "snapshot.namespaces[", i, "]");
+  }
+  for (int i = 0; i < body->sockets_size(); ++i) {
+    absl::Status s = CheckSocket(body->mutable_sockets(i), node, limits);
+    if (!s.ok()) return Prefixed(s, "snapshot.sockets[", i, "]");
+  }
+  for (int i = 0; i < snapshot->removed_size(); ++i) {
+    absl::Status s = CheckSocketKey(snapshot->mutable_removed(i));
+    if (!s.ok()) return Prefixed(s, "removed[", i, "]");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ghostpeer::aggregator

@@ -1,0 +1,94 @@
+// Validation of everything an agent sends, before any of it touches state.
+//
+// One bad agent must never corrupt stored history or another node's view, so
+// every message is checked as a whole first: a message with one bad field is
+// refused entirely with InvalidArgument naming that field
+// ("events[3].owner.address: '10.0.0.300' is not an IP address"), and
+// nothing of it is applied.
+//
+// The functions also normalise what they accept, so later code can compare
+// strings directly: IP addresses become canonical (see ip_address.h), times
+// slightly ahead of the aggregator's clock are clamped to it, and empty node
+// fields of records are filled with the stream's node.
+//
+// Pure functions (the caller passes `now`), thread-safe.
+#ifndef GHOSTPEER_AGGREGATOR_VALIDATION_H_
+#define GHOSTPEER_AGGREGATOR_VALIDATION_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "ghostpeer/v1/ingest.pb.h"
+#include "ghostpeer/v1/model.pb.h"
+
+namespace ghostpeer::aggregator {
+
+struct ValidationLimits {
+  // Node names are host names (RFC 1123: at most 253 characters).
+  size_t max_node_name_length = 253;
+  // Any other identity or descriptive string (ids, names, images, errors).
+  size_t max_string_length = 1024;
+  // 10x the largest node the design targets (10,000 sockets), and the
+  // 100,000-socket node the agent is benchmarked against, with room.
+  size_t max_sockets_per_snapshot = 250000;
+  size_t max_removed_per_snapshot = 250000;
+  size_t max_namespaces_per_snapshot = 20000;
+  size_t max_addresses_per_namespace = 1024;
+  size_t max_events_per_batch = 10000;
+  size_t max_inventory_size = 100000;
+  // Agents' clocks are their own. An event or snapshot up to this far ahead
+  // of the aggregator's clock is clamped to the aggregator's now (ordinary
+  // skew); further ahead it is impossible and the message is refused.
+  absl::Duration max_clock_ahead = absl::Minutes(5);
+  // Earlier than this is not a time any agent can have observed (before
+  // Docker existed): an unset or garbage clock.
+  absl::Time earliest_time = absl::FromUnixSeconds(1262304000);  // 2010-01-01
+};
+
+// Checks a time field named `field` and returns it clamped to `now` when it
+// is at most `max_clock_ahead` ahead. InvalidArgument when unset, before
+// `earliest_time`, malformed (nanos out of range) or too far ahead.
+absl::StatusOr<absl::Time> CheckAgentTime(
+    const google::protobuf::Timestamp& time, absl::string_view field,
+    absl::Time now, const ValidationLimits& limits);
+
+// Node names: non-empty, bounded, printable (no spaces or control
+// characters). InvalidArgument otherwise.
+absl::Status ValidateNodeName(absl::string_view node,
+                              const ValidationLimits& limits);
+
+// Hello: node name, a non-empty bounded agent_instance, bounded version and
+// kernel strings. InvalidArgument otherwise.
+absl::Status ValidateHello(const v1::Hello& hello,
+                           const ValidationLimits& limits);
+
+// Checks and normalises an address batch sent by `node`: size, seqs (> 0 and
+// strictly increasing within the batch; replays against stored seqs are the
+// store's business, not an error), known event types and sources, owners
+// (address parses, kind known, bounded strings; empty owner.node becomes
+// `node`), times (see CheckAgentTime). An INVENTORY carries its owners in
+// `inventory` (each checked like an owner; their own times are ignored);
+// ATTACH/DETACH carry one `owner`. InvalidArgument on the first bad field;
+// `batch` may then be partly normalised and must be discarded.
+absl::Status ValidateAddressEventBatch(v1::AddressEventBatch* batch,
+                                       absl::string_view node, absl::Time now,
+                                       const ValidationLimits& limits);
+
+// Checks and normalises a socket snapshot sent by `node`: sizes, taken_at,
+// snapshot_id > 0, a delta's base_snapshot_id > 0 (full snapshots carry no
+// removed keys), every socket (addresses, ports <= 65535, known non-zero
+// TcpState, known CaptureSource, bounded strings, node equal to `node` or
+// empty -> filled), every namespace (addresses, prefix lengths, status),
+// every removed key. InvalidArgument on the first bad field; `snapshot` may
+// then be partly normalised and must be discarded.
+absl::Status ValidateSocketSnapshot(v1::SocketSnapshot* snapshot,
+                                    absl::string_view node, absl::Time now,
+                                    const ValidationLimits& limits);
+
+}  // namespace ghostpeer::aggregator
+
+#endif  // GHOSTPEER_AGGREGATOR_VALIDATION_H_
