@@ -1,0 +1,149 @@
+#include "common/http/http_server.h"
+
+#include <sys/socket.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "httplib.h"
+
+namespace ghostpeer::http {
+
+absl::StatusOr<std::pair<std::string, int>> ParseListenAddress(
+    absl::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address '", listen, "': want HOST:PORT"));
+  }
+  std::string host(listen.substr(0, colon));
+  const absl::string_view port_text = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen address '", listen, "': write IPv6 hosts as [ADDR]:PORT"));
+  }
+  if (host.empty()) host = "0.0.0.0";
+  int port = 0;
+  if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen address '", listen, "': bad port '", port_text, "'"));
+  }
+  return std::make_pair(host, port);
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
+    HttpServerOptions options) {
+  auto address = ParseListenAddress(options.listen);
+  if (!address.ok()) return address.status();
+  std::unique_ptr<HttpServer> self(new HttpServer());
+  self->server_ = std::make_unique<httplib::Server>();
+  httplib::Server& server = *self->server_;
+
+  const int threads = std::max(1, options.threads);
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(threads);
+  };
+  // Short keep-alive and read timeouts: a scraper that opens a connection
+  // and goes quiet must not hold a request thread, nor delay Stop() long.
+  server.set_keep_alive_timeout(2);
+  server.set_read_timeout(5, 0);
+  server.set_write_timeout(5, 0);
+  server.set_payload_max_length(64 << 10);
+  // The library's default adds SO_REUSEPORT, which would let a second
+  // server bind a port already in use and silently split the scrapes.
+  server.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+
+  for (auto& [path, handler] : options.routes) {
+    server.Get(path, [handler = std::move(handler)](const httplib::Request& req,
+                                                    httplib::Response& res) {
+      HttpResponse response = handler(HttpRequest{req.method, req.path});
+      res.status = response.status;
+      res.set_content(std::move(response.body), response.content_type.c_str());
+    });
+  }
+  // Anything the table does not list: 404 for an unknown path, 405 for a
+  // known path with a method other than GET/HEAD.
+  auto paths = std::make_shared<std::map<std::string, HttpHandler>>(
+      std::move(options.routes));
+  server.set_error_handler(
+      [paths](const httplib::Request& req, httplib::Response& res) {
+        if (res.status == 404 && paths->count(req.path) > 0 &&
+            req.method != "GET" && req.method != "HEAD") {
+          res.status = 405;
+          res.set_header("Allow", "GET, HEAD");
+        }
+        if (res.body.empty()) {
+          res.set_content(
+              absl::StrCat(res.status, " ", req.method, " ", req.path, "\n"),
+              "text/plain; charset=utf-8");
+        }
+      });
+
+  const auto& [host, port] = *address;
+  if (port == 0) {
+    self->port_ = server.bind_to_any_port(host);
+  } else {
+    self->port_ = server.bind_to_port(host, port) ? port : -1;
+  }
+  if (self->port_ <= 0) {
+    return absl::UnavailableError(
+        absl::StrCat("http: cannot listen on ", options.listen,
+                     " (address in use or not local)"));
+  }
+  self->host_ = host;
+  self->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  // stop() only acts on a running server: wait until the accept loop runs,
+  // so that a Stop() right after Start() cannot be lost.
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!server.is_running() && self->thread_.joinable() &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  if (!server.is_running()) {
+    return absl::InternalError(
+        absl::StrCat("http: server on ", options.listen, " did not start"));
+  }
+  return self;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // stop() closes the listening socket; listen_after_bind() then returns
+  // even if it had not started its accept loop yet.
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::map<std::string, HttpHandler> StandardRoutes(
+    const metrics::Registry* registry, ReadinessCheck ready) {
+  std::map<std::string, HttpHandler> routes;
+  routes["/metrics"] = [registry](const HttpRequest&) {
+    HttpResponse response;
+    response.content_type = std::string(metrics::kExpositionContentType);
+    response.body = registry->Render();
+    return response;
+  };
+  routes["/healthz"] = [](const HttpRequest&) {
+    return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+  };
+  routes["/readyz"] = [ready = std::move(ready)](const HttpRequest&) {
+    const absl::Status status = ready ? ready() : absl::OkStatus();
+    if (status.ok()) {
+      return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
+    }
+    return HttpResponse{503, "text/plain; charset=utf-8",
+                        absl::StrCat("not ready: ", status.message(), "\n")};
+  };
+  return routes;
+}
+
+}  // namespace ghostpeer::http
