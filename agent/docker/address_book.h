@@ -1,0 +1,150 @@
+// Who holds which address, as Docker tells it, and the ATTACH/DETACH events
+// that keep the aggregator's history in step. Pure: structs from
+// docker_api.h in, v1::AddressEvent out; no I/O, no clock, not thread-safe
+// (DockerWatcher serialises access).
+//
+// Both books are diff engines: each call states what Docker says *now* and
+// the book answers with what changed since it last heard. Applying the same
+// state twice yields nothing, which is what makes replayed /events and a
+// re-list after a lost connection safe.
+#ifndef GHOSTPEER_AGENT_DOCKER_ADDRESS_BOOK_H_
+#define GHOSTPEER_AGENT_DOCKER_ADDRESS_BOOK_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/time/time.h"
+#include "agent/container_info.h"
+#include "agent/docker/docker_api.h"
+#include "ghostpeer/v1/ingest.pb.h"
+#include "ghostpeer/v1/model.pb.h"
+
+namespace ghostpeer::agent::docker {
+
+// The identity swarm labels give a container (service, task, slot, node id),
+// with the name and image; pid 0.
+ContainerInfo IdentityOf(const std::string& id, const std::string& name,
+                         const std::string& image, const Labels& labels);
+
+// The addresses a container holds according to inspect: none unless it is
+// running; per network IPAddress (IPAMConfig.IPv4Address if that is empty)
+// and GlobalIPv6Address (else IPAMConfig.IPv6Address).
+struct HeldAddress {
+  std::string network;  // network name
+  std::string address;
+};
+std::vector<HeldAddress> AddressesOf(const ContainerDetails& details);
+
+// Containers of this node, from /containers and /events (source
+// DOCKER_EVENT, kind OWNER_KIND_CONTAINER).
+class ContainerAddressBook {
+ public:
+  // `node` is copied into every owner's `node`.
+  explicit ContainerAddressBook(std::string node) : node_(std::move(node)) {}
+
+  // What an event at `time` led inspect to say about a container: addresses
+  // it holds now and did not before are ATTACHed at `time`, those it held
+  // and no longer does are DETACHed at `time`. `netns_inode` (0 if unknown)
+  // goes into the owner of new attachments.
+  std::vector<v1::AddressEvent> ApplyEvent(const ContainerDetails& details,
+                                           uint64_t netns_inode,
+                                           absl::Time time);
+
+  // The same, for a container found by listing rather than by an event:
+  // attachments are dated from State.StartedAt and detachments from
+  // State.FinishedAt, either falling back to `now` when Docker has no time.
+  std::vector<v1::AddressEvent> ApplyListed(const ContainerDetails& details,
+                                            uint64_t netns_inode,
+                                            absl::Time now);
+
+  // A listed container that was not inspected (it is not running and held
+  // nothing): remembered for Lookup(); any addresses it held are DETACHed
+  // at `now`.
+  std::vector<v1::AddressEvent> ApplySummary(const ContainerSummary& summary,
+                                             absl::Time now);
+
+  // The container no longer exists (destroy, or inspect said 404): what it
+  // held is DETACHed at `time` and it is forgotten.
+  std::vector<v1::AddressEvent> Remove(const std::string& id, absl::Time time);
+
+  // After a full listing: every known container not in `present` is
+  // Remove()d at `now`.
+  std::vector<v1::AddressEvent> RetainOnly(
+      const absl::flat_hash_set<std::string>& present, absl::Time now);
+
+  // Whether the book believes `id` holds any address.
+  bool HoldsAddresses(const std::string& id) const;
+
+  std::optional<ContainerInfo> Lookup(const std::string& id) const;
+
+  // Every address held now, as owners with `since` set.
+  std::vector<v1::AddressOwner> Held() const;
+
+  size_t container_count() const { return containers_.size(); }
+
+ private:
+  struct Known {
+    ContainerInfo info;
+    // network|address -> the owner as attached (kept for its DETACH, since
+    // inspect no longer shows the address once the container is dead).
+    absl::flat_hash_map<std::string, v1::AddressOwner> held;
+  };
+
+  std::vector<v1::AddressEvent> Apply(const ContainerDetails& details,
+                                      uint64_t netns_inode,
+                                      absl::Time attach_time,
+                                      absl::Time detach_time);
+
+  const std::string node_;
+  absl::flat_hash_map<std::string, Known> containers_;
+};
+
+// One poll of a swarm manager: the cluster's tasks, services, networks and
+// nodes.
+struct SwarmView {
+  std::vector<Task> tasks;
+  std::vector<Service> services;
+  std::vector<Network> networks;
+  std::vector<Node> nodes;
+};
+
+// Task and VIP addresses across the cluster, from a manager's /tasks and
+// /services (source SWARM_TASKS; kinds OWNER_KIND_SWARM_TASK and
+// OWNER_KIND_SWARM_VIP).
+class SwarmAddressBook {
+ public:
+  // Diffs `view` against the previous one:
+  //  - a running task's addresses are ATTACHed at its Status.Timestamp;
+  //  - a task in a terminal state (complete, shutdown, failed, rejected,
+  //    orphaned, remove) that had a container is DETACHed at its
+  //    Status.Timestamp, preceded by an ATTACH at its CreatedAt when this
+  //    book never saw it running (a task that ended before the agent came);
+  //  - a held task that left the list (history pruned, service removed) is
+  //    DETACHed at `now`;
+  //  - a service VIP is ATTACHed when first seen (at the service's creation
+  //    if known) and DETACHed at `now` when its service or VIP goes.
+  // Owners name the node by hostname when /nodes knows it, else by id.
+  std::vector<v1::AddressEvent> Apply(const SwarmView& view, absl::Time now);
+
+  // The VIPs of every service in the last view.
+  std::vector<v1::AddressOwner> Vips() const;
+
+  // Task addresses held according to the last view.
+  std::vector<v1::AddressOwner> HeldTaskAddresses() const;
+
+ private:
+  // task id|network id|address (or "vip|service|network|address") -> owner.
+  absl::flat_hash_map<std::string, v1::AddressOwner> held_;
+  absl::flat_hash_map<std::string, v1::AddressOwner> vips_;
+  // Keys of ended tasks already reported, so a task that stays in the
+  // retained history is reported once; pruned with the history.
+  absl::flat_hash_set<std::string> ended_;
+};
+
+}  // namespace ghostpeer::agent::docker
+
+#endif  // GHOSTPEER_AGENT_DOCKER_ADDRESS_BOOK_H_

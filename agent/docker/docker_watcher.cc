@@ -1,0 +1,330 @@
+#include "agent/docker/docker_watcher.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace ghostpeer::agent::docker {
+
+absl::StatusOr<std::unique_ptr<DockerWatcher>> DockerWatcher::Create(
+    std::unique_ptr<DockerTransport> transport, DockerWatcherOptions options) {
+  if (transport == nullptr) {
+    return absl::InvalidArgumentError("docker watcher: no transport");
+  }
+  if (!options.on_events) {
+    return absl::InvalidArgumentError("docker watcher: on_events is required");
+  }
+  if (options.reconnect_initial_backoff <= absl::ZeroDuration() ||
+      options.reconnect_max_backoff < options.reconnect_initial_backoff) {
+    return absl::InvalidArgumentError(
+        "docker watcher: reconnect backoff must be positive, initial <= max");
+  }
+  if (options.swarm_poll_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "docker watcher: negative swarm poll interval");
+  }
+  if (options.clock == nullptr) options.clock = Clock::Real();
+  return std::unique_ptr<DockerWatcher>(
+      new DockerWatcher(std::move(transport), std::move(options)));
+}
+
+DockerWatcher::DockerWatcher(std::unique_ptr<DockerTransport> transport,
+                             DockerWatcherOptions options)
+    : transport_(std::move(transport)),
+      client_(transport_.get()),
+      options_(std::move(options)),
+      containers_(options_.node) {}
+
+DockerWatcher::~DockerWatcher() { Stop(); }
+
+void DockerWatcher::Start() {
+  if (started_) return;
+  started_ = true;
+  events_thread_ = std::thread([this] { RunEvents(); });
+  if (options_.swarm_poll_interval > absl::ZeroDuration()) {
+    swarm_thread_ = std::thread([this] { RunSwarm(); });
+  }
+}
+
+void DockerWatcher::Stop() {
+  if (stopping_.exchange(true)) return;
+  stop_.Notify();
+  if (events_thread_.joinable()) events_thread_.join();
+  if (swarm_thread_.joinable()) swarm_thread_.join();
+}
+
+bool DockerWatcher::WaitForSync(absl::Duration timeout) {
+  return synced_.WaitForNotificationWithTimeout(timeout);
+}
+
+std::string DockerWatcher::Status() const {
+  absl::MutexLock lock(&mu_);
+  return status_;
+}
+
+std::optional<ContainerInfo> DockerWatcher::Lookup(
+    const std::string& container_id) {
+  absl::MutexLock lock(&mu_);
+  return containers_.Lookup(container_id);
+}
+
+std::vector<v1::AddressOwner> DockerWatcher::ServiceVips() const {
+  absl::MutexLock lock(&mu_);
+  return swarm_.Vips();
+}
+
+std::vector<v1::AddressOwner> DockerWatcher::HeldAddresses() const {
+  absl::MutexLock lock(&mu_);
+  return containers_.Held();
+}
+
+bool DockerWatcher::IsSwarmManager() const {
+  absl::MutexLock lock(&mu_);
+  return swarm_manager_;
+}
+
+DockerWatcherStats DockerWatcher::Stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+void DockerWatcher::SetStatus(std::string status) {
+  absl::MutexLock lock(&mu_);
+  status_ = std::move(status);
+}
+
+bool DockerWatcher::SleepUnlessStopped(absl::Duration duration) {
+  return !stop_.WaitForNotificationWithTimeout(duration);
+}
+
+void DockerWatcher::Emit(std::vector<v1::AddressEvent> events) {
+  if (events.empty()) return;
+  absl::MutexLock lock(&emit_mu_);
+  options_.on_events(std::move(events));
+}
+
+uint64_t DockerWatcher::NetnsInode(int pid) const {
+  if (pid <= 0) return 0;
+  struct stat st;
+  const std::string path =
+      absl::StrCat(options_.proc_root, "/", pid, "/ns/net");
+  // A container that died since inspect, or a /proc we may not read: the
+  // owner simply goes without its namespace inode.
+  if (stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+void DockerWatcher::RunEvents() {
+  absl::Duration backoff = options_.reconnect_initial_backoff;
+  bool was_connected = false;
+  while (!stopping_) {
+    // 1. Sync: what exists now, diffed against what the book knew. Taken
+    //    before the stream opens; the stream replays from `since` so that
+    //    nothing between the list and the subscription is lost (replays are
+    //    harmless: the book is a diff).
+    const absl::Time since = options_.clock->Now();
+    absl::Status status = Sync();
+    if (status.ok()) {
+      SetStatus("connected");
+      if (!synced_.HasBeenNotified()) synced_.Notify();
+      if (was_connected) {
+        GP_LOG_INFO("docker: reconnected and re-synced");
+      }
+      was_connected = true;
+      backoff = options_.reconnect_initial_backoff;
+
+      // 2. Follow the stream until it breaks, a stop, or a failed inspect
+      //    asks for a re-sync.
+      bool resync = false;
+      status = client_.StreamEvents(
+          since,
+          [this, &resync](const absl::StatusOr<Event>& event) {
+            if (!HandleEvent(event)) {
+              resync = true;
+            } else if (event.ok()) {
+              absl::MutexLock lock(&mu_);
+              ++stats_.events_received;
+            }
+          },
+          [this, &resync] { return stopping_.load() || resync; });
+      if (stopping_) break;
+      if (resync) {
+        status = absl::UnavailableError(
+            "docker stopped answering inspect; re-syncing");
+      }
+      absl::MutexLock lock(&mu_);
+      ++stats_.connection_losses;
+    }
+    // 3. Lost or never had it: say so (once per kind of failure, not at
+    //    every retry of a long outage), wait, try again.
+    std::string reason = absl::StrCat("unavailable: ", status.message());
+    if (reason != Status()) {
+      GP_LOG_WARN("docker: {}; retrying with backoff up to {}",
+                  status.ToString(),
+                  absl::FormatDuration(options_.reconnect_max_backoff));
+    }
+    SetStatus(std::move(reason));
+    if (!SleepUnlessStopped(backoff)) break;
+    backoff = std::min(backoff * 2, options_.reconnect_max_backoff);
+  }
+}
+
+absl::Status DockerWatcher::Sync() {
+  absl::StatusOr<std::vector<ContainerSummary>> list = client_.ListContainers();
+  if (!list.ok()) return list.status();
+  const absl::Time now = options_.clock->Now();
+
+  std::vector<v1::AddressEvent> events;
+  auto append = [&events](std::vector<v1::AddressEvent> more) {
+    events.insert(events.end(), std::make_move_iterator(more.begin()),
+                  std::make_move_iterator(more.end()));
+  };
+  absl::flat_hash_set<std::string> present;
+  for (const ContainerSummary& summary : *list) {
+    bool held;
+    {
+      absl::MutexLock lock(&mu_);
+      held = containers_.HoldsAddresses(summary.id);
+    }
+    present.insert(summary.id);
+    // Inspect what runs (for its pid and start time) and what held
+    // addresses before (for its finish time); the list says enough about
+    // the rest.
+    if (summary.state != "running" && !held) {
+      absl::MutexLock lock(&mu_);
+      append(containers_.ApplySummary(summary, now));
+      continue;
+    }
+    absl::StatusOr<ContainerDetails> details =
+        client_.InspectContainer(summary.id);
+    if (absl::IsNotFound(details.status())) {
+      present.erase(summary.id);  // removed since the list: RetainOnly ends it
+      continue;
+    }
+    if (absl::IsUnavailable(details.status())) return details.status();
+    if (!details.ok()) {
+      // Keep what the book knew: a container we cannot read is no evidence
+      // that it left its addresses.
+      GP_LOG_WARN("docker: {}", details.status().ToString());
+      absl::MutexLock lock(&mu_);
+      ++stats_.inspect_failures;
+      continue;
+    }
+    const uint64_t inode = NetnsInode(details->pid);
+    absl::MutexLock lock(&mu_);
+    append(containers_.ApplyListed(*details, inode, now));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    append(containers_.RetainOnly(present, now));
+    ++stats_.syncs;
+  }
+  Emit(std::move(events));
+  return absl::OkStatus();
+}
+
+bool DockerWatcher::HandleEvent(const absl::StatusOr<Event>& event) {
+  if (!event.ok()) {
+    GP_LOG_WARN("docker: skipping event: {}", event.status().ToString());
+    absl::MutexLock lock(&mu_);
+    ++stats_.bad_events;
+    return true;
+  }
+  if (event->container_id.empty()) return true;
+  const absl::Time time =
+      event->time == absl::InfinitePast() ? options_.clock->Now() : event->time;
+  if (event->type == "container" && event->action == "destroy") {
+    std::vector<v1::AddressEvent> events;
+    {
+      absl::MutexLock lock(&mu_);
+      events = containers_.Remove(event->container_id, time);
+    }
+    Emit(std::move(events));
+    return true;
+  }
+  // Events carry no addresses: ask inspect what the container holds now.
+  absl::StatusOr<ContainerDetails> details =
+      client_.InspectContainer(event->container_id);
+  std::vector<v1::AddressEvent> events;
+  if (absl::IsNotFound(details.status())) {
+    absl::MutexLock lock(&mu_);
+    events = containers_.Remove(event->container_id, time);
+  } else if (absl::IsUnavailable(details.status())) {
+    return false;
+  } else if (!details.ok()) {
+    GP_LOG_WARN("docker: {} after {} {}", details.status().ToString(),
+                event->type, event->action);
+    absl::MutexLock lock(&mu_);
+    ++stats_.inspect_failures;
+    return true;
+  } else {
+    const uint64_t inode = NetnsInode(details->pid);
+    absl::MutexLock lock(&mu_);
+    events = containers_.ApplyEvent(*details, inode, time);
+  }
+  Emit(std::move(events));
+  return true;
+}
+
+void DockerWatcher::RunSwarm() {
+  bool reported_failure = false;
+  do {
+    absl::Status status = PollSwarm();
+    absl::MutexLock lock(&mu_);
+    ++stats_.swarm_polls;
+    if (!status.ok()) {
+      ++stats_.swarm_poll_failures;
+      // dockerd away is the events thread's news; log a poll failure once
+      // until a poll succeeds again.
+      if (!reported_failure) {
+        GP_LOG_WARN("docker: swarm poll: {}", status.ToString());
+      }
+      reported_failure = true;
+    } else {
+      reported_failure = false;
+    }
+  } while (SleepUnlessStopped(options_.swarm_poll_interval));
+}
+
+absl::Status DockerWatcher::PollSwarm() {
+  absl::StatusOr<Info> info = client_.GetInfo();
+  if (!info.ok()) return info.status();
+  const bool manager = info->swarm_state == "active" && info->swarm_manager;
+  {
+    absl::MutexLock lock(&mu_);
+    swarm_manager_ = manager;
+  }
+  // Workers cannot see the cluster; what they knew as managers stays (it
+  // is not evidence of anything ending), and another manager reports on.
+  if (!manager) return absl::OkStatus();
+
+  SwarmView view;
+  absl::StatusOr<std::vector<Task>> tasks = client_.ListTasks();
+  absl::StatusOr<std::vector<Service>> services = client_.ListServices();
+  absl::StatusOr<std::vector<Network>> networks = client_.ListNetworks();
+  absl::StatusOr<std::vector<Node>> nodes = client_.ListNodes();
+  for (const absl::Status& s :
+       {tasks.status(), services.status(), networks.status(), nodes.status()}) {
+    // Demoted between /info and here: not an error, nothing to diff.
+    if (absl::IsFailedPrecondition(s)) return absl::OkStatus();
+    if (!s.ok()) return s;
+  }
+  view.tasks = *std::move(tasks);
+  view.services = *std::move(services);
+  view.networks = *std::move(networks);
+  view.nodes = *std::move(nodes);
+  std::vector<v1::AddressEvent> events;
+  {
+    absl::MutexLock lock(&mu_);
+    events = swarm_.Apply(view, options_.clock->Now());
+  }
+  Emit(std::move(events));
+  return absl::OkStatus();
+}
+
+}  // namespace ghostpeer::agent::docker

@@ -1,0 +1,349 @@
+// The diff engines behind DockerWatcher: Docker's view in, ATTACH/DETACH out.
+#include "agent/docker/address_book.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/time_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ghostpeer::agent::docker {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using ::testing::UnorderedElementsAre;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1795462000);
+
+// "ATTACH 10.0.1.6 net@+5s" — compact, comparable renderings of events.
+std::string Render(const v1::AddressEvent& e) {
+  return absl::StrCat(v1::AddressEventType_Name(e.type()), " ",
+                      e.owner().address(), " ", e.owner().network(), "@+",
+                      absl::ToInt64Seconds(FromProto(e.time()) - kT0), "s");
+}
+
+std::vector<std::string> Render(const std::vector<v1::AddressEvent>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) out.push_back(Render(e));
+  return out;
+}
+
+NetworkEndpoint Endpoint(std::string network, std::string ip,
+                         std::string ipam = "") {
+  NetworkEndpoint n;
+  n.network_name = std::move(network);
+  n.network_id = n.network_name + "-id";
+  n.ip_address = std::move(ip);
+  n.ipam_ipv4_address = std::move(ipam);
+  return n;
+}
+
+ContainerDetails Container(std::string id, bool running,
+                           std::vector<NetworkEndpoint> networks) {
+  ContainerDetails d;
+  d.id = std::move(id);
+  d.name = "web";
+  d.image = "img:1";
+  d.running = running;
+  d.pid = running ? 4242 : 0;
+  d.networks = std::move(networks);
+  d.labels = {{std::string(kLabelServiceName), "web"},
+              {std::string(kLabelTaskName), "web.2.taskabc"},
+              {std::string(kLabelNodeId), "node1"}};
+  return d;
+}
+
+TEST(AddressesOfTest, Table) {
+  struct Case {
+    std::string name;
+    ContainerDetails details;
+    std::vector<std::string> want;  // network/address
+  };
+  NetworkEndpoint v6 = Endpoint("n6", "10.1.0.2");
+  v6.global_ipv6_address = "fd00::2";
+  const std::vector<Case> cases = {
+      {"running bridge",
+       Container("c", true, {Endpoint("br", "172.19.0.2")}),
+       {"br/172.19.0.2"}},
+      {"not running holds nothing",
+       Container("c", false, {Endpoint("ovl", "", "10.0.1.2")}),
+       {}},
+      {"ipam fallback while running",
+       Container("c", true, {Endpoint("ovl", "", "10.0.1.2")}),
+       {"ovl/10.0.1.2"}},
+      {"host network has no address",
+       Container("c", true, {Endpoint("host", "")}),
+       {}},
+      {"dual stack", Container("c", true, {v6}), {"n6/10.1.0.2", "n6/fd00::2"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<std::string> got;
+    for (const HeldAddress& a : AddressesOf(c.details)) {
+      got.push_back(a.network + "/" + a.address);
+    }
+    EXPECT_EQ(got, c.want);
+  }
+}
+
+TEST(IdentityOfTest, SwarmLabels) {
+  const ContainerDetails d = Container("cid", true, {});
+  const ContainerInfo info = IdentityOf(d.id, d.name, d.image, d.labels);
+  EXPECT_EQ(info.service, "web");
+  EXPECT_EQ(info.task, "web.2.taskabc");
+  EXPECT_EQ(info.task_slot, "2");
+  EXPECT_EQ(info.node_id, "node1");
+  EXPECT_EQ(info.image, "img:1");
+}
+
+TEST(ContainerAddressBookTest, StartDieDestroyLifecycle) {
+  ContainerAddressBook book("node-a");
+  const auto running = Container("c1", true, {Endpoint("net", "172.19.0.2")});
+  const auto dead = Container("c1", false, {Endpoint("net", "")});
+
+  auto attach = book.ApplyEvent(running, 4026532625, kT0 + absl::Seconds(1));
+  ASSERT_THAT(Render(attach), ElementsAre("ATTACH 172.19.0.2 net@+1s"));
+  const v1::AddressOwner& owner = attach[0].owner();
+  EXPECT_EQ(attach[0].source(), v1::DOCKER_EVENT);
+  EXPECT_EQ(attach[0].seq(), 0u);  // the reporter assigns seqs
+  EXPECT_EQ(owner.kind(), v1::OWNER_KIND_CONTAINER);
+  EXPECT_EQ(owner.container_id(), "c1");
+  EXPECT_EQ(owner.container_name(), "web");
+  EXPECT_EQ(owner.service(), "web");
+  EXPECT_EQ(owner.task(), "web.2.taskabc");
+  EXPECT_EQ(owner.task_slot(), "2");
+  EXPECT_EQ(owner.node(), "node-a");
+  EXPECT_EQ(owner.image(), "img:1");
+  EXPECT_EQ(owner.netns_inode(), 4026532625u);
+  EXPECT_EQ(owner.netns(), "inode:4026532625");
+  EXPECT_EQ(FromProto(owner.since()), kT0 + absl::Seconds(1));
+
+  // The same state again (a replayed event) changes nothing.
+  EXPECT_THAT(book.ApplyEvent(running, 4026532625, kT0 + absl::Seconds(2)),
+              IsEmpty());
+  ASSERT_TRUE(book.Lookup("c1").has_value());
+  EXPECT_EQ(book.Lookup("c1")->pid, 4242);
+
+  // die: inspect no longer shows the address; the recorded one is detached.
+  auto detach = book.ApplyEvent(dead, 0, kT0 + absl::Seconds(5));
+  ASSERT_THAT(Render(detach), ElementsAre("DETACH 172.19.0.2 net@+5s"));
+  EXPECT_EQ(detach[0].owner().netns_inode(), 4026532625u);
+  EXPECT_EQ(FromProto(detach[0].owner().until()), kT0 + absl::Seconds(5));
+  EXPECT_EQ(book.Lookup("c1")->pid, 0);
+
+  // destroy after die: nothing left to detach, and the container is gone.
+  EXPECT_THAT(book.Remove("c1", kT0 + absl::Seconds(6)), IsEmpty());
+  EXPECT_FALSE(book.Lookup("c1").has_value());
+}
+
+TEST(ContainerAddressBookTest, ConnectAndDisconnectWhileRunning) {
+  ContainerAddressBook book("n");
+  book.ApplyEvent(Container("c1", true, {Endpoint("a", "10.0.0.2")}), 0, kT0);
+  auto connect = book.ApplyEvent(
+      Container("c1", true,
+                {Endpoint("a", "10.0.0.2"), Endpoint("b", "10.9.0.3")}),
+      0, kT0 + absl::Seconds(1));
+  EXPECT_THAT(Render(connect), ElementsAre("ATTACH 10.9.0.3 b@+1s"));
+  auto disconnect =
+      book.ApplyEvent(Container("c1", true, {Endpoint("b", "10.9.0.3")}), 0,
+                      kT0 + absl::Seconds(2));
+  EXPECT_THAT(Render(disconnect), ElementsAre("DETACH 10.0.0.2 a@+2s"));
+  // Same network, new address (reconnected elsewhere): left, then taken.
+  auto moved =
+      book.ApplyEvent(Container("c1", true, {Endpoint("b", "10.9.0.7")}), 0,
+                      kT0 + absl::Seconds(3));
+  EXPECT_THAT(Render(moved),
+              ElementsAre("DETACH 10.9.0.3 b@+3s", "ATTACH 10.9.0.7 b@+3s"));
+}
+
+TEST(ContainerAddressBookTest, ConnectBeforeStartAttachesAtStart) {
+  // Docker sends network/connect before container/start; at connect the
+  // container is not running yet, so the attachment dates from start.
+  ContainerAddressBook book("n");
+  EXPECT_THAT(
+      book.ApplyEvent(Container("c1", false, {Endpoint("a", "")}), 0, kT0),
+      IsEmpty());
+  EXPECT_THAT(
+      Render(book.ApplyEvent(Container("c1", true, {Endpoint("a", "10.0.0.2")}),
+                             0, kT0 + absl::Seconds(1))),
+      ElementsAre("ATTACH 10.0.0.2 a@+1s"));
+}
+
+TEST(ContainerAddressBookTest, RemoveWithoutDieDetachesAtRemoval) {
+  ContainerAddressBook book("n");
+  book.ApplyEvent(Container("c1", true, {Endpoint("a", "10.0.0.2")}), 0, kT0);
+  EXPECT_THAT(Render(book.Remove("c1", kT0 + absl::Seconds(9))),
+              ElementsAre("DETACH 10.0.0.2 a@+9s"));
+  EXPECT_THAT(book.Remove("unknown", kT0), IsEmpty());
+}
+
+TEST(ContainerAddressBookTest, ListedUsesDockerTimes) {
+  ContainerAddressBook book("n");
+  ContainerDetails running = Container("c1", true, {Endpoint("a", "10.0.0.2")});
+  running.started_at = kT0 + absl::Seconds(2);
+  const absl::Time now = kT0 + absl::Seconds(100);
+  EXPECT_THAT(Render(book.ApplyListed(running, 0, now)),
+              ElementsAre("ATTACH 10.0.0.2 a@+2s"));
+  ContainerDetails dead = Container("c1", false, {Endpoint("a", "", "")});
+  dead.started_at = running.started_at;
+  dead.finished_at = kT0 + absl::Seconds(50);
+  EXPECT_THAT(Render(book.ApplyListed(dead, 0, now)),
+              ElementsAre("DETACH 10.0.0.2 a@+50s"));
+  // No time from Docker: now.
+  EXPECT_THAT(Render(book.ApplyListed(
+                  Container("c2", true, {Endpoint("a", "10.0.0.3")}), 0, now)),
+              ElementsAre("ATTACH 10.0.0.3 a@+100s"));
+}
+
+TEST(ContainerAddressBookTest, RetainOnlyDetachesVanishedContainers) {
+  ContainerAddressBook book("n");
+  book.ApplyEvent(Container("c1", true, {Endpoint("a", "10.0.0.2")}), 0, kT0);
+  book.ApplyEvent(Container("c2", true, {Endpoint("a", "10.0.0.3")}), 0, kT0);
+  ContainerSummary stopped;
+  stopped.id = "c3";
+  stopped.state = "exited";
+  book.ApplySummary(stopped, kT0);
+  EXPECT_THAT(Render(book.RetainOnly({"c2", "c3"}, kT0 + absl::Seconds(7))),
+              ElementsAre("DETACH 10.0.0.2 a@+7s"));
+  EXPECT_EQ(book.container_count(), 2u);
+  EXPECT_THAT(book.Held(), SizeIs(1));
+  EXPECT_TRUE(book.HoldsAddresses("c2"));
+  EXPECT_FALSE(book.HoldsAddresses("c3"));
+}
+
+Task MakeTask(std::string id, std::string state, int slot, std::string address,
+              absl::Time created, absl::Time status_time,
+              std::string container = "ctr") {
+  Task t;
+  t.id = std::move(id);
+  t.service_id = "svc1";
+  t.node_id = "node1";
+  t.slot = slot;
+  t.state = std::move(state);
+  t.created_at = created;
+  t.status_time = status_time;
+  t.container_id = std::move(container);
+  TaskAttachment a;
+  a.network_id = "net1";
+  a.network_name = "ovl";
+  a.addresses = {std::move(address)};
+  t.attachments = {a};
+  return t;
+}
+
+SwarmView View(std::vector<Task> tasks) {
+  SwarmView view;
+  view.tasks = std::move(tasks);
+  Service s;
+  s.id = "svc1";
+  s.name = "srv";
+  s.endpoint_mode = "dnsrr";
+  view.services = {s};
+  view.networks = {Network{"net1", "ovl", "overlay", "swarm"}};
+  view.nodes = {Node{"node1", "host-a", "127.0.0.1"}};
+  return view;
+}
+
+TEST(SwarmAddressBookTest, ForceUpdateMovesTheTaskAddress) {
+  SwarmAddressBook book;
+  const absl::Time t = kT0;
+  auto first = book.Apply(View({MakeTask("old", "running", 1, "10.0.1.6", t,
+                                         t + absl::Seconds(1))}),
+                          t + absl::Seconds(2));
+  ASSERT_THAT(Render(first), ElementsAre("ATTACH 10.0.1.6 ovl@+1s"));
+  const v1::AddressOwner& owner = first[0].owner();
+  EXPECT_EQ(first[0].source(), v1::SWARM_TASKS);
+  EXPECT_EQ(owner.kind(), v1::OWNER_KIND_SWARM_TASK);
+  EXPECT_EQ(owner.service(), "srv");
+  EXPECT_EQ(owner.task(), "srv.1.old");
+  EXPECT_EQ(owner.task_slot(), "1");
+  EXPECT_EQ(owner.node(), "host-a");
+  EXPECT_EQ(owner.container_id(), "ctr");
+
+  // Polling the same view again reports nothing.
+  EXPECT_THAT(book.Apply(View({MakeTask("old", "running", 1, "10.0.1.6", t,
+                                        t + absl::Seconds(1))}),
+                         t + absl::Seconds(3)),
+              IsEmpty());
+
+  // docker service update --force: old task shut down, new one running.
+  auto second = book.Apply(
+      View(
+          {MakeTask("old", "shutdown", 1, "10.0.1.6", t, t + absl::Seconds(20)),
+           MakeTask("new", "running", 1, "10.0.1.9", t + absl::Seconds(10),
+                    t + absl::Seconds(21), "ctr2")}),
+      t + absl::Seconds(25));
+  EXPECT_THAT(Render(second), ElementsAre("DETACH 10.0.1.6 ovl@+20s",
+                                          "ATTACH 10.0.1.9 ovl@+21s"));
+  // The ended task stays in the retained history: reported once only.
+  EXPECT_THAT(book.Apply(View({MakeTask("old", "shutdown", 1, "10.0.1.6", t,
+                                        t + absl::Seconds(20)),
+                               MakeTask("new", "running", 1, "10.0.1.9",
+                                        t + absl::Seconds(10),
+                                        t + absl::Seconds(21), "ctr2")}),
+                         t + absl::Seconds(30)),
+              IsEmpty());
+  EXPECT_THAT(book.HeldTaskAddresses(), SizeIs(1));
+}
+
+TEST(SwarmAddressBookTest, TaskThatEndedBeforeTheAgentCameIsAnInterval) {
+  SwarmAddressBook book;
+  auto events =
+      book.Apply(View({MakeTask("gone", "shutdown", 1, "10.0.1.2", kT0,
+                                kT0 + absl::Seconds(30)),
+                       // Never got a container: it never held its address.
+                       MakeTask("rejected", "rejected", 2, "10.0.1.3", kT0,
+                                kT0 + absl::Seconds(1), ""),
+                       // Not started yet: holds nothing yet.
+                       MakeTask("pending", "preparing", 3, "10.0.1.4", kT0,
+                                kT0 + absl::Seconds(1))}),
+                 kT0 + absl::Seconds(60));
+  EXPECT_THAT(Render(events), ElementsAre("ATTACH 10.0.1.2 ovl@+0s",
+                                          "DETACH 10.0.1.2 ovl@+30s"));
+}
+
+TEST(SwarmAddressBookTest, TaskPrunedOrServiceRemovedEndsNow) {
+  SwarmAddressBook book;
+  book.Apply(View({MakeTask("a", "running", 1, "10.0.1.6", kT0, kT0)}), kT0);
+  EXPECT_THAT(Render(book.Apply(View({}), kT0 + absl::Seconds(40))),
+              ElementsAre("DETACH 10.0.1.6 ovl@+40s"));
+  EXPECT_THAT(book.HeldTaskAddresses(), IsEmpty());
+}
+
+TEST(SwarmAddressBookTest, VipsAreKnownAndFollowTheirService) {
+  SwarmAddressBook book;
+  SwarmView view = View({});
+  view.services[0].endpoint_mode = "vip";
+  view.services[0].created_at = kT0 + absl::Seconds(3);
+  view.services[0].virtual_ips = {VirtualIp{"net1", "10.0.1.4"}};
+  auto events = book.Apply(view, kT0 + absl::Seconds(10));
+  ASSERT_THAT(Render(events), ElementsAre("ATTACH 10.0.1.4 ovl@+3s"));
+  EXPECT_EQ(events[0].owner().kind(), v1::OWNER_KIND_SWARM_VIP);
+  EXPECT_EQ(events[0].owner().service(), "srv");
+  ASSERT_THAT(book.Vips(), SizeIs(1));
+  EXPECT_EQ(book.Vips()[0].address(), "10.0.1.4");
+  EXPECT_THAT(book.Apply(view, kT0 + absl::Seconds(11)), IsEmpty());
+
+  view.services.clear();
+  EXPECT_THAT(Render(book.Apply(view, kT0 + absl::Seconds(20))),
+              ElementsAre("DETACH 10.0.1.4 ovl@+20s"));
+  EXPECT_THAT(book.Vips(), IsEmpty());
+}
+
+TEST(SwarmAddressBookTest, GlobalTaskNamedByNodeAndUnknownHostnameById) {
+  SwarmAddressBook book;
+  SwarmView view = View({MakeTask("g", "running", 0, "10.0.1.7", kT0, kT0)});
+  view.nodes.clear();
+  auto events = book.Apply(view, kT0);
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0].owner().task(), "srv.node1.g");
+  EXPECT_EQ(events[0].owner().task_slot(), "");
+  EXPECT_EQ(events[0].owner().node(), "node1");
+}
+
+}  // namespace
+}  // namespace ghostpeer::agent::docker
