@@ -1,0 +1,125 @@
+#include "agent/daemon/daemon.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "agent/docker/docker_transport.h"
+#include "agent/docker/docker_watcher.h"
+#include "agent/report/event_journal.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "common/version.h"
+
+namespace ghostpeer::agent {
+namespace {
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
+}
+
+std::string KernelRelease() {
+  struct utsname uts;
+  if (uname(&uts) != 0) return "";
+  return uts.release;
+}
+
+}  // namespace
+
+absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
+  if (options.snapshotter.node.empty()) options.snapshotter.node = HostName();
+  const std::string node = options.snapshotter.node;
+
+  // 1. Credentials first: a typo in a path should stop us before anything
+  //    starts, with the path in the message.
+  GHOSTPEER_ASSIGN_OR_RETURN(options.reporter.credentials,
+                             MakeChannelCredentials(options.tls));
+  if (!options.token_file.empty()) {
+    GHOSTPEER_ASSIGN_OR_RETURN(options.reporter.bearer_token,
+                               ReadTokenFile(options.token_file));
+  }
+
+  // 2. The journal: address events survive until acknowledged.
+  GHOSTPEER_ASSIGN_OR_RETURN(
+      std::unique_ptr<EventJournal> journal,
+      EventJournal::Open({options.state_dir, options.max_buffered_events}));
+  if (journal->pending_count() > 0) {
+    GP_LOG_INFO("{} unacknowledged address event(s) from before the restart",
+                journal->pending_count());
+  }
+
+  // 3. Docker, when there is one: names, services, tasks, and attach/detach
+  //    events as they happen. Absent or unreachable is fine: we go on with
+  //    kernel data and the watcher keeps reconnecting.
+  std::unique_ptr<Reporter> reporter;
+  std::atomic<Reporter*> reporter_for_events{nullptr};
+  std::unique_ptr<docker::DockerWatcher> watcher;
+  if (!options.docker_socket.empty()) {
+    docker::CurlTransportOptions transport_options;
+    transport_options.socket_path = options.docker_socket;
+    GHOSTPEER_ASSIGN_OR_RETURN(
+        std::unique_ptr<docker::CurlDockerTransport> transport,
+        docker::CurlDockerTransport::Create(transport_options));
+    docker::DockerWatcherOptions watcher_options;
+    watcher_options.node = node;
+    watcher_options.proc_root = options.snapshotter.proc_root;
+    watcher_options.swarm_poll_interval = options.swarm_poll_interval;
+    EventJournal* journal_ptr = journal.get();
+    watcher_options.on_events = [journal_ptr, &reporter_for_events](
+                                    std::vector<v1::AddressEvent> events) {
+      if (absl::Status s = journal_ptr->Append(std::move(events)); !s.ok()) {
+        GP_LOG_ERROR("journal append failed: {}", s.ToString());
+      }
+      if (Reporter* r = reporter_for_events.load()) r->Notify();
+    };
+    GHOSTPEER_ASSIGN_OR_RETURN(
+        watcher, docker::DockerWatcher::Create(std::move(transport),
+                                               std::move(watcher_options)));
+    watcher->Start();
+    if (!watcher->WaitForSync(absl::Seconds(3))) {
+      GP_LOG_WARN("docker at {}: {}; going on with kernel data alone",
+                  options.docker_socket, watcher->Status());
+    }
+    options.snapshotter.container_resolver = watcher.get();
+  }
+
+  // 4. The snapshotter and the stream.
+  GHOSTPEER_ASSIGN_OR_RETURN(std::unique_ptr<Snapshotter> snapshotter,
+                             Snapshotter::Create(options.snapshotter));
+  docker::DockerWatcher* watcher_ptr = watcher.get();
+  auto take = [&snapshotter, watcher_ptr]() -> absl::StatusOr<v1::NodeSnapshot> {
+    GHOSTPEER_ASSIGN_OR_RETURN(v1::NodeSnapshot snapshot, snapshotter->Take());
+    snapshot.set_docker_status(watcher_ptr ? watcher_ptr->Status() : "disabled");
+    return snapshot;
+  };
+  options.reporter.node = node;
+  options.reporter.agent_version = kVersion;
+  options.reporter.kernel = KernelRelease();
+  reporter = std::make_unique<Reporter>(options.reporter, take, journal.get());
+  reporter_for_events.store(reporter.get());
+
+  GP_LOG_INFO("ghostpeer-agent {} on node {}: every {} to {}", kVersion, node,
+              absl::FormatDuration(options.reporter.interval),
+              options.reporter.aggregator);
+  std::atomic<bool> run_returned{false};
+  std::thread stopper([&] {
+    // Run() returns early only for bad options: then nobody notifies `stop`.
+    while (!stop->WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
+      if (run_returned.load()) return;
+    }
+    reporter->Stop();
+  });
+  absl::Status status = reporter->Run();
+  run_returned.store(true);
+  stopper.join();
+  reporter_for_events.store(nullptr);
+  if (watcher) watcher->Stop();
+  return status;
+}
+
+}  // namespace ghostpeer::agent
