@@ -16,6 +16,9 @@ namespace {
 struct EasyDeleter {
   void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
 };
+struct MultiDeleter {
+  void operator()(CURLM* multi) const { curl_multi_cleanup(multi); }
+};
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 
 absl::Status GlobalInit() {
@@ -30,6 +33,9 @@ absl::Status GlobalInit() {
   }
   return absl::OkStatus();
 }
+
+// How long a stream waits on its socket before looking at should_stop.
+constexpr absl::Duration kStopPollInterval = absl::Milliseconds(100);
 
 long Millis(absl::Duration d) {
   return static_cast<long>(absl::ToInt64Milliseconds(d));
@@ -123,16 +129,6 @@ size_t OnStreamData(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-int OnStreamProgress(void* user, curl_off_t, curl_off_t, curl_off_t,
-                     curl_off_t) {
-  auto* ctx = static_cast<StreamContext*>(user);
-  if ((*ctx->should_stop)()) {
-    ctx->stopped = true;
-    return 1;  // CURLE_ABORTED_BY_CALLBACK
-  }
-  return 0;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CurlDockerTransport>>
@@ -187,14 +183,41 @@ absl::Status CurlDockerTransport::Stream(
   ctx.should_stop = &should_stop;
   ctx.max_line = options_.max_line_bytes;
   // No CURLOPT_TIMEOUT: the stream is idle for as long as nothing happens.
-  // Stopping goes through the progress callback, which libcurl calls about
-  // once a second even when no data flows.
+  // A multi handle lets this thread wait on the socket in short slices and
+  // look at `should_stop` between them, so a stop never waits for data.
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnStreamData);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &ctx);
-  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnStreamProgress);
-  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &ctx);
-  const CURLcode code = curl_easy_perform(h);
+  std::unique_ptr<CURLM, MultiDeleter> multi(curl_multi_init());
+  if (multi == nullptr) return absl::InternalError("curl_multi_init failed");
+  if (curl_multi_add_handle(multi.get(), h) != CURLM_OK) {
+    return absl::InternalError("curl_multi_add_handle failed");
+  }
+  CURLcode code = CURLE_OK;
+  int running = 1;
+  while (running > 0) {
+    CURLMcode mc = curl_multi_perform(multi.get(), &running);
+    if (mc == CURLM_OK && running > 0) {
+      if (should_stop()) {
+        ctx.stopped = true;
+        break;
+      }
+      mc = curl_multi_poll(
+          multi.get(), nullptr, 0,
+          static_cast<int>(kStopPollInterval / absl::Milliseconds(1)), nullptr);
+    }
+    if (mc != CURLM_OK) {
+      curl_multi_remove_handle(multi.get(), h);
+      return absl::InternalError(
+          absl::StrCat("docker GET ", url, ": ", curl_multi_strerror(mc)));
+    }
+  }
+  int queued = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi.get(), &queued)) {
+    if (msg->msg == CURLMSG_DONE && msg->easy_handle == h) {
+      code = msg->data.result;
+    }
+  }
+  curl_multi_remove_handle(multi.get(), h);
   if (ctx.stopped) return absl::CancelledError("docker event stream stopped");
   if (ctx.line_too_long) {
     return absl::ResourceExhaustedError(absl::StrCat(

@@ -34,8 +34,8 @@ class DockerTransport {
   // GET `path` and hand each '\n'-terminated line of the body to `on_line`
   // (without the '\n'; empty lines skipped), on the calling thread, as the
   // daemon flushes them. There is no overall deadline: the call returns
-  //  - Cancelled soon after `should_stop()` returns true (it is polled at
-  //    least once a second while the stream is idle),
+  //  - Cancelled soon after `should_stop()` returns true (CurlDockerTransport
+  //    polls it at least every 100 ms, and after each batch of lines),
   //  - Unavailable when the daemon cannot be reached or the connection ends
   //    (dockerd exiting ends every stream),
   //  - FailedPrecondition with the daemon's message for a non-200 status,

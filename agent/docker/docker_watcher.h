@@ -90,10 +90,9 @@ class DockerWatcher final : public ContainerResolver {
   // events thread. Call at most once.
   void Start();
 
-  // Ends both threads and waits for them: returns within about a second
-  // (the event stream notices a stop at libcurl's once-a-second progress
-  // callback) plus one in-flight request's timeout. Idempotent; after it no
-  // callback runs.
+  // Ends both threads and waits for them: returns within the transport's
+  // stop poll (100 ms for curl) plus, at worst, one in-flight request's
+  // timeout. Idempotent; after it returns no callback runs.
   void Stop();
 
   // Blocks until the first successful sync after Start() or `timeout`;
