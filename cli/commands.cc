@@ -1,0 +1,338 @@
+#include "cli/commands.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "cli/humanize.h"
+#include "cli/render.h"
+#include "cli/timeline.h"
+#include "common/status_macros.h"
+
+namespace ghostpeer::cli {
+namespace {
+
+RenderOptions RenderNow(const CommandContext& context) {
+  return {context.clock->Now(), context.zone,
+          context.format == OutputFormat::kWide};
+}
+
+// One unary call with the deadline, the token and the stop signal wired;
+// `call` issues it on the given context.
+template <typename Response, typename Call>
+absl::StatusOr<Response> Unary(const CommandContext& context, Call call) {
+  auto client_context = context.connection->NewContext(/*with_deadline=*/true);
+  Response response;
+  grpc::Status status;
+  {
+    ScopedStopAttachment attachment(context.stop, client_context.get());
+    status = call(client_context.get(), &response);
+  }
+  if (status.ok()) return response;
+  if (context.stop != nullptr && context.stop->stopped()) {
+    return absl::CancelledError("interrupted");
+  }
+  return DescribeRpcError(status, context.connection->options().server,
+                          context.connection->options().timeout);
+}
+
+absl::Status PrintJson(const CommandContext& context,
+                       const google::protobuf::Message& message) {
+  GHOSTPEER_ASSIGN_OR_RETURN(std::string json,
+                             ToJson(message, JsonStyle::kDocument));
+  *context.out << json;
+  return absl::OkStatus();
+}
+
+std::string NoFindingsLine(const v1::ListFindingsRequest& request) {
+  std::string line = "no";
+  if (request.status() == v1::OPEN) absl::StrAppend(&line, " open");
+  if (request.status() == v1::RESOLVED) absl::StrAppend(&line, " resolved");
+  absl::StrAppend(&line, " findings");
+  if (request.min_severity() != v1::SEVERITY_UNSPECIFIED) {
+    absl::StrAppend(
+        &line, " at or above ",
+        absl::AsciiStrToLower(SeverityName(request.min_severity())));
+  }
+  if (!request.node().empty() || !request.service().empty() ||
+      request.kind() != v1::FINDING_KIND_UNSPECIFIED) {
+    absl::StrAppend(&line, " matching the filters");
+  }
+  return line;
+}
+
+absl::StatusOr<v1::ListFindingsResponse> ListFindings(
+    const CommandContext& context, const v1::ListFindingsRequest& request) {
+  return Unary<v1::ListFindingsResponse>(
+      context, [&](grpc::ClientContext* client_context,
+                   v1::ListFindingsResponse* response) {
+        return context.connection->stub().ListFindings(client_context, request,
+                                                       response);
+      });
+}
+
+absl::StatusOr<v1::GetAddressHistoryResponse> GetHistory(
+    const CommandContext& context,
+    const v1::GetAddressHistoryRequest& request) {
+  return Unary<v1::GetAddressHistoryResponse>(
+      context, [&](grpc::ClientContext* client_context,
+                   v1::GetAddressHistoryResponse* response) {
+        return context.connection->stub().GetAddressHistory(client_context,
+                                                            request, response);
+      });
+}
+
+// Whether losing the stream with `status` is worth a reconnect: the
+// aggregator going away is; being refused or misunderstood is not.
+bool Retryable(const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::UNIMPLEMENTED:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return false;
+    default:
+      return true;
+  }
+}
+
+std::string LossDetail(const grpc::Status& status) {
+  if (status.ok()) return "the aggregator ended the stream";
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return SimplifyTransportDetail(status.error_message());
+  }
+  return std::string(
+      DescribeRpcError(status, "", absl::ZeroDuration()).message());
+}
+
+// `check`'s own reading of its filter (status is always OPEN there).
+bool StillMatches(const v1::ListFindingsRequest& request,
+                  const v1::Finding& finding) {
+  return finding.status() == v1::OPEN &&
+         finding.severity() >= request.min_severity() &&
+         (request.kind() == v1::FINDING_KIND_UNSPECIFIED ||
+          finding.kind() == request.kind()) &&
+         (request.node().empty() ||
+          finding.socket().node() == request.node()) &&
+         (request.service().empty() ||
+          finding.socket().service() == request.service());
+}
+
+}  // namespace
+
+absl::StatusOr<int> RunFindings(const CommandContext& context,
+                                const v1::ListFindingsRequest& request) {
+  GHOSTPEER_ASSIGN_OR_RETURN(auto response, ListFindings(context, request));
+  if (context.format == OutputFormat::kJson) {
+    GHOSTPEER_RETURN_IF_ERROR(PrintJson(context, response));
+    return kExitOk;
+  }
+  if (response.findings().empty()) {
+    *context.out << NoFindingsLine(request) << "\n";
+    return kExitOk;
+  }
+  *context.out << RenderFindings(response, RenderNow(context));
+  return kExitOk;
+}
+
+absl::StatusOr<int> RunSockets(const CommandContext& context,
+                               const v1::ListSocketsRequest& request) {
+  GHOSTPEER_ASSIGN_OR_RETURN(
+      auto response, Unary<v1::ListSocketsResponse>(
+                         context, [&](grpc::ClientContext* client_context,
+                                      v1::ListSocketsResponse* response) {
+                           return context.connection->stub().ListSockets(
+                               client_context, request, response);
+                         }));
+  if (context.format == OutputFormat::kJson) {
+    GHOSTPEER_RETURN_IF_ERROR(PrintJson(context, response));
+    return kExitOk;
+  }
+  if (response.sockets().empty()) {
+    *context.out << "no sockets match\n";
+    return kExitOk;
+  }
+  *context.out << RenderSockets(response, RenderNow(context));
+  return kExitOk;
+}
+
+absl::StatusOr<int> RunHistory(const CommandContext& context,
+                               const std::string& address,
+                               std::optional<absl::Time> at) {
+  v1::GetAddressHistoryRequest request;
+  request.set_address(address);
+  if (at) *request.mutable_at() = ToProto(*at);
+  absl::StatusOr<v1::GetAddressHistoryResponse> response =
+      GetHistory(context, request);
+  if (!response.ok() && at &&
+      response.status().code() == absl::StatusCode::kOutOfRange) {
+    // The refusal does not say how far back the history goes; the whole
+    // history's answer does.
+    const absl::Time now = context.clock->Now();
+    std::string line = absl::StrCat("no history of ", address, " at ",
+                                    ClockTime(*at, now, context.zone), ": ");
+    v1::GetAddressHistoryRequest everything;
+    everything.set_address(address);
+    auto whole = GetHistory(context, everything);
+    if (whole.ok() && TimeOf(whole->retained_since())) {
+      const absl::Time since = *TimeOf(whole->retained_since());
+      absl::StrAppend(&line, "history retained since ",
+                      ClockTime(since, now, context.zone), " (",
+                      Ago(since, now), ")");
+    } else {
+      absl::StrAppend(&line, response.status().message());
+    }
+    return absl::OutOfRangeError(line);
+  }
+  if (!response.ok()) return response.status();
+  if (context.format == OutputFormat::kJson) {
+    GHOSTPEER_RETURN_IF_ERROR(PrintJson(context, *response));
+    return kExitOk;
+  }
+  *context.out << RenderHistory(*response, address, at, RenderNow(context));
+  return kExitOk;
+}
+
+absl::StatusOr<int> RunNodes(const CommandContext& context) {
+  GHOSTPEER_ASSIGN_OR_RETURN(
+      auto response, Unary<v1::ListNodesResponse>(
+                         context, [&](grpc::ClientContext* client_context,
+                                      v1::ListNodesResponse* response) {
+                           return context.connection->stub().ListNodes(
+                               client_context, v1::ListNodesRequest(),
+                               response);
+                         }));
+  if (context.format == OutputFormat::kJson) {
+    GHOSTPEER_RETURN_IF_ERROR(PrintJson(context, response));
+    return kExitOk;
+  }
+  if (response.nodes().empty()) {
+    *context.out << "no node has reported yet\n";
+    return kExitOk;
+  }
+  *context.out << RenderNodes(response, RenderNow(context));
+  return kExitOk;
+}
+
+absl::StatusOr<int> RunWatch(const CommandContext& context,
+                             const WatchOptions& options) {
+  const std::string& server = context.connection->options().server;
+  const absl::Duration timeout = context.connection->options().timeout;
+  StopSignal local_stop;
+  StopSignal* stop = context.stop != nullptr ? context.stop : &local_stop;
+  v1::WatchFindingsRequest request;
+  *request.mutable_filter() = options.filter;
+
+  // 1. Connect (or reconnect) and stream until the stream ends.
+  // 2. A stop ends the watch cleanly; a refusal ends it with its error; a
+  //    loss is retried with exponential backoff and jitter, unless the
+  //    aggregator was never reached (a wrong --server must fail at once) or
+  //    max_reconnects consecutive attempts got nowhere.
+  std::set<std::string> shown_open;
+  absl::BitGen jitter;
+  bool ever_connected = false;
+  int failures = 0;
+  *context.err << "watching findings at " << server << " (Ctrl-C to stop)\n";
+  while (true) {
+    if (stop->stopped()) return kExitOk;
+    if (context.connection->AwaitReady(timeout)) ever_connected = true;
+    auto client_context =
+        context.connection->NewContext(/*with_deadline=*/false);
+    const absl::Time stream_start = context.clock->Now();
+    grpc::Status status;
+    {
+      ScopedStopAttachment attachment(stop, client_context.get());
+      auto reader = context.connection->stub().WatchFindings(
+          client_context.get(), request);
+      v1::FindingEvent event;
+      while (reader->Read(&event)) {
+        ever_connected = true;
+        failures = 0;
+        const std::string& id = event.finding().id();
+        if (event.type() == v1::OPENED && !id.empty() &&
+            shown_open.count(id) > 0) {
+          continue;
+        }
+        if (event.type() == v1::CLOSED) {
+          shown_open.erase(id);
+        } else if (!id.empty()) {
+          shown_open.insert(id);
+        }
+        if (context.format == OutputFormat::kJson) {
+          GHOSTPEER_ASSIGN_OR_RETURN(std::string line,
+                                     ToJson(event, JsonStyle::kLine));
+          *context.out << line;
+        } else {
+          *context.out << RenderFindingEvent(event, RenderNow(context));
+        }
+        context.out->flush();
+      }
+      status = reader->Finish();
+    }
+    if (stop->stopped()) return kExitOk;
+    if (!Retryable(status) || !ever_connected) {
+      return DescribeRpcError(
+          status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                     "the aggregator ended the stream")
+                      : status,
+          server, timeout);
+    }
+    // A stream that held for a while was a successful reconnect even if the
+    // cluster was quiet.
+    if (context.clock->Now() - stream_start >= options.max_backoff)
+      failures = 0;
+    if (failures >= options.max_reconnects) {
+      return absl::UnavailableError(absl::StrCat(
+          "lost the aggregator at ", server, ": ", LossDetail(status),
+          options.max_reconnects == 0
+              ? " (not reconnecting: --retries 0)"
+              : absl::StrCat("; gave up after ", options.max_reconnects,
+                             " reconnect attempts")));
+    }
+    absl::Duration backoff = options.initial_backoff;
+    for (int i = 0; i < failures && backoff < options.max_backoff; ++i)
+      backoff *= 2;
+    backoff = std::min(backoff, options.max_backoff) *
+              absl::Uniform(jitter, 0.8, 1.2);
+    ++failures;
+    *context.err << "ghostpeer: lost the aggregator at " << server << ": "
+                 << LossDetail(status) << "; reconnecting in "
+                 << ShortLatency(backoff) << " (attempt " << failures << "/"
+                 << options.max_reconnects << ")\n";
+    if (stop->WaitFor(backoff)) return kExitOk;
+  }
+}
+
+absl::StatusOr<int> RunCheck(const CommandContext& context,
+                             v1::ListFindingsRequest request) {
+  request.set_status(v1::OPEN);
+  GHOSTPEER_ASSIGN_OR_RETURN(auto response, ListFindings(context, request));
+  // The server filters; filter again so that an aggregator that ignores a
+  // field can never turn "findings exist" into exit 0 or the reverse.
+  v1::ListFindingsResponse matching;
+  for (const v1::Finding& finding : response.findings()) {
+    if (StillMatches(request, finding)) {
+      *matching.add_findings() = finding;
+    }
+  }
+  if (context.format == OutputFormat::kJson) {
+    GHOSTPEER_RETURN_IF_ERROR(PrintJson(context, matching));
+  } else if (matching.findings().empty()) {
+    *context.out << "ok: " << NoFindingsLine(request) << "\n";
+  } else {
+    const int count = matching.findings_size();
+    *context.out << count << " open finding" << (count == 1 ? "" : "s")
+                 << " at or above "
+                 << absl::AsciiStrToLower(SeverityName(request.min_severity()))
+                 << ":\n"
+                 << RenderFindingLines(matching, RenderNow(context));
+  }
+  return matching.findings().empty() ? kExitOk : kExitFindings;
+}
+
+}  // namespace ghostpeer::cli

@@ -1,0 +1,48 @@
+// Numbers and times the way a person reads them in a terminal: "1.8 KB",
+// "3m ago", "12:03:04". Pure functions of their arguments; thread-safe.
+#ifndef GHOSTPEER_CLI_HUMANIZE_H_
+#define GHOSTPEER_CLI_HUMANIZE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace ghostpeer::cli {
+
+// Byte counts in SI units with at most two significant-looking digits:
+// "0 B", "999 B", "1.8 KB", "70 KB", "1.2 MB", "3.4 GB". One decimal below
+// 10 of a unit, none above; a value that rounds up to 1000 moves to the next
+// unit ("1.0 MB", never "1000 KB").
+std::string HumanBytes(uint64_t bytes);
+
+// A non-negative span in its two largest units, compact: "0s", "45s", "3m",
+// "3m20s" (under ten minutes the seconds still matter), "2h5m", "3d4h".
+// Negative spans are formatted as their absolute value.
+std::string CompactDuration(absl::Duration span);
+
+// A short latency: "850us", "120ms", "1.5s", then CompactDuration.
+std::string ShortLatency(absl::Duration span);
+
+// How long before `now` `then` was: "3m ago", "just now" (under a second),
+// "in 5s" (in the future: clock skew between nodes).
+std::string Ago(absl::Time then, absl::Time now);
+
+// A wall-clock time for a table or a story, in `zone`: "12:03:04" when it
+// falls on the same calendar day as `now`, "2026-11-23 12:03:04" otherwise.
+std::string ClockTime(absl::Time time, absl::Time now, absl::TimeZone zone);
+
+// The time a Timestamp field holds, or nullopt when it is unset (absent, or
+// the zero timestamp that proto3 cannot tell from absent).
+std::optional<absl::Time> TimeOf(const google::protobuf::Timestamp& timestamp);
+
+// Replaces control characters (C0, DEL) with '?', so that a name a process
+// or container chose cannot move the cursor or recolour the terminal.
+std::string Printable(absl::string_view text);
+
+}  // namespace ghostpeer::cli
+
+#endif  // GHOSTPEER_CLI_HUMANIZE_H_

@@ -1,0 +1,340 @@
+#include "cli/render.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/flag_values.h"
+#include "cli/humanize.h"
+#include "cli/story.h"
+#include "cli/table.h"
+#include "common/time_util.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace ghostpeer::cli {
+namespace {
+
+// Widths past which a name stops helping a person scan the table; `wide`
+// lifts them.
+constexpr size_t kNameWidth = 28;
+constexpr size_t kNodeWidth = 16;
+constexpr size_t kProcessWidth = 20;
+constexpr size_t kDockerWidth = 40;
+
+size_t Cap(size_t width, const RenderOptions& options) {
+  return options.wide ? 0 : width;
+}
+
+std::string AgoOrDash(const google::protobuf::Timestamp& timestamp,
+                      absl::Time now) {
+  const auto time = TimeOf(timestamp);
+  return time ? Ago(*time, now) : "-";
+}
+
+std::string ShortContainerId(const std::string& id) {
+  return id.empty() ? "-" : id.substr(0, 12);
+}
+
+// tcp_info cells shared by the wide findings table and the sockets table.
+struct TcpInfoCells {
+  std::string backoff = "-", unacked = "-", rto = "-", last_ack = "-";
+};
+
+TcpInfoCells TcpCells(const v1::SocketRecord& socket) {
+  TcpInfoCells cells;
+  if (!socket.has_tcp_info()) return cells;
+  const v1::TcpInfo& info = socket.tcp_info();
+  cells.backoff = absl::StrCat(info.backoff());
+  cells.unacked = absl::StrCat(info.unacked());
+  cells.rto = ShortLatency(absl::Microseconds(info.rto_us()));
+  cells.last_ack = ShortLatency(absl::Milliseconds(info.last_ack_recv_ms()));
+  return cells;
+}
+
+// Open before resolved, then the most severe, then the most at risk; ties
+// keep a stable order by id so repeated runs print the same table.
+std::vector<const v1::Finding*> SortedFindings(
+    const v1::ListFindingsResponse& response) {
+  std::vector<const v1::Finding*> sorted;
+  sorted.reserve(response.findings_size());
+  for (const auto& finding : response.findings()) sorted.push_back(&finding);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const v1::Finding* a, const v1::Finding* b) {
+                     const auto rank = [](const v1::Finding* f) {
+                       return std::make_pair(f->status() != v1::OPEN,
+                                             -static_cast<int>(f->severity()));
+                     };
+                     if (rank(a) != rank(b)) return rank(a) < rank(b);
+                     if (a->bytes_at_risk() != b->bytes_at_risk()) {
+                       return a->bytes_at_risk() > b->bytes_at_risk();
+                     }
+                     return a->id() < b->id();
+                   });
+  return sorted;
+}
+
+std::string CurrentOwnerCell(const v1::Finding& finding) {
+  if (finding.has_peer_current_owner()) {
+    const std::string owner = OwnerName(finding.peer_current_owner());
+    if (!owner.empty()) return owner;
+  }
+  return finding.kind() == v1::VANISHED_PEER ? "nobody" : "-";
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message,
+                                   JsonStyle style) {
+  google::protobuf::util::JsonPrintOptions print;
+  print.preserve_proto_field_names = true;
+  print.always_print_primitive_fields = true;
+  print.add_whitespace = style == JsonStyle::kDocument;
+  std::string json;
+  const auto status =
+      google::protobuf::util::MessageToJsonString(message, &json, print);
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrCat("encoding ", message.GetTypeName(),
+                                            " as JSON: ", status.ToString()));
+  }
+  // add_whitespace ends with a newline; a line for a stream does not.
+  if (!json.empty() && json.back() != '\n') json += '\n';
+  return json;
+}
+
+std::string RenderFindings(const v1::ListFindingsResponse& response,
+                           const RenderOptions& options) {
+  if (response.findings().empty()) return "";
+  const std::vector<const v1::Finding*> findings = SortedFindings(response);
+  const bool show_status =
+      std::any_of(findings.begin(), findings.end(),
+                  [](const v1::Finding* f) { return f->status() != v1::OPEN; });
+
+  std::vector<Column> columns;
+  if (options.wide) columns.push_back({"ID"});
+  columns.push_back({"SEVERITY"});
+  columns.push_back({"KIND"});
+  if (show_status) columns.push_back({"STATUS"});
+  columns.push_back({"CLIENT", Align::kLeft, Cap(kNameWidth, options)});
+  columns.push_back({"NODE", Align::kLeft, Cap(kNodeWidth, options)});
+  columns.push_back({"PROCESS", Align::kLeft, Cap(kProcessWidth, options)});
+  if (options.wide) columns.push_back({"LOCAL"});
+  columns.push_back({"PEER"});
+  columns.push_back({"LAST OWNER", Align::kLeft, Cap(kNameWidth, options)});
+  columns.push_back({"LEFT"});
+  columns.push_back({"NOW HELD BY", Align::kLeft, Cap(kNameWidth, options)});
+  columns.push_back({"STATE"});
+  columns.push_back({"SEND-Q", Align::kRight});
+  columns.push_back({"AT RISK", Align::kRight});
+  columns.push_back({"AGE", Align::kRight});
+  if (options.wide) {
+    columns.push_back({"NETNS"});
+    columns.push_back({"CONTAINER"});
+    columns.push_back({"BACKOFF", Align::kRight});
+    columns.push_back({"UNACKED", Align::kRight});
+    columns.push_back({"RTO", Align::kRight});
+    columns.push_back({"LAST ACK", Align::kRight});
+  }
+  Table table(std::move(columns));
+
+  for (const v1::Finding* finding : findings) {
+    const v1::SocketRecord& socket = finding->socket();
+    std::vector<std::string> row;
+    if (options.wide)
+      row.push_back(finding->id().empty() ? "-" : finding->id());
+    row.push_back(SeverityName(finding->severity()));
+    row.push_back(KindName(finding->kind()));
+    if (show_status) row.push_back(StatusName(finding->status()));
+    row.push_back(ClientName(socket));
+    row.push_back(socket.node().empty() ? "-" : socket.node());
+    row.push_back(ProcessName(socket));
+    if (options.wide)
+      row.push_back(Endpoint(socket.local_ip(), socket.local_port()));
+    row.push_back(Endpoint(socket.remote_ip(), socket.remote_port()));
+    const std::string last_owner = finding->has_peer_last_owner()
+                                       ? OwnerName(finding->peer_last_owner())
+                                       : "";
+    row.push_back(last_owner.empty() ? "-" : last_owner);
+    row.push_back(AgoOrDash(finding->peer_last_owner().until(), options.now));
+    row.push_back(CurrentOwnerCell(*finding));
+    row.push_back(StateName(socket.state()));
+    row.push_back(absl::StrCat(socket.send_queue()));
+    row.push_back(HumanBytes(finding->bytes_at_risk()));
+    const auto first_seen = TimeOf(finding->first_seen());
+    row.push_back(first_seen ? CompactDuration(options.now - *first_seen)
+                             : "-");
+    if (options.wide) {
+      row.push_back(
+          socket.netns_inode() == 0 ? "-" : absl::StrCat(socket.netns_inode()));
+      row.push_back(ShortContainerId(socket.container_id()));
+      TcpInfoCells tcp = TcpCells(socket);
+      row.push_back(std::move(tcp.backoff));
+      row.push_back(std::move(tcp.unacked));
+      row.push_back(std::move(tcp.rto));
+      row.push_back(std::move(tcp.last_ack));
+    }
+    table.AddRow(std::move(row));
+  }
+
+  std::string out = table.Render();
+  out += '\n';
+  const StoryContext story{options.now, options.zone};
+  for (const v1::Finding* finding : findings) {
+    absl::StrAppend(&out, FindingStory(*finding, story), "\n");
+  }
+  return out;
+}
+
+std::string RenderFindingLines(const v1::ListFindingsResponse& response,
+                               const RenderOptions& options) {
+  const StoryContext story{options.now, options.zone};
+  Table table({{"SEVERITY"}, {"KIND"}, {"STORY"}});
+  for (const v1::Finding* finding : SortedFindings(response)) {
+    table.AddRow({SeverityName(finding->severity()), KindName(finding->kind()),
+                  FindingStory(*finding, story)});
+  }
+  // The brief list is for a log or a terminal: no header line.
+  const std::string rendered = table.Render();
+  return rendered.substr(rendered.find('\n') + 1);
+}
+
+std::string RenderSockets(const v1::ListSocketsResponse& response,
+                          const RenderOptions& options) {
+  if (response.sockets().empty()) return "";
+  std::vector<Column> columns = {
+      {"NODE", Align::kLeft, Cap(kNodeWidth, options)},
+      {"CLIENT", Align::kLeft, Cap(kNameWidth, options)},
+      {"PROCESS", Align::kLeft, Cap(kProcessWidth, options)},
+      {"LOCAL"},
+      {"PEER"},
+      {"STATE"},
+      {"SEND-Q", Align::kRight},
+      {"RECV-Q", Align::kRight},
+      {"BACKOFF", Align::kRight},
+      {"UNACKED", Align::kRight},
+      {"LAST ACK", Align::kRight},
+  };
+  if (options.wide) {
+    for (Column column : std::vector<Column>{{"RTO", Align::kRight},
+                                             {"RETRANS", Align::kRight},
+                                             {"NOTSENT", Align::kRight},
+                                             {"SENT", Align::kRight},
+                                             {"ACKED", Align::kRight},
+                                             {"NETNS"},
+                                             {"INODE"},
+                                             {"CONTAINER"}}) {
+      columns.push_back(std::move(column));
+    }
+  }
+  Table table(std::move(columns));
+  for (const v1::SocketRecord& socket : response.sockets()) {
+    TcpInfoCells tcp = TcpCells(socket);
+    std::vector<std::string> row = {
+        socket.node().empty() ? "-" : socket.node(),
+        ClientName(socket),
+        ProcessName(socket),
+        Endpoint(socket.local_ip(), socket.local_port()),
+        Endpoint(socket.remote_ip(), socket.remote_port()),
+        StateName(socket.state()),
+        absl::StrCat(socket.send_queue()),
+        absl::StrCat(socket.recv_queue()),
+        std::move(tcp.backoff),
+        std::move(tcp.unacked),
+        std::move(tcp.last_ack),
+    };
+    if (options.wide) {
+      const bool info = socket.has_tcp_info();
+      const v1::TcpInfo& t = socket.tcp_info();
+      row.push_back(std::move(tcp.rto));
+      row.push_back(info ? absl::StrCat(t.total_retrans()) : "-");
+      row.push_back(info ? absl::StrCat(t.notsent_bytes()) : "-");
+      row.push_back(info ? absl::StrCat(t.bytes_sent()) : "-");
+      row.push_back(info ? absl::StrCat(t.bytes_acked()) : "-");
+      row.push_back(
+          socket.netns_inode() == 0 ? "-" : absl::StrCat(socket.netns_inode()));
+      row.push_back(socket.inode() == 0 ? "-" : absl::StrCat(socket.inode()));
+      row.push_back(ShortContainerId(socket.container_id()));
+    }
+    table.AddRow(std::move(row));
+  }
+  std::string out = table.Render();
+  if (response.truncated()) {
+    absl::StrAppend(&out, "\n(first ", response.sockets_size(),
+                    " sockets only: the aggregator has more; narrow with "
+                    "--peer, --state or --node, or raise --limit)\n");
+  }
+  return out;
+}
+
+std::string RenderNodes(const v1::ListNodesResponse& response,
+                        const RenderOptions& options) {
+  if (response.nodes().empty()) return "";
+  std::vector<const v1::NodeStatus*> nodes;
+  for (const auto& node : response.nodes()) nodes.push_back(&node);
+  std::stable_sort(nodes.begin(), nodes.end(),
+                   [](const v1::NodeStatus* a, const v1::NodeStatus* b) {
+                     return a->node() < b->node();
+                   });
+  std::vector<Column> columns = {
+      {"NODE", Align::kLeft, Cap(kNodeWidth * 2, options)},
+      {"CONNECTED"},
+      {"LAST REPORT"},
+      {"LAG", Align::kRight},
+      {"AGENT"},
+      {"NAMESPACES", Align::kRight},
+      {"FAILED", Align::kRight},
+      {"SOCKETS", Align::kRight},
+      {"DOCKER", Align::kLeft, Cap(kDockerWidth, options)},
+  };
+  if (options.wide) columns.push_back({"KERNEL"});
+  Table table(std::move(columns));
+  for (const v1::NodeStatus* node : nodes) {
+    std::vector<std::string> row = {
+        node->node().empty() ? "-" : node->node(),
+        node->connected() ? "yes" : "no",
+        AgoOrDash(node->last_report(), options.now),
+        node->has_lag() ? ShortLatency(FromProto(node->lag())) : "-",
+        node->agent_version().empty() ? "-" : node->agent_version(),
+        absl::StrCat(node->namespaces_seen()),
+        absl::StrCat(node->namespaces_failed()),
+        absl::StrCat(node->sockets()),
+        node->docker_status().empty() ? "-" : node->docker_status(),
+    };
+    if (options.wide)
+      row.push_back(node->kernel().empty() ? "-" : node->kernel());
+    table.AddRow(std::move(row));
+  }
+  return table.Render();
+}
+
+std::string RenderFindingEvent(const v1::FindingEvent& event,
+                               const RenderOptions& options) {
+  const v1::Finding& finding = event.finding();
+  std::optional<absl::Time> when;
+  switch (event.type()) {
+    case v1::OPENED:
+      when = TimeOf(finding.first_seen());
+      break;
+    case v1::UPDATED:
+      when = TimeOf(finding.last_seen());
+      break;
+    case v1::CLOSED:
+      when = TimeOf(finding.resolved_at());
+      break;
+    default:
+      break;
+  }
+  const absl::Time time = when.value_or(options.now);
+  const StoryContext story{options.now, options.zone};
+  // Fixed-width leading fields keep a scrolling log aligned without a table.
+  return absl::StrFormat(
+      "%-8s  %-7s  %-8s  %-17s  %s\n",
+      ClockTime(time, options.now, options.zone), EventTypeName(event.type()),
+      SeverityName(finding.severity()), KindName(finding.kind()),
+      FindingStory(finding, story));
+}
+
+}  // namespace ghostpeer::cli

@@ -1,0 +1,538 @@
+// RunCli against a fake aggregator on 127.0.0.1:0: flags in, exit code and
+// printed text out, as a script or a person would see them.
+#include "cli/cli.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "cli/commands.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/unit/cli/fake_query_service.h"
+#include "tests/unit/cli/test_findings.h"
+
+namespace ghostpeer::cli {
+namespace {
+
+using testing::FakeAggregator;
+using testing::TestNow;
+using testing::VanishedFinding;
+using testing::WatchScript;
+
+class FixedClock final : public Clock {
+ public:
+  absl::Time Now() const override { return TestNow(); }
+};
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+// An output stream one thread writes (RunCli) while another waits for
+// lines: `watch` tests stop the watch only once its events are printed.
+class LineBuffer final : public std::streambuf {
+ public:
+  // Polls (bounded by `timeout`): simpler than a condition, and fast enough.
+  bool WaitForLines(int count, absl::Duration timeout) const {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      const std::string text = str();
+      if (std::count(text.begin(), text.end(), '\n') >= count) return true;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return false;
+  }
+  std::string str() const {
+    absl::MutexLock lock(&mu_);
+    return text_;
+  }
+
+ protected:
+  int_type overflow(int_type ch) override {
+    if (ch != traits_type::eof()) {
+      absl::MutexLock lock(&mu_);
+      text_.push_back(static_cast<char>(ch));
+    }
+    return ch;
+  }
+  std::streamsize xsputn(const char* data, std::streamsize size) override {
+    absl::MutexLock lock(&mu_);
+    text_.append(data, static_cast<size_t>(size));
+    return size;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::string text_ ABSL_GUARDED_BY(mu_);
+};
+
+int CountLines(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  CliTest() {
+    env_.clock = &clock_;
+    env_.zone = absl::UTCTimeZone();
+    env_.stop = &stop_;
+  }
+
+  ~CliTest() override {
+    for (const std::string& path : temp_files_) std::remove(path.c_str());
+  }
+
+  // Runs `ghostpeer <args>`, adding --server for the fake unless the
+  // arguments name one.
+  Result Run(std::vector<std::string> args, bool add_server = true,
+             LineBuffer* out_buffer = nullptr) {
+    std::vector<std::string> argv = {"ghostpeer"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    if (add_server) {
+      argv.push_back("--server");
+      argv.push_back(aggregator_.address());
+    }
+    std::vector<const char*> pointers;
+    for (const std::string& arg : argv) pointers.push_back(arg.c_str());
+    std::ostringstream out, err;
+    std::ostream watched(out_buffer);
+    const int code = RunCli(static_cast<int>(pointers.size()), pointers.data(),
+                            out_buffer != nullptr ? watched : out, err, env_);
+    return {code, out_buffer != nullptr ? out_buffer->str() : out.str(),
+            err.str()};
+  }
+
+  std::string WriteTempFile(const std::string& contents) {
+    std::string path =
+        absl::StrCat(::testing::TempDir(), "/ghostpeer-cli-test-", getpid(),
+                     "-", temp_files_.size());
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    EXPECT_NE(file, nullptr) << path;
+    std::fputs(contents.c_str(), file);
+    std::fclose(file);
+    temp_files_.push_back(path);
+    return path;
+  }
+
+  FixedClock clock_;
+  StopSignal stop_;
+  CliEnvironment env_;
+  FakeAggregator aggregator_;
+  std::vector<std::string> temp_files_;
+};
+
+v1::ListFindingsResponse OneCritical() {
+  v1::ListFindingsResponse response;
+  *response.add_findings() = VanishedFinding();
+  return response;
+}
+
+TEST_F(CliTest, FindingsTableWithStoriesAndTheRequestTheFlagsMake) {
+  aggregator_.service().set_findings(OneCritical());
+  const Result result =
+      Run({"findings", "--node", "node-1", "--service", "gpx-cli", "--kind",
+           "vanished", "--severity", "warning"});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_TRUE(absl::StartsWith(result.out, "SEVERITY  KIND")) << result.out;
+  EXPECT_TRUE(absl::StrContains(
+      result.out,
+      "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
+      "gpx-srv.1 until 12:03:04; 1.8 KB at risk\n"))
+      << result.out;
+
+  const auto requests = aggregator_.service().findings_requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].node(), "node-1");
+  EXPECT_EQ(requests[0].service(), "gpx-cli");
+  EXPECT_EQ(requests[0].kind(), v1::VANISHED_PEER);
+  EXPECT_EQ(requests[0].min_severity(), v1::WARNING);
+  EXPECT_EQ(requests[0].status(), v1::OPEN) << "open is the default";
+}
+
+TEST_F(CliTest, FindingsStatusFlagAndEmptyAnswer) {
+  struct Case {
+    const char* name;
+    std::vector<std::string> args;
+    v1::FindingStatus want_status;
+    const char* want_out;
+  };
+  const Case cases[] = {
+      {"default", {"findings"}, v1::OPEN, "no open findings\n"},
+      {"all",
+       {"findings", "--status", "all"},
+       v1::FINDING_STATUS_UNSPECIFIED,
+       "no findings\n"},
+      {"resolved filtered",
+       {"findings", "--status", "resolved", "--node", "n"},
+       v1::RESOLVED,
+       "no resolved findings matching the filters\n"},
+  };
+  for (const Case& c : cases) {
+    const Result result = Run(c.args);
+    EXPECT_EQ(result.code, kExitOk) << c.name << ": " << result.err;
+    EXPECT_EQ(result.out, c.want_out) << c.name;
+    EXPECT_EQ(aggregator_.service().findings_requests().back().status(),
+              c.want_status)
+        << c.name;
+  }
+}
+
+TEST_F(CliTest, FindingsJsonIsTheResponseMessage) {
+  aggregator_.service().set_findings(OneCritical());
+  const Result result = Run({"findings", "-o", "json"});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  v1::ListFindingsResponse parsed;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(result.out, &parsed).ok())
+      << result.out;
+  ASSERT_EQ(parsed.findings_size(), 1);
+  EXPECT_EQ(parsed.findings(0).bytes_at_risk(), 1833u);
+  EXPECT_TRUE(absl::StrContains(result.out, "\"peer_last_owner\""))
+      << result.out;
+  // Options work after the command too (fallthrough), and before it.
+  const Result before = Run({"-o", "json", "findings"});
+  EXPECT_EQ(before.out, result.out);
+}
+
+TEST_F(CliTest, CheckExitCodes) {
+  v1::ListFindingsResponse warnings_only;
+  v1::Finding warning = VanishedFinding();
+  warning.set_severity(v1::WARNING);
+  *warnings_only.add_findings() = warning;
+
+  struct Case {
+    const char* name;
+    v1::ListFindingsResponse served;
+    std::vector<std::string> args;
+    int want_code;
+    const char* want_out;
+  };
+  const Case cases[] = {
+      {"clean",
+       v1::ListFindingsResponse(),
+       {"check"},
+       kExitOk,
+       "ok: no open findings at or above critical\n"},
+      {"critical open",
+       OneCritical(),
+       {"check"},
+       kExitFindings,
+       "1 open finding at or above critical:\n"},
+      {"warning below the bar", warnings_only, {"check"}, kExitOk, "ok: "},
+      {"warning at the bar",
+       warnings_only,
+       {"check", "--severity", "warning"},
+       kExitFindings,
+       "1 open finding at or above warning:\n"},
+      {"json", OneCritical(), {"check", "-o", "json"}, kExitFindings, "{"},
+  };
+  for (const Case& c : cases) {
+    aggregator_.service().set_findings(c.served);
+    const Result result = Run(c.args);
+    EXPECT_EQ(result.code, c.want_code) << c.name << ": " << result.err;
+    EXPECT_TRUE(absl::StartsWith(result.out, c.want_out))
+        << c.name << ": " << result.out;
+    const auto request = aggregator_.service().findings_requests().back();
+    EXPECT_EQ(request.status(), v1::OPEN) << c.name;
+  }
+}
+
+TEST_F(CliTest, CheckFailsWithTwoWhenTheAggregatorIsGone) {
+  aggregator_.Stop();
+  const Result result = Run({"check"});
+  EXPECT_EQ(result.code, kExitError);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err,
+            absl::StrCat(
+                "ghostpeer: cannot reach aggregator at ", aggregator_.address(),
+                ": connection refused (set --server or GHOSTPEER_SERVER)\n"));
+}
+
+TEST_F(CliTest, BadFlagsAreOneLineAndExitTwoWithoutDialling) {
+  struct Case {
+    const char* name;
+    std::vector<std::string> args;
+    const char* want_in_err;
+  };
+  const Case cases[] = {
+      {"unknown flag", {"check", "--bogus"}, "--bogus"},
+      {"bad severity",
+       {"check", "--severity", "urgent"},
+       "--severity: bad severity"},
+      {"bad kind", {"findings", "--kind", "ghost"}, "--kind: bad finding kind"},
+      {"bad output", {"findings", "-o", "yaml"}, "--output: bad output format"},
+      {"bad timeout", {"nodes", "--timeout", "soon"}, "--timeout: bad timeout"},
+      {"bad state", {"sockets", "--state", "sleepy"}, "--state: bad TCP state"},
+      {"bad peer", {"sockets", "--peer", "db.local"}, "--peer: bad address"},
+      {"bad limit", {"sockets", "--limit", "-3"}, "--limit"},
+      {"bad address", {"history", "not-an-ip"}, "bad address 'not-an-ip'"},
+      {"missing address", {"history"}, "ADDRESS is required"},
+      {"bad time",
+       {"history", "10.0.0.1", "--at", "yesterday"},
+       "--at: bad time"},
+      {"no command", {}, "A subcommand is required"},
+      {"unknown command", {"frobnicate"}, "unknown command 'frobnicate'"},
+      {"negative retries", {"watch", "--retries", "-1"}, "--retries"},
+      {"cert without key", {"nodes", "--tls-cert", "/dev/null"}, "--tls-key"},
+      {"server name without tls",
+       {"nodes", "--tls-server-name", "x"},
+       "needs TLS"},
+      {"missing token file",
+       {"nodes", "--token-file", "/nonexistent/token"},
+       "reading --token-file /nonexistent/token"},
+  };
+  for (const Case& c : cases) {
+    const Result result = Run(c.args);
+    EXPECT_EQ(result.code, kExitError) << c.name;
+    EXPECT_EQ(result.out, "") << c.name;
+    EXPECT_EQ(CountLines(result.err), 1) << c.name << ": " << result.err;
+    EXPECT_TRUE(absl::StartsWith(result.err, "ghostpeer: ")) << c.name;
+    EXPECT_TRUE(absl::StrContains(result.err, c.want_in_err))
+        << c.name << ": " << result.err;
+  }
+  EXPECT_TRUE(aggregator_.service().authorizations().empty())
+      << "a bad flag must be reported before any call";
+}
+
+TEST_F(CliTest, HelpExitsZeroWithExamples) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"--help"},
+                                        {"findings", "--help"},
+                                        {"check", "-h"},
+                                        {"history", "--help"},
+                                        {"watch", "--help"}}) {
+    const Result result = Run(args, /*add_server=*/false);
+    EXPECT_EQ(result.code, kExitOk) << args[0];
+    EXPECT_TRUE(absl::StrContains(result.out, "Usage: ghostpeer"))
+        << result.out;
+    EXPECT_TRUE(absl::StrContains(result.out, "ghostpeer ")) << result.out;
+    EXPECT_EQ(result.err, "");
+  }
+  EXPECT_TRUE(absl::StrContains(Run({"check", "--help"}).out, "exit 1"));
+}
+
+TEST_F(CliTest, ServerComesFromTheEnvironmentUnlessAFlagSaysOtherwise) {
+  env_.server_from_env = aggregator_.address();
+  EXPECT_EQ(Run({"nodes"}, /*add_server=*/false).code, kExitOk);
+
+  env_.server_from_env = "127.0.0.1:1";
+  const Result flag_wins = Run({"nodes"});
+  EXPECT_EQ(flag_wins.code, kExitOk) << flag_wins.err;
+  const Result env_used = Run({"nodes"}, /*add_server=*/false);
+  EXPECT_EQ(env_used.code, kExitError);
+  EXPECT_TRUE(absl::StrContains(env_used.err, "127.0.0.1:1")) << env_used.err;
+}
+
+TEST_F(CliTest, TokenIsSentAsBearerMetadata) {
+  aggregator_.service().set_required_token("s3cret-token");
+  const std::string good = WriteTempFile("s3cret-token\n");
+  const Result ok = Run({"findings", "--token-file", good});
+  EXPECT_EQ(ok.code, kExitOk) << ok.err;
+  ASSERT_FALSE(aggregator_.service().authorizations().empty());
+  EXPECT_EQ(aggregator_.service().authorizations().back(),
+            "Bearer s3cret-token");
+
+  const std::string wrong = WriteTempFile("not-it");
+  const Result refused = Run({"check", "--token-file", wrong});
+  EXPECT_EQ(refused.code, kExitError);
+  EXPECT_EQ(refused.err,
+            "ghostpeer: the aggregator refused the credentials: invalid bearer "
+            "token\n");
+
+  const Result missing = Run({"nodes"});
+  EXPECT_EQ(missing.code, kExitError);
+  EXPECT_EQ(aggregator_.service().authorizations().back(), "");
+
+  const std::string empty = WriteTempFile(" \n");
+  const Result empty_token = Run({"nodes", "--token-file", empty});
+  EXPECT_EQ(empty_token.code, kExitError);
+  EXPECT_TRUE(absl::StrContains(empty_token.err, "is empty"))
+      << empty_token.err;
+}
+
+TEST_F(CliTest, HistoryDrawsTheTimeline) {
+  v1::GetAddressHistoryResponse history;
+  v1::AddressOwner* owner = history.add_intervals();
+  owner->set_kind(v1::OWNER_KIND_CONTAINER);
+  owner->set_task("gpx-srv.1");
+  owner->set_node("node-1");
+  *owner->mutable_since() = ToProto(TestNow() - absl::Minutes(10));
+  *owner->mutable_until() = ToProto(TestNow() - absl::Minutes(7));
+  aggregator_.service().set_history(history);
+
+  const Result result = Run({"history", "10.99.0.2"});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_TRUE(absl::StartsWith(result.out, "OWNER")) << result.out;
+  EXPECT_TRUE(absl::StrContains(result.out, "gpx-srv.1  \u2588")) << result.out;
+  EXPECT_TRUE(absl::StrContains(result.out, "nobody")) << result.out;
+  EXPECT_EQ(aggregator_.service().history_requests().back().address(),
+            "10.99.0.2");
+
+  const Result at = Run({"history", "10.99.0.2", "--at", "-9m"});
+  ASSERT_EQ(at.code, kExitOk) << at.err;
+  EXPECT_TRUE(
+      absl::StartsWith(at.out, "at 12:01:00 10.99.0.2 was held by gpx-srv.1"))
+      << at.out;
+  EXPECT_EQ(FromProto(aggregator_.service().history_requests().back().at()),
+            TestNow() - absl::Minutes(9));
+}
+
+TEST_F(CliTest, HistoryOutOfRangeSaysHowFarBackItGoes) {
+  v1::GetAddressHistoryResponse history;
+  *history.mutable_retained_since() = ToProto(TestNow() - absl::Hours(2));
+  aggregator_.service().set_history(history);
+  aggregator_.service().set_history_at_error(grpc::Status(
+      grpc::StatusCode::OUT_OF_RANGE, "before the retained history"));
+
+  const Result result = Run({"history", "10.99.0.2", "--at", "-3h"});
+  EXPECT_EQ(result.code, kExitError);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err,
+            "ghostpeer: no history of 10.99.0.2 at 09:10:00: history retained "
+            "since 10:10:00 (2h ago)\n");
+}
+
+TEST_F(CliTest, SocketsAndNodes) {
+  v1::ListSocketsResponse sockets;
+  *sockets.add_sockets() = VanishedFinding().socket();
+  aggregator_.service().set_sockets(sockets);
+  v1::ListNodesResponse nodes;
+  nodes.add_nodes()->set_node("node-1");
+  aggregator_.service().set_nodes(nodes);
+
+  const Result socket_result =
+      Run({"sockets", "--peer", "10.99.0.2", "--state", "close-wait"});
+  ASSERT_EQ(socket_result.code, kExitOk) << socket_result.err;
+  EXPECT_TRUE(absl::StrContains(socket_result.out, "10.99.0.2:27017"))
+      << socket_result.out;
+  const Result node_result = Run({"nodes", "-o", "wide"});
+  ASSERT_EQ(node_result.code, kExitOk) << node_result.err;
+  EXPECT_TRUE(absl::StrContains(node_result.out, "KERNEL")) << node_result.out;
+  const Result json_result = Run({"sockets", "-o", "json"});
+  EXPECT_TRUE(absl::StrContains(json_result.out, "\"sockets\""))
+      << json_result.out;
+}
+
+v1::FindingEvent Event(v1::FindingEventType type) {
+  v1::FindingEvent event;
+  event.set_type(type);
+  *event.mutable_finding() = VanishedFinding();
+  if (type == v1::CLOSED) event.mutable_finding()->set_status(v1::RESOLVED);
+  return event;
+}
+
+TEST_F(CliTest, WatchPrintsEventsUntilStopped) {
+  WatchScript script;
+  script.events = {Event(v1::OPENED), Event(v1::UPDATED)};
+  script.hold_open = true;
+  aggregator_.service().add_watch_script(script);
+
+  // What SIGINT does in main.cc: Stop() from another thread, here once
+  // both events are printed.
+  LineBuffer output;
+  std::thread interrupter([&] {
+    output.WaitForLines(2, absl::Seconds(20));
+    stop_.Stop();
+  });
+  const Result result = Run({"watch", "--severity", "critical"}, true, &output);
+  interrupter.join();
+  EXPECT_TRUE(aggregator_.service().WaitForHeldWatch(absl::Seconds(1)));
+
+  EXPECT_EQ(result.code, kExitOk) << result.err;
+  ASSERT_EQ(CountLines(result.out), 2) << result.out;
+  EXPECT_TRUE(
+      absl::StartsWith(result.out, "12:04:00  OPENED   CRITICAL  vanished"))
+      << result.out;
+  EXPECT_TRUE(absl::StrContains(result.out, "UPDATED")) << result.out;
+  EXPECT_TRUE(absl::StrContains(result.out, "1.8 KB at risk")) << result.out;
+}
+
+TEST_F(CliTest, WatchJsonIsOneObjectPerLine) {
+  WatchScript script;
+  script.events = {Event(v1::OPENED), Event(v1::CLOSED)};
+  script.hold_open = true;
+  aggregator_.service().add_watch_script(script);
+  LineBuffer output;
+  std::thread interrupter([&] {
+    output.WaitForLines(2, absl::Seconds(20));
+    stop_.Stop();
+  });
+  const Result result = Run({"watch", "-o", "json"}, true, &output);
+  interrupter.join();
+  EXPECT_EQ(result.code, kExitOk) << result.err;
+  ASSERT_EQ(CountLines(result.out), 2) << result.out;
+  std::istringstream lines(result.out);
+  for (std::string line; std::getline(lines, line);) {
+    v1::FindingEvent event;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &event).ok())
+        << line;
+    EXPECT_EQ(event.finding().id(), "f-1");
+  }
+}
+
+TEST_F(CliTest, WatchReconnectsWithoutRepeatingAndGivesUpWithTwo) {
+  const grpc::Status going_away(grpc::StatusCode::UNAVAILABLE,
+                                "server shutting down");
+  WatchScript first;
+  first.events = {Event(v1::OPENED)};
+  first.end = going_away;
+  // After a reconnect the server replays the open set: f-1 is not news.
+  WatchScript second;
+  second.events = {Event(v1::OPENED), Event(v1::CLOSED)};
+  second.end = going_away;
+  aggregator_.service().add_watch_script(first);
+  aggregator_.service().add_watch_script(second);
+
+  const Result result = Run({"watch", "--retries", "1"});
+  EXPECT_EQ(result.code, kExitError);
+  EXPECT_EQ(aggregator_.service().watch_calls(), 3);
+  ASSERT_EQ(CountLines(result.out), 2) << result.out;
+  EXPECT_TRUE(absl::StrContains(result.out, "OPENED")) << result.out;
+  EXPECT_TRUE(absl::StrContains(result.out, "CLOSED")) << result.out;
+  EXPECT_TRUE(absl::StrContains(result.err, "reconnecting in")) << result.err;
+  EXPECT_TRUE(
+      absl::StrContains(result.err, "gave up after 1 reconnect attempts\n"))
+      << result.err;
+}
+
+TEST_F(CliTest, WatchFailsAtOnceWhenTheAggregatorWasNeverThere) {
+  aggregator_.Stop();
+  const Result result = Run({"watch"});
+  EXPECT_EQ(result.code, kExitError);
+  EXPECT_TRUE(absl::StrContains(
+      result.err, absl::StrCat("ghostpeer: cannot reach aggregator at ",
+                               aggregator_.address(), ": connection refused")))
+      << result.err;
+}
+
+TEST_F(CliTest, WatchStopsOnRefusedCredentialsWithoutRetrying) {
+  aggregator_.service().set_required_token("s3cret-token");
+  const Result result = Run({"watch"});
+  EXPECT_EQ(result.code, kExitError);
+  EXPECT_TRUE(absl::StrContains(result.err, "refused the credentials"))
+      << result.err;
+  EXPECT_EQ(aggregator_.service().watch_calls(), 0)
+      << "refused before the handler";
+  EXPECT_EQ(aggregator_.service().authorizations().size(), 1u);
+}
+
+TEST_F(CliTest, InterruptedQueryExits130Quietly) {
+  stop_.Stop();
+  const Result result = Run({"findings"});
+  EXPECT_EQ(result.code, kExitInterrupted);
+  EXPECT_EQ(result.err, "");
+}
+
+}  // namespace
+}  // namespace ghostpeer::cli

@@ -1,0 +1,249 @@
+#include "cli/render.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "common/time_util.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "tests/unit/cli/test_findings.h"
+
+namespace ghostpeer::cli {
+namespace {
+
+using testing::TestNow;
+using testing::VanishedFinding;
+
+RenderOptions Options(bool wide = false) {
+  return {TestNow(), absl::UTCTimeZone(), wide};
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+
+TEST(RenderTest, FindingsTableReadsAtAGlance) {
+  v1::ListFindingsResponse response;
+  *response.add_findings() = VanishedFinding();
+  EXPECT_EQ(
+      RenderFindings(response, Options()),
+      "SEVERITY  KIND      CLIENT     NODE    PROCESS    PEER             "
+      "LAST OWNER  LEFT       NOW HELD BY  STATE       SEND-Q  AT RISK  AGE\n"
+      "CRITICAL  vanished  gpx-cli.1  node-1  logc/4242  10.99.0.2:27017  "
+      "gpx-srv.1   6m56s ago  nobody       CLOSE_WAIT    1833   1.8 KB   6m\n"
+      "\n"
+      "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
+      "gpx-srv.1 until 12:03:04; 1.8 KB at risk\n");
+}
+
+TEST(RenderTest, FindingsSortWorstFirstAndShowStatusOnlyWhenMixed) {
+  v1::ListFindingsResponse response;
+  v1::Finding warning = VanishedFinding();
+  warning.set_id("f-warning");
+  warning.set_severity(v1::WARNING);
+  warning.mutable_socket()->set_task("idle.1");
+  v1::Finding small = VanishedFinding();
+  small.set_id("f-small");
+  small.set_bytes_at_risk(10);
+  small.mutable_socket()->set_task("small.1");
+  v1::Finding big = VanishedFinding();
+  big.set_id("f-big");
+  big.set_bytes_at_risk(70000);
+  big.mutable_socket()->set_task("big.1");
+  *response.add_findings() = warning;
+  *response.add_findings() = small;
+  *response.add_findings() = big;
+
+  std::vector<std::string> lines = Lines(RenderFindings(response, Options()));
+  ASSERT_GE(lines.size(), 4u);
+  EXPECT_FALSE(absl::StrContains(lines[0], "STATUS"));
+  EXPECT_TRUE(absl::StrContains(lines[1], "big.1")) << lines[1];
+  EXPECT_TRUE(absl::StrContains(lines[2], "small.1")) << lines[2];
+  EXPECT_TRUE(absl::StrContains(lines[3], "idle.1")) << lines[3];
+  // Stories follow in the same order.
+  EXPECT_TRUE(absl::StartsWith(lines[4], "big.1 ")) << lines[4];
+  EXPECT_TRUE(absl::StartsWith(lines[6], "idle.1 ")) << lines[6];
+
+  response.mutable_findings(0)->set_status(v1::RESOLVED);
+  lines = Lines(RenderFindings(response, Options()));
+  EXPECT_TRUE(absl::StrContains(lines[0], "STATUS"));
+  // Resolved sorts after every open finding, whatever its severity.
+  EXPECT_TRUE(absl::StrContains(lines[3], "idle.1")) << lines[3];
+  EXPECT_TRUE(absl::StrContains(lines[3], "resolved")) << lines[3];
+}
+
+TEST(RenderTest, FindingsTableCutsLongNamesButWideDoesNot) {
+  v1::ListFindingsResponse response;
+  v1::Finding finding = VanishedFinding();
+  const std::string long_task =
+      "orders-with-a-very-long-service-name.12.k3j4h5g6f7";
+  finding.mutable_socket()->set_task(long_task);
+  *response.add_findings() = finding;
+
+  const std::string table = RenderFindings(response, Options());
+  EXPECT_FALSE(absl::StrContains(Lines(table)[1], long_task));
+  EXPECT_TRUE(absl::StrContains(Lines(table)[1], "\u2026"));
+
+  const std::string wide = RenderFindings(response, Options(/*wide=*/true));
+  const std::vector<std::string> lines = Lines(wide);
+  for (const char* column : {"ID", "LOCAL", "NETNS", "CONTAINER", "BACKOFF",
+                             "UNACKED", "RTO", "LAST ACK"}) {
+    EXPECT_TRUE(absl::StrContains(lines[0], column)) << column;
+  }
+  for (const char* cell :
+       {"f-1", "10.99.0.3:43318", "4026532625", "3f4e5d6c7b8a", "  13s  "}) {
+    EXPECT_TRUE(absl::StrContains(lines[1], cell))
+        << cell << " in " << lines[1];
+  }
+  EXPECT_TRUE(absl::StrContains(lines[1], long_task));
+}
+
+TEST(RenderTest, NoFindingsRenderNothing) {
+  EXPECT_EQ(RenderFindings(v1::ListFindingsResponse(), Options()), "");
+  EXPECT_EQ(RenderSockets(v1::ListSocketsResponse(), Options()), "");
+  EXPECT_EQ(RenderNodes(v1::ListNodesResponse(), Options()), "");
+}
+
+TEST(RenderTest, JsonUsesProtoFieldNamesAndRoundTrips) {
+  v1::ListFindingsResponse response;
+  *response.add_findings() = VanishedFinding();
+  auto json = ToJson(response, JsonStyle::kDocument);
+  ASSERT_TRUE(json.ok()) << json.status();
+  for (const char* name :
+       {"\"findings\"", "\"peer_last_owner\"", "\"bytes_at_risk\"",
+        "\"first_seen\"", "\"remote_ip\"", "\"send_queue\"", "\"tcp_info\"",
+        "\"last_ack_recv_ms\"", "\"VANISHED_PEER\"", "\"CRITICAL\"",
+        "\"TCP_STATE_CLOSE_WAIT\""}) {
+    EXPECT_TRUE(absl::StrContains(*json, name)) << name;
+  }
+  // Scalars at their default are printed, so scripts always find the key;
+  // unset messages stay absent.
+  EXPECT_TRUE(absl::StrContains(*json, "\"recv_queue\": 0")) << *json;
+  EXPECT_FALSE(absl::StrContains(*json, "\"resolved_at\"")) << *json;
+  v1::ListFindingsResponse parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &parsed).ok());
+  EXPECT_TRUE(
+      google::protobuf::util::MessageDifferencer::Equals(parsed, response));
+
+  auto empty = ToJson(v1::ListFindingsResponse(), JsonStyle::kDocument);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(absl::StrContains(*empty, "\"findings\": []")) << *empty;
+}
+
+TEST(RenderTest, JsonLineIsOneLine) {
+  v1::FindingEvent event;
+  event.set_type(v1::OPENED);
+  *event.mutable_finding() = VanishedFinding();
+  auto line = ToJson(event, JsonStyle::kLine);
+  ASSERT_TRUE(line.ok());
+  EXPECT_EQ(std::count(line->begin(), line->end(), '\n'), 1);
+  EXPECT_EQ(line->back(), '\n');
+  EXPECT_TRUE(absl::StartsWith(*line, "{\"type\":\"OPENED\""));
+}
+
+TEST(RenderTest, CheckLinesAreBrief) {
+  v1::ListFindingsResponse response;
+  *response.add_findings() = VanishedFinding();
+  EXPECT_EQ(RenderFindingLines(response, Options()),
+            "CRITICAL  vanished  gpx-cli.1 on node-1 is writing to "
+            "10.99.0.2:27017, which belonged to gpx-srv.1 until 12:03:04; 1.8 "
+            "KB at risk\n");
+}
+
+TEST(RenderTest, SocketsTableAndTruncationNote) {
+  v1::ListSocketsResponse response;
+  *response.add_sockets() = VanishedFinding().socket();
+  v1::SocketRecord bare;
+  bare.set_node("node-2");
+  bare.set_local_ip("127.0.0.1");
+  bare.set_local_port(7070);
+  bare.set_remote_ip("127.0.0.1");
+  bare.set_remote_port(50000);
+  bare.set_state(v1::TCP_STATE_ESTABLISHED);
+  *response.add_sockets() = bare;
+
+  std::vector<std::string> lines = Lines(RenderSockets(response, Options()));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0],
+            "NODE    CLIENT     PROCESS    LOCAL            PEER             "
+            "STATE        SEND-Q  RECV-Q  BACKOFF  UNACKED  LAST ACK");
+  EXPECT_EQ(lines[1],
+            "node-1  gpx-cli.1  logc/4242  10.99.0.3:43318  10.99.0.2:27017  "
+            "CLOSE_WAIT     1833       0        6        1       13s");
+  EXPECT_EQ(lines[2],
+            "node-2  host       -          127.0.0.1:7070   127.0.0.1:50000  "
+            "ESTABLISHED       0       0        -        -         -");
+
+  response.set_truncated(true);
+  const std::string truncated = RenderSockets(response, Options());
+  EXPECT_TRUE(absl::StrContains(truncated, "first 2 sockets only"))
+      << truncated;
+  EXPECT_TRUE(
+      absl::StrContains(RenderSockets(response, Options(true)), "NOTSENT"));
+}
+
+TEST(RenderTest, NodesTableSortedByName) {
+  v1::ListNodesResponse response;
+  v1::NodeStatus* b = response.add_nodes();
+  b->set_node("node-b");
+  b->set_connected(false);
+  *b->mutable_last_report() = ToProto(TestNow() - absl::Minutes(5));
+  b->set_agent_version("0.1.0");
+  b->set_docker_status("unavailable: connection refused");
+  v1::NodeStatus* a = response.add_nodes();
+  a->set_node("node-a");
+  a->set_connected(true);
+  *a->mutable_last_report() = ToProto(TestNow() - absl::Seconds(3));
+  *a->mutable_lag() = ToProto(absl::Milliseconds(120));
+  a->set_agent_version("0.1.0");
+  a->set_namespaces_seen(12);
+  a->set_namespaces_failed(1);
+  a->set_sockets(4321);
+  a->set_docker_status("connected");
+  a->set_kernel("6.18.0");
+
+  std::vector<std::string> lines = Lines(RenderNodes(response, Options()));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0],
+            "NODE    CONNECTED  LAST REPORT    LAG  AGENT  NAMESPACES  FAILED  "
+            "SOCKETS  DOCKER");
+  EXPECT_EQ(lines[1],
+            "node-a  yes        3s ago       120ms  0.1.0          12       1  "
+            "   4321  connected");
+  EXPECT_EQ(lines[2],
+            "node-b  no         5m ago           -  0.1.0           0       0  "
+            "      0  unavailable: connection refused");
+  EXPECT_TRUE(
+      absl::StrContains(RenderNodes(response, Options(true)), "6.18.0"));
+}
+
+TEST(RenderTest, FindingEventLinesCarryTheirOwnTime) {
+  v1::FindingEvent opened;
+  opened.set_type(v1::OPENED);
+  *opened.mutable_finding() = VanishedFinding();
+  EXPECT_EQ(RenderFindingEvent(opened, Options()),
+            "12:04:00  OPENED   CRITICAL  vanished           gpx-cli.1 on "
+            "node-1 is writing to 10.99.0.2:27017, which belonged to gpx-srv.1 "
+            "until 12:03:04; 1.8 KB at risk\n");
+
+  v1::FindingEvent closed = opened;
+  closed.set_type(v1::CLOSED);
+  closed.mutable_finding()->set_status(v1::RESOLVED);
+  *closed.mutable_finding()->mutable_resolved_at() =
+      ToProto(TestNow() - absl::Seconds(1));
+  const std::string line = RenderFindingEvent(closed, Options());
+  EXPECT_TRUE(absl::StartsWith(line, "12:09:59  CLOSED ")) << line;
+  EXPECT_TRUE(absl::StrContains(line, "(resolved 1s ago)")) << line;
+
+  v1::FindingEvent untimed;
+  untimed.set_type(v1::UPDATED);
+  untimed.mutable_finding()->set_kind(v1::CLOSE_WAIT_WRITER);
+  EXPECT_TRUE(absl::StartsWith(RenderFindingEvent(untimed, Options()),
+                               "12:10:00  UPDATED"));
+}
+
+}  // namespace
+}  // namespace ghostpeer::cli
