@@ -215,55 +215,64 @@ std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
 
   std::vector<v1::AddressEvent> events;
 
-  // 1. Tasks: the owner each (task, network, address) had in this view, and
-  //    whether it holds the address now or held it and ended.
-  absl::flat_hash_map<std::string, v1::AddressOwner> running;
+  // 1. Tasks: each (task, network, address) either holds its address now
+  //    (running), held it and ended, or has not started. Owners are built
+  //    only for what changed: a steady poll of a big cluster builds none.
+  absl::flat_hash_set<std::string> running;
   absl::flat_hash_set<std::string> listed;
   for (const Task& task : view.tasks) {
     const bool is_running = task.state == "running";
     const bool ended = IsTerminal(task.state) && !task.container_id.empty();
-    auto service_it = services.find(task.service_id);
-    const std::string service_name =
-        service_it == services.end() ? "" : service_it->second->name;
-    // Docker names a task's container "service.slot.taskid" (global
-    // services: "service.nodeid.taskid"), and so does the task label the
-    // container carries: use the same string so both sources agree.
-    const std::string task_name =
-        service_name.empty()
-            ? task.id
-            : absl::StrCat(
-                  service_name, ".",
-                  task.slot > 0 ? absl::StrCat(task.slot) : task.node_id, ".",
-                  task.id);
-    auto host_it = hostnames.find(task.node_id);
-    const std::string& node =
-        host_it == hostnames.end() ? task.node_id : host_it->second;
+    auto make_owner = [&](const TaskAttachment& attachment,
+                          const std::string& address) {
+      auto service_it = services.find(task.service_id);
+      const std::string service_name =
+          service_it == services.end() ? "" : service_it->second->name;
+      // Docker names a task's container "service.slot.taskid" (global
+      // services: "service.nodeid.taskid"), and so does the task label the
+      // container carries: use the same string so both sources agree.
+      const std::string task_name =
+          service_name.empty()
+              ? task.id
+              : absl::StrCat(
+                    service_name, ".",
+                    task.slot > 0 ? absl::StrCat(task.slot) : task.node_id, ".",
+                    task.id);
+      auto host_it = hostnames.find(task.node_id);
+      v1::AddressOwner owner;
+      owner.set_kind(v1::OWNER_KIND_SWARM_TASK);
+      owner.set_container_id(task.container_id);
+      owner.set_container_name(task_name);
+      owner.set_service(service_name);
+      owner.set_task(task_name);
+      if (task.slot > 0) owner.set_task_slot(absl::StrCat(task.slot));
+      owner.set_node(host_it == hostnames.end() ? task.node_id
+                                                : host_it->second);
+      owner.set_network(attachment.network_name.empty()
+                            ? network_names[attachment.network_id]
+                            : attachment.network_name);
+      owner.set_address(address);
+      return owner;
+    };
     for (const TaskAttachment& attachment : task.attachments) {
       for (const std::string& address : attachment.addresses) {
-        const std::string key =
+        std::string key =
             absl::StrCat(task.id, "|", attachment.network_id, "|", address);
         listed.insert(key);
-        if (!is_running && !ended) continue;
-        v1::AddressOwner owner;
-        owner.set_kind(v1::OWNER_KIND_SWARM_TASK);
-        owner.set_container_id(task.container_id);
-        owner.set_container_name(task_name);
-        owner.set_service(service_name);
-        owner.set_task(task_name);
-        if (task.slot > 0) owner.set_task_slot(absl::StrCat(task.slot));
-        owner.set_node(node);
-        owner.set_network(attachment.network_name.empty()
-                              ? network_names[attachment.network_id]
-                              : attachment.network_name);
-        owner.set_address(address);
         if (is_running) {
-          // A running task entered that state at its Status.Timestamp.
-          *owner.mutable_since() = ToProto(Or(task.status_time, now));
-          running.emplace(key, std::move(owner));
+          if (running.insert(key).second && !held_.contains(key)) {
+            // A running task entered that state at its Status.Timestamp.
+            const absl::Time since = Or(task.status_time, now);
+            v1::AddressOwner owner = make_owner(attachment, address);
+            *owner.mutable_since() = ToProto(since);
+            events.push_back(
+                MakeEvent(v1::ATTACH, v1::SWARM_TASKS, owner, since));
+            held_.emplace(std::move(key), std::move(owner));
+          }
           continue;
         }
         // 2. Ended: report once, as an interval if it was never seen held.
-        if (ended_.contains(key)) continue;
+        if (!ended || ended_.contains(key)) continue;
         ended_.insert(key);
         const absl::Time until = Or(task.status_time, now);
         auto held_it = held_.find(key);
@@ -272,6 +281,7 @@ std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
               MakeEvent(v1::DETACH, v1::SWARM_TASKS, held_it->second, until));
           held_.erase(held_it);
         } else {
+          v1::AddressOwner owner = make_owner(attachment, address);
           const absl::Time since = std::min(Or(task.created_at, until), until);
           *owner.mutable_since() = ToProto(since);
           events.push_back(
@@ -282,14 +292,7 @@ std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
       }
     }
   }
-  // 3. Running tasks not held before are attached from when they started.
-  for (const auto& [key, owner] : running) {
-    if (held_.contains(key)) continue;
-    events.push_back(MakeEvent(v1::ATTACH, v1::SWARM_TASKS, owner,
-                               FromProto(owner.since())));
-    held_.emplace(key, owner);
-  }
-  // 4. Held tasks that are neither running nor listed any more left unseen
+  // 3. Held tasks that are neither running nor listed any more left unseen
   //    (a task can also go from running to a state we do not count, such
   //    as being removed with its service): they end now.
   for (auto it = held_.begin(); it != held_.end();) {
@@ -309,7 +312,7 @@ std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
     }
   }
 
-  // 5. VIPs: addresses of the services themselves, never of a container.
+  // 4. VIPs: addresses of the services themselves, never of a container.
   absl::flat_hash_map<std::string, v1::AddressOwner> vips;
   for (const Service& service : view.services) {
     for (const VirtualIp& vip : service.virtual_ips) {
