@@ -1,0 +1,239 @@
+#include "aggregator/address_history.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "tests/unit/aggregator/test_util.h"
+
+namespace ghostpeer::aggregator {
+namespace {
+
+using testing::Attach;
+using testing::Container;
+using testing::Detach;
+using testing::Inventory;
+using testing::T;
+
+// "task@since-until" per interval of `address`, in history order; seconds
+// relative to T(0), "open" while held.
+std::string Timeline(const AddressHistory& history,
+                     const std::string& address) {
+  const AddressRecord* record = history.Find(address);
+  if (record == nullptr) return "";
+  std::vector<std::string> parts;
+  for (const OwnershipInterval& i : record->intervals) {
+    const std::string owner =
+        i.owner.task().empty() ? i.owner.netns() : i.owner.task();
+    parts.push_back(absl::StrCat(
+        owner, "@", absl::ToInt64Seconds(i.since - T(0)), "-",
+        i.open() ? "open"
+                 : absl::StrCat(absl::ToInt64Seconds(i.until - T(0)))));
+  }
+  return absl::StrJoin(parts, " ");
+}
+
+struct HistoryCase {
+  std::string name;
+  std::vector<std::pair<std::string, v1::AddressEvent>> events;
+  std::string address;
+  std::string want;
+  int open_count;
+};
+
+const v1::AddressOwner kA = Container("10.0.1.6", "a.1");
+const v1::AddressOwner kB = Container("10.0.1.6", "b.1", "node-3");
+
+TEST(AddressHistoryTest, Rules) {
+  const std::vector<HistoryCase> cases = {
+      {"attach opens",
+       {{"node-2", Attach(1, T(10), kA)}},
+       "10.0.1.6",
+       "a.1@10-open",
+       1},
+      {"attach is idempotent for the same owner",
+       {{"node-2", Attach(1, T(10), kA)}, {"node-2", Attach(2, T(20), kA)}},
+       "10.0.1.6",
+       "a.1@10-open",
+       1},
+      {"detach closes",
+       {{"node-2", Attach(1, T(10), kA)}, {"node-2", Detach(2, T(20), kA)}},
+       "10.0.1.6",
+       "a.1@10-20",
+       0},
+      {"detach before since closes at since",
+       {{"node-2", Attach(1, T(10), kA)}, {"node-2", Detach(2, T(5), kA)}},
+       "10.0.1.6",
+       "a.1@10-10",
+       0},
+      {"detach of an unknown owner leaves a zero-length interval",
+       {{"node-2", Detach(1, T(20), kA)}},
+       "10.0.1.6",
+       "a.1@20-20",
+       0},
+      {"duplicate detach is ignored",
+       {{"node-2", Attach(1, T(10), kA)},
+        {"node-2", Detach(2, T(20), kA)},
+        {"node-2", Detach(3, T(30), kA)}},
+       "10.0.1.6",
+       "a.1@10-20",
+       0},
+      {"reattach opens a new interval, never overlapping the last",
+       {{"node-2", Attach(1, T(10), kA)},
+        {"node-2", Detach(2, T(20), kA)},
+        {"node-2", Attach(3, T(15), kA)}},
+       "10.0.1.6",
+       "a.1@10-20 a.1@20-open",
+       1},
+      {"two owners at once (two nodes)",
+       {{"node-2", Attach(1, T(10), kA)}, {"node-3", Attach(1, T(12), kB)}},
+       "10.0.1.6",
+       "a.1@10-open b.1@12-open",
+       2},
+      {"reuse: one leaves, another takes it",
+       {{"node-2", Attach(1, T(10), kA)},
+        {"node-2", Detach(2, T(20), kA)},
+        {"node-3", Attach(1, T(30), kB)}},
+       "10.0.1.6",
+       "a.1@10-20 b.1@30-open",
+       1},
+      {"inventory closes what the reporter no longer holds",
+       {{"node-2", Attach(1, T(10), kA)},
+        {"node-2", Attach(2, T(10), Container("10.0.1.7", "c.1"))},
+        {"node-2", Inventory(3, T(50), {Container("10.0.1.7", "c.1")})}},
+       "10.0.1.6",
+       "a.1@10-50",
+       0},
+      {"inventory opens what is missing",
+       {{"node-2", Inventory(1, T(50), {kA})}},
+       "10.0.1.6",
+       "a.1@50-open",
+       1},
+      {"inventory leaves other reporters alone",
+       {{"node-3", Attach(1, T(10), kB)}, {"node-2", Inventory(1, T(50), {})}},
+       "10.0.1.6",
+       "b.1@10-open",
+       1},
+      {"a node's observation inventory leaves its swarm-task holdings alone",
+       {{"manager-1", Attach(1, T(10), kB, v1::SWARM_TASKS)},
+        {"manager-1", Inventory(2, T(50), {}, v1::OBSERVATION)}},
+       "10.0.1.6",
+       "b.1@10-open",
+       1},
+      {"a task inventory closes ended tasks",
+       {{"manager-1", Attach(1, T(10), kB, v1::SWARM_TASKS)},
+        {"manager-1", Inventory(2, T(50), {}, v1::SWARM_TASKS)}},
+       "10.0.1.6",
+       "b.1@10-50",
+       0},
+      {"docker event then observation: one interval, docker's detach closes",
+       {{"node-2", Attach(1, T(10), kA, v1::DOCKER_EVENT)},
+        {"node-2", Attach(2, T(12), kA, v1::OBSERVATION)},
+        {"node-2", Detach(3, T(20), kA, v1::DOCKER_EVENT)},
+        {"node-2", Detach(4, T(22), kA, v1::OBSERVATION)}},
+       "10.0.1.6",
+       "a.1@10-20",
+       0},
+  };
+  for (const HistoryCase& c : cases) {
+    AddressHistory history;
+    HistoryChanges changes;
+    for (const auto& [reporter, event] : c.events) {
+      history.Apply(reporter, event, &changes);
+    }
+    EXPECT_EQ(Timeline(history, c.address), c.want) << c.name;
+    ASSERT_NE(history.Find(c.address), nullptr) << c.name;
+    EXPECT_EQ(history.Find(c.address)->open_count, c.open_count) << c.name;
+  }
+}
+
+TEST(AddressHistoryTest, AttachFillsInNamesWithoutANewOwner) {
+  AddressHistory history;
+  HistoryChanges changes;
+  v1::AddressOwner bare = kA;
+  bare.clear_service();
+  bare.clear_container_name();
+  history.Apply("node-2", Attach(1, T(10), bare), &changes);
+  v1::AddressOwner named = kA;
+  named.set_service("mongo");
+  changes.clear();
+  history.Apply("node-2", Attach(2, T(11), named, v1::DOCKER_EVENT), &changes);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind, HistoryOp::Kind::kUpdateOwner);
+  EXPECT_EQ(history.Find("10.0.1.6")->intervals.size(), 1u);
+  EXPECT_EQ(history.Find("10.0.1.6")->intervals[0].owner.service(), "mongo");
+}
+
+TEST(AddressHistoryTest, RevertRestoresExactly) {
+  AddressHistory history;
+  HistoryChanges first;
+  history.Apply("node-2", Attach(1, T(10), kA), &first);
+  history.Apply("node-2", Attach(2, T(10), Container("10.0.1.7", "c.1")),
+                &first);
+  const std::string before =
+      Timeline(history, "10.0.1.6") + "|" + Timeline(history, "10.0.1.7");
+
+  HistoryChanges batch;
+  history.Apply("node-2", Detach(3, T(20), kA), &batch);
+  history.Apply("node-3", Attach(1, T(30), kB), &batch);
+  history.Apply("node-2", Inventory(4, T(40), {}), &batch);
+  history.Apply("node-2", Attach(5, T(41), Container("10.0.9.9", "n.1")),
+                &batch);
+  ASSERT_GE(batch.size(), 4u);
+  history.Revert(batch);
+  EXPECT_EQ(Timeline(history, "10.0.1.6") + "|" + Timeline(history, "10.0.1.7"),
+            before);
+  EXPECT_EQ(history.Find("10.0.9.9"), nullptr);
+  EXPECT_EQ(history.Find("10.0.1.6")->open_count, 1);
+  EXPECT_EQ(history.interval_count(), 2u);
+}
+
+TEST(AddressHistoryTest, PurgeForgetsOnlyIntervalsEndedBeforeTheHorizon) {
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Attach(1, T(10), kA), &changes);
+  history.Apply("node-2", Detach(2, T(20), kA), &changes);
+  history.Apply("node-3", Attach(1, T(5), kB), &changes);  // still open
+  history.Apply("node-2", Attach(3, T(10), Container("10.0.1.7", "c.1")),
+                &changes);
+  history.Apply("node-2", Detach(4, T(100), Container("10.0.1.7", "c.1")),
+                &changes);
+  EXPECT_EQ(history.PurgeEndedBefore(T(50)), 1u);
+  EXPECT_EQ(Timeline(history, "10.0.1.6"), "b.1@5-open");
+  EXPECT_EQ(Timeline(history, "10.0.1.7"), "c.1@10-100");
+  EXPECT_EQ(history.PurgeEndedBefore(T(200)), 1u);
+  EXPECT_EQ(history.Find("10.0.1.7"), nullptr);
+  EXPECT_EQ(history.interval_count(), 1u);
+}
+
+TEST(AddressHistoryTest, LoadRestoresIdsAndRejectsDuplicates) {
+  AddressHistory original;
+  HistoryChanges changes;
+  original.Apply("node-2", Attach(1, T(10), kA), &changes);
+  original.Apply("node-2", Detach(2, T(20), kA), &changes);
+  original.Apply("node-3", Attach(1, T(30), kB), &changes);
+  std::vector<OwnershipInterval> stored;
+  original.ForEach([&](const OwnershipInterval& i) { stored.push_back(i); });
+
+  AddressHistory loaded;
+  ASSERT_TRUE(loaded.Load(stored).ok());
+  EXPECT_EQ(Timeline(loaded, "10.0.1.6"), "a.1@10-20 b.1@30-open");
+  EXPECT_EQ(loaded.next_id(), original.next_id());
+
+  stored.push_back(stored[0]);
+  EXPECT_EQ(loaded.Load(stored).code(), absl::StatusCode::kInternal);
+}
+
+TEST(AddressHistoryTest, VipsAreMarked) {
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("manager-1", Attach(1, T(1), testing::Vip("10.0.1.2", "web")),
+                &changes);
+  EXPECT_TRUE(history.Find("10.0.1.2")->ever_vip);
+}
+
+}  // namespace
+}  // namespace ghostpeer::aggregator

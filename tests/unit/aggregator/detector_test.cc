@@ -1,0 +1,539 @@
+#include "aggregator/detector.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "aggregator/address_history.h"
+#include "aggregator/socket_state.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/aggregator/test_util.h"
+
+namespace ghostpeer::aggregator {
+namespace {
+
+using testing::Attach;
+using testing::Container;
+using testing::Detach;
+using testing::Netns;
+using testing::Socket;
+using testing::SocketSpec;
+using testing::T;
+using testing::Vip;
+
+// What a step expects: kind/severity pairs, plus bytes_at_risk of the first
+// expectation when >= 0.
+struct Expected {
+  v1::FindingKind kind;
+  v1::Severity severity;
+  int64_t bytes_at_risk = -1;
+};
+
+std::string Describe(v1::FindingKind kind, v1::Severity severity) {
+  return absl::StrCat(v1::FindingKind_Name(kind), "/",
+                      v1::Severity_Name(severity));
+}
+
+struct Step {
+  // Address events (reporter node, event) applied before the snapshot.
+  std::vector<std::pair<std::string, v1::AddressEvent>> events;
+  // The client node's sockets at this snapshot.
+  std::vector<SocketSpec> sockets;
+  double taken_at = 0;  // seconds, see T()
+  std::vector<Expected> expected;
+  // Addresses the client's own namespace holds.
+  std::vector<std::string> own_addresses;
+};
+
+struct DetectorCase {
+  std::string name;
+  std::vector<Step> steps;
+};
+
+const v1::AddressOwner kServer = Container("10.0.1.6", "gpx-srv.1");
+const v1::AddressOwner kOther = Container("10.0.1.6", "gpx-other.1", "node-3");
+
+SocketSpec Idle() { return SocketSpec{}; }
+SocketSpec Stuck(uint32_t queue = 720) {
+  SocketSpec spec;
+  spec.send_queue = queue;
+  spec.unacked = 1;
+  spec.backoff = 4;
+  spec.last_ack_recv_ms = 6080;
+  return spec;
+}
+SocketSpec WithState(SocketSpec spec, v1::TcpState state) {
+  spec.state = state;
+  return spec;
+}
+SocketSpec Written(uint64_t acked, uint32_t queue,
+                   v1::TcpState state = v1::TCP_STATE_ESTABLISHED) {
+  SocketSpec spec;
+  spec.bytes_acked = acked;
+  spec.send_queue = queue;
+  spec.state = state;
+  return spec;
+}
+SocketSpec To(std::string remote, SocketSpec spec = SocketSpec{}) {
+  spec.remote_ip = std::move(remote);
+  return spec;
+}
+SocketSpec HeardAgo(uint32_t ms, SocketSpec spec = SocketSpec{}) {
+  spec.last_ack_recv_ms = ms;
+  spec.last_data_recv_ms = ms;
+  return spec;
+}
+
+std::pair<std::string, v1::AddressEvent> On(const std::string& node,
+                                            v1::AddressEvent event) {
+  return {node, std::move(event)};
+}
+
+const std::vector<DetectorCase>& Cases() {
+  static const auto* cases =
+      new std::vector<DetectorCase>{
+          {"healthy connection to a live owner",
+           {{{On("node-2", Attach(1, T(0), kServer))}, {Stuck()}, 10, {}}}},
+          {"vanished peer, idle client: warning",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {Idle()},
+             10,
+             {{v1::VANISHED_PEER, v1::WARNING, 0}}}}},
+          {"vanished peer, data waiting: critical with the queue at risk",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {Stuck(720)},
+             10,
+             {{v1::VANISHED_PEER, v1::CRITICAL, 720}}}}},
+          {"vanished peer, client keeps writing: critical",
+           {{{On("node-2", Attach(1, T(0), kServer))},
+             {Written(1000, 0)},
+             10,
+             {}},
+            {{On("node-2", Detach(2, T(15), kServer))},
+             {Written(1000, 0)},
+             20,
+             {{v1::VANISHED_PEER, v1::WARNING}}},
+            {{}, {Written(1400, 0)}, 25, {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+          {"vanished peer without tcp_info (proc source): queue is the "
+           "evidence",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {[] {
+               SocketSpec spec = Stuck(300);
+               spec.tcp_info = false;
+               return spec;
+             }()},
+             10,
+             {{v1::VANISHED_PEER, v1::CRITICAL, 300}}}}},
+          {"never-held address (outside service): nothing",
+           {{{On("node-2", Attach(1, T(0), kServer))},
+             {To("203.0.113.5", Stuck())},
+             10,
+             {}}}},
+          {"loopback peer: nothing, even if history mentions it",
+           {{{On("node-2", Attach(1, T(0), Container("127.0.0.1", "odd"))),
+              On("node-2", Detach(2, T(1), Container("127.0.0.1", "odd")))},
+             {To("127.0.0.1", Stuck())},
+             10,
+             {}}}},
+          {"swarm VIP, held or gone: never a ghost",
+           {{{On("manager-1", Attach(1, T(0), Vip("10.0.1.2", "web"))),
+              On("manager-1", Detach(2, T(5), Vip("10.0.1.2", "web")))},
+             {To("10.0.1.2", Stuck())},
+             10,
+             {}}}},
+          {"peer address held by the client's own namespace: nothing",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {Stuck()},
+             10,
+             {},
+             {"10.0.1.6"}}}},
+          {"states that cannot lose data: nothing",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {WithState(Stuck(), v1::TCP_STATE_LISTEN),
+              WithState(Stuck(), v1::TCP_STATE_TIME_WAIT),
+              WithState(Stuck(), v1::TCP_STATE_SYN_SENT),
+              WithState(Stuck(), v1::TCP_STATE_SYN_RECV),
+              WithState(Stuck(), v1::TCP_STATE_FIN_WAIT2),
+              WithState(Stuck(), v1::TCP_STATE_CLOSE)},
+             10,
+             {}}}},
+          {"FIN_WAIT1 and LAST_ACK to a vanished peer still lose data",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {WithState(Stuck(), v1::TCP_STATE_FIN_WAIT1)},
+             10,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+          {"reassigned: first holder gone, another owner holds the address",
+           {{{On("node-2", Attach(1, T(0), kServer))}, {Stuck()}, 10, {}},
+            {{On("node-2", Detach(2, T(12), kServer)),
+              On("node-3", Attach(1, T(13), kOther))},
+             {Stuck()},
+             15,
+             {{v1::REASSIGNED_PEER, v1::CRITICAL, 720}}}}},
+          {"reassigned, idle client: warning",
+           {{{On("node-2", Attach(1, T(0), kServer))}, {Idle()}, 10, {}},
+            {{On("node-2", Detach(2, T(12), kServer)),
+              On("node-3", Attach(1, T(13), kOther))},
+             {Idle()},
+             15,
+             {{v1::REASSIGNED_PEER, v1::WARNING}}}}},
+          {"reuse after a vanish: vanished first, then reassigned",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {Stuck()},
+             10,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}},
+            {{On("node-3", Attach(1, T(12), kOther))},
+             {Stuck()},
+             15,
+             {{v1::REASSIGNED_PEER, v1::CRITICAL}}}}},
+          {"flapping owner (leaves and comes back): vanished, then nothing",
+           {{{On("node-2", Attach(1, T(0), kServer))}, {Stuck()}, 10, {}},
+            {{On("node-2", Detach(2, T(11), kServer))},
+             {Stuck()},
+             15,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}},
+            {{On("node-2", Attach(3, T(16), kServer))}, {Stuck()}, 20, {}},
+            {{On("node-2", Detach(4, T(21), kServer)),
+              On("node-2", Attach(5, T(22), kServer))},
+             {Stuck()},
+             25,
+             {}}}},
+          {"same container seen by the tasks API and its namespace: not "
+           "reassigned",
+           {{{On("node-2", Attach(1, T(0), kServer))}, {Stuck()}, 10, {}},
+            {{On("manager-1",
+                 Attach(
+                     1, T(11),
+                     [] {
+                       v1::AddressOwner task = kServer;
+                       task.set_kind(v1::OWNER_KIND_SWARM_TASK);
+                       task.set_netns_inode(0);
+                       task.clear_netns();
+                       return task;
+                     }(),
+                     v1::SWARM_TASKS)),
+              On("node-2", Detach(2, T(12), kServer))},
+             {Stuck()},
+             15,
+             {}}}},
+          {"first seen after the reassignment: tcp_info dates the peer",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(100), kServer)),
+              On("node-3", Attach(1, T(200), kOther))},
+             // Last heard 250 s before T(300): T(50), while gpx-srv.1 held it.
+             {HeardAgo(250000, Stuck())},
+             300,
+             {{v1::REASSIGNED_PEER, v1::CRITICAL}}}}},
+          {"first seen after the reassignment, heard from the new owner: "
+           "nothing",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(100), kServer)),
+              On("node-3", Attach(1, T(200), kOther))},
+             {HeardAgo(50000, Stuck())},
+             300,
+             {}}}},
+          {"heard too close to the old owner's departure: no evidence",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(100), kServer)),
+              On("node-3", Attach(1, T(110), kOther))},
+             // T(95): within the margin of both the departure and the arrival.
+             {HeardAgo(205000, Stuck())},
+             300,
+             {}}}},
+          {"address held on two nodes: held while either holds it",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-3", Attach(1, T(0),
+                                  Netns("10.0.1.6", "lb_73fsqapim", "node-3",
+                                        4026532999)))},
+             {Stuck()},
+             10,
+             {}},
+            {{On("node-2", Detach(2, T(12), kServer))}, {Stuck()}, 15, {}},
+            {{On("node-3", Detach(2, T(16),
+                                  Netns("10.0.1.6", "lb_73fsqapim", "node-3",
+                                        4026532999)))},
+             {Stuck()},
+             20,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+          {"clock skew: the server's node runs ahead of the client's",
+           // The departure is stamped 20 s after the client's snapshot time;
+           // the peer was last heard 1 s before that snapshot.
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(30), kServer))},
+             {HeardAgo(1000, Stuck())},
+             10,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+          {"clock skew: the client's node runs ahead within the margin",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(10), kServer))},
+             // Heard at T(25) by the client's clock: 15 s after the departure,
+             // inside the 30 s margin, so still a ghost.
+             {HeardAgo(5000, Stuck())},
+             30,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+          {"peer answered long after its owner left: someone outside answers",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(10), kServer))},
+             {HeardAgo(1000, Idle())},
+             300,
+             {}}}},
+          {"close-wait writer to a live owner: warning with post-FIN bytes",
+           {{{On("node-2", Attach(1, T(0), kServer))},
+             {Written(1000, 0)},
+             10,
+             {}},
+            {{}, {Written(1000, 0, v1::TCP_STATE_CLOSE_WAIT)}, 15, {}},
+            // The peer's kernel acked 600 more bytes after its app closed; 200
+            // are queued: 800 bytes no application reads.
+            {{},
+             {Written(1600, 200, v1::TCP_STATE_CLOSE_WAIT)},
+             20,
+             {{v1::CLOSE_WAIT_WRITER, v1::WARNING, 800}}}}},
+          {"close-wait without writes: nothing",
+           {{{On("node-2", Attach(1, T(0), kServer))},
+             {Written(1000, 1, v1::TCP_STATE_CLOSE_WAIT)},
+             10,
+             {}},
+            {{}, {Written(1000, 1, v1::TCP_STATE_CLOSE_WAIT)}, 15, {}}}},
+          {"close-wait writer whose peer then vanishes: both findings",
+           {{{On("node-2", Attach(1, T(0), kServer))},
+             {Written(1000, 0, v1::TCP_STATE_CLOSE_WAIT)},
+             10,
+             {}},
+            {{},
+             {Written(1000, 300, v1::TCP_STATE_CLOSE_WAIT)},
+             15,
+             {{v1::CLOSE_WAIT_WRITER, v1::WARNING, 300}}},
+            {{On("node-2", Detach(2, T(16), kServer))},
+             {Written(1000, 700, v1::TCP_STATE_CLOSE_WAIT)},
+             20,
+             {{v1::VANISHED_PEER, v1::CRITICAL, 700},
+              {v1::CLOSE_WAIT_WRITER, v1::WARNING, 700}}}}},
+          {"IPv6 peer vanished",
+           {{{On("node-2", Attach(1, T(0), Container("fd00::6", "gpx-srv6.1"))),
+              On("node-2",
+                 Detach(2, T(5), Container("fd00::6", "gpx-srv6.1")))},
+             {[] {
+               SocketSpec spec = Stuck();
+               spec.remote_ip = "fd00::6";
+               spec.local_ip = "fd00::8";
+               return spec;
+             }()},
+             10,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+          {"a DETACH with no known start is evidence of an owner",
+           {{{On("node-2", Detach(1, T(5), kServer))},
+             {Stuck()},
+             10,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+      };
+  return *cases;
+}
+
+class DetectorTest : public ::testing::TestWithParam<DetectorCase> {};
+
+TEST_P(DetectorTest, FindsWhatTheEvidenceShows) {
+  const DetectorCase& c = GetParam();
+  AddressHistory history;
+  ConnectionMemory memory;
+  for (size_t s = 0; s < c.steps.size(); ++s) {
+    const Step& step = c.steps[s];
+    HistoryChanges changes;
+    for (const auto& [reporter, event] : step.events) {
+      history.Apply(reporter, event, &changes);
+    }
+    std::vector<v1::SocketRecord> records;
+    for (const SocketSpec& spec : step.sockets) records.push_back(Socket(spec));
+    // Distinct sockets when a step lists several.
+    for (size_t i = 0; i < records.size(); ++i) records[i].set_inode(1000 + i);
+    std::vector<SocketView> views;
+    for (const auto& record : records) views.push_back({&record, 0});
+    v1::NodeSnapshot meta;
+    v1::NamespaceInfo* ns = meta.add_namespaces();
+    ns->set_inode(SocketSpec{}.netns_inode);
+    for (const std::string& address : step.own_addresses) {
+      ns->add_addresses()->set_address(address);
+    }
+    DetectionInput input;
+    input.node = "node-1";
+    input.now = T(step.taken_at);
+    input.taken_at = T(step.taken_at);
+    input.sockets = views;
+    input.namespaces = &meta.namespaces();
+    std::vector<DetectedFinding> found =
+        Detect(input, history, DetectorOptions(), &memory);
+
+    std::vector<std::string> got, want;
+    for (const auto& d : found) {
+      got.push_back(Describe(d.finding.kind(), d.finding.severity()));
+      EXPECT_FALSE(d.finding.story().empty());
+      EXPECT_EQ(d.finding.status(), v1::OPEN);
+    }
+    for (const Expected& e : step.expected) {
+      want.push_back(Describe(e.kind, e.severity));
+      if (e.bytes_at_risk < 0) continue;
+      for (const auto& d : found) {
+        if (d.finding.kind() != e.kind) continue;
+        EXPECT_EQ(d.finding.bytes_at_risk(),
+                  static_cast<uint64_t>(e.bytes_at_risk))
+            << c.name << ", step " << s << ", " << Describe(e.kind, e.severity);
+      }
+    }
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(absl::StrJoin(got, " "), absl::StrJoin(want, " "))
+        << c.name << ", step " << s;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, DetectorTest, ::testing::ValuesIn(Cases()),
+    [](const ::testing::TestParamInfo<DetectorCase>& info) {
+      std::string name;
+      for (char ch : info.param.name) {
+        name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+      }
+      return name;
+    });
+
+TEST(DetectorFindingTest, CarriesOwnersStoryAndStableId) {
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Attach(1, T(0), kServer), &changes);
+  history.Apply("node-2", Detach(2, T(3724), kServer), &changes);
+  const v1::SocketRecord record = Socket(Stuck(1794));
+  const std::vector<SocketView> views = {{&record, 0}};
+  DetectionInput input;
+  input.node = "node-1";
+  input.now = T(3730);
+  input.taken_at = T(3730);
+  input.sockets = views;
+  ConnectionMemory memory;
+  auto found = Detect(input, history, DetectorOptions(), &memory);
+  ASSERT_EQ(found.size(), 1u);
+  const v1::Finding& f = found[0].finding;
+  EXPECT_EQ(f.peer_last_owner().task(), "gpx-srv.1");
+  EXPECT_EQ(FromProto(f.peer_last_owner().until()), T(3724));
+  EXPECT_FALSE(f.has_peer_current_owner());
+  EXPECT_EQ(f.id(),
+            FindingId("node-1", SocketKeyView::Of(record), v1::VANISHED_PEER));
+  EXPECT_EQ(f.id().size(), 16u);
+  EXPECT_EQ(f.story(),
+            "gpx-cli.1 (logc, pid 412) on node-1 is writing to "
+            "10.0.1.6:27017, which belonged to gpx-srv.1 until "
+            "2027-01-15T09:02:04Z; nobody holds it now; 1.8 KB at risk");
+  // Same input, fresh memory: the same id and finding (deterministic).
+  ConnectionMemory again;
+  auto second = Detect(input, history, DetectorOptions(), &again);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].finding.SerializeAsString(), f.SerializeAsString());
+}
+
+TEST(DetectorFindingTest, IdsDifferByKindAndSocket) {
+  const v1::SocketRecord a = Socket(SocketSpec{});
+  SocketSpec other;
+  other.local_port = 50387;
+  const v1::SocketRecord b = Socket(other);
+  const auto ka = SocketKeyView::Of(a);
+  EXPECT_NE(FindingId("node-1", ka, v1::VANISHED_PEER),
+            FindingId("node-1", ka, v1::CLOSE_WAIT_WRITER));
+  EXPECT_NE(FindingId("node-1", ka, v1::VANISHED_PEER),
+            FindingId("node-1", SocketKeyView::Of(b), v1::VANISHED_PEER));
+  EXPECT_NE(FindingId("node-1", ka, v1::VANISHED_PEER),
+            FindingId("node-9", ka, v1::VANISHED_PEER));
+}
+
+TEST(DetectorFindingTest, ReAgedRecordsDateThePeerCorrectly) {
+  // A base record heard 1 s before its snapshot, carried 299 s into a delta:
+  // the peer was last heard at T(0), while gpx-srv.1 held the address.
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Attach(1, T(-100), kServer), &changes);
+  history.Apply("node-2", Detach(2, T(100), kServer), &changes);
+  history.Apply("node-3", Attach(1, T(200), kOther), &changes);
+  const v1::SocketRecord record = Socket(HeardAgo(1000, Stuck()));
+  const std::vector<SocketView> views = {{&record, 299000}};
+  DetectionInput input;
+  input.node = "node-1";
+  input.now = T(300);
+  input.taken_at = T(300);
+  input.sockets = views;
+  ConnectionMemory memory;
+  auto found = Detect(input, history, DetectorOptions(), &memory);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].finding.kind(), v1::REASSIGNED_PEER);
+  EXPECT_EQ(found[0].finding.socket().tcp_info().last_ack_recv_ms(), 300000u);
+  EXPECT_EQ(found[0].finding.peer_current_owner().task(), "gpx-other.1");
+}
+
+TEST(DetectorMemoryTest, ForgetsSocketsThatWentAway) {
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Attach(1, T(0), kServer), &changes);
+  const v1::SocketRecord record = Socket(Idle());
+  std::vector<SocketView> views = {{&record, 0}};
+  DetectionInput input;
+  input.node = "node-1";
+  input.sockets = views;
+  ConnectionMemory memory;
+  Detect(input, history, DetectorOptions(), &memory);
+  EXPECT_EQ(memory.sockets.size(), 1u);
+  input.sockets = {};
+  Detect(input, history, DetectorOptions(), &memory);
+  EXPECT_TRUE(memory.sockets.empty());
+}
+
+TEST(DetectorMemoryTest, EncodeDecodeRoundTrip) {
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Attach(1, T(0), kServer), &changes);
+  SocketMemory memory;
+  memory.first_seen = T(42);
+  memory.history_mark = 7;
+  memory.first_holders = {history.Find("10.0.1.6")->intervals[0].owner_id};
+  memory.has_written = true;
+  memory.written = 123456789012ULL;
+  memory.fin_seen = true;
+  memory.written_at_fin = 99;
+  memory.acked_at_fin = 98;
+  const std::string encoded = EncodeMemory(memory, history);
+
+  AddressHistory fresh;  // another process: owners are interned anew
+  absl::StatusOr<SocketMemory> decoded = DecodeMemory(encoded, &fresh);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->first_seen, T(42));
+  EXPECT_EQ(decoded->history_mark, 7);
+  EXPECT_EQ(decoded->written, 123456789012ULL);
+  EXPECT_TRUE(decoded->fin_seen);
+  EXPECT_EQ(decoded->written_at_fin, 99u);
+  EXPECT_EQ(decoded->acked_at_fin, 98u);
+  ASSERT_EQ(decoded->first_holders.size(), 1u);
+  EXPECT_EQ(fresh.OwnerKey(decoded->first_holders[0]),
+            history.OwnerKey(memory.first_holders[0]));
+  EXPECT_EQ(fresh.OwnerContainerId(decoded->first_holders[0]),
+            kServer.container_id());
+
+  EXPECT_EQ(DecodeMemory("garbage", &fresh).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeMemory("1 2 3", &fresh).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(FormatBytesTest, Units) {
+  EXPECT_EQ(FormatBytes(0), "0 B");
+  EXPECT_EQ(FormatBytes(1023), "1023 B");
+  EXPECT_EQ(FormatBytes(1794), "1.8 KB");
+  EXPECT_EQ(FormatBytes(3 * 1024 * 1024 + 400 * 1024), "3.4 MB");
+}
+
+}  // namespace
+}  // namespace ghostpeer::aggregator

@@ -1,0 +1,531 @@
+#include "aggregator/engine.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/aggregator/test_util.h"
+
+namespace ghostpeer::aggregator {
+namespace {
+
+using testing::Attach;
+using testing::Container;
+using testing::Delta;
+using testing::Detach;
+using testing::FakeClock;
+using testing::Full;
+using ::testing::HasSubstr;
+using testing::Socket;
+using testing::SocketSpec;
+using testing::T;
+
+const v1::AddressOwner kServer = Container("10.0.1.6", "gpx-srv.1");
+
+v1::Hello HelloFrom(const std::string& node, const std::string& instance) {
+  v1::Hello hello;
+  hello.set_node(node);
+  hello.set_agent_instance(instance);
+  hello.set_agent_version("0.1.0");
+  hello.set_kernel("6.18.0");
+  return hello;
+}
+
+v1::AddressEventBatch Batch(std::vector<v1::AddressEvent> events) {
+  v1::AddressEventBatch batch;
+  for (auto& e : events) *batch.add_events() = std::move(e);
+  return batch;
+}
+
+// A socket whose peer stopped answering long ago (a live peer's recent ACK
+// would be evidence against a ghost).
+SocketSpec Stuck(uint32_t queue) {
+  SocketSpec spec;
+  spec.send_queue = queue;
+  spec.last_ack_recv_ms = 600000;
+  spec.last_data_recv_ms = 600000;
+  spec.unacked = 1;
+  spec.backoff = 3;
+  return spec;
+}
+
+// Records every finding event.
+class Recorder {
+ public:
+  Engine::FindingListener Listener() {
+    return [this](const v1::FindingEvent& event) {
+      absl::MutexLock lock(&mu_);
+      events_.push_back(
+          absl::StrCat(v1::FindingEventType_Name(event.type()), " ",
+                       v1::FindingKind_Name(event.finding().kind())));
+    };
+  }
+  std::vector<std::string> Take() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(events_, {});
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> events_;
+};
+
+class TempDb {
+ public:
+  explicit TempDb(const std::string& name)
+      : path_(absl::StrCat(::testing::TempDir(), "/gp_engine_", getpid(), "_",
+                           name, ".db")) {
+    Remove();
+  }
+  ~TempDb() { Remove(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  void Remove() {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::remove((path_ + suffix).c_str());
+    }
+  }
+  std::string path_;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Engine> OpenEngine(const std::string& path = ":memory:") {
+    EngineOptions options;
+    options.db_path = path;
+    options.clock = &clock_;
+    options.retention = absl::Hours(1);
+    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options);
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    return engine.ok() ? *std::move(engine) : nullptr;
+  }
+
+  FakeClock clock_{T(0)};
+};
+
+TEST_F(EngineTest, VanishedPeerOpensAndResolvesEndToEnd) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  ASSERT_NE(engine, nullptr);
+  Recorder recorder;
+  const int subscription = engine->Subscribe(recorder.Listener());
+
+  ASSERT_EQ(*engine->Hello(HelloFrom("node-2", "srv-agent")), 0u);
+  ASSERT_EQ(*engine->Hello(HelloFrom("node-1", "cli-agent")), 0u);
+  clock_.Set(T(10));
+  EXPECT_EQ(*engine->IngestAddressEvents("node-2", "srv-agent",
+                                         Batch({Attach(1, T(1), kServer)})),
+            1u);
+
+  // Full snapshot: the client talks to a live server; nothing to report.
+  clock_.Set(T(15));
+  auto ack = engine->IngestSnapshot("node-1", "cli-agent",
+                                    Full(1, T(15), {Socket(Stuck(0))}), T(15));
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_EQ(ack->full_snapshot_id(), 1u);
+  EXPECT_EQ(ack->snapshot_id(), 1u);
+  EXPECT_FALSE(ack->full_snapshot_required());
+  EXPECT_TRUE(engine->ListFindings({}).findings().empty());
+
+  // The server vanishes; the next delta shows the queue growing.
+  clock_.Set(T(18));
+  ASSERT_EQ(*engine->IngestAddressEvents("node-2", "srv-agent",
+                                         Batch({Detach(2, T(18), kServer)})),
+            2u);
+  clock_.Set(T(20));
+  ack = engine->IngestSnapshot("node-1", "cli-agent",
+                               Delta(2, 1, T(20), {Socket(Stuck(720))}, {}),
+                               T(20));
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_EQ(ack->full_snapshot_id(), 1u);
+  v1::ListFindingsResponse findings = engine->ListFindings({});
+  ASSERT_EQ(findings.findings_size(), 1);
+  const v1::Finding& f = findings.findings(0);
+  EXPECT_EQ(f.kind(), v1::VANISHED_PEER);
+  EXPECT_EQ(f.severity(), v1::CRITICAL);
+  EXPECT_EQ(f.status(), v1::OPEN);
+  EXPECT_EQ(f.bytes_at_risk(), 720u);
+  EXPECT_EQ(f.peer_last_owner().task(), "gpx-srv.1");
+  EXPECT_EQ(FromProto(f.first_seen()), T(20));
+  EXPECT_THAT(f.story(), HasSubstr("nobody holds it now"));
+  EXPECT_THAT(recorder.Take(), ::testing::ElementsAre("OPENED VANISHED_PEER"));
+
+  // Queue grows: UPDATED.
+  clock_.Set(T(25));
+  ASSERT_TRUE(
+      engine
+          ->IngestSnapshot("node-1", "cli-agent",
+                           Delta(3, 1, T(25), {Socket(Stuck(1440))}, {}), T(25))
+          .ok());
+  EXPECT_THAT(recorder.Take(), ::testing::ElementsAre("UPDATED VANISHED_PEER"));
+
+  // The client socket goes away: RESOLVED.
+  clock_.Set(T(30));
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "cli-agent",
+                                   Delta(4, 1, T(30), {}, {Socket(Stuck(0))}),
+                                   T(30))
+                  .ok());
+  EXPECT_THAT(recorder.Take(), ::testing::ElementsAre("CLOSED VANISHED_PEER"));
+  v1::ListFindingsRequest open_only;
+  open_only.set_status(v1::OPEN);
+  EXPECT_TRUE(engine->ListFindings(open_only).findings().empty());
+  findings = engine->ListFindings({});
+  ASSERT_EQ(findings.findings_size(), 1);
+  EXPECT_EQ(findings.findings(0).status(), v1::RESOLVED);
+  EXPECT_EQ(FromProto(findings.findings(0).resolved_at()), T(30));
+
+  engine->Unsubscribe(subscription);
+  EngineCounters counters = engine->Counters();
+  EXPECT_EQ(counters.full_snapshots, 1u);
+  EXPECT_EQ(counters.delta_snapshots, 3u);
+  EXPECT_EQ(counters.socket_records_ingested, 3u);
+  EXPECT_EQ(counters.address_events_by_source[v1::OBSERVATION], 2u);
+  EXPECT_EQ(counters.findings_opened_by_kind[v1::VANISHED_PEER], 1u);
+  EXPECT_EQ(counters.findings_resolved_by_kind[v1::VANISHED_PEER], 1u);
+  EXPECT_EQ(counters.ingest_latency.count, 4u);
+  EXPECT_EQ(counters.agents_connected, 2u);
+}
+
+TEST_F(EngineTest, DeltaWithUnknownBaseAsksForAFullSnapshot) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  ASSERT_TRUE(engine->Hello(HelloFrom("node-1", "a")).ok());
+  auto ack = engine->IngestSnapshot("node-1", "a",
+                                    Delta(5, 4, T(0), {Socket({})}, {}), T(0));
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_TRUE(ack->full_snapshot_required());
+  EXPECT_EQ(engine->ListSockets({}).sockets_size(), 0);
+
+  // A new agent instance cannot use the old instance's base either.
+  ASSERT_TRUE(
+      engine->IngestSnapshot("node-1", "a", Full(1, T(0), {Socket({})}), T(0))
+          .ok());
+  ack = engine->IngestSnapshot("node-1", "b", Delta(2, 1, T(1), {}, {}), T(1));
+  ASSERT_TRUE(ack.ok());
+  EXPECT_TRUE(ack->full_snapshot_required());
+  EXPECT_EQ(engine->Counters().full_snapshots_required, 2u);
+}
+
+TEST_F(EngineTest, RestartKeepsHistorySeqsAndOpenFindings) {
+  TempDb db("restart");
+  std::string finding_id;
+  {
+    std::unique_ptr<Engine> engine = OpenEngine(db.path());
+    ASSERT_NE(engine, nullptr);
+    clock_.Set(T(6));
+    ASSERT_TRUE(engine
+                    ->IngestAddressEvents("node-2", "srv-agent",
+                                          Batch({Attach(1, T(0), kServer),
+                                                 Detach(2, T(5), kServer)}))
+                    .ok());
+    clock_.Set(T(10));
+    ASSERT_TRUE(engine
+                    ->IngestSnapshot("node-1", "cli-agent",
+                                     Full(1, T(10), {Socket(Stuck(100))}),
+                                     T(10))
+                    .ok());
+    auto findings = engine->ListFindings({});
+    ASSERT_EQ(findings.findings_size(), 1);
+    finding_id = findings.findings(0).id();
+  }
+  clock_.Set(T(60));
+  std::unique_ptr<Engine> engine = OpenEngine(db.path());
+  ASSERT_NE(engine, nullptr);
+  // Acknowledged seqs survive: a reconnecting agent resumes after them.
+  EXPECT_EQ(*engine->Hello(HelloFrom("node-2", "srv-agent")), 2u);
+  // History survives.
+  v1::GetAddressHistoryRequest request;
+  request.set_address("10.0.1.6");
+  auto history = engine->GetAddressHistory(request);
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->intervals_size(), 1);
+  EXPECT_EQ(history->intervals(0).task(), "gpx-srv.1");
+  EXPECT_EQ(FromProto(history->intervals(0).until()), T(5));
+  // The open finding survives with its first_seen...
+  auto findings = engine->ListFindings({});
+  ASSERT_EQ(findings.findings_size(), 1);
+  EXPECT_EQ(findings.findings(0).id(), finding_id);
+  EXPECT_EQ(findings.findings(0).status(), v1::OPEN);
+  EXPECT_EQ(FromProto(findings.findings(0).first_seen()), T(10));
+  // ...and continues (not re-opened) when the client's agent reports again.
+  Recorder recorder;
+  engine->Subscribe(recorder.Listener());
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "cli-agent-2",
+                                   Full(1, T(65), {Socket(Stuck(100))}), T(65))
+                  .ok());
+  EXPECT_THAT(recorder.Take(), ::testing::IsEmpty());
+  findings = engine->ListFindings({});
+  ASSERT_EQ(findings.findings_size(), 1);
+  EXPECT_EQ(FromProto(findings.findings(0).first_seen()), T(10));
+  EXPECT_EQ(FromProto(findings.findings(0).last_seen()), T(65));
+
+  // A replay of already stored events is acknowledged, not re-applied.
+  auto acked = engine->IngestAddressEvents(
+      "node-2", "srv-agent",
+      Batch({Attach(1, T(0), kServer), Detach(2, T(5), kServer)}));
+  ASSERT_TRUE(acked.ok());
+  EXPECT_EQ(*acked, 2u);
+  EXPECT_EQ(engine->Counters().address_events_replayed, 2u);
+  EXPECT_EQ(engine->GetAddressHistory(request)->intervals_size(), 1);
+}
+
+TEST_F(EngineTest, ReplayedSeqsAreSkippedAndGapsAccepted) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  ASSERT_EQ(*engine->IngestAddressEvents("node-2", "a",
+                                         Batch({Attach(1, T(0), kServer)})),
+            1u);
+  // 1 is a replay; 5 follows a gap: accepted.
+  ASSERT_EQ(*engine->IngestAddressEvents(
+                "node-2", "a",
+                Batch({Attach(1, T(0), kServer), Detach(5, T(3), kServer)})),
+            5u);
+  // Seqs count per agent instance: a new instance starts again from 1.
+  ASSERT_EQ(*engine->IngestAddressEvents("node-2", "b",
+                                         Batch({Attach(1, T(4), kServer)})),
+            1u);
+  v1::GetAddressHistoryRequest request;
+  request.set_address("10.0.1.6");
+  auto history = engine->GetAddressHistory(request);
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->intervals_size(), 2);
+}
+
+TEST_F(EngineTest, BadInputIsRefusedAndStoresNothing) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  ASSERT_TRUE(
+      engine
+          ->IngestAddressEvents(
+              "node-3", "x",
+              Batch({Attach(1, T(0), Container("10.0.1.9", "other.1"))}))
+          .ok());
+  v1::AddressOwner bad = kServer;
+  bad.set_address("10.0.1.999");
+  auto result = engine->IngestAddressEvents(
+      "node-2", "a", Batch({Attach(1, T(0), kServer), Attach(2, T(0), bad)}));
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("events[1].owner.address"));
+  // Nothing of the batch, not even its good first event.
+  v1::GetAddressHistoryRequest request;
+  request.set_address("10.0.1.6");
+  EXPECT_EQ(engine->GetAddressHistory(request)->intervals_size(), 0);
+  EXPECT_EQ(*engine->Hello(HelloFrom("node-2", "a")), 0u);
+  // Other nodes' history is untouched.
+  request.set_address("10.0.1.9");
+  EXPECT_EQ(engine->GetAddressHistory(request)->intervals_size(), 1);
+
+  v1::SocketSnapshot snapshot = Full(1, T(0), {Socket({})});
+  snapshot.mutable_snapshot()->mutable_sockets(0)->set_remote_port(99999);
+  EXPECT_EQ(
+      engine->IngestSnapshot("node-1", "a", snapshot, T(0)).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine->Hello(HelloFrom("", "a")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine->Counters().messages_rejected, 3u);
+}
+
+TEST_F(EngineTest, FutureEventsAreRefusedSlightlyAheadClamped) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  clock_.Set(T(100));
+  EXPECT_EQ(engine
+                ->IngestAddressEvents(
+                    "node-2", "a",
+                    Batch({Attach(1, T(100) + absl::Hours(1), kServer)}))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents(
+                      "node-2", "a",
+                      Batch({Attach(1, T(100) + absl::Minutes(1), kServer)}))
+                  .ok());
+  v1::GetAddressHistoryRequest request;
+  request.set_address("10.0.1.6");
+  auto history = engine->GetAddressHistory(request);
+  ASSERT_EQ(history->intervals_size(), 1);
+  EXPECT_EQ(FromProto(history->intervals(0).since()), T(100));
+}
+
+TEST_F(EngineTest, HistoryQueriesAndRetention) {
+  std::unique_ptr<Engine> engine = OpenEngine();  // created at T(0)
+  const v1::AddressOwner other = Container("10.0.1.6", "other.1", "node-3");
+  clock_.Set(T(100));
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents("node-2", "a",
+                                        Batch({Attach(1, T(10), kServer),
+                                               Detach(2, T(20), kServer),
+                                               Attach(3, T(30), other)}))
+                  .ok());
+  v1::GetAddressHistoryRequest request;
+  request.set_address("::ffff:10.0.1.6");  // any form of the address
+  auto all = engine->GetAddressHistory(request);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->intervals_size(), 2);
+  EXPECT_EQ(all->intervals(0).task(), "gpx-srv.1");  // oldest first
+  EXPECT_EQ(all->intervals(1).task(), "other.1");
+  EXPECT_FALSE(all->intervals(1).has_until());
+  EXPECT_EQ(FromProto(all->retained_since()), T(0));
+
+  *request.mutable_at() = ToProto(T(15));
+  auto at = engine->GetAddressHistory(request);
+  ASSERT_EQ(at->intervals_size(), 1);
+  EXPECT_EQ(at->intervals(0).task(), "gpx-srv.1");
+  *request.mutable_at() = ToProto(T(25));
+  EXPECT_EQ(engine->GetAddressHistory(request)->intervals_size(), 0);
+
+  // Before the database existed: out of range.
+  *request.mutable_at() = ToProto(T(-10));
+  auto before = engine->GetAddressHistory(request);
+  EXPECT_EQ(before.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(std::string(before.status().message()),
+              HasSubstr("history retained since"));
+
+  request.set_address("not-an-ip");
+  EXPECT_EQ(engine->GetAddressHistory(request).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Two hours later (retention 1 h): the ended interval is purged, the open
+  // one stays, and T(15) is now out of range.
+  clock_.Set(T(7300));
+  ASSERT_TRUE(engine->Tick().ok());
+  request.set_address("10.0.1.6");
+  request.clear_at();
+  auto purged = engine->GetAddressHistory(request);
+  ASSERT_EQ(purged->intervals_size(), 1);
+  EXPECT_EQ(purged->intervals(0).task(), "other.1");
+  *request.mutable_at() = ToProto(T(15));
+  EXPECT_EQ(engine->GetAddressHistory(request).status().code(),
+            absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(EngineTest, ListSocketsFiltersAndTruncates) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  std::vector<v1::SocketRecord> sockets;
+  for (int i = 0; i < 5; ++i) {
+    SocketSpec spec;
+    spec.local_port = 40000 + i;
+    spec.state = i < 2 ? v1::TCP_STATE_CLOSE_WAIT : v1::TCP_STATE_ESTABLISHED;
+    spec.remote_ip = i == 4 ? "10.0.1.99" : "10.0.1.6";
+    sockets.push_back(Socket(spec));
+  }
+  ASSERT_TRUE(
+      engine->IngestSnapshot("node-1", "a", Full(1, T(0), sockets), T(0)).ok());
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-9", "b",
+                                   Full(1, T(0), {Socket({})}, "node-9"), T(0))
+                  .ok());
+  v1::ListSocketsRequest request;
+  EXPECT_EQ(engine->ListSockets(request).sockets_size(), 6);
+  request.set_node("node-1");
+  EXPECT_EQ(engine->ListSockets(request).sockets_size(), 5);
+  request.set_remote_ip("::ffff:10.0.1.6");
+  EXPECT_EQ(engine->ListSockets(request).sockets_size(), 4);
+  request.set_state(v1::TCP_STATE_CLOSE_WAIT);
+  EXPECT_EQ(engine->ListSockets(request).sockets_size(), 2);
+  request.clear_state();
+  request.set_limit(3);
+  auto limited = engine->ListSockets(request);
+  EXPECT_EQ(limited.sockets_size(), 3);
+  EXPECT_TRUE(limited.truncated());
+}
+
+TEST_F(EngineTest, NodesShowConnectionLagAndStaleness) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  const v1::AddressOwner gone = kServer;
+  ASSERT_TRUE(engine->Hello(HelloFrom("node-1", "a")).ok());
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents(
+                      "node-2", "s",
+                      Batch({Attach(1, T(0), gone), Detach(2, T(1), gone)}))
+                  .ok());
+  clock_.Set(T(12));
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "a",
+                                   Full(1, T(10), {Socket(Stuck(5))}), T(12))
+                  .ok());
+  auto nodes = engine->ListNodes();
+  // Address events alone do not make a node known: node-2 never said hello.
+  ASSERT_EQ(nodes.nodes_size(), 1);
+  const v1::NodeStatus* node1 = nullptr;
+  for (const auto& n : nodes.nodes()) {
+    if (n.node() == "node-1") node1 = &n;
+  }
+  ASSERT_NE(node1, nullptr);
+  EXPECT_TRUE(node1->connected());
+  EXPECT_EQ(FromProto(node1->lag()), absl::Seconds(2));
+  EXPECT_EQ(node1->sockets(), 1u);
+  EXPECT_EQ(node1->kernel(), "6.18.0");
+
+  engine->Disconnected("node-1", "a");
+  clock_.Set(T(12) + absl::Minutes(6));
+  ASSERT_TRUE(engine->Tick().ok());
+  nodes = engine->ListNodes();
+  for (const auto& n : nodes.nodes()) {
+    if (n.node() != "node-1") continue;
+    EXPECT_FALSE(n.connected());
+    EXPECT_EQ(n.sockets(), 0u);  // stale: the socket view is dropped
+  }
+  // Its finding stays open: no evidence the socket went away.
+  v1::ListFindingsRequest open_only;
+  open_only.set_status(v1::OPEN);
+  EXPECT_EQ(engine->ListFindings(open_only).findings_size(), 1);
+}
+
+TEST_F(EngineTest, FindingFilters) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents("node-2", "s",
+                                        Batch({Attach(1, T(0), kServer),
+                                               Detach(2, T(1), kServer)}))
+                  .ok());
+  SocketSpec idle;
+  idle.local_port = 1111;
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot(
+                      "node-1", "a",
+                      Full(1, T(5), {Socket(Stuck(5)), Socket(idle)}), T(5))
+                  .ok());
+  v1::ListFindingsRequest request;
+  auto all = engine->ListFindings(request);
+  ASSERT_EQ(all.findings_size(), 2);
+  EXPECT_EQ(all.findings(0).severity(), v1::CRITICAL);  // highest first
+  request.set_min_severity(v1::CRITICAL);
+  EXPECT_EQ(engine->ListFindings(request).findings_size(), 1);
+  request.clear_min_severity();
+  request.set_service("gpx-cli");
+  EXPECT_EQ(engine->ListFindings(request).findings_size(), 2);
+  request.set_service("nope");
+  EXPECT_EQ(engine->ListFindings(request).findings_size(), 0);
+  request.clear_service();
+  request.set_kind(v1::REASSIGNED_PEER);
+  EXPECT_EQ(engine->ListFindings(request).findings_size(), 0);
+  request.clear_kind();
+  request.set_node("node-2");
+  EXPECT_EQ(engine->ListFindings(request).findings_size(), 0);
+}
+
+TEST_F(EngineTest, OpenFailsClearlyOnACorruptDatabase) {
+  TempDb db("corrupt");
+  {
+    FILE* f = std::fopen(db.path().c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(std::string(4096, 'z').c_str(), f);
+    std::fclose(f);
+  }
+  EngineOptions options;
+  options.db_path = db.path();
+  options.clock = &clock_;
+  auto engine = Engine::Open(options);
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(engine.status().message()), HasSubstr(db.path()));
+}
+
+}  // namespace
+}  // namespace ghostpeer::aggregator

@@ -1,0 +1,207 @@
+// Builders and fakes shared by the aggregator's unit tests.
+#ifndef GHOSTPEER_TESTS_UNIT_AGGREGATOR_TEST_UTIL_H_
+#define GHOSTPEER_TESTS_UNIT_AGGREGATOR_TEST_UTIL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/time_util.h"
+#include "ghostpeer/v1/ingest.pb.h"
+#include "ghostpeer/v1/model.pb.h"
+
+namespace ghostpeer::aggregator::testing {
+
+// Test times: seconds after a fixed, plausible base (2027-01-15).
+inline absl::Time T(double seconds) {
+  return absl::FromUnixSeconds(1800000000) + absl::Seconds(seconds);
+}
+
+class FakeClock : public Clock {
+ public:
+  explicit FakeClock(absl::Time now = T(0)) : now_(now) {}
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Set(absl::Time now) {
+    absl::MutexLock lock(&mu_);
+    now_ = now;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_;
+};
+
+// A container owner: `name` is its task name, its id derives from it.
+inline v1::AddressOwner Container(const std::string& address,
+                                  const std::string& name,
+                                  const std::string& node = "node-2",
+                                  uint64_t netns_inode = 0) {
+  v1::AddressOwner owner;
+  owner.set_kind(v1::OWNER_KIND_CONTAINER);
+  owner.set_address(address);
+  owner.set_container_id(name + "-0123456789abcdef");
+  owner.set_container_name(name);
+  owner.set_task(name);
+  owner.set_node(node);
+  owner.set_netns_inode(netns_inode != 0 ? netns_inode
+                                         : 4026530000 + name.size());
+  owner.set_netns(absl::StrCat("inode:", owner.netns_inode()));
+  owner.set_network("eth0");
+  return owner;
+}
+
+inline v1::AddressOwner Netns(const std::string& address,
+                              const std::string& netns, const std::string& node,
+                              uint64_t inode) {
+  v1::AddressOwner owner;
+  owner.set_kind(v1::OWNER_KIND_NETNS);
+  owner.set_address(address);
+  owner.set_node(node);
+  owner.set_netns(netns);
+  owner.set_netns_inode(inode);
+  return owner;
+}
+
+inline v1::AddressOwner Vip(const std::string& address,
+                            const std::string& service) {
+  v1::AddressOwner owner;
+  owner.set_kind(v1::OWNER_KIND_SWARM_VIP);
+  owner.set_address(address);
+  owner.set_service(service);
+  owner.set_node("manager-1");
+  return owner;
+}
+
+inline v1::AddressEvent Event(v1::AddressEventType type, uint64_t seq,
+                              absl::Time time, const v1::AddressOwner& owner,
+                              v1::AddressEventSource source = v1::OBSERVATION) {
+  v1::AddressEvent event;
+  event.set_seq(seq);
+  event.set_type(type);
+  *event.mutable_time() = ToProto(time);
+  event.set_source(source);
+  *event.mutable_owner() = owner;
+  return event;
+}
+inline v1::AddressEvent Attach(
+    uint64_t seq, absl::Time time, const v1::AddressOwner& owner,
+    v1::AddressEventSource source = v1::OBSERVATION) {
+  return Event(v1::ATTACH, seq, time, owner, source);
+}
+inline v1::AddressEvent Detach(
+    uint64_t seq, absl::Time time, const v1::AddressOwner& owner,
+    v1::AddressEventSource source = v1::OBSERVATION) {
+  return Event(v1::DETACH, seq, time, owner, source);
+}
+inline v1::AddressEvent Inventory(
+    uint64_t seq, absl::Time time, const std::vector<v1::AddressOwner>& owners,
+    v1::AddressEventSource source = v1::OBSERVATION) {
+  v1::AddressEvent event;
+  event.set_seq(seq);
+  event.set_type(v1::INVENTORY);
+  *event.mutable_time() = ToProto(time);
+  event.set_source(source);
+  for (const auto& owner : owners) *event.add_inventory() = owner;
+  return event;
+}
+
+// A client socket on node-1, in the client's namespace, to `remote`.
+struct SocketSpec {
+  std::string remote_ip = "10.0.1.6";
+  uint32_t remote_port = 27017;
+  std::string local_ip = "10.0.1.8";
+  uint32_t local_port = 50386;
+  v1::TcpState state = v1::TCP_STATE_ESTABLISHED;
+  uint32_t send_queue = 0;
+  uint64_t bytes_acked = 1000;
+  uint32_t unacked = 0;
+  uint32_t backoff = 0;
+  uint32_t last_ack_recv_ms = 1000;
+  uint32_t last_data_recv_ms = 1000;
+  bool tcp_info = true;
+  uint64_t inode = 908125;
+  uint64_t netns_inode = 4026532625;
+};
+
+inline v1::SocketRecord Socket(const SocketSpec& spec) {
+  v1::SocketRecord socket;
+  socket.set_node("node-1");
+  socket.set_netns_inode(spec.netns_inode);
+  socket.set_local_ip(spec.local_ip);
+  socket.set_local_port(spec.local_port);
+  socket.set_remote_ip(spec.remote_ip);
+  socket.set_remote_port(spec.remote_port);
+  socket.set_state(spec.state);
+  socket.set_send_queue(spec.send_queue);
+  socket.set_inode(spec.inode);
+  socket.set_pid(412);
+  socket.set_comm("logc");
+  socket.set_container_name("gpx-cli.1");
+  socket.set_task("gpx-cli.1");
+  socket.set_service("gpx-cli");
+  socket.set_source(v1::CAPTURE_SOURCE_SOCK_DIAG);
+  if (spec.tcp_info) {
+    v1::TcpInfo* info = socket.mutable_tcp_info();
+    info->set_bytes_acked(spec.bytes_acked);
+    info->set_bytes_sent(spec.bytes_acked + spec.send_queue);
+    info->set_unacked(spec.unacked);
+    info->set_backoff(spec.backoff);
+    info->set_last_ack_recv_ms(spec.last_ack_recv_ms);
+    info->set_last_data_recv_ms(spec.last_data_recv_ms);
+  }
+  return socket;
+}
+
+inline v1::SocketSnapshot Full(uint64_t id, absl::Time taken_at,
+                               const std::vector<v1::SocketRecord>& sockets,
+                               const std::string& node = "node-1") {
+  v1::SocketSnapshot snapshot;
+  snapshot.set_snapshot_id(id);
+  snapshot.set_full(true);
+  v1::NodeSnapshot* body = snapshot.mutable_snapshot();
+  body->set_node(node);
+  *body->mutable_taken_at() = ToProto(taken_at);
+  body->set_agent_version("0.1.0");
+  for (const auto& socket : sockets) {
+    v1::SocketRecord* added = body->add_sockets();
+    *added = socket;
+    added->set_node(node);
+  }
+  return snapshot;
+}
+
+inline v1::SocketKey KeyOf(const v1::SocketRecord& record) {
+  v1::SocketKey key;
+  key.set_netns_inode(record.netns_inode());
+  key.set_local_ip(record.local_ip());
+  key.set_local_port(record.local_port());
+  key.set_remote_ip(record.remote_ip());
+  key.set_remote_port(record.remote_port());
+  key.set_inode(record.inode());
+  return key;
+}
+
+inline v1::SocketSnapshot Delta(uint64_t id, uint64_t base, absl::Time taken_at,
+                                const std::vector<v1::SocketRecord>& changed,
+                                const std::vector<v1::SocketRecord>& removed,
+                                const std::string& node = "node-1") {
+  v1::SocketSnapshot snapshot = Full(id, taken_at, changed, node);
+  snapshot.set_full(false);
+  snapshot.set_base_snapshot_id(base);
+  for (const auto& socket : removed) *snapshot.add_removed() = KeyOf(socket);
+  return snapshot;
+}
+
+}  // namespace ghostpeer::aggregator::testing
+
+#endif  // GHOSTPEER_TESTS_UNIT_AGGREGATOR_TEST_UTIL_H_

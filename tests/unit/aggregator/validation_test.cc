@@ -1,0 +1,310 @@
+#include "aggregator/validation.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/aggregator/test_util.h"
+
+namespace ghostpeer::aggregator {
+namespace {
+
+using testing::Attach;
+using testing::Container;
+using testing::Full;
+using ::testing::HasSubstr;
+using testing::Socket;
+using testing::SocketSpec;
+using testing::T;
+
+const absl::Time kNow = T(1000);
+
+struct BatchCase {
+  std::string name;
+  std::function<void(v1::AddressEventBatch*)> mutate;
+  std::string error;  // substring; empty: valid
+};
+
+v1::AddressEventBatch GoodBatch() {
+  v1::AddressEventBatch batch;
+  *batch.add_events() = Attach(1, T(900), Container("10.0.1.6", "srv.1"));
+  *batch.add_events() = testing::Inventory(
+      2, T(950), {Container("10.0.1.6", "srv.1"), Container("fd00::7", "b")});
+  return batch;
+}
+
+TEST(ValidateAddressEventBatchTest, Table) {
+  const std::vector<BatchCase> cases = {
+      {"good", [](auto*) {}, ""},
+      {"seq zero", [](auto* b) { b->mutable_events(0)->set_seq(0); },
+       "events[0].seq: must be > 0"},
+      {"seq not increasing", [](auto* b) { b->mutable_events(1)->set_seq(1); },
+       "events[1].seq: 1 does not follow 1"},
+      {"unknown type",
+       [](auto* b) {
+         b->mutable_events(0)->set_type(static_cast<v1::AddressEventType>(9));
+       },
+       "events[0].type: unknown event type 9"},
+      {"unspecified type",
+       [](auto* b) {
+         b->mutable_events(0)->set_type(v1::ADDRESS_EVENT_TYPE_UNSPECIFIED);
+       },
+       "unknown event type 0"},
+      {"unknown source",
+       [](auto* b) {
+         b->mutable_events(0)->set_source(
+             static_cast<v1::AddressEventSource>(42));
+       },
+       "events[0].source"},
+      {"missing time", [](auto* b) { b->mutable_events(0)->clear_time(); },
+       "events[0].time: missing"},
+      {"far past",
+       [](auto* b) {
+         *b->mutable_events(0)->mutable_time() =
+             ToProto(absl::FromUnixSeconds(86400));
+       },
+       "before any possible observation"},
+      {"far future",
+       [](auto* b) {
+         *b->mutable_events(0)->mutable_time() = ToProto(kNow + absl::Hours(1));
+       },
+       "ahead of the aggregator's clock"},
+      {"bad nanos",
+       [](auto* b) { b->mutable_events(0)->mutable_time()->set_nanos(-1); },
+       "nanos"},
+      {"bad owner address",
+       [](auto* b) {
+         b->mutable_events(0)->mutable_owner()->set_address("10.0.0.300");
+       },
+       "events[0].owner.address: '10.0.0.300' is not an IP address"},
+      {"missing owner", [](auto* b) { b->mutable_events(0)->clear_owner(); },
+       "events[0].owner: missing"},
+      {"unknown owner kind",
+       [](auto* b) {
+         b->mutable_events(0)->mutable_owner()->set_kind(
+             static_cast<v1::OwnerKind>(17));
+       },
+       "events[0].owner.kind"},
+      {"bad inventory member",
+       [](auto* b) {
+         b->mutable_events(1)->mutable_inventory(1)->set_address("nope");
+       },
+       "events[1].inventory[1].address"},
+      {"control character in a name",
+       [](auto* b) {
+         b->mutable_events(0)->mutable_owner()->set_container_name("a\nb");
+       },
+       "events[0].owner.container_name: contains a control character"},
+      {"overlong string",
+       [](auto* b) {
+         b->mutable_events(0)->mutable_owner()->set_service(
+             std::string(2000, 's'));
+       },
+       "events[0].owner.service: longer than 1024"},
+      {"too many events",
+       [](auto* b) {
+         for (int i = 0; i < 10001; ++i) {
+           *b->add_events() =
+               Attach(10 + i, T(900), Container("10.0.1.6", "x"));
+         }
+       },
+       "more than 10000"},
+  };
+  for (const BatchCase& c : cases) {
+    v1::AddressEventBatch batch = GoodBatch();
+    c.mutate(&batch);
+    absl::Status status =
+        ValidateAddressEventBatch(&batch, "node-2", kNow, ValidationLimits());
+    if (c.error.empty()) {
+      EXPECT_TRUE(status.ok()) << c.name << ": " << status;
+    } else {
+      EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.name;
+      EXPECT_THAT(std::string(status.message()), HasSubstr(c.error)) << c.name;
+    }
+  }
+}
+
+TEST(ValidateAddressEventBatchTest, NormalisesAndClamps) {
+  v1::AddressEventBatch batch;
+  v1::AddressOwner owner = Container("::ffff:10.0.1.6", "srv.1");
+  owner.clear_node();
+  owner.mutable_since()->set_seconds(5);  // not the agent's to set
+  *batch.add_events() = Attach(1, kNow + absl::Minutes(2), owner);
+  ASSERT_TRUE(
+      ValidateAddressEventBatch(&batch, "node-2", kNow, ValidationLimits())
+          .ok());
+  const v1::AddressEvent& event = batch.events(0);
+  EXPECT_EQ(event.owner().address(), "10.0.1.6");
+  EXPECT_EQ(event.owner().node(), "node-2");
+  EXPECT_FALSE(event.owner().has_since());
+  EXPECT_EQ(FromProto(event.time()), kNow);  // slightly ahead: clamped
+}
+
+struct SnapshotCase {
+  std::string name;
+  std::function<void(v1::SocketSnapshot*)> mutate;
+  std::string error;
+};
+
+v1::SocketSnapshot GoodSnapshot() {
+  v1::SocketSnapshot snapshot = Full(1, T(990), {Socket(SocketSpec{})});
+  v1::NamespaceInfo* ns = snapshot.mutable_snapshot()->add_namespaces();
+  ns->set_inode(4026532625);
+  v1::InterfaceAddress* address = ns->add_addresses();
+  address->set_address("10.0.1.8");
+  address->set_prefix_len(24);
+  address->set_interface("eth0");
+  ns->set_status(v1::NAMESPACE_STATUS_OK);
+  return snapshot;
+}
+
+v1::SocketRecord* First(v1::SocketSnapshot* s) {
+  return s->mutable_snapshot()->mutable_sockets(0);
+}
+
+TEST(ValidateSocketSnapshotTest, Table) {
+  const std::vector<SnapshotCase> cases = {
+      {"good", [](auto*) {}, ""},
+      {"snapshot id zero", [](auto* s) { s->set_snapshot_id(0); },
+       "snapshot_id: must be > 0"},
+      {"delta without base", [](auto* s) { s->set_full(false); },
+       "base_snapshot_id"},
+      {"full with removed keys",
+       [](auto* s) { s->add_removed()->set_local_ip("10.0.0.1"); },
+       "a full snapshot removes nothing"},
+      {"other node", [](auto* s) { s->mutable_snapshot()->set_node("node-9"); },
+       "snapshot.node: 'node-9'"},
+      {"socket of another node", [](auto* s) { First(s)->set_node("node-9"); },
+       "snapshot.sockets[0].node"},
+      {"missing taken_at",
+       [](auto* s) { s->mutable_snapshot()->clear_taken_at(); },
+       "snapshot.taken_at: missing"},
+      {"taken_at far ahead",
+       [](auto* s) {
+         *s->mutable_snapshot()->mutable_taken_at() =
+             ToProto(kNow + absl::Minutes(6));
+       },
+       "ahead of the aggregator's clock"},
+      {"bad remote ip", [](auto* s) { First(s)->set_remote_ip("10.0.1"); },
+       "snapshot.sockets[0].remote_ip"},
+      {"missing local ip", [](auto* s) { First(s)->clear_local_ip(); },
+       "snapshot.sockets[0].local_ip: missing"},
+      {"port out of range", [](auto* s) { First(s)->set_remote_port(70000); },
+       "snapshot.sockets[0].remote_port: 70000 is not a port"},
+      {"unknown state",
+       [](auto* s) { First(s)->set_state(static_cast<v1::TcpState>(13)); },
+       "unknown TCP state 13"},
+      {"unspecified state",
+       [](auto* s) { First(s)->set_state(v1::TCP_STATE_UNSPECIFIED); },
+       "unknown TCP state 0"},
+      {"unknown capture source",
+       [](auto* s) { First(s)->set_source(static_cast<v1::CaptureSource>(5)); },
+       "unknown capture source"},
+      {"negative pid", [](auto* s) { First(s)->set_pid(-3); }, "pid"},
+      {"bad namespace address",
+       [](auto* s) {
+         s->mutable_snapshot()
+             ->mutable_namespaces(0)
+             ->mutable_addresses(0)
+             ->set_address("x");
+       },
+       "snapshot.namespaces[0].addresses[0].address"},
+      {"bad prefix length",
+       [](auto* s) {
+         s->mutable_snapshot()
+             ->mutable_namespaces(0)
+             ->mutable_addresses(0)
+             ->set_prefix_len(129);
+       },
+       "prefix_len"},
+      {"unknown namespace status",
+       [](auto* s) {
+         s->mutable_snapshot()->mutable_namespaces(0)->set_status(
+             static_cast<v1::NamespaceStatus>(8));
+       },
+       "unknown namespace status"},
+      {"bad removed key",
+       [](auto* s) {
+         s->set_full(false);
+         s->set_base_snapshot_id(1);
+         v1::SocketKey* key = s->add_removed();
+         key->set_local_ip("10.0.1.8");
+         key->set_remote_ip("10.0.1.6");
+         key->set_remote_port(65536);
+       },
+       "removed[0].remote_port"},
+      {"too many sockets",
+       [](auto* s) {
+         for (int i = 0; i < 250001; ++i) {
+           *s->mutable_snapshot()->add_sockets() = s->snapshot().sockets(0);
+         }
+       },
+       "more than 250000"},
+  };
+  for (const SnapshotCase& c : cases) {
+    v1::SocketSnapshot snapshot = GoodSnapshot();
+    c.mutate(&snapshot);
+    absl::Status status =
+        ValidateSocketSnapshot(&snapshot, "node-1", kNow, ValidationLimits());
+    if (c.error.empty()) {
+      EXPECT_TRUE(status.ok()) << c.name << ": " << status;
+    } else {
+      EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.name;
+      EXPECT_THAT(std::string(status.message()), HasSubstr(c.error)) << c.name;
+    }
+  }
+}
+
+TEST(ValidateSocketSnapshotTest, NormalisesAddressesAndFillsNode) {
+  v1::SocketSnapshot snapshot = GoodSnapshot();
+  First(&snapshot)->clear_node();
+  First(&snapshot)->set_remote_ip("::ffff:10.0.1.6");
+  snapshot.mutable_snapshot()->clear_node();
+  ASSERT_TRUE(
+      ValidateSocketSnapshot(&snapshot, "node-1", kNow, ValidationLimits())
+          .ok());
+  EXPECT_EQ(snapshot.snapshot().sockets(0).remote_ip(), "10.0.1.6");
+  EXPECT_EQ(snapshot.snapshot().sockets(0).node(), "node-1");
+  EXPECT_EQ(snapshot.snapshot().node(), "node-1");
+}
+
+struct HelloCase {
+  std::string name;
+  std::function<void(v1::Hello*)> mutate;
+  std::string error;
+};
+
+TEST(ValidateHelloTest, Table) {
+  const std::vector<HelloCase> cases = {
+      {"good", [](auto*) {}, ""},
+      {"no node", [](auto* h) { h->clear_node(); }, "node: missing"},
+      {"node with space", [](auto* h) { h->set_node("node 1"); },
+       "space or control"},
+      {"overlong node", [](auto* h) { h->set_node(std::string(254, 'n')); },
+       "longer than 253"},
+      {"no instance", [](auto* h) { h->clear_agent_instance(); },
+       "agent_instance: missing"},
+      {"overlong kernel",
+       [](auto* h) { h->set_kernel(std::string(5000, 'k')); }, "kernel"},
+  };
+  for (const HelloCase& c : cases) {
+    v1::Hello hello;
+    hello.set_node("node-1");
+    hello.set_agent_instance("f3a9");
+    hello.set_agent_version("0.1.0");
+    hello.set_kernel("6.18.0");
+    c.mutate(&hello);
+    absl::Status status = ValidateHello(hello, ValidationLimits());
+    if (c.error.empty()) {
+      EXPECT_TRUE(status.ok()) << c.name << ": " << status;
+    } else {
+      EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.name;
+      EXPECT_THAT(std::string(status.message()), HasSubstr(c.error)) << c.name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ghostpeer::aggregator
