@@ -74,14 +74,4 @@ absl::StatusOr<ProcStat> ParseProcStat(absl::string_view content) {
   return stat;
 }
 
-std::optional<uint64_t> ParseSocketLink(absl::string_view target) {
-  if (!absl::ConsumePrefix(&target, "socket:[") ||
-      !absl::ConsumeSuffix(&target, "]")) {
-    return std::nullopt;
-  }
-  uint64_t inode;
-  if (!absl::SimpleAtoi(target, &inode)) return std::nullopt;
-  return inode;
-}
-
 }  // namespace ghostpeer::agent

@@ -35,9 +35,6 @@ struct ProcStat {
 // anything else.
 absl::StatusOr<ProcStat> ParseProcStat(absl::string_view content);
 
-// "socket:[12345]" -> 12345; nullopt for any other fd target.
-std::optional<uint64_t> ParseSocketLink(absl::string_view target);
-
 }  // namespace ghostpeer::agent
 
 #endif  // GHOSTPEER_AGENT_PROC_FS_H_

@@ -26,7 +26,7 @@ struct ProcessIdentity {
 
 struct ProcessIndexStats {
   uint64_t fd_tables_scanned = 0;  // /proc/<pid>/fd directories read
-  uint64_t fds_read = 0;           // readlink calls
+  uint64_t fds_read = 0;           // fds stat()ed
   uint64_t cache_hits = 0;         // inodes answered from the cache
   uint64_t unresolved = 0;         // inodes no process was found for
 };

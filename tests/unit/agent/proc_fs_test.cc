@@ -46,21 +46,6 @@ TEST(ParseProcStat, OwnProcess) {
   EXPECT_FALSE(stat->comm.empty());
 }
 
-TEST(ParseSocketLink, Targets) {
-  struct Case {
-    const char* target;
-    std::optional<uint64_t> expected;
-  };
-  const Case cases[] = {
-      {"socket:[908125]", 908125},  {"socket:[]", std::nullopt},
-      {"socket:[12", std::nullopt}, {"pipe:[908125]", std::nullopt},
-      {"/dev/null", std::nullopt},  {"anon_inode:[eventpoll]", std::nullopt},
-  };
-  for (const Case& c : cases) {
-    EXPECT_EQ(ParseSocketLink(c.target), c.expected) << c.target;
-  }
-}
-
 TEST(ListPids, IncludesOurselvesInOrder) {
   absl::StatusOr<std::vector<int>> pids = ListPids("/proc");
   ASSERT_TRUE(pids.ok());
