@@ -11,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -91,7 +92,7 @@ int Run(const Options& options) {
   absl::StatusOr<std::unique_ptr<AggregatorServer>> server =
       AggregatorServer::Start(options.server, engine->get());
   if (!server.ok()) {
-    GP_LOG_ERROR("{}", server.status().message());
+    GP_LOG_ERROR("{}", std::string(server.status().message()));
     return 1;
   }
   if (!options.server.credentials) {
@@ -123,6 +124,17 @@ int Run(const Options& options) {
 }  // namespace ghostpeer::aggregator
 
 int main(int argc, char** argv) {
+  // --help lists the flags of this file (absl's default looks for a file
+  // named after the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "aggregator/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.version_string = [] {
+    return absl::StrCat("ghostpeer-aggregator ", ghostpeer::kVersion, "\n");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "ghostpeer-aggregator: receives socket snapshots and address events "
       "from ghostpeer agents, keeps the history of who held which address, "
