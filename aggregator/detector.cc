@@ -275,9 +275,10 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
 
     // 1. Memory.
     const SocketKeyView key = SocketKeyView::Of(socket);
-    auto it = memory->sockets.find(key);
-    if (it == memory->sockets.end()) {
-      it = memory->sockets.emplace(SocketKey(key), SocketMemory()).first;
+    const uint64_t fingerprint =
+        view.fingerprint != 0 ? view.fingerprint : SocketFingerprint(key);
+    auto [it, inserted] = memory->sockets.try_emplace(fingerprint);
+    if (inserted) {
       it->second.first_seen = input.now;
       it->second.history_mark = history.next_id();
       address.Holders(&it->second.first_holders);

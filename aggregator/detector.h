@@ -42,10 +42,10 @@ struct SocketMemory {
   uint64_t generation = 0;
 };
 
-// The memory of one node's connections, owned by the caller between calls.
+// The memory of one node's connections, owned by the caller between calls,
+// by SocketFingerprint of the socket's key.
 struct ConnectionMemory {
-  absl::flat_hash_map<SocketKey, SocketMemory, SocketKeyHash, SocketKeyEq>
-      sockets;
+  absl::flat_hash_map<uint64_t, SocketMemory> sockets;
   uint64_t generation = 0;
 };
 

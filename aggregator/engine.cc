@@ -115,7 +115,7 @@ absl::Status Engine::Load() {
   // node's next snapshot resolves it. Decoding interns owners into the
   // history, so it happens under the history lock, before any node lock
   // (lock order: node -> history).
-  std::vector<std::pair<SocketKey, SocketMemory>> memories(
+  std::vector<std::pair<uint64_t, SocketMemory>> memories(
       state.findings.size());
   {
     absl::MutexLock lock(&history_mu_);
@@ -135,8 +135,9 @@ absl::Status Engine::Load() {
                     stored.finding.id(), memory.status().ToString());
         continue;
       }
-      memories[i] = {SocketKey(SocketKeyView::Of(stored.finding.socket())),
-                     *std::move(memory)};
+      memories[i] = {
+          SocketFingerprint(SocketKeyView::Of(stored.finding.socket())),
+          *std::move(memory)};
     }
   }
   for (size_t i = 0; i < state.findings.size(); ++i) {
@@ -146,8 +147,7 @@ absl::Status Engine::Load() {
     absl::MutexLock lock(&node->mu);
     node->last_contact = now;
     if (memories[i].second.history_mark > 0) {
-      node->memory.sockets[std::move(memories[i].first)] =
-          std::move(memories[i].second);
+      node->memory.sockets[memories[i].first] = std::move(memories[i].second);
     }
     const std::string id = stored.finding.id();
     node->findings[id] = {std::move(stored.finding), std::move(stored.memory)};

@@ -34,17 +34,23 @@ v1::SocketRecord ReAged(const SocketView& view) {
 }
 
 void NodeSockets::Deduplicate(v1::NodeSnapshot* snapshot,
-                              absl::flat_hash_set<SocketKeyView>* keys) {
+                              absl::flat_hash_set<uint64_t>* keys,
+                              std::vector<uint64_t>* fingerprints) {
   keys->clear();
   keys->reserve(snapshot->sockets_size());
+  fingerprints->clear();
+  fingerprints->reserve(snapshot->sockets_size());
   std::vector<int> duplicates;
   for (int i = 0; i < snapshot->sockets_size(); ++i) {
-    if (!keys->insert(SocketKeyView::Of(snapshot->sockets(i))).second) {
+    const uint64_t fingerprint =
+        SocketFingerprint(SocketKeyView::Of(snapshot->sockets(i)));
+    if (keys->insert(fingerprint).second) {
+      fingerprints->push_back(fingerprint);
+    } else {
       duplicates.push_back(i);
     }
   }
-  // RepeatedPtrField moves pointers, not records: the views in `keys` stay
-  // valid while the duplicates (rare) are deleted, last first.
+  // Rare: a dump that saw a socket twice. Delete the repeats, last first.
   for (auto it = duplicates.rbegin(); it != duplicates.rend(); ++it) {
     snapshot->mutable_sockets()->DeleteSubrange(*it, 1);
   }
@@ -52,12 +58,12 @@ void NodeSockets::Deduplicate(v1::NodeSnapshot* snapshot,
 
 void NodeSockets::ApplyFull(v1::SocketSnapshot snapshot) {
   delta_.reset();
+  delta_fingerprints_.clear();
   hidden_.clear();
   delta_age_ms_ = 0;
-  base_keys_.clear();
   base_ = std::make_unique<v1::SocketSnapshot>(std::move(snapshot));
-  Deduplicate(base_->mutable_snapshot(), &base_keys_);
-  size_ = base_->snapshot().sockets_size();
+  Deduplicate(base_->mutable_snapshot(), &base_keys_, &base_fingerprints_);
+  size_ = base_fingerprints_.size();
 }
 
 bool NodeSockets::ApplyDelta(v1::SocketSnapshot delta) {
@@ -65,18 +71,19 @@ bool NodeSockets::ApplyDelta(v1::SocketSnapshot delta) {
     return false;
   }
   auto next = std::make_unique<v1::SocketSnapshot>(std::move(delta));
-  absl::flat_hash_set<SocketKeyView> delta_keys;
-  Deduplicate(next->mutable_snapshot(), &delta_keys);
-  absl::flat_hash_set<SocketKeyView> hidden;
+  absl::flat_hash_set<uint64_t> delta_keys;
+  std::vector<uint64_t> delta_fingerprints;
+  Deduplicate(next->mutable_snapshot(), &delta_keys, &delta_fingerprints);
+  absl::flat_hash_set<uint64_t> hidden;
   hidden.reserve(delta_keys.size() + next->removed_size());
-  for (const SocketKeyView& key : delta_keys) {
+  for (uint64_t key : delta_fingerprints) {
     if (base_keys_.contains(key)) hidden.insert(key);
   }
   for (const v1::SocketKey& key : next->removed()) {
-    const SocketKeyView view = SocketKeyView::Of(key);
+    const uint64_t fingerprint = SocketFingerprint(SocketKeyView::Of(key));
     // A key both removed and sent is present: the record wins.
-    if (base_keys_.contains(view) && !delta_keys.contains(view)) {
-      hidden.insert(view);
+    if (base_keys_.contains(fingerprint) && !delta_keys.contains(fingerprint)) {
+      hidden.insert(fingerprint);
     }
   }
   const absl::Duration age = FromProto(next->snapshot().taken_at()) -
@@ -87,6 +94,7 @@ bool NodeSockets::ApplyDelta(v1::SocketSnapshot delta) {
   size_ = base_keys_.size() - hidden.size() + delta_keys.size();
   hidden_ = std::move(hidden);
   delta_ = std::move(next);
+  delta_fingerprints_ = std::move(delta_fingerprints);
   return true;
 }
 
@@ -94,6 +102,8 @@ void NodeSockets::Clear() {
   base_.reset();
   delta_.reset();
   base_keys_.clear();
+  base_fingerprints_.clear();
+  delta_fingerprints_.clear();
   hidden_.clear();
   delta_age_ms_ = 0;
   size_ = 0;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -89,12 +90,23 @@ struct SocketKeyEq {
   }
 };
 
+// A 64-bit digest of a socket key, computed once per record so per-snapshot
+// maps (delta reconstruction, detector memory) hash an integer instead of
+// two address strings. In-process only (absl::Hash is seeded per process):
+// never persist it. Two live sockets of one node colliding is a ~2^-64 event
+// per pair; it would merge their detector memory, nothing worse.
+inline uint64_t SocketFingerprint(const SocketKeyView& key) {
+  return absl::HashOf(key);
+}
+
 // One socket of the current view. A record carried over from the base into
 // a delta is `extra_age_ms` older than the base says: its tcp_info
-// last_*_ms ages must be read with that added (see ReAged()).
+// last_*_ms ages must be read with that added (see ReAged()). `fingerprint`
+// is SocketFingerprint of its key (0: not computed; users compute it).
 struct SocketView {
   const v1::SocketRecord* record = nullptr;
   uint32_t extra_age_ms = 0;
+  uint64_t fingerprint = 0;
 };
 
 // A copy of `view`'s record with the ages re-aged: tcp_info
@@ -152,28 +164,33 @@ class NodeSockets {
   template <typename Fn>
   void ForEach(Fn fn) const {
     if (base_ == nullptr) return;
-    for (const v1::SocketRecord& record : base_->snapshot().sockets()) {
-      if (!hidden_.empty() && hidden_.contains(SocketKeyView::Of(record))) {
-        continue;
-      }
-      fn(SocketView{&record, delta_age_ms_});
+    const auto& base = base_->snapshot().sockets();
+    for (int i = 0; i < base.size(); ++i) {
+      const uint64_t fingerprint = base_fingerprints_[i];
+      if (!hidden_.empty() && hidden_.contains(fingerprint)) continue;
+      fn(SocketView{&base.Get(i), delta_age_ms_, fingerprint});
     }
     if (delta_ == nullptr) return;
-    for (const v1::SocketRecord& record : delta_->snapshot().sockets()) {
-      fn(SocketView{&record, 0});
+    const auto& delta = delta_->snapshot().sockets();
+    for (int i = 0; i < delta.size(); ++i) {
+      fn(SocketView{&delta.Get(i), 0, delta_fingerprints_[i]});
     }
   }
 
  private:
-  // Drops later records whose key repeats an earlier one; fills `*keys`.
+  // Drops later records whose key repeats an earlier one; fills `*keys`
+  // and `*fingerprints` (parallel to the remaining records).
   static void Deduplicate(v1::NodeSnapshot* snapshot,
-                          absl::flat_hash_set<SocketKeyView>* keys);
+                          absl::flat_hash_set<uint64_t>* keys,
+                          std::vector<uint64_t>* fingerprints);
 
   std::unique_ptr<v1::SocketSnapshot> base_;
-  absl::flat_hash_set<SocketKeyView> base_keys_;
+  absl::flat_hash_set<uint64_t> base_keys_;
+  std::vector<uint64_t> base_fingerprints_;
   std::unique_ptr<v1::SocketSnapshot> delta_;
-  // Base keys the delta removes or replaces.
-  absl::flat_hash_set<SocketKeyView> hidden_;
+  std::vector<uint64_t> delta_fingerprints_;
+  // Fingerprints of base keys the delta removes or replaces.
+  absl::flat_hash_set<uint64_t> hidden_;
   uint32_t delta_age_ms_ = 0;
   size_t size_ = 0;
 };
