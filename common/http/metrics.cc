@@ -45,9 +45,15 @@ std::string FormatValue(double value) {
   if (value == std::trunc(value) && std::fabs(value) < 9007199254740992.0) {
     return absl::StrCat(static_cast<int64_t>(value));
   }
+  // Shortest round-trip digits; fixed notation in the range people read
+  // (0.0005, not 5e-04), scientific outside it so a tiny value stays short.
   char buffer[64];
+  const double magnitude = std::fabs(value);
+  const std::chars_format format = magnitude >= 1e-6 && magnitude < 1e15
+                                       ? std::chars_format::fixed
+                                       : std::chars_format::general;
   const std::to_chars_result result =
-      std::to_chars(buffer, buffer + sizeof(buffer), value);
+      std::to_chars(buffer, buffer + sizeof(buffer), value, format);
   return std::string(buffer, result.ptr);
 }
 
@@ -275,6 +281,21 @@ void HistogramFamily::Merge(const LabelValues& labels,
     series.count += bucket_counts[i];
   }
   series.sum += sum;
+}
+
+void HistogramFamily::SetTotals(const LabelValues& labels,
+                                const std::vector<uint64_t>& bucket_counts,
+                                double sum) {
+  if (bucket_counts.size() != bounds_.size() + 1) {
+    Die(absl::StrCat(name(), ": ", bucket_counts.size(), " buckets for ",
+                     bounds_.size() + 1));
+  }
+  absl::MutexLock lock(&mu_);
+  Series& series = SeriesFor(labels);
+  series.buckets = bucket_counts;
+  series.count = 0;
+  for (uint64_t n : bucket_counts) series.count += n;
+  series.sum = sum;
 }
 
 void Registry::CheckNewName(const std::string& name) const {

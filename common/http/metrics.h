@@ -140,6 +140,11 @@ class HistogramFamily final : public Family {
   // mismatch is a programming error and dies.
   void Merge(const LabelValues& labels,
              const std::vector<uint64_t>& bucket_counts, double sum);
+  // Mirrors a histogram kept elsewhere (cumulative since its process
+  // start): replaces the series' buckets (non-cumulative, bounds + 1 with
+  // +Inf last), count (their sum) and sum. A size mismatch dies.
+  void SetTotals(const LabelValues& labels,
+                 const std::vector<uint64_t>& bucket_counts, double sum);
   const std::vector<double>& bounds() const { return bounds_; }
 
  private:

@@ -1,0 +1,148 @@
+#include "aggregator/alerts/alerting.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "aggregator/alerts/webhook.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace ghostpeer::aggregator::alerts {
+namespace {
+
+absl::Status CheckUrl(absl::string_view flag, const std::string& url) {
+  if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " '", url, "': want an http:// or https:// URL"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
+    AlertingOptions options, Engine* engine) {
+  if (engine == nullptr || options.clock == nullptr) {
+    return absl::InvalidArgumentError("alerting: engine and clock required");
+  }
+  if (options.resend_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("alerting: resend interval must be > 0");
+  }
+  const bool has_sinks =
+      !options.alertmanager_url.empty() || !options.webhook_urls.empty();
+  if (!options.alertmanager_url.empty()) {
+    GHOSTPEER_RETURN_IF_ERROR(
+        CheckUrl("--alertmanager-url", options.alertmanager_url));
+  }
+  for (const std::string& url : options.webhook_urls) {
+    GHOSTPEER_RETURN_IF_ERROR(CheckUrl("--webhook-url", url));
+  }
+  if (has_sinks && options.db_path.empty()) {
+    return absl::InvalidArgumentError(
+        "alerting: delivery state needs the database path");
+  }
+
+  std::unique_ptr<Alerting> self(new Alerting());
+  self->engine_ = engine;
+  self->metrics_ = std::make_unique<AggregatorMetrics>(&self->registry_);
+  self->metrics_->CollectFrom(engine, options.clock);
+
+  if (has_sinks) {
+    std::string secret;
+    if (!options.webhook_secret_file.empty()) {
+      GHOSTPEER_ASSIGN_OR_RETURN(
+          secret, LoadWebhookSecret(options.webhook_secret_file));
+    } else if (!options.webhook_urls.empty()) {
+      GP_LOG_WARN(
+          "alerts: no --webhook-secret-file: webhook bodies go unsigned, and "
+          "receivers cannot tell them from forgeries");
+    }
+    if (options.db_path == ":memory:") {
+      GP_LOG_WARN(
+          "alerts: the database is in memory: a restart forgets which "
+          "notifications were delivered and sends open ones again");
+    }
+    GHOSTPEER_ASSIGN_OR_RETURN(self->store_,
+                               DeliveryStore::Open(options.db_path));
+    HttpPoster* poster = options.poster;
+    if (poster == nullptr) {
+      self->owned_poster_ = NewCurlPoster();
+      poster = self->owned_poster_.get();
+    }
+    std::vector<std::unique_ptr<AlertSink>> sinks;
+    if (!options.alertmanager_url.empty()) {
+      AlertmanagerSinkOptions am;
+      am.url = options.alertmanager_url;
+      am.resend_interval = options.resend_interval;
+      am.generator_url = options.generator_url;
+      am.timeout = options.post_timeout;
+      am.clock = options.clock;
+      sinks.push_back(std::make_unique<AlertmanagerSink>(am, poster));
+    }
+    for (size_t i = 0; i < options.webhook_urls.size(); ++i) {
+      WebhookSinkOptions hook;
+      hook.url = options.webhook_urls[i];
+      hook.secret = secret;
+      hook.metric_label = absl::StrCat("webhook", i);
+      hook.timeout = options.post_timeout;
+      sinks.push_back(std::make_unique<WebhookSink>(hook, poster));
+    }
+    DispatcherOptions dispatch;
+    dispatch.retry = options.retry;
+    dispatch.refresh_interval = options.resend_interval;
+    dispatch.clock = options.clock;
+    dispatch.all_findings = [engine] {
+      v1::ListFindingsResponse all = engine->ListFindings({});
+      return std::vector<v1::Finding>(all.findings().begin(),
+                                      all.findings().end());
+    };
+    self->dispatcher_ =
+        std::make_shared<Dispatcher>(std::move(dispatch), self->store_.get(),
+                                     std::move(sinks), &self->registry_);
+    // Subscribe before the first reconcile: a change that lands between the
+    // two is then seen by at least one of them (both are idempotent).
+    std::weak_ptr<Dispatcher> weak = self->dispatcher_;
+    self->subscription_ = engine->Subscribe([weak](const v1::FindingEvent& e) {
+      if (auto dispatcher = weak.lock()) dispatcher->Notify(e);
+    });
+    if (absl::Status s = self->dispatcher_->Start(); !s.ok()) {
+      GP_LOG_WARN("alerts: first reconcile: {} (retried every {})",
+                  s.ToString(), absl::FormatDuration(options.resend_interval));
+    }
+    GP_LOG_INFO("alerts: delivering to {}{}{} webhook(s), state in {}",
+                options.alertmanager_url.empty() ? "" : "Alertmanager at ",
+                options.alertmanager_url.empty()
+                    ? ""
+                    : absl::StrCat(options.alertmanager_url, " and "),
+                options.webhook_urls.size(), options.db_path);
+  }
+
+  if (!options.http_listen.empty()) {
+    DeliveryStore* store = self->store_.get();
+    http::HttpServerOptions server;
+    server.listen = options.http_listen;
+    server.routes = http::StandardRoutes(&self->registry_, [store] {
+      return store ? store->Ping() : absl::OkStatus();
+    });
+    GHOSTPEER_ASSIGN_OR_RETURN(self->server_,
+                               http::HttpServer::Start(std::move(server)));
+    GP_LOG_INFO("http: /metrics, /healthz, /readyz on {}:{}",
+                self->server_->host(), self->server_->port());
+  }
+  return self;
+}
+
+Alerting::~Alerting() { Stop(); }
+
+void Alerting::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (dispatcher_) {
+    engine_->Unsubscribe(subscription_);
+    dispatcher_->Stop();
+  }
+  if (server_) server_->Stop();
+}
+
+}  // namespace ghostpeer::aggregator::alerts

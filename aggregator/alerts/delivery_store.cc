@@ -1,0 +1,316 @@
+#include "aggregator/alerts/delivery_store.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/time_util.h"
+
+namespace ghostpeer::aggregator::alerts {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+// The Engine writes the same file on its own connection: every table here
+// is prefixed delivery_ and created IF NOT EXISTS, so neither schema knows
+// about the other.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS delivery_outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink TEXT NOT NULL,
+  finding_id TEXT NOT NULL,
+  episode INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  finding BLOB NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'abandoned')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_us INTEGER NOT NULL,
+  next_attempt_us INTEGER NOT NULL,
+  finished_us INTEGER,
+  last_error TEXT,
+  UNIQUE (sink, finding_id, episode, event)
+);
+CREATE INDEX IF NOT EXISTS delivery_outbox_pending
+  ON delivery_outbox (sink, state, next_attempt_us);
+)sql";
+
+int64_t Micros(absl::Time time) { return absl::ToUnixMicros(time); }
+
+// A prepared statement finalized on every path.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  sqlite3_stmt* get() { return stmt_; }
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
+                      SQLITE_TRANSIENT);
+  }
+  void BindBlob(int i, const std::string& v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()),
+                      SQLITE_TRANSIENT);
+  }
+  int Step() { return sqlite3_step(stmt_); }
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    const void* data = sqlite3_column_blob(stmt_, col);
+    const int size = sqlite3_column_bytes(stmt_, col);
+    return data ? std::string(static_cast<const char*>(data), size)
+                : std::string();
+  }
+  bool IsNull(int col) {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+}  // namespace
+
+int64_t EpisodeOf(const v1::Finding& finding) {
+  return finding.has_first_seen() ? Micros(FromProto(finding.first_seen())) : 0;
+}
+
+std::string DeliveryId(const Delivery& delivery) {
+  return absl::StrCat(delivery.finding_id, "-", delivery.episode, "-",
+                      DeliveryEventName(delivery.event));
+}
+
+absl::StatusOr<std::unique_ptr<DeliveryStore>> DeliveryStore::Open(
+    const std::string& path) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return absl::UnavailableError(
+        absl::StrCat("delivery store ", path, ": open: ", message));
+  }
+  std::unique_ptr<DeliveryStore> store(new DeliveryStore(db, path));
+  absl::MutexLock lock(&store->mu_);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  // WAL lets the Engine's connection and ours write the same file without
+  // readers blocking writers; busy_timeout absorbs the writer lock.
+  if (path != ":memory:") {
+    if (absl::Status s = store->Exec("PRAGMA journal_mode=WAL"); !s.ok()) {
+      return absl::FailedPreconditionError(s.message());
+    }
+  }
+  if (absl::Status s = store->Exec("PRAGMA synchronous=NORMAL"); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = store->Exec(kSchema); !s.ok()) {
+    return absl::FailedPreconditionError(s.message());
+  }
+  return store;
+}
+
+DeliveryStore::~DeliveryStore() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close(db_);
+}
+
+absl::Status DeliveryStore::Error(absl::string_view what) {
+  const int code = sqlite3_errcode(db_);
+  std::string message = absl::StrCat("delivery store ", path_, ": ", what, ": ",
+                                     sqlite3_errmsg(db_));
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+    return absl::UnavailableError(message);
+  }
+  if (code == SQLITE_FULL) return absl::ResourceExhaustedError(message);
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+    return absl::DataLossError(message);
+  }
+  return absl::InternalError(message);
+}
+
+absl::Status DeliveryStore::Exec(const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error ? error : "unknown error";
+    sqlite3_free(error);
+    return absl::UnavailableError(
+        absl::StrCat("delivery store ", path_, ": ", message));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> DeliveryStore::Enqueue(const std::string& sink,
+                                            DeliveryEvent event,
+                                            const v1::Finding& finding,
+                                            absl::Time now) {
+  std::string blob;
+  if (!finding.SerializeToString(&blob)) {
+    return absl::InternalError(
+        absl::StrCat("finding ", finding.id(), ": cannot serialize"));
+  }
+  absl::MutexLock lock(&mu_);
+  Statement stmt(db_,
+                 "INSERT OR IGNORE INTO delivery_outbox (sink, finding_id, "
+                 "episode, event, finding, state, created_us, "
+                 "next_attempt_us) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)");
+  if (!stmt.ok()) return Error("prepare enqueue");
+  stmt.Bind(1, sink);
+  stmt.Bind(2, finding.id());
+  stmt.Bind(3, EpisodeOf(finding));
+  stmt.Bind(4, std::string(DeliveryEventName(event)));
+  stmt.BindBlob(5, blob);
+  stmt.Bind(6, Micros(now));
+  stmt.Bind(7, Micros(now));
+  if (stmt.Step() != SQLITE_DONE) return Error("enqueue");
+  return sqlite3_changes(db_) > 0;
+}
+
+absl::StatusOr<bool> DeliveryStore::Known(const std::string& sink,
+                                          const std::string& finding_id,
+                                          int64_t episode,
+                                          DeliveryEvent event) {
+  absl::MutexLock lock(&mu_);
+  Statement stmt(db_,
+                 "SELECT 1 FROM delivery_outbox WHERE sink = ? AND "
+                 "finding_id = ? AND episode = ? AND event = ?");
+  if (!stmt.ok()) return Error("prepare known");
+  stmt.Bind(1, sink);
+  stmt.Bind(2, finding_id);
+  stmt.Bind(3, episode);
+  stmt.Bind(4, std::string(DeliveryEventName(event)));
+  const int rc = stmt.Step();
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return Error("known");
+}
+
+absl::StatusOr<std::vector<Delivery>> DeliveryStore::Due(
+    const std::string& sink, absl::Time now, int limit) {
+  absl::MutexLock lock(&mu_);
+  Statement stmt(
+      db_,
+      "SELECT d.id, d.finding_id, d.episode, d.event, d.finding, d.attempts, "
+      "d.created_us, d.next_attempt_us FROM delivery_outbox d "
+      "WHERE d.sink = ?1 AND d.state = 'pending' AND d.next_attempt_us <= ?2 "
+      "AND NOT EXISTS (SELECT 1 FROM delivery_outbox o WHERE o.sink = ?1 AND "
+      "o.finding_id = d.finding_id AND o.state = 'pending' AND o.id < d.id) "
+      "ORDER BY d.id LIMIT ?3");
+  if (!stmt.ok()) return Error("prepare due");
+  stmt.Bind(1, sink);
+  stmt.Bind(2, Micros(now));
+  stmt.Bind(3, static_cast<int64_t>(limit));
+  std::vector<Delivery> due;
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) {
+    Delivery d;
+    d.id = stmt.Int(0);
+    d.sink = sink;
+    d.finding_id = stmt.Text(1);
+    d.episode = stmt.Int(2);
+    absl::StatusOr<DeliveryEvent> event = ParseDeliveryEvent(stmt.Text(3));
+    if (!event.ok() || !d.finding.ParseFromString(stmt.Text(4))) {
+      return absl::DataLossError(absl::StrCat(
+          "delivery store ", path_, ": row ", d.id, " is unreadable"));
+    }
+    d.event = *event;
+    d.attempts = static_cast<int>(stmt.Int(5));
+    d.created = absl::FromUnixMicros(stmt.Int(6));
+    d.next_attempt = absl::FromUnixMicros(stmt.Int(7));
+    due.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE) return Error("due");
+  return due;
+}
+
+absl::StatusOr<std::optional<absl::Time>> DeliveryStore::NextDue(
+    const std::string& sink) {
+  absl::MutexLock lock(&mu_);
+  Statement stmt(db_,
+                 "SELECT MIN(d.next_attempt_us) FROM delivery_outbox d "
+                 "WHERE d.sink = ?1 AND d.state = 'pending' AND NOT EXISTS "
+                 "(SELECT 1 FROM delivery_outbox o WHERE o.sink = ?1 AND "
+                 "o.finding_id = d.finding_id AND o.state = 'pending' AND "
+                 "o.id < d.id)");
+  if (!stmt.ok()) return Error("prepare next due");
+  stmt.Bind(1, sink);
+  if (stmt.Step() != SQLITE_ROW) return Error("next due");
+  if (stmt.IsNull(0)) return std::optional<absl::Time>();
+  return std::optional<absl::Time>(absl::FromUnixMicros(stmt.Int(0)));
+}
+
+absl::Status DeliveryStore::Finish(int64_t id, const char* state,
+                                   absl::Time now, const std::string& error) {
+  absl::MutexLock lock(&mu_);
+  Statement stmt(db_,
+                 "UPDATE delivery_outbox SET state = ?, finished_us = ?, "
+                 "last_error = ? WHERE id = ? AND state = 'pending'");
+  if (!stmt.ok()) return Error("prepare finish");
+  stmt.Bind(1, std::string(state));
+  stmt.Bind(2, Micros(now));
+  stmt.Bind(3, error);
+  stmt.Bind(4, id);
+  if (stmt.Step() != SQLITE_DONE) return Error("finish");
+  return absl::OkStatus();
+}
+
+absl::Status DeliveryStore::MarkDelivered(int64_t id, absl::Time now) {
+  return Finish(id, "delivered", now, "");
+}
+
+absl::Status DeliveryStore::MarkAbandoned(int64_t id, absl::Time now,
+                                          const std::string& error) {
+  return Finish(id, "abandoned", now, error);
+}
+
+absl::Status DeliveryStore::MarkFailed(int64_t id, int attempts,
+                                       absl::Time next_attempt,
+                                       const std::string& error) {
+  absl::MutexLock lock(&mu_);
+  Statement stmt(db_,
+                 "UPDATE delivery_outbox SET attempts = ?, next_attempt_us = "
+                 "?, last_error = ? WHERE id = ? AND state = 'pending'");
+  if (!stmt.ok()) return Error("prepare mark failed");
+  stmt.Bind(1, static_cast<int64_t>(attempts));
+  stmt.Bind(2, Micros(next_attempt));
+  stmt.Bind(3, error);
+  stmt.Bind(4, id);
+  if (stmt.Step() != SQLITE_DONE) return Error("mark failed");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> DeliveryStore::PendingBySink() {
+  absl::MutexLock lock(&mu_);
+  Statement stmt(db_,
+                 "SELECT sink, COUNT(*) FROM delivery_outbox WHERE state = "
+                 "'pending' GROUP BY sink");
+  if (!stmt.ok()) return Error("prepare pending");
+  std::map<std::string, int64_t> pending;
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) pending[stmt.Text(0)] = stmt.Int(1);
+  if (rc != SQLITE_DONE) return Error("pending");
+  return pending;
+}
+
+absl::StatusOr<int64_t> DeliveryStore::Purge(absl::Time horizon) {
+  absl::MutexLock lock(&mu_);
+  Statement stmt(db_,
+                 "DELETE FROM delivery_outbox WHERE state != 'pending' AND "
+                 "finished_us < ?");
+  if (!stmt.ok()) return Error("prepare purge");
+  stmt.Bind(1, Micros(horizon));
+  if (stmt.Step() != SQLITE_DONE) return Error("purge");
+  return static_cast<int64_t>(sqlite3_changes(db_));
+}
+
+absl::Status DeliveryStore::Ping() {
+  absl::MutexLock lock(&mu_);
+  return Exec("SELECT 1");
+}
+
+}  // namespace ghostpeer::aggregator::alerts

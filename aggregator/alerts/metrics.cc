@@ -1,0 +1,200 @@
+#include "aggregator/alerts/metrics.h"
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/strip.h"
+#include "common/time_util.h"
+
+namespace ghostpeer::aggregator::alerts {
+namespace {
+
+const v1::FindingKind kKinds[] = {v1::VANISHED_PEER, v1::REASSIGNED_PEER,
+                                  v1::CLOSE_WAIT_WRITER};
+const v1::Severity kSeverities[] = {v1::CRITICAL, v1::WARNING, v1::INFO};
+const v1::AddressEventSource kSources[] = {v1::OBSERVATION, v1::DOCKER_EVENT,
+                                           v1::SWARM_TASKS};
+
+std::string SourceName(v1::AddressEventSource source) {
+  return absl::AsciiStrToLower(v1::AddressEventSource_Name(source));
+}
+
+std::vector<double> Bounds() {
+  return std::vector<double>(LatencyHistogram::kBoundsSeconds.begin(),
+                             LatencyHistogram::kBoundsSeconds.end());
+}
+
+std::vector<uint64_t> Buckets(const LatencyHistogram& histogram) {
+  return std::vector<uint64_t>(histogram.buckets.begin(),
+                               histogram.buckets.end());
+}
+
+}  // namespace
+
+AggregatorMetrics::AggregatorMetrics(metrics::Registry* registry, Caps caps)
+    : registry_(registry),
+      findings_open_(registry->AddGauge(
+          "ghostpeer_findings_open",
+          "Open findings: clients writing (or about to write) to a peer "
+          "address nobody will answer for.",
+          {"kind", "severity"})),
+      bytes_at_risk_(registry->AddGauge(
+          "ghostpeer_bytes_at_risk",
+          "Bytes written by clients of open findings that no application "
+          "will read, by kind and the client's service.",
+          {"kind", "service"}, caps.services)),
+      findings_opened_(registry->AddCounter("ghostpeer_findings_opened_total",
+                                            "Findings opened.", {"kind"})),
+      findings_resolved_(registry->AddCounter(
+          "ghostpeer_findings_resolved_total", "Findings resolved.", {"kind"})),
+      agents_connected_(
+          registry->AddGauge("ghostpeer_agents_connected",
+                             "Agents with an ingest stream open now.")),
+      nodes_known_(registry->AddGauge("ghostpeer_nodes_known",
+                                      "Nodes that have reported and are "
+                                      "not forgotten.")),
+      last_report_age_(registry->AddGauge(
+          "ghostpeer_agent_last_report_age_seconds",
+          "Seconds since the node's last snapshot reached the aggregator.",
+          {"node"}, caps.nodes)),
+      node_lag_(registry->AddGauge(
+          "ghostpeer_agent_report_lag_seconds",
+          "Receive time minus snapshot time of the node's last snapshot "
+          "(transit plus clock skew).",
+          {"node"}, caps.nodes)),
+      records_ingested_(registry->AddCounter(
+          "ghostpeer_socket_records_ingested_total",
+          "Socket records carried by accepted snapshots (deltas count what "
+          "they carried).")),
+      snapshots_(registry->AddCounter("ghostpeer_snapshots_ingested_total",
+                                      "Snapshots accepted, full or delta.",
+                                      {"type"})),
+      full_snapshots_required_(registry->AddCounter(
+          "ghostpeer_full_snapshots_required_total",
+          "Deltas dropped for an unknown base (the agent sends a full "
+          "snapshot next).")),
+      address_events_(registry->AddCounter(
+          "ghostpeer_address_events_total",
+          "Address events stored, by source (observation, docker_event, "
+          "swarm_tasks).",
+          {"source"})),
+      address_events_replayed_(registry->AddCounter(
+          "ghostpeer_address_events_replayed_total",
+          "Address events resent by agents and acknowledged without being "
+          "applied again.")),
+      messages_rejected_(
+          registry->AddCounter("ghostpeer_messages_rejected_total",
+                               "Agent messages refused as invalid.")),
+      store_errors_(registry->AddCounter("ghostpeer_store_errors_total",
+                                         "Failed writes to the store.")),
+      history_intervals_(
+          registry->AddGauge("ghostpeer_history_intervals",
+                             "Address ownership intervals retained.")),
+      history_addresses_(
+          registry->AddGauge("ghostpeer_history_addresses",
+                             "Distinct addresses in the retained history.")),
+      ingest_latency_(registry->AddHistogram(
+          "ghostpeer_ingest_latency_seconds",
+          "Time to ingest one snapshot, validation to acknowledgement.", {},
+          Bounds())),
+      detection_latency_(registry->AddHistogram(
+          "ghostpeer_detection_latency_seconds",
+          "Time the detector took for one snapshot.", {}, Bounds())) {}
+
+void AggregatorMetrics::Fill(const EngineReading& reading) {
+  const EngineCounters& c = reading.counters;
+
+  // Every kind x severity, zeros included: an alert rule on `> 0` then
+  // resolves on a real 0, not on a vanished series.
+  std::map<std::pair<int, int>, double> open;
+  for (v1::FindingKind kind : kKinds) {
+    for (v1::Severity severity : kSeverities) open[{kind, severity}] = 0;
+  }
+  std::map<std::pair<int, std::string>, double> at_risk;
+  for (const v1::Finding& finding : reading.open_findings.findings()) {
+    if (finding.status() != v1::OPEN) continue;
+    open[{finding.kind(), finding.severity()}] += 1;
+    const std::string& service = finding.socket().service();
+    at_risk[{finding.kind(),
+             service.empty() ? std::string(kNoService) : service}] +=
+        static_cast<double>(finding.bytes_at_risk());
+  }
+  std::vector<std::pair<metrics::LabelValues, double>> open_values;
+  for (const auto& [key, count] : open) {
+    open_values.push_back(
+        {{v1::FindingKind_Name(static_cast<v1::FindingKind>(key.first)),
+          v1::Severity_Name(static_cast<v1::Severity>(key.second))},
+         count});
+  }
+  findings_open_->ReplaceAll(open_values);
+  std::vector<std::pair<metrics::LabelValues, double>> risk_values;
+  for (const auto& [key, bytes] : at_risk) {
+    risk_values.push_back(
+        {{v1::FindingKind_Name(static_cast<v1::FindingKind>(key.first)),
+          key.second},
+         bytes});
+  }
+  bytes_at_risk_->ReplaceAll(risk_values);
+
+  for (v1::FindingKind kind : kKinds) {
+    const std::string name = v1::FindingKind_Name(kind);
+    findings_opened_->SetTotal(
+        {name}, static_cast<double>(c.findings_opened_by_kind[kind]));
+    findings_resolved_->SetTotal(
+        {name}, static_cast<double>(c.findings_resolved_by_kind[kind]));
+  }
+  for (v1::AddressEventSource source : kSources) {
+    address_events_->SetTotal(
+        {SourceName(source)},
+        static_cast<double>(c.address_events_by_source[source]));
+  }
+
+  agents_connected_->Set({}, c.agents_connected);
+  nodes_known_->Set({}, c.nodes_known);
+  std::vector<std::pair<metrics::LabelValues, double>> ages, lags;
+  for (const v1::NodeStatus& node : reading.nodes.nodes()) {
+    if (!node.has_last_report()) continue;
+    ages.push_back(
+        {{node.node()},
+         absl::ToDoubleSeconds(reading.now - FromProto(node.last_report()))});
+    lags.push_back(
+        {{node.node()}, absl::ToDoubleSeconds(FromProto(node.lag()))});
+  }
+  last_report_age_->ReplaceAll(ages);
+  node_lag_->ReplaceAll(lags);
+
+  records_ingested_->SetTotal({},
+                              static_cast<double>(c.socket_records_ingested));
+  snapshots_->SetTotal({"full"}, static_cast<double>(c.full_snapshots));
+  snapshots_->SetTotal({"delta"}, static_cast<double>(c.delta_snapshots));
+  full_snapshots_required_->SetTotal(
+      {}, static_cast<double>(c.full_snapshots_required));
+  address_events_replayed_->SetTotal(
+      {}, static_cast<double>(c.address_events_replayed));
+  messages_rejected_->SetTotal({}, static_cast<double>(c.messages_rejected));
+  store_errors_->SetTotal({}, static_cast<double>(c.store_errors));
+  history_intervals_->Set({}, static_cast<double>(c.history_intervals));
+  history_addresses_->Set({}, static_cast<double>(c.history_addresses));
+  ingest_latency_->SetTotals({}, Buckets(c.ingest_latency),
+                             c.ingest_latency.sum_seconds);
+  detection_latency_->SetTotals({}, Buckets(c.detection_latency),
+                                c.detection_latency.sum_seconds);
+}
+
+void AggregatorMetrics::CollectFrom(const Engine* engine, const Clock* clock) {
+  registry_->AddCollector([this, engine, clock] {
+    EngineReading reading;
+    reading.counters = engine->Counters();
+    v1::ListFindingsRequest open;
+    open.set_status(v1::OPEN);
+    reading.open_findings = engine->ListFindings(open);
+    reading.nodes = engine->ListNodes();
+    reading.now = clock->Now();
+    Fill(reading);
+  });
+}
+
+}  // namespace ghostpeer::aggregator::alerts

@@ -1,0 +1,121 @@
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "aggregator/alerts/metrics.h"
+#include "gtest/gtest.h"
+#include "test_findings.h"
+
+namespace ghostpeer::aggregator::alerts {
+namespace {
+
+using testing::T0;
+using testing::VanishedFinding;
+
+TEST(AggregatorMetricsTest, FillsEveryIssue5Metric) {
+  metrics::Registry registry;
+  AggregatorMetrics m(&registry);
+  EngineReading reading;
+  reading.now = T0();
+  reading.counters.socket_records_ingested = 1234;
+  reading.counters.full_snapshots = 3;
+  reading.counters.delta_snapshots = 9;
+  reading.counters.address_events_by_source[v1::OBSERVATION] = 7;
+  reading.counters.address_events_by_source[v1::DOCKER_EVENT] = 2;
+  reading.counters.findings_opened_by_kind[v1::VANISHED_PEER] = 4;
+  reading.counters.findings_resolved_by_kind[v1::VANISHED_PEER] = 1;
+  reading.counters.agents_connected = 2;
+  reading.counters.ingest_latency.Observe(absl::Milliseconds(3));
+  reading.counters.detection_latency.Observe(absl::Microseconds(200));
+  *reading.open_findings.add_findings() = VanishedFinding("a1");
+  *reading.open_findings.add_findings() = VanishedFinding("a2");
+  v1::Finding no_service = VanishedFinding("a3");
+  no_service.mutable_socket()->clear_service();
+  no_service.set_severity(v1::WARNING);
+  no_service.set_bytes_at_risk(0);
+  *reading.open_findings.add_findings() = no_service;
+  v1::NodeStatus* node = reading.nodes.add_nodes();
+  node->set_node("node-3");
+  *node->mutable_last_report() = ToProto(T0() - absl::Seconds(4));
+  *node->mutable_lag() = ToProto(absl::Milliseconds(250));
+  reading.nodes.add_nodes()->set_node("never-reported");
+  m.Fill(reading);
+
+  const std::string text = registry.Render();
+  const std::vector<std::string> want = {
+      "ghostpeer_findings_open{kind=\"VANISHED_PEER\",severity=\"CRITICAL\"} "
+      "2\n",
+      "ghostpeer_findings_open{kind=\"VANISHED_PEER\",severity=\"WARNING\"} "
+      "1\n",
+      "ghostpeer_findings_open{kind=\"CLOSE_WAIT_WRITER\",severity=\"INFO\"} "
+      "0\n",
+      "ghostpeer_bytes_at_risk{kind=\"VANISHED_PEER\",service=\"orders\"} "
+      "143360\n",
+      "ghostpeer_bytes_at_risk{kind=\"VANISHED_PEER\",service=\"_none\"} 0\n",
+      "ghostpeer_findings_opened_total{kind=\"VANISHED_PEER\"} 4\n",
+      "ghostpeer_findings_resolved_total{kind=\"VANISHED_PEER\"} 1\n",
+      "ghostpeer_findings_opened_total{kind=\"REASSIGNED_PEER\"} 0\n",
+      "ghostpeer_agents_connected 2\n",
+      "ghostpeer_agent_last_report_age_seconds{node=\"node-3\"} 4\n",
+      "ghostpeer_agent_report_lag_seconds{node=\"node-3\"} 0.25\n",
+      "ghostpeer_socket_records_ingested_total 1234\n",
+      "ghostpeer_snapshots_ingested_total{type=\"delta\"} 9\n",
+      "ghostpeer_address_events_total{source=\"observation\"} 7\n",
+      "ghostpeer_address_events_total{source=\"docker_event\"} 2\n",
+      "ghostpeer_address_events_total{source=\"swarm_tasks\"} 0\n",
+      "ghostpeer_ingest_latency_seconds_bucket{le=\"0.005\"} 1\n",
+      "ghostpeer_ingest_latency_seconds_bucket{le=\"0.0025\"} 0\n",
+      "ghostpeer_ingest_latency_seconds_count 1\n",
+      "ghostpeer_detection_latency_seconds_bucket{le=\"0.0005\"} 1\n",
+  };
+  for (const std::string& line : want) {
+    EXPECT_TRUE(absl::StrContains(text, line)) << line << "in:\n" << text;
+  }
+  EXPECT_FALSE(absl::StrContains(text, "never-reported"));
+}
+
+TEST(AggregatorMetricsTest, ServiceCardinalityIsCapped) {
+  metrics::Registry registry;
+  AggregatorMetrics m(&registry, {/*services=*/5, /*nodes=*/5});
+  EngineReading reading;
+  reading.now = T0();
+  for (int i = 0; i < 50; ++i) {
+    v1::Finding f = VanishedFinding("f" + std::to_string(i));
+    f.mutable_socket()->set_service("svc" + std::to_string(i));
+    f.set_bytes_at_risk(10);
+    *reading.open_findings.add_findings() = f;
+  }
+  m.Fill(reading);
+  const std::string text = registry.Render();
+  size_t series = 0;
+  for (size_t at = text.find("\nghostpeer_bytes_at_risk{");
+       at != std::string::npos;
+       at = text.find("\nghostpeer_bytes_at_risk{", at + 1)) {
+    ++series;
+  }
+  EXPECT_EQ(series, 5u) << text;
+  // Totals survive the cap: 4 named services x 10 + 46 folded x 10.
+  EXPECT_TRUE(absl::StrContains(
+      text,
+      "ghostpeer_bytes_at_risk{kind=\"_other\",service=\"_other\"} 460\n"))
+      << text;
+}
+
+TEST(AggregatorMetricsTest, ResolvedFindingsLeaveTheGauges) {
+  metrics::Registry registry;
+  AggregatorMetrics m(&registry);
+  EngineReading reading;
+  reading.now = T0();
+  *reading.open_findings.add_findings() = VanishedFinding();
+  m.Fill(reading);
+  reading.open_findings.clear_findings();
+  m.Fill(reading);
+  const std::string text = registry.Render();
+  EXPECT_TRUE(absl::StrContains(text,
+                                "ghostpeer_findings_open{kind=\"VANISHED_"
+                                "PEER\",severity=\"CRITICAL\"} 0\n"));
+  EXPECT_FALSE(absl::StrContains(text, "service=\"orders\""));
+}
+
+}  // namespace
+}  // namespace ghostpeer::aggregator::alerts
