@@ -1,14 +1,21 @@
 // ghostpeer-agent: flags -> Options -> Run. Everything else lives in the
 // ghostpeer_agent library.
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "agent/daemon/daemon.h"
 #include "agent/run_once.h"
 #include "agent/tcp_state.h"
 #include "common/logging.h"
@@ -31,9 +38,32 @@ struct Flags {
   std::vector<std::string> states;
   std::string capture = "netlink";
   bool no_processes = false;
-  std::string log_level = "warn";
+  std::string log_level = "";  // --once: warn; daemon: info
   bool log_json = false;
+  // Daemon mode.
+  std::string aggregator = "127.0.0.1:7070";
+  std::string interval = "5s";
+  int full_every = 12;
+  std::string state_dir;
+  std::string docker_socket = "/var/run/docker.sock";
+  std::string swarm_poll_interval = "5s";
+  std::vector<std::string> netns_only;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  std::string token_file;
 };
+
+// "5s", "500ms", "1m": an absl duration; CLI11 validator.
+std::string CheckDuration(const std::string& value) {
+  absl::Duration parsed;
+  if (absl::ParseDuration(value, &parsed) && parsed > absl::ZeroDuration()) {
+    return "";
+  }
+  return absl::StrCat("'", value,
+                      "' is not a positive duration (5s, 500ms, 1m)");
+}
 
 void DefineFlags(CLI::App& app, Flags& flags) {
   app.add_flag("--once", flags.once,
@@ -74,22 +104,129 @@ void DefineFlags(CLI::App& app, Flags& flags) {
       ->capture_default_str();
   app.add_flag("--no-processes", flags.no_processes,
                "Skip socket -> process -> container attribution");
+  app.add_option("--netns-only", flags.netns_only,
+                 "Capture only namespaces whose `ip netns` name matches one of "
+                 "these globs (comma-separated or repeated); the host's and "
+                 "unnamed namespaces are then left out")
+      ->delimiter(',');
   app.add_option("--log-level", flags.log_level,
-                 "trace, debug, info, warn, error or off (logs go to stderr)")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+                 "trace, debug, info, warn, error or off (logs go to stderr; "
+                 "default: warn with --once, info otherwise)")
+      ->check(
+          CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  // Without --once the agent runs as a daemon and streams to the aggregator.
+  app.add_option("--aggregator", flags.aggregator,
+                 "Aggregator address HOST:PORT to stream snapshots and address "
+                 "events to")
       ->capture_default_str();
+  app.add_option("--interval", flags.interval,
+                 "Time between snapshots (at least 1s)")
+      ->check([](const std::string& value) -> std::string {
+        std::string bad = CheckDuration(value);
+        if (!bad.empty()) return bad;
+        absl::Duration parsed;
+        (void)absl::ParseDuration(value, &parsed);
+        return parsed < absl::Seconds(1) ? "--interval must be at least 1s"
+                                         : "";
+      })
+      ->capture_default_str();
+  app.add_option("--full-every", flags.full_every,
+                 "Send a full socket snapshot at least every N snapshots "
+                 "(deltas against the last acknowledged full one in between)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app.add_option("--state-dir", flags.state_dir,
+                 "Directory where address events wait, across restarts, until "
+                 "the aggregator acknowledges them (default: memory only)");
+  app.add_option("--docker-socket", flags.docker_socket,
+                 "dockerd's API socket for container names, swarm services, "
+                 "tasks and attach/detach events; empty disables Docker")
+      ->capture_default_str();
+  app.add_option("--swarm-poll-interval", flags.swarm_poll_interval,
+                 "On a swarm manager, how often to poll tasks and services")
+      ->check(CheckDuration)
+      ->capture_default_str();
+  app.add_option("--tls-ca", flags.tls_ca,
+                 "CA certificate (PEM) to verify the aggregator with; enables "
+                 "TLS");
+  app.add_option("--tls-cert", flags.tls_cert,
+                 "Client certificate (PEM) for mutual TLS");
+  app.add_option("--tls-key", flags.tls_key, "Client private key (PEM)");
+  app.add_option("--tls-server-name", flags.tls_server_name,
+                 "Name to expect in the aggregator's certificate");
+  app.add_option("--token-file", flags.token_file,
+                 "File holding a bearer token sent to the aggregator");
   app.add_flag("--log-json", flags.log_json, "Log JSON lines");
+}
+
+ghostpeer::agent::SnapshotterOptions ToSnapshotterOptions(const Flags& flags) {
+  ghostpeer::agent::SnapshotterOptions options;
+  options.node = flags.node;
+  options.proc_root = flags.proc_root;
+  options.netns_dirs = flags.netns_dirs;
+  options.capture = flags.capture == "proc"
+                        ? ghostpeer::agent::CaptureMode::kProcNetTcp
+                        : ghostpeer::agent::CaptureMode::kNetlink;
+  options.attribute_processes = !flags.no_processes;
+  options.netns_only = flags.netns_only;
+  return options;
+}
+
+absl::Duration Duration(const std::string& text) {
+  absl::Duration parsed;
+  (void)absl::ParseDuration(text, &parsed);  // validated by the flag's check
+  return parsed;
+}
+
+ghostpeer::agent::DaemonOptions ToDaemonOptions(const Flags& flags) {
+  ghostpeer::agent::DaemonOptions options;
+  options.snapshotter = ToSnapshotterOptions(flags);
+  options.reporter.aggregator = flags.aggregator;
+  options.reporter.interval = Duration(flags.interval);
+  options.reporter.full_every = flags.full_every;
+  options.state_dir = flags.state_dir;
+  options.docker_socket = flags.docker_socket;
+  options.swarm_poll_interval = Duration(flags.swarm_poll_interval);
+  options.tls = {flags.tls_ca, flags.tls_cert, flags.tls_key,
+                 flags.tls_server_name};
+  options.token_file = flags.token_file;
+  return options;
+}
+
+// Runs the daemon until SIGINT or SIGTERM.
+int RunDaemonUntilSignal(const Flags& flags) {
+  // Block the signals before any thread starts, so all inherit the mask and
+  // only the sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  absl::Notification stop;
+  std::thread waiter([&] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    GP_LOG_INFO("signal {} received; stopping", signal_number);
+    stop.Notify();
+  });
+  const absl::Status status =
+      ghostpeer::agent::RunDaemon(ToDaemonOptions(flags), &stop);
+  if (!stop.HasBeenNotified()) {
+    // RunDaemon failed at start: wake the waiter so it can be joined.
+    pthread_kill(waiter.native_handle(), SIGTERM);
+  }
+  waiter.join();
+  if (!status.ok()) {
+    std::cerr << "ghostpeer-agent: " << status.message() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
 }
 
 ghostpeer::agent::OnceOptions ToOnceOptions(const Flags& flags) {
   ghostpeer::agent::OnceOptions options;
-  options.snapshotter.node = flags.node;
-  options.snapshotter.proc_root = flags.proc_root;
-  options.snapshotter.netns_dirs = flags.netns_dirs;
-  options.snapshotter.capture = flags.capture == "proc"
-                                    ? ghostpeer::agent::CaptureMode::kProcNetTcp
-                                    : ghostpeer::agent::CaptureMode::kNetlink;
-  options.snapshotter.attribute_processes = !flags.no_processes;
+  options.snapshotter = ToSnapshotterOptions(flags);
   options.format = flags.output == "json"
                        ? ghostpeer::agent::OutputFormat::kJson
                        : ghostpeer::agent::OutputFormat::kTable;
@@ -121,19 +258,17 @@ int main(int argc, char** argv) {
     std::cerr << "ghostpeer-agent: " << e.what() << " (see --help)\n";
     return kExitUsage;
   }
-  if (!flags.once) {
-    std::cerr << "ghostpeer-agent: nothing to do: pass --once (see --help)\n";
-    return kExitUsage;
-  }
-
   ghostpeer::LoggingOptions logging;
-  logging.level = flags.log_level;
+  logging.level = flags.log_level.empty() ? (flags.once ? "warn" : "info")
+                                          : flags.log_level;
   logging.json = flags.log_json;
   logging.program = "ghostpeer-agent";
   if (absl::Status status = ghostpeer::InitLogging(logging); !status.ok()) {
     std::cerr << "ghostpeer-agent: " << status.message() << "\n";
     return kExitUsage;
   }
+
+  if (!flags.once) return RunDaemonUntilSignal(flags);
 
   const absl::Status status =
       ghostpeer::agent::RunOnce(ToOnceOptions(flags), std::cout);

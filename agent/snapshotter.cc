@@ -1,10 +1,12 @@
 #include "agent/snapshotter.h"
 
+#include <fnmatch.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <utility>
@@ -96,6 +98,21 @@ absl::StatusOr<v1::NodeSnapshot> Snapshotter::Take() {
   list_options.own_netns = options_.own_netns;
   absl::StatusOr<NamespaceListing> listing = ListNamespaces(list_options);
   if (!listing.ok()) return listing.status();
+  if (!options_.netns_only.empty()) {
+    auto& namespaces = listing->namespaces;
+    namespaces.erase(
+        std::remove_if(namespaces.begin(), namespaces.end(),
+                       [this](const NetnsEntry& entry) {
+                         for (const std::string& glob : options_.netns_only) {
+                           if (fnmatch(glob.c_str(), entry.netns_name.c_str(),
+                                       0) == 0) {
+                             return false;
+                           }
+                         }
+                         return true;
+                       }),
+        namespaces.end());
+  }
 
   // Namespaces that are gone: close their sockets, which also stops us
   // keeping them alive.

@@ -45,6 +45,11 @@ struct SnapshotterOptions {
   bool keep_namespace_sockets = true;
   // The agent's own namespace handle (on the real /proc, whatever proc_root).
   std::string own_netns = "/proc/self/ns/net";
+  // When not empty, only namespaces whose `ip netns` name matches one of
+  // these shell globs are captured (the host's and unnamed ones are not):
+  // to watch a chosen set of namespaces, or to run several agents on one
+  // machine as if each were its own node (the system tests do).
+  std::vector<std::string> netns_only;
 };
 
 class Snapshotter {

@@ -132,6 +132,25 @@ bool Reporter::WaitUntil(absl::Time deadline) {
   }
 }
 
+absl::Status Reporter::WaitForChannel(grpc::Channel& channel) {
+  // A call on a channel that is not connected fails at once (and cancelling
+  // it aborts the connection attempt), so connect first. Waiting in short
+  // steps keeps Stop() prompt and snapshots on schedule meanwhile.
+  const absl::Time deadline = options_.clock->Now() + AckTimeout(options_);
+  while (!stopped()) {
+    SnapshotIfDue();
+    if (channel.WaitForConnected(
+            absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)))) {
+      return absl::OkStatus();
+    }
+    if (options_.clock->Now() >= deadline) break;
+  }
+  if (stopped()) return absl::CancelledError("stopped");
+  return absl::UnavailableError(
+      absl::StrCat("cannot connect to ", options_.aggregator, " within ",
+                   absl::FormatDuration(AckTimeout(options_))));
+}
+
 absl::Status Reporter::Run() {
   if (options_.node.empty()) {
     return absl::InvalidArgumentError("reporter: node name is empty");
@@ -150,7 +169,8 @@ absl::Status Reporter::Run() {
   absl::Duration backoff = options_.initial_backoff;
   while (!stopped()) {
     const absl::Time opened = options_.clock->Now();
-    absl::Status status = RunStream(*stub);
+    absl::Status status = WaitForChannel(*channel);
+    if (status.ok()) status = RunStream(*stub);
     if (stopped()) break;
     {
       absl::MutexLock lock(&mu_);

@@ -96,6 +96,9 @@ class Reporter {
   ReporterStats stats() const;
 
  private:
+  // Connects the channel (bounded by the ack timeout). Unavailable if it
+  // cannot, Cancelled once stopped.
+  absl::Status WaitForChannel(grpc::Channel& channel);
   // One stream's life. Returns why it ended.
   absl::Status RunStream(v1::Ingest::Stub& stub);
   absl::Status SendPendingEvents(
