@@ -104,7 +104,7 @@ bool Retryable(const grpc::Status& status) {
 std::string LossDetail(const grpc::Status& status) {
   if (status.ok()) return "the aggregator ended the stream";
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return SimplifyTransportDetail(status.error_message());
+    return DiagnoseTransport(status.error_message()).detail;
   }
   return std::string(
       DescribeRpcError(status, "", absl::ZeroDuration()).message());

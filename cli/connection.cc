@@ -173,35 +173,41 @@ bool QueryConnection::AwaitReady(absl::Duration timeout) {
   return true;
 }
 
-std::string SimplifyTransportDetail(absl::string_view message) {
-  const std::string lower = absl::AsciiStrToLower(message);
+TransportProblem DiagnoseTransport(absl::string_view message) {
+  static constexpr char kServerHint[] = "set --server or GHOSTPEER_SERVER";
+  static constexpr char kTlsHint[] =
+      "check --tls-ca, --tls-server-name and the aggregator's certificate";
+  static constexpr char kPlaintextHint[] =
+      "does the aggregator expect TLS? see --tls-ca";
   struct Pattern {
-    const char* needle;
-    const char* said;
+    const char* needle;  // lower case
+    const char* detail;
+    const char* hint;
   };
   static constexpr Pattern kPatterns[] = {
-      {"connection refused", "connection refused"},
-      {"no route to host", "no route to host"},
-      {"network is unreachable", "network is unreachable"},
-      {"dns resolution failed", "cannot resolve the host name"},
-      {"name or service not known", "cannot resolve the host name"},
-      {"domain name not found", "cannot resolve the host name"},
-      {"handshake",
-       "TLS handshake failed (check --tls-ca and --tls-server-name)"},
-      {"certificate",
-       "TLS handshake failed (check --tls-ca and --tls-server-name)"},
-      {"connection reset",
-       "the connection was reset (does the aggregator expect TLS?)"},
-      {"socket closed",
-       "the connection was closed (does the aggregator expect TLS?)"},
-      {"timed out", "connection timed out"},
-      {"timeout", "connection timed out"},
+      {"connection refused", "connection refused", kServerHint},
+      {"no route to host", "no route to host", kServerHint},
+      {"network is unreachable", "network is unreachable", kServerHint},
+      {"dns resolution failed", "cannot resolve the host name", kServerHint},
+      {"name or service not known", "cannot resolve the host name",
+       kServerHint},
+      {"domain name not found", "cannot resolve the host name", kServerHint},
+      {"handshake", "TLS handshake failed", kTlsHint},
+      {"certificate", "TLS handshake failed", kTlsHint},
+      {"connection reset", "the connection was reset", kPlaintextHint},
+      {"socket closed", "the connection was closed", kPlaintextHint},
+      {"timed out", "connection timed out", kServerHint},
+      {"timeout", "connection timed out", kServerHint},
   };
+  const std::string lower = absl::AsciiStrToLower(message);
   for (const Pattern& pattern : kPatterns) {
-    if (absl::StrContains(lower, pattern.needle)) return pattern.said;
+    if (absl::StrContains(lower, pattern.needle)) {
+      return {pattern.detail, pattern.hint};
+    }
   }
   const absl::string_view first_line = message.substr(0, message.find('\n'));
-  return first_line.empty() ? "unavailable" : OneLine(first_line);
+  return {first_line.empty() ? "unavailable" : OneLine(first_line),
+          kServerHint};
 }
 
 absl::Status DescribeRpcError(const grpc::Status& status,
@@ -212,11 +218,13 @@ absl::Status DescribeRpcError(const grpc::Status& status,
   switch (status.error_code()) {
     case grpc::StatusCode::OK:
       return absl::OkStatus();
-    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::UNAVAILABLE: {
+      const TransportProblem problem =
+          DiagnoseTransport(status.error_message());
       return absl::Status(
           code, absl::StrCat("cannot reach aggregator at ", server, ": ",
-                             SimplifyTransportDetail(status.error_message()),
-                             " (set --server or GHOSTPEER_SERVER)"));
+                             problem.detail, " (", problem.hint, ")"));
+    }
     case grpc::StatusCode::UNAUTHENTICATED:
     case grpc::StatusCode::PERMISSION_DENIED:
       return absl::Status(

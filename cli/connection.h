@@ -84,10 +84,16 @@ class QueryConnection {
 absl::Status DescribeRpcError(const grpc::Status& status,
                               absl::string_view server, absl::Duration timeout);
 
-// The transport detail of an UNAVAILABLE status in a few words
-// ("connection refused", "cannot resolve the host name", "TLS handshake
-// failed"), or its first line when no pattern is known.
-std::string SimplifyTransportDetail(absl::string_view message);
+// What an UNAVAILABLE status says went wrong on the way to the aggregator,
+// in a few words, and what the person can do about it.
+struct TransportProblem {
+  // "connection refused", "cannot resolve the host name", "TLS handshake
+  // failed", ...; the status's first line when no pattern is known.
+  std::string detail;
+  // "set --server or GHOSTPEER_SERVER", "check --tls-ca ...", ...
+  std::string hint;
+};
+TransportProblem DiagnoseTransport(absl::string_view message);
 
 // Silences gRPC's own logging (which would otherwise print multi-line
 // connection errors to stderr) unless `verbose`. Process-wide; call before

@@ -6,34 +6,38 @@
 namespace ghostpeer::cli {
 namespace {
 
-TEST(ConnectionTest, SimplifiesTransportDetails) {
+TEST(ConnectionTest, DiagnosesTransportProblems) {
   struct Case {
     const char* name;
     const char* message;
-    const char* want;
+    const char* want_detail;
+    const char* want_hint_part;
   };
   const Case cases[] = {
       {"refused (gRPC 1.51 wording)",
        "failed to connect to all addresses; last error: UNKNOWN: "
        "ipv4:127.0.0.1:7070: Failed to connect to remote host: Connection "
        "refused",
-       "connection refused"},
+       "connection refused", "--server"},
       {"dns",
-       "DNS resolution failed for nowhere.invalid:7070: C-ares status is "
-       "not ARES_SUCCESS",
-       "cannot resolve the host name"},
+       "DNS resolution failed for nowhere.invalid:7070: C-ares status is not "
+       "ARES_SUCCESS",
+       "cannot resolve the host name", "GHOSTPEER_SERVER"},
       {"tls",
-       "failed to connect to all addresses; last error: UNKNOWN: "
-       "Ssl handshake failed: SSL_ERROR_SSL",
-       "TLS handshake failed (check --tls-ca and --tls-server-name)"},
-      {"plaintext to tls", "Socket closed",
-       "the connection was closed (does the aggregator expect TLS?)"},
+       "failed to connect to all addresses; last error: UNKNOWN: Ssl "
+       "handshake failed: SSL_ERROR_SSL",
+       "TLS handshake failed", "--tls-ca"},
+      {"plaintext to tls", "Socket closed", "the connection was closed",
+       "expect TLS"},
       {"unknown keeps the first line", "something odd\nsecond line",
-       "something odd"},
-      {"empty", "", "unavailable"},
+       "something odd", "--server"},
+      {"empty", "", "unavailable", "--server"},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(SimplifyTransportDetail(c.message), c.want) << c.name;
+    const TransportProblem problem = DiagnoseTransport(c.message);
+    EXPECT_EQ(problem.detail, c.want_detail) << c.name;
+    EXPECT_TRUE(absl::StrContains(problem.hint, c.want_hint_part))
+        << c.name << ": " << problem.hint;
   }
 }
 

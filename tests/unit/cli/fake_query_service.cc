@@ -156,11 +156,11 @@ grpc::Status FakeQueryService::WatchFindings(
   return grpc::Status::CANCELLED;
 }
 
-FakeAggregator::FakeAggregator() {
+FakeAggregator::FakeAggregator(
+    std::shared_ptr<grpc::ServerCredentials> credentials) {
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort("127.0.0.1:0", std::move(credentials), &port);
   builder.RegisterService(&service_);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {

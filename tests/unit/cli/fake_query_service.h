@@ -90,7 +90,9 @@ class FakeQueryService final : public v1::Query::Service {
 // The fake served on 127.0.0.1 at a port the kernel picked.
 class FakeAggregator {
  public:
-  FakeAggregator();
+  // Plaintext unless `credentials` say otherwise (TLS tests).
+  explicit FakeAggregator(std::shared_ptr<grpc::ServerCredentials> credentials =
+                              grpc::InsecureServerCredentials());
   ~FakeAggregator();
 
   FakeQueryService& service() { return service_; }
