@@ -43,6 +43,12 @@ struct NodeState {
 
 namespace {
 
+// A finding that only moved its last_seen (and its connection memory's byte
+// counters) is re-saved at most this often: transitions are saved at once,
+// and after a restart a slightly old last_seen or byte count costs nothing
+// (the next snapshot refreshes both).
+constexpr absl::Duration kRefreshSaveEvery = absl::Minutes(1);
+
 int SeverityRank(v1::Severity severity) { return static_cast<int>(severity); }
 
 bool Matches(const v1::ListFindingsRequest& filter, const v1::Finding& f) {
@@ -150,7 +156,8 @@ absl::Status Engine::Load() {
       node->memory.sockets[memories[i].first] = std::move(memories[i].second);
     }
     const std::string id = stored.finding.id();
-    node->findings[id] = {std::move(stored.finding), std::move(stored.memory)};
+    node->findings[id] = {std::move(stored.finding), std::move(stored.memory),
+                          now};
   }
   return absl::OkStatus();
 }
@@ -373,14 +380,19 @@ absl::StatusOr<v1::Ack> Engine::IngestSnapshot(
 void Engine::Publish(NodeState& state,
                      const std::vector<FindingChange>& changes) {
   if (changes.empty()) return;
+  const absl::Time now = options_.clock->Now();
   std::vector<StoredFinding> to_store;
-  to_store.reserve(changes.size());
+  std::vector<TrackedFinding*> saved;
   std::vector<v1::FindingEvent> events;
   std::array<uint64_t, 4> opened{}, resolved{};
   for (const FindingChange& change : changes) {
-    const TrackedFinding& tracked = state.findings.at(change.id);
-    to_store.push_back({tracked.finding, tracked.memory});
-    if (change.type == v1::FINDING_EVENT_TYPE_UNSPECIFIED) continue;
+    TrackedFinding& tracked = state.findings.at(change.id);
+    const bool silent = change.type == v1::FINDING_EVENT_TYPE_UNSPECIFIED;
+    if (!silent || now - tracked.saved_at >= kRefreshSaveEvery) {
+      to_store.push_back({tracked.finding, tracked.memory});
+      saved.push_back(&tracked);
+    }
+    if (silent) continue;
     v1::FindingEvent& event = events.emplace_back();
     event.set_type(change.type);
     *event.mutable_finding() = tracked.finding;
@@ -388,10 +400,12 @@ void Engine::Publish(NodeState& state,
     if (change.type == v1::OPENED) ++opened[kind];
     if (change.type == v1::CLOSED) ++resolved[kind];
   }
-  // Findings are re-saved at every snapshot that touches them, so a failed
-  // write costs at most one interval of durability; the ingest goes on.
-  absl::Status stored = store_->SaveFindings(to_store, options_.clock->Now());
-  if (!stored.ok()) {
+  // A failed write costs durability until the finding's next change or
+  // refresh re-saves it; the ingest goes on.
+  absl::Status stored = store_->SaveFindings(to_store, now);
+  if (stored.ok()) {
+    for (TrackedFinding* tracked : saved) tracked->saved_at = now;
+  } else {
     GP_LOG_WARN("node {}: findings kept in memory only: {}", state.name,
                 stored.ToString());
   }

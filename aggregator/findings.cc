@@ -42,7 +42,9 @@ std::vector<FindingChange> ReconcileFindings(
       *d.finding.mutable_first_seen() = now_proto;
       *d.finding.mutable_last_seen() = now_proto;
       d.finding.clear_resolved_at();
-      (*findings)[id] = {std::move(d.finding), std::move(d.memory)};
+      TrackedFinding& tracked = (*findings)[id];
+      tracked.finding = std::move(d.finding);
+      tracked.memory = std::move(d.memory);
       changes.push_back({v1::OPENED, id});
       continue;
     }

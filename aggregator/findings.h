@@ -18,6 +18,8 @@ namespace ghostpeer::aggregator {
 struct TrackedFinding {
   v1::Finding finding;
   std::string memory;  // detector memory of the connection, persisted with it
+  // When the store last took this finding (InfinitePast: never).
+  absl::Time saved_at = absl::InfinitePast();
 };
 
 // One node's findings, open and resolved, by id (sorted: deterministic).

@@ -276,6 +276,42 @@ TEST_F(EngineTest, RestartKeepsHistorySeqsAndOpenFindings) {
   EXPECT_EQ(engine->GetAddressHistory(request)->intervals_size(), 1);
 }
 
+TEST_F(EngineTest, TransitionsAreSavedAtOnceRefreshesAtMostEveryMinute) {
+  TempDb db("refresh");
+  auto last_seen_after_restart = [&]() {
+    std::unique_ptr<Engine> reopened = OpenEngine(db.path());
+    auto findings = reopened->ListFindings({});
+    EXPECT_EQ(findings.findings_size(), 1);
+    return findings.findings_size() == 1
+               ? FromProto(findings.findings(0).last_seen())
+               : absl::InfinitePast();
+  };
+  std::unique_ptr<Engine> engine = OpenEngine(db.path());
+  clock_.Set(T(6));
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents("node-2", "s",
+                                        Batch({Attach(1, T(0), kServer),
+                                               Detach(2, T(5), kServer)}))
+                  .ok());
+  auto ingest = [&](double at, uint32_t queue) {
+    clock_.Set(T(at));
+    ASSERT_TRUE(engine
+                    ->IngestSnapshot("node-1", "a",
+                                     Full(static_cast<uint64_t>(at), T(at),
+                                          {Socket(Stuck(queue))}),
+                                     T(at))
+                    .ok());
+  };
+  ingest(10, 100);  // OPENED: saved
+  EXPECT_EQ(last_seen_after_restart(), T(10));
+  ingest(20, 100);  // silent refresh, 10 s after the save: not saved
+  EXPECT_EQ(last_seen_after_restart(), T(10));
+  ingest(30, 200);  // UPDATED (bytes at risk): saved at once
+  EXPECT_EQ(last_seen_after_restart(), T(30));
+  ingest(95, 200);  // silent, but a minute since the last save
+  EXPECT_EQ(last_seen_after_restart(), T(95));
+}
+
 TEST_F(EngineTest, ReplayedSeqsAreSkippedAndGapsAccepted) {
   std::unique_ptr<Engine> engine = OpenEngine();
   ASSERT_EQ(*engine->IngestAddressEvents("node-2", "a",
