@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -545,6 +547,55 @@ TEST_F(EngineTest, FindingFilters) {
   request.clear_kind();
   request.set_node("node-2");
   EXPECT_EQ(engine->ListFindings(request).findings_size(), 0);
+}
+
+TEST_F(EngineTest, ConcurrentIngestQueriesAndHousekeeping) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  constexpr int kNodes = 4;
+  constexpr int kRounds = 50;  // bounded: a few hundred ms
+  std::atomic<int> events_seen{0};
+  engine->Subscribe([&](const v1::FindingEvent&) { ++events_seen; });
+  std::vector<std::thread> threads;
+  for (int n = 0; n < kNodes; ++n) {
+    threads.emplace_back([&, n] {
+      const std::string node = absl::StrCat("node-", n);
+      const v1::AddressOwner owner =
+          Container(absl::StrCat("10.0.2.", n + 1), absl::StrCat("srv.", n));
+      ASSERT_TRUE(engine->Hello(HelloFrom(node, "i")).ok());
+      for (int round = 1; round <= kRounds; ++round) {
+        // The server comes and goes; the client's socket stays stuck.
+        v1::AddressEvent event = round % 2 == 1 ? Attach(round, T(0), owner)
+                                                : Detach(round, T(0), owner);
+        ASSERT_TRUE(
+            engine->IngestAddressEvents(node, "i", Batch({event})).ok());
+        SocketSpec spec = Stuck(100 + round);
+        spec.remote_ip = owner.address();
+        ASSERT_TRUE(
+            engine
+                ->IngestSnapshot(node, "i",
+                                 Full(round, T(0), {Socket(spec)}, node), T(0))
+                .ok());
+      }
+      engine->Disconnected(node, "i");
+    });
+  }
+  threads.emplace_back([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      engine->ListFindings({});
+      engine->ListSockets({});
+      engine->ListNodes();
+      engine->Counters();
+      ASSERT_TRUE(engine->Tick().ok());
+    }
+  });
+  for (std::thread& t : threads) t.join();
+  // Every node ends on a detach: one open VANISHED_PEER per node.
+  v1::ListFindingsRequest open_only;
+  open_only.set_status(v1::OPEN);
+  EXPECT_EQ(engine->ListFindings(open_only).findings_size(), kNodes);
+  EXPECT_GE(events_seen.load(), kNodes);
+  EXPECT_EQ(engine->Counters().full_snapshots,
+            static_cast<uint64_t>(kNodes * kRounds));
 }
 
 TEST_F(EngineTest, OpenFailsClearlyOnACorruptDatabase) {
