@@ -303,6 +303,19 @@ void BM_DeltaSnapshots(benchmark::State& state) {
   }
 }
 
+// Reference, same run: copying one node's full snapshot — what the const&
+// IngestSnapshot overload costs on top of the rvalue one, and roughly what
+// parsing it off the wire costs the gRPC layer before the Engine sees it.
+void BM_CopySnapshot(benchmark::State& state) {
+  Cluster& c = GetCluster(state.range(0), state.range(1));
+  for (auto _ : state) {
+    v1::SocketSnapshot copy = c.full[0];
+    benchmark::DoNotOptimize(copy);
+  }
+  state.SetItemsProcessed(state.iterations() * c.sockets);
+}
+BENCHMARK(BM_CopySnapshot)->Args({50, 10000})->Unit(benchmark::kMillisecond);
+
 // One thread: rates per CPU second of the ingesting thread (the machine is
 // shared; wall time would measure the neighbours). Two threads: wall time,
 // both cores ingesting different nodes.
