@@ -110,12 +110,12 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
       GP_LOG_WARN("alerts: first reconcile: {} (retried every {})",
                   s.ToString(), absl::FormatDuration(options.resend_interval));
     }
-    GP_LOG_INFO("alerts: delivering to {}{}{} webhook(s), state in {}",
-                options.alertmanager_url.empty() ? "" : "Alertmanager at ",
-                options.alertmanager_url.empty()
-                    ? ""
-                    : absl::StrCat(options.alertmanager_url, " and "),
-                options.webhook_urls.size(), options.db_path);
+    GP_LOG_INFO(
+        "alerts: delivering to {}{} webhook(s); state in {}",
+        options.alertmanager_url.empty()
+            ? std::string()
+            : absl::StrCat("Alertmanager ", options.alertmanager_url, " and "),
+        options.webhook_urls.size(), options.db_path);
   }
 
   if (!options.http_listen.empty()) {
