@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
@@ -48,53 +47,12 @@ struct SocketKeyView {
   }
 };
 
-// The owning form, for maps that outlive snapshots. IPv4 text fits the
-// small-string buffer, so most keys allocate nothing.
-struct SocketKey {
-  uint64_t netns_inode = 0;
-  std::string local_ip;
-  uint32_t local_port = 0;
-  std::string remote_ip;
-  uint32_t remote_port = 0;
-  uint64_t inode = 0;
-
-  SocketKey() = default;
-  explicit SocketKey(const SocketKeyView& v)
-      : netns_inode(v.netns_inode),
-        local_ip(v.local_ip),
-        local_port(v.local_port),
-        remote_ip(v.remote_ip),
-        remote_port(v.remote_port),
-        inode(v.inode) {}
-  SocketKeyView view() const {
-    return {netns_inode, local_ip, local_port, remote_ip, remote_port, inode};
-  }
-};
-
-// Transparent hash/equality so maps keyed by SocketKey are probed with a
-// SocketKeyView without building a key.
-struct SocketKeyHash {
-  using is_transparent = void;
-  size_t operator()(const SocketKeyView& k) const {
-    return absl::Hash<SocketKeyView>()(k);
-  }
-  size_t operator()(const SocketKey& k) const { return (*this)(k.view()); }
-};
-struct SocketKeyEq {
-  using is_transparent = void;
-  static SocketKeyView V(const SocketKeyView& k) { return k; }
-  static SocketKeyView V(const SocketKey& k) { return k.view(); }
-  template <typename A, typename B>
-  bool operator()(const A& a, const B& b) const {
-    return V(a) == V(b);
-  }
-};
-
 // A 64-bit digest of a socket key, computed once per record so per-snapshot
 // maps (delta reconstruction, detector memory) hash an integer instead of
 // two address strings. In-process only (absl::Hash is seeded per process):
 // never persist it. Two live sockets of one node colliding is a ~2^-64 event
-// per pair; it would merge their detector memory, nothing worse.
+// per pair; one of them would be taken for a duplicate and dropped from the
+// view until the next full snapshot.
 inline uint64_t SocketFingerprint(const SocketKeyView& key) {
   return absl::HashOf(key);
 }
