@@ -53,6 +53,7 @@ struct Flags {
   std::string tls_key;
   std::string tls_server_name;
   std::string token_file;
+  std::string metrics_listen;
 };
 
 // "5s", "500ms", "1m": an absl duration; CLI11 validator.
@@ -157,6 +158,9 @@ void DefineFlags(CLI::App& app, Flags& flags) {
                  "Name to expect in the aggregator's certificate");
   app.add_option("--token-file", flags.token_file,
                  "File holding a bearer token sent to the aggregator");
+  app.add_option("--metrics-listen", flags.metrics_listen,
+                 "HOST:PORT for the agent's own Prometheus /metrics and "
+                 "/healthz (e.g. 0.0.0.0:9471); empty: none");
   app.add_flag("--log-json", flags.log_json, "Log JSON lines");
 }
 
@@ -191,6 +195,7 @@ ghostpeer::agent::DaemonOptions ToDaemonOptions(const Flags& flags) {
   options.tls = {flags.tls_ca, flags.tls_cert, flags.tls_key,
                  flags.tls_server_name};
   options.token_file = flags.token_file;
+  options.metrics_listen = flags.metrics_listen;
   return options;
 }
 

@@ -106,8 +106,11 @@ class IngestService::ReportReactor final
               absl::StrCat("snapshot names node '", snapshot.node(),
                            "' on a stream that said hello as '", node_, "'"));
         }
-        return engine.IngestSnapshot(node_, instance_,
-                                     message.socket_snapshot(), absl::Now());
+        // The Engine keeps the snapshot: move it out of the request buffer
+        // rather than copy it (the next read overwrites it anyway).
+        return engine.IngestSnapshot(
+            node_, instance_, std::move(*request_.mutable_socket_snapshot()),
+            absl::Now());
       }
       default:
         return absl::InvalidArgumentError("empty or unknown agent message");

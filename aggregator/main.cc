@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -15,8 +16,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "aggregator/alerts/alerting.h"
+#include "aggregator/auth.h"
 #include "aggregator/engine.h"
 #include "aggregator/server.h"
+#include "common/credentials.h"
 #include "common/logging.h"
 #include "common/version.h"
 
@@ -30,6 +34,26 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 7),
           "How long ended address ownership intervals are kept (e.g. 168h).");
 ABSL_FLAG(absl::Duration, node_stale_after, absl::Minutes(5),
           "A node that has not reported for this long is shown as stale.");
+ABSL_FLAG(std::string, http_listen, "",
+          "HOST:PORT for Prometheus /metrics, /healthz and /readyz (e.g. "
+          "0.0.0.0:9470); empty: no HTTP endpoint.");
+ABSL_FLAG(std::string, alertmanager_url, "",
+          "Alertmanager base URL (http://host:9093): new and resolved findings "
+          "are pushed to its v2 API.");
+ABSL_FLAG(std::vector<std::string>, webhook_url, {},
+          "Webhook URL(s), comma-separated: each new and resolved finding is "
+          "POSTed as JSON, retried with backoff.");
+ABSL_FLAG(std::string, webhook_secret_file, "",
+          "File holding the HMAC-SHA256 key for the X-Ghostpeer-Signature "
+          "header of webhook deliveries.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "Server certificate chain (PEM): serve gRPC over TLS.");
+ABSL_FLAG(std::string, tls_key, "", "Server private key (PEM).");
+ABSL_FLAG(std::string, tls_ca, "",
+          "CA (PEM) that client certificates must chain to: mutual TLS, "
+          "agents and CLIs without a valid certificate are refused.");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding a bearer token every agent and CLI call must carry.");
 ABSL_FLAG(bool, insecure, false,
           "Allow plaintext gRPC on a non-loopback --listen address.");
 ABSL_FLAG(std::string, log_level, "info",
@@ -42,6 +66,9 @@ namespace {
 struct Options {
   ServerOptions server;
   EngineOptions engine;
+  alerts::AlertingOptions alerting;
+  ServerTlsOptions tls;
+  std::string token_file;
   bool insecure = false;
 };
 
@@ -56,7 +83,7 @@ absl::Status Validate(const Options& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--listen '", options.server.listen, "': want HOST:PORT"));
   }
-  if (!options.server.credentials && !options.insecure &&
+  if (options.tls.cert_file.empty() && !options.insecure &&
       !IsLoopbackListen(options.server.listen)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--listen ", options.server.listen,
@@ -69,8 +96,24 @@ absl::Status Validate(const Options& options) {
   return absl::OkStatus();
 }
 
-int Run(const Options& options) {
-  if (absl::Status valid = Validate(options); !valid.ok()) {
+// Reads credentials named by the options into `options.server`.
+absl::Status LoadCredentials(Options& options) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  options.server.credentials = *credentials;
+  if (!options.token_file.empty()) {
+    absl::StatusOr<std::string> token = ReadTokenFile(options.token_file);
+    if (!token.ok()) return token.status();
+    options.server.authorizer = BearerTokenAuthorizer(*token);
+  }
+  return absl::OkStatus();
+}
+
+int Run(Options options) {
+  absl::Status valid = Validate(options);
+  if (valid.ok()) valid = LoadCredentials(options);
+  if (!valid.ok()) {
     std::fprintf(stderr, "ghostpeer-aggregator: %s\n",
                  std::string(valid.message()).c_str());
     return 2;
@@ -96,7 +139,28 @@ int Run(const Options& options) {
     return 1;
   }
   if (!options.server.credentials) {
-    GP_LOG_WARN("serving plaintext gRPC (no TLS) on {}", options.server.listen);
+    GP_LOG_WARN("serving plaintext gRPC (no TLS) on {}{}",
+                options.server.listen,
+                options.insecure ? " (--insecure: not loopback-only)" : "");
+  } else {
+    GP_LOG_INFO("serving gRPC over TLS{}",
+                options.tls.client_ca_file.empty()
+                    ? ""
+                    : " (client certificates required)");
+  }
+  if (!options.token_file.empty()) {
+    GP_LOG_INFO("every call must carry the bearer token");
+  }
+  options.alerting.db_path = options.engine.db_path;
+  absl::StatusOr<std::unique_ptr<alerts::Alerting>> alerting =
+      alerts::Alerting::Start(options.alerting, engine->get());
+  if (!alerting.ok()) {
+    GP_LOG_ERROR("alerting: {}", alerting.status().ToString());
+    return 1;
+  }
+  if ((*alerting)->http_port() != 0) {
+    GP_LOG_INFO("metrics on http://{} (port {})", options.alerting.http_listen,
+                (*alerting)->http_port());
   }
   GP_LOG_INFO("ghostpeer-aggregator {} listening on {} (port {}), store {}",
               kVersion, options.server.listen, (*server)->port(),
@@ -117,6 +181,7 @@ int Run(const Options& options) {
   stopping.Notify();
   housekeeping.join();
   (*server)->Shutdown(absl::Seconds(2));
+  (*alerting)->Stop();
   return 0;
 }
 
@@ -159,5 +224,14 @@ int main(int argc, char** argv) {
   options.engine.retention = absl::GetFlag(FLAGS_retention);
   options.engine.node_stale_after = absl::GetFlag(FLAGS_node_stale_after);
   options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.alerting.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.alerting.alertmanager_url = absl::GetFlag(FLAGS_alertmanager_url);
+  options.alerting.webhook_urls = absl::GetFlag(FLAGS_webhook_url);
+  options.alerting.webhook_secret_file =
+      absl::GetFlag(FLAGS_webhook_secret_file);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_ca);
+  options.token_file = absl::GetFlag(FLAGS_token_file);
   return ghostpeer::aggregator::Run(options);
 }

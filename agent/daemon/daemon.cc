@@ -10,6 +10,9 @@
 #include "agent/docker/docker_transport.h"
 #include "agent/docker/docker_watcher.h"
 #include "agent/report/event_journal.h"
+#include "common/http/agent_metrics.h"
+#include "common/http/http_server.h"
+#include "common/http/metrics.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/version.h"
@@ -92,9 +95,11 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
   GHOSTPEER_ASSIGN_OR_RETURN(std::unique_ptr<Snapshotter> snapshotter,
                              Snapshotter::Create(options.snapshotter));
   docker::DockerWatcher* watcher_ptr = watcher.get();
-  auto take = [&snapshotter, watcher_ptr]() -> absl::StatusOr<v1::NodeSnapshot> {
+  auto take = [&snapshotter,
+               watcher_ptr]() -> absl::StatusOr<v1::NodeSnapshot> {
     GHOSTPEER_ASSIGN_OR_RETURN(v1::NodeSnapshot snapshot, snapshotter->Take());
-    snapshot.set_docker_status(watcher_ptr ? watcher_ptr->Status() : "disabled");
+    snapshot.set_docker_status(watcher_ptr ? watcher_ptr->Status()
+                                           : "disabled");
     return snapshot;
   };
   options.reporter.node = node;
@@ -102,6 +107,39 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
   options.reporter.kernel = KernelRelease();
   reporter = std::make_unique<Reporter>(options.reporter, take, journal.get());
   reporter_for_events.store(reporter.get());
+
+  // 5. The agent's own /metrics, read from the reporter at scrape time.
+  metrics::Registry registry;
+  http::AgentMetrics agent_metrics(&registry);
+  std::unique_ptr<http::HttpServer> metrics_server;
+  if (!options.metrics_listen.empty()) {
+    EventJournal* journal_ptr = journal.get();
+    Reporter* reporter_ptr = reporter.get();
+    registry.AddCollector([&agent_metrics, journal_ptr, reporter_ptr] {
+      const ReporterStats stats = reporter_ptr->stats();
+      http::AgentMetricsValues values;
+      values.last_snapshot_duration = stats.last_snapshot_duration;
+      values.sockets = stats.last_socket_count;
+      values.namespaces_seen = stats.last_namespaces_seen;
+      values.namespaces_failed = stats.last_namespaces_failed;
+      values.buffered_events = journal_ptr->pending_count();
+      values.connected = stats.connected;
+      values.last_ack = stats.last_ack;
+      values.reconnects_total = stats.reconnects;
+      values.streams_opened_total = stats.streams_opened;
+      values.snapshots_sent_total = stats.snapshots_sent;
+      values.full_snapshots_sent_total = stats.full_snapshots_sent;
+      values.snapshot_errors_total = stats.snapshot_errors;
+      values.events_sent_total = stats.events_sent;
+      agent_metrics.Update(values, absl::Now());
+    });
+    http::HttpServerOptions http_options;
+    http_options.listen = options.metrics_listen;
+    http_options.routes = http::StandardRoutes(&registry, nullptr);
+    GHOSTPEER_ASSIGN_OR_RETURN(metrics_server,
+                               http::HttpServer::Start(http_options));
+    GP_LOG_INFO("metrics on http://{}/metrics", options.metrics_listen);
+  }
 
   GP_LOG_INFO("ghostpeer-agent {} on node {}: every {} to {}", kVersion, node,
               absl::FormatDuration(options.reporter.interval),
@@ -118,6 +156,7 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
   run_returned.store(true);
   stopper.join();
   reporter_for_events.store(nullptr);
+  if (metrics_server) metrics_server->Stop();
   if (watcher) watcher->Stop();
   return status;
 }

@@ -168,6 +168,26 @@ class SystemTest : public ::testing::Test {
         << Cli({"history", scenario.server_address()}).out << AgentLogs();
   }
 
+  // The client's socket as the aggregator sees it reaches `state` (the
+  // server's FIN arrives a second after it accepted).
+  void AwaitClientState(const NetnsScenario& scenario,
+                        const std::string& state) {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          for (const json& s :
+               Json({"sockets", "--peer", scenario.server_address()})
+                   .value("sockets", json::array())) {
+            if (s.value("node", "") == kClientNode &&
+                s.value("state", "").find(state) != std::string::npos) {
+              return true;
+            }
+          }
+          return false;
+        },
+        absl::Seconds(10)))
+        << Cli({"sockets", "--peer", scenario.server_address()}).out;
+  }
+
   std::string AgentLogs() {
     std::string logs;
     for (const auto& agent : agents_) logs += agent->Log().substr(0, 4000);
@@ -198,7 +218,7 @@ void ExpectVanishedFinding(const json& finding, const NetnsScenario& scenario,
   EXPECT_EQ(AsU64(socket["remote_port"]), scenario.server_port());
   EXPECT_EQ(socket.value("local_ip", ""), scenario.client_address(0));
   EXPECT_NE(socket.value("state", "").find(state), std::string::npos)
-      << socket.value("state", "");
+      << finding.dump(2);
   EXPECT_EQ(AsU64(socket["pid"]),
             static_cast<uint64_t>(scenario.client_pid(0)));
   EXPECT_FALSE(socket.value("comm", "").empty());
@@ -214,6 +234,7 @@ TEST_F(SystemTest, ServerVanishesAfterFin) {
   ASSERT_NE(scenario, nullptr);
   StartNodes(*scenario);
   AwaitServerHeld(*scenario);
+  AwaitClientState(*scenario, "CLOSE_WAIT");
   EXPECT_TRUE(Findings("VANISHED_PEER").empty()) << "nothing vanished yet";
   EXPECT_EQ(Cli({"check", "--severity", "warning"}).exit_code, 0);
 
@@ -258,6 +279,7 @@ TEST_F(SystemTest, IdleClientIsAWarning) {
   ASSERT_NE(scenario, nullptr);
   StartNodes(*scenario);
   AwaitServerHeld(*scenario);
+  AwaitClientState(*scenario, "CLOSE_WAIT");
   ASSERT_TRUE(scenario->Vanish().ok());
   json finding = AwaitFinding("VANISHED_PEER");
   ExpectVanishedFinding(finding, *scenario, "CLOSE_WAIT");
@@ -290,6 +312,7 @@ TEST_F(SystemTest, AddressTakenByAnotherNamespace) {
   ASSERT_NE(scenario, nullptr);
   StartNodes(*scenario);
   AwaitServerHeld(*scenario);
+  AwaitClientState(*scenario, "CLOSE_WAIT");
   ASSERT_TRUE(scenario->Vanish().ok());
   ASSERT_FALSE(AwaitFinding("VANISHED_PEER").is_null());
   // Let the client's retransmission backoff grow, so that the new holder's
@@ -314,6 +337,7 @@ TEST_F(SystemTest, Ipv6ServerVanishes) {
   ASSERT_NE(scenario, nullptr);
   StartNodes(*scenario);
   AwaitServerHeld(*scenario);
+  AwaitClientState(*scenario, "CLOSE_WAIT");
   ASSERT_TRUE(scenario->Vanish().ok());
   json finding = AwaitFinding("VANISHED_PEER", "CRITICAL");
   ExpectVanishedFinding(finding, *scenario, "CLOSE_WAIT");
@@ -324,6 +348,7 @@ TEST_F(SystemTest, AggregatorRestartLosesNothing) {
   ASSERT_NE(scenario, nullptr);
   StartNodes(*scenario);
   AwaitServerHeld(*scenario);
+  AwaitClientState(*scenario, "CLOSE_WAIT");
 
   // The aggregator dies hard; the server vanishes while it is away, so the
   // detach exists only in the server node's journal.
