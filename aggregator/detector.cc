@@ -260,6 +260,7 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
     const v1::SocketRecord& socket = *view.record;
     // 0. Eligibility.
     if (!CanLoseData(socket.state())) continue;
+    if (socket.inode() == 0) continue;  // an orphan: no application left
     const std::string& remote = socket.remote_ip();
     if (IsLoopbackIpAddress(remote) || IsUnspecifiedIpAddress(remote) ||
         remote == socket.local_ip()) {

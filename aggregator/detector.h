@@ -101,7 +101,10 @@ struct DetectedFinding {
 //    left to send); for a loopback or unspecified peer; for a peer address
 //    the client's own namespace holds; for an address nobody in the retained
 //    history ever held (outside services); or for an address that ever was a
-//    swarm VIP (the kernel's IPVS answers for those).
+//    swarm VIP (the kernel's IPVS answers for those). Nor for an orphan (no
+//    socket inode: the application closed it and is gone; the kernel's last
+//    retransmissions of a LAST_ACK or FIN_WAIT1 socket leave nobody to tell
+//    and nothing to fix), so a finding resolves when its client goes away.
 // 1. Memory. First sight records first_seen, the history mark and the
 //    current holders. "Wrote" means the application's written byte count,
 //    W = tcp_info.bytes_acked + send_queue (= write_seq - ISN), grew since

@@ -141,6 +141,16 @@ const std::vector<DetectorCase>& Cases() {
              {To("127.0.0.1", Stuck())},
              10,
              {}}}},
+          {"orphan socket (its application closed it): nothing",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {[] {
+               SocketSpec spec = WithState(Stuck(), v1::TCP_STATE_LAST_ACK);
+               spec.inode = 0;
+               return spec;
+             }()},
+             10,
+             {}}}},
           {"swarm VIP, held or gone: never a ghost",
            {{{On("manager-1", Attach(1, T(0), Vip("10.0.1.2", "web"))),
               On("manager-1", Detach(2, T(5), Vip("10.0.1.2", "web")))},
@@ -353,8 +363,10 @@ TEST_P(DetectorTest, FindsWhatTheEvidenceShows) {
     }
     std::vector<v1::SocketRecord> records;
     for (const SocketSpec& spec : step.sockets) records.push_back(Socket(spec));
-    // Distinct sockets when a step lists several.
-    for (size_t i = 0; i < records.size(); ++i) records[i].set_inode(1000 + i);
+    // Distinct sockets when a step lists several (orphans keep inode 0).
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (records[i].inode() != 0) records[i].set_inode(1000 + i);
+    }
     std::vector<SocketView> views;
     for (const auto& record : records) views.push_back({&record, 0});
     v1::NodeSnapshot meta;
