@@ -5,17 +5,16 @@
 
 #include <atomic>
 #include <cstdio>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
+#include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "aggregator/alerts/alerting.h"
 #include "aggregator/auth.h"
 #include "aggregator/engine.h"
@@ -23,42 +22,6 @@
 #include "common/credentials.h"
 #include "common/logging.h"
 #include "common/version.h"
-
-ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
-          "gRPC address (HOST:PORT) for agents (Ingest) and the CLI (Query). "
-          "Without TLS only a loopback address is accepted unless --insecure.");
-ABSL_FLAG(std::string, db, "ghostpeer.db",
-          "SQLite database for address history and findings (WAL); created if "
-          "missing. ':memory:' keeps nothing across restarts.");
-ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 7),
-          "How long ended address ownership intervals are kept (e.g. 168h).");
-ABSL_FLAG(absl::Duration, node_stale_after, absl::Minutes(5),
-          "A node that has not reported for this long is shown as stale.");
-ABSL_FLAG(std::string, http_listen, "",
-          "HOST:PORT for Prometheus /metrics, /healthz and /readyz (e.g. "
-          "0.0.0.0:9470); empty: no HTTP endpoint.");
-ABSL_FLAG(std::string, alertmanager_url, "",
-          "Alertmanager base URL (http://host:9093): new and resolved findings "
-          "are pushed to its v2 API.");
-ABSL_FLAG(std::vector<std::string>, webhook_url, {},
-          "Webhook URL(s), comma-separated: each new and resolved finding is "
-          "POSTed as JSON, retried with backoff.");
-ABSL_FLAG(std::string, webhook_secret_file, "",
-          "File holding the HMAC-SHA256 key for the X-Ghostpeer-Signature "
-          "header of webhook deliveries.");
-ABSL_FLAG(std::string, tls_cert, "",
-          "Server certificate chain (PEM): serve gRPC over TLS.");
-ABSL_FLAG(std::string, tls_key, "", "Server private key (PEM).");
-ABSL_FLAG(std::string, tls_ca, "",
-          "CA (PEM) that client certificates must chain to: mutual TLS, "
-          "agents and CLIs without a valid certificate are refused.");
-ABSL_FLAG(std::string, token_file, "",
-          "File holding a bearer token every agent and CLI call must carry.");
-ABSL_FLAG(bool, insecure, false,
-          "Allow plaintext gRPC on a non-loopback --listen address.");
-ABSL_FLAG(std::string, log_level, "info",
-          "trace, debug, info, warn, error or off.");
-ABSL_FLAG(bool, log_json, false, "Log one JSON object per line.");
 
 namespace ghostpeer::aggregator {
 namespace {
@@ -188,50 +151,103 @@ int Run(Options options) {
 }  // namespace
 }  // namespace ghostpeer::aggregator
 
+namespace {
+
+// "168h", "5m": a positive absl duration; a CLI11 validator.
+std::string CheckDuration(const std::string& value) {
+  absl::Duration parsed;
+  if (absl::ParseDuration(value, &parsed) && parsed > absl::ZeroDuration()) {
+    return "";
+  }
+  return absl::StrCat("'", value, "' is not a positive duration (168h, 5m)");
+}
+
+absl::Duration Duration(const std::string& text) {
+  absl::Duration parsed;
+  (void)absl::ParseDuration(text, &parsed);  // validated by CheckDuration
+  return parsed;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  // --help lists the flags of this file (absl's default looks for a file
-  // named after the binary).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view path) {
-    return absl::EndsWith(path, "aggregator/main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  usage.version_string = [] {
-    return absl::StrCat("ghostpeer-aggregator ", ghostpeer::kVersion, "\n");
-  };
-  absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage(
-      "ghostpeer-aggregator: receives socket snapshots and address events "
-      "from ghostpeer agents, keeps the history of who held which address, "
-      "and reports clients still writing to vanished peers.\n\n"
-      "  ghostpeer-aggregator --listen 127.0.0.1:7070 --db /var/lib/ghostpeer/"
-      "ghostpeer.db\n\nQuery it with `ghostpeer findings`.");
-  absl::ParseCommandLine(argc, argv);
+  CLI::App app{absl::StrCat(
+      "ghostpeer-aggregator ", ghostpeer::kVersion,
+      ": receives socket snapshots and address events from ghostpeer agents, "
+      "keeps the history of who held which address, and reports clients "
+      "still writing to vanished peers. Query it with `ghostpeer findings`.")};
+  ghostpeer::aggregator::Options options;
+  std::string retention = "168h";
+  std::string node_stale_after = "5m";
+  std::string log_level = "info";
+  bool log_json = false;
+  app.add_option("--listen", options.server.listen,
+                 "gRPC address HOST:PORT for agents (Ingest) and the CLI "
+                 "(Query). Without TLS only a loopback address is accepted "
+                 "unless --insecure")
+      ->capture_default_str();
+  app.add_option("--db", options.engine.db_path,
+                 "SQLite database for address history, findings and alert "
+                 "delivery state (WAL); created if missing. ':memory:' keeps "
+                 "nothing across restarts")
+      ->capture_default_str();
+  app.add_option("--retention", retention,
+                 "How long ended address ownership intervals and resolved "
+                 "findings are kept")
+      ->check(CheckDuration)
+      ->capture_default_str();
+  app.add_option("--node-stale-after", node_stale_after,
+                 "A node silent this long is shown as stale and its sockets "
+                 "leave queries (its findings stay open)")
+      ->check(CheckDuration)
+      ->capture_default_str();
+  app.add_option("--http-listen", options.alerting.http_listen,
+                 "HOST:PORT for Prometheus /metrics, /healthz and /readyz "
+                 "(e.g. 0.0.0.0:9470); empty: no HTTP endpoint");
+  app.add_option("--alertmanager-url", options.alerting.alertmanager_url,
+                 "Alertmanager base URL (http://host:9093): new and resolved "
+                 "findings are pushed to its v2 API");
+  app.add_option("--webhook-url", options.alerting.webhook_urls,
+                 "Webhook URL, repeatable: each new and resolved finding is "
+                 "POSTed as JSON, retried with backoff");
+  app.add_option("--webhook-secret-file", options.alerting.webhook_secret_file,
+                 "File holding the HMAC-SHA256 key for the "
+                 "X-Ghostpeer-Signature header of webhook deliveries");
+  app.add_option("--tls-cert", options.tls.cert_file,
+                 "Server certificate chain (PEM): serve gRPC over TLS");
+  app.add_option("--tls-key", options.tls.key_file, "Server private key (PEM)");
+  app.add_option("--tls-ca", options.tls.client_ca_file,
+                 "CA (PEM) client certificates must chain to: mutual TLS; "
+                 "agents and CLIs without a valid certificate are refused");
+  app.add_option("--token-file", options.token_file,
+                 "File holding a bearer token every agent and CLI call must "
+                 "carry");
+  app.add_flag("--insecure", options.insecure,
+               "Allow plaintext gRPC on a non-loopback --listen address");
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error or off (logs go to stderr)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  app.add_flag("--log-json", log_json, "Log one JSON object per line");
+  app.set_version_flag(
+      "--version", absl::StrCat("ghostpeer-aggregator ", ghostpeer::kVersion));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "ghostpeer-aggregator: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  options.engine.retention = Duration(retention);
+  options.engine.node_stale_after = Duration(node_stale_after);
 
   ghostpeer::LoggingOptions logging;
   logging.program = "ghostpeer-aggregator";
-  logging.level = absl::GetFlag(FLAGS_log_level);
-  logging.json = absl::GetFlag(FLAGS_log_json);
+  logging.level = log_level;
+  logging.json = log_json;
   if (absl::Status s = ghostpeer::InitLogging(logging); !s.ok()) {
-    std::fprintf(stderr, "ghostpeer-aggregator: --log_level: %s\n",
-                 std::string(s.message()).c_str());
+    std::cerr << "ghostpeer-aggregator: " << s.message() << "\n";
     return 2;
   }
-
-  ghostpeer::aggregator::Options options;
-  options.server.listen = absl::GetFlag(FLAGS_listen);
-  options.engine.db_path = absl::GetFlag(FLAGS_db);
-  options.engine.retention = absl::GetFlag(FLAGS_retention);
-  options.engine.node_stale_after = absl::GetFlag(FLAGS_node_stale_after);
-  options.insecure = absl::GetFlag(FLAGS_insecure);
-  options.alerting.http_listen = absl::GetFlag(FLAGS_http_listen);
-  options.alerting.alertmanager_url = absl::GetFlag(FLAGS_alertmanager_url);
-  options.alerting.webhook_urls = absl::GetFlag(FLAGS_webhook_url);
-  options.alerting.webhook_secret_file =
-      absl::GetFlag(FLAGS_webhook_secret_file);
-  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
-  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
-  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_ca);
-  options.token_file = absl::GetFlag(FLAGS_token_file);
-  return ghostpeer::aggregator::Run(options);
+  return ghostpeer::aggregator::Run(std::move(options));
 }

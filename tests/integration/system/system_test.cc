@@ -66,7 +66,7 @@ class SystemTest : public ::testing::Test {
   void StartAggregator() {
     auto process = Process::Start(
         {kBin + "/ghostpeer-aggregator", "--listen", server_, "--db",
-         dir_ + "/ghostpeer.db", "--log_level", "debug"},
+         dir_ + "/ghostpeer.db", "--log-level", "debug"},
         absl::StrCat(dir_, "/aggregator-", ++aggregator_starts_, ".log"));
     ASSERT_TRUE(process.ok()) << process.status();
     aggregator_ = std::move(*process);
