@@ -9,7 +9,7 @@
 #   deploy/demo.sh --clean   remove the demo's services and network
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cli=build/bin/ghostpeer
+cli=${BUILD_DIR:-build}/bin/ghostpeer
 
 clean() {
   docker service rm gpx-demo-cli gpx-demo-srv >/dev/null 2>&1 || true

@@ -58,7 +58,7 @@ GHOSTPEER_IMAGE=$image docker stack deploy --resolve-image never \
 # Every node of the swarm must report before we call it up.
 nodes=$(docker node ls -q | wc -l)
 echo "deploy: waiting for $nodes node(s) to report (up to 180 s)"
-cli=build/bin/ghostpeer
+cli=${BUILD_DIR:-build}/bin/ghostpeer
 deadline=$((SECONDS + 180))
 while :; do
   reporting=$("$cli" "${cli_args[@]}" nodes -o json 2>/dev/null |
