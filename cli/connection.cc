@@ -196,6 +196,7 @@ TransportProblem DiagnoseTransport(absl::string_view message) {
       {"certificate", "TLS handshake failed", kTlsHint},
       {"connection reset", "the connection was reset", kPlaintextHint},
       {"socket closed", "the connection was closed", kPlaintextHint},
+      {"cancelling all calls", "the aggregator shut down", kServerHint},
       {"timed out", "connection timed out", kServerHint},
       {"timeout", "connection timed out", kServerHint},
   };

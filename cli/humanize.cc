@@ -10,17 +10,17 @@
 namespace ghostpeer::cli {
 
 std::string HumanBytes(uint64_t bytes) {
-  if (bytes < 1000) return absl::StrCat(bytes, " B");
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
   static constexpr const char* kUnits[] = {"KB", "MB", "GB", "TB", "PB", "EB"};
-  double value = static_cast<double>(bytes) / 1000.0;
+  double value = static_cast<double>(bytes) / 1024.0;
   size_t unit = 0;
-  // Decide the unit on the value as it will be printed: 999,960 bytes is
-  // "1.0 MB", not "1000 KB".
+  // Decide the unit on the value as it will be printed: 1,048,064 bytes (1023.5
+  // KB) is "1.0 MB", not "1024 KB".
   while (unit + 1 < std::size(kUnits)) {
     const double shown =
         value < 9.95 ? std::round(value * 10) / 10 : std::round(value);
-    if (shown < 1000) break;
-    value /= 1000.0;
+    if (shown < 1024) break;
+    value /= 1024.0;
     ++unit;
   }
   if (value < 9.95) return absl::StrFormat("%.1f %s", value, kUnits[unit]);

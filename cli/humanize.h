@@ -13,10 +13,10 @@
 
 namespace ghostpeer::cli {
 
-// Byte counts in SI units with at most two significant-looking digits:
-// "0 B", "999 B", "1.8 KB", "70 KB", "1.2 MB", "3.4 GB". One decimal below
-// 10 of a unit, none above; a value that rounds up to 1000 moves to the next
-// unit ("1.0 MB", never "1000 KB").
+// Byte counts in powers of 1024, as the aggregator's stories and alerts
+// print them: "0 B", "1023 B", "1.8 KB", "70 KB", "1.2 MB". One decimal
+// below 10 of a unit, none above; a value that rounds up to 1024 moves to
+// the next unit ("1.0 MB", never "1024 KB").
 std::string HumanBytes(uint64_t bytes);
 
 // A non-negative span in its two largest units, compact: "0s", "45s", "3m",

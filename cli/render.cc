@@ -46,13 +46,26 @@ struct TcpInfoCells {
 
 TcpInfoCells TcpCells(const v1::SocketRecord& socket) {
   TcpInfoCells cells;
-  if (!socket.has_tcp_info()) return cells;
+  // A listener has no peer: its retransmission state means nothing.
+  if (!socket.has_tcp_info() || socket.state() == v1::TCP_STATE_LISTEN) {
+    return cells;
+  }
   const v1::TcpInfo& info = socket.tcp_info();
   cells.backoff = absl::StrCat(info.backoff());
   cells.unacked = absl::StrCat(info.unacked());
   cells.rto = ShortLatency(absl::Microseconds(info.rto_us()));
   cells.last_ack = ShortLatency(absl::Milliseconds(info.last_ack_recv_ms()));
   return cells;
+}
+
+// The remote side; "*" for a listener's unspecified peer, as `ss` prints.
+std::string PeerCell(const v1::SocketRecord& socket) {
+  const std::string& ip = socket.remote_ip();
+  if (socket.remote_port() == 0 &&
+      (ip.empty() || ip == "0.0.0.0" || ip == "::")) {
+    return "*";
+  }
+  return Endpoint(ip, socket.remote_port());
 }
 
 // Open before resolved, then the most severe, then the most at risk; ties
@@ -237,7 +250,7 @@ std::string RenderSockets(const v1::ListSocketsResponse& response,
         ClientName(socket),
         ProcessName(socket),
         Endpoint(socket.local_ip(), socket.local_port()),
-        Endpoint(socket.remote_ip(), socket.remote_port()),
+        PeerCell(socket),
         StateName(socket.state()),
         absl::StrCat(socket.send_queue()),
         absl::StrCat(socket.recv_queue()),
@@ -246,7 +259,8 @@ std::string RenderSockets(const v1::ListSocketsResponse& response,
         std::move(tcp.last_ack),
     };
     if (options.wide) {
-      const bool info = socket.has_tcp_info();
+      const bool info =
+          socket.has_tcp_info() && socket.state() != v1::TCP_STATE_LISTEN;
       const v1::TcpInfo& t = socket.tcp_info();
       row.push_back(std::move(tcp.rto));
       row.push_back(info ? absl::StrCat(t.total_retrans()) : "-");

@@ -58,8 +58,10 @@ std::string WhoHeldAt(const v1::GetAddressHistoryResponse& response,
     if (span.from <= at && at <= span.until) {
       std::string line = absl::StrCat("at ", when, " ", address,
                                       " was held by ", Label(interval));
-      if (!interval.node().empty())
+      // "host node-1 on node-1" would say the node twice.
+      if (!interval.node().empty() && interval.kind() != v1::OWNER_KIND_HOST) {
         absl::StrAppend(&line, " on ", interval.node());
+      }
       return absl::StrCat(Printable(line), "\n");
     }
   }

@@ -29,6 +29,8 @@ TEST(ConnectionTest, DiagnosesTransportProblems) {
        "TLS handshake failed", "--tls-ca"},
       {"plaintext to tls", "Socket closed", "the connection was closed",
        "expect TLS"},
+      {"server shutdown", "Cancelling all calls", "the aggregator shut down",
+       "--server"},
       {"unknown keeps the first line", "something odd\nsecond line",
        "something odd", "--server"},
       {"empty", "", "unavailable", "--server"},

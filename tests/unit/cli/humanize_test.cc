@@ -14,17 +14,18 @@ TEST(HumanizeTest, HumanBytes) {
   };
   const Case cases[] = {
       {"zero", 0, "0 B"},
-      {"bytes", 999, "999 B"},
-      {"first kilobyte", 1000, "1.0 KB"},
+      {"bytes", 1023, "1023 B"},
+      {"first kilobyte", 1024, "1.0 KB"},
       {"scenario send-q", 1833, "1.8 KB"},
-      {"rounds to one decimal", 9940, "9.9 KB"},
-      {"ten and up has no decimal", 9960, "10 KB"},
-      {"alert example", 70000, "70 KB"},
-      {"just below a megabyte", 999499, "999 KB"},
-      {"rounds into the next unit", 999960, "1.0 MB"},
+      {"rounds to one decimal", 9940, "9.7 KB"},
+      {"ten and up has no decimal", 10240, "10 KB"},
+      {"never 10.0", 10230, "10 KB"},
+      {"alert example", 70 * 1024, "70 KB"},
+      {"below a megabyte", 999 * 1024, "999 KB"},
+      {"rounds into the next unit", 1048064, "1.0 MB"},
       {"megabytes", 1234567, "1.2 MB"},
-      {"gigabytes", 3400000000, "3.4 GB"},
-      {"max", UINT64_MAX, "18 EB"},
+      {"gigabytes", 3400000000, "3.2 GB"},
+      {"max", UINT64_MAX, "16 EB"},
   };
   for (const Case& c : cases) EXPECT_EQ(HumanBytes(c.bytes), c.want) << c.name;
 }

@@ -164,9 +164,18 @@ TEST(RenderTest, SocketsTableAndTruncationNote) {
   bare.set_remote_port(50000);
   bare.set_state(v1::TCP_STATE_ESTABLISHED);
   *response.add_sockets() = bare;
+  v1::SocketRecord listener;
+  listener.set_node("node-2");
+  listener.set_local_ip("::");
+  listener.set_local_port(7070);
+  listener.set_remote_ip("::");
+  listener.set_state(v1::TCP_STATE_LISTEN);
+  listener.set_send_queue(4096);
+  listener.mutable_tcp_info()->set_last_ack_recv_ms(4000);
+  *response.add_sockets() = listener;
 
   std::vector<std::string> lines = Lines(RenderSockets(response, Options()));
-  ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[0],
             "NODE    CLIENT     PROCESS    LOCAL            PEER             "
             "STATE        SEND-Q  RECV-Q  BACKOFF  UNACKED  LAST ACK");
@@ -176,10 +185,13 @@ TEST(RenderTest, SocketsTableAndTruncationNote) {
   EXPECT_EQ(lines[2],
             "node-2  host       -          127.0.0.1:7070   127.0.0.1:50000  "
             "ESTABLISHED       0       0        -        -         -");
+  EXPECT_EQ(lines[3],
+            "node-2  host       -          [::]:7070        *                "
+            "LISTEN         4096       0        -        -         -");
 
   response.set_truncated(true);
   const std::string truncated = RenderSockets(response, Options());
-  EXPECT_TRUE(absl::StrContains(truncated, "first 2 sockets only"))
+  EXPECT_TRUE(absl::StrContains(truncated, "first 3 sockets only"))
       << truncated;
   EXPECT_TRUE(
       absl::StrContains(RenderSockets(response, Options(true)), "NOTSENT"));

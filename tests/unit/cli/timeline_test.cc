@@ -162,6 +162,18 @@ TEST(TimelineTest, HistoryAtSaysWhoHeldItThen) {
   }
 }
 
+TEST(TimelineTest, HostOwnersAreNotNamedTwice) {
+  v1::GetAddressHistoryResponse history;
+  v1::AddressOwner* host = history.add_intervals();
+  host->set_kind(v1::OWNER_KIND_HOST);
+  host->set_node("node-1");
+  *host->mutable_since() = ToProto(TestNow() - absl::Minutes(10));
+  const std::string text = RenderHistory(
+      history, "192.0.2.2", TestNow() - absl::Minutes(1), Options());
+  EXPECT_EQ(text.substr(0, text.find('\n')),
+            "at 12:09:00 192.0.2.2 was held by host node-1");
+}
+
 TEST(TimelineTest, EmptyHistoryIsASentence) {
   v1::GetAddressHistoryResponse empty;
   *empty.mutable_retained_since() = ToProto(TestNow() - absl::Hours(2));
