@@ -1,8 +1,10 @@
 #include "cli/commands.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "absl/random/random.h"
 #include "absl/status/status.h"
@@ -123,6 +125,72 @@ bool StillMatches(const v1::ListFindingsRequest& request,
           finding.socket().service() == request.service());
 }
 
+// What one `watch` has shown, so that reconnecting neither repeats nor
+// misses a change: the aggregator replays its open findings as OPENED on
+// every new stream, and says nothing of those that closed in between.
+class FindingFollower {
+ public:
+  FindingFollower(const CommandContext& context, v1::ListFindingsRequest filter)
+      : context_(context), filter_(std::move(filter)) {
+    filter_.set_status(v1::OPEN);
+  }
+
+  // Prints `event` (a line, or a JSON object per line) unless it is the
+  // replay of a finding already shown open.
+  absl::Status Show(const v1::FindingEvent& event) {
+    const std::string& id = event.finding().id();
+    if (!id.empty()) {
+      if (event.type() == v1::CLOSED) {
+        open_.erase(id);
+      } else if (!open_.emplace(id, event.finding()).second) {
+        if (event.type() == v1::OPENED) return absl::OkStatus();
+        open_[id] = event.finding();
+      }
+    }
+    if (context_.format == OutputFormat::kJson) {
+      GHOSTPEER_ASSIGN_OR_RETURN(std::string line,
+                                 ToJson(event, JsonStyle::kLine));
+      *context_.out << line;
+    } else {
+      *context_.out << RenderFindingEvent(event, RenderNow(context_));
+    }
+    context_.out->flush();
+    return absl::OkStatus();
+  }
+
+  // After a reconnect: shows as CLOSED every finding shown open that the
+  // aggregator no longer lists as open. A failed query is not an error here
+  // (the stream that follows will say what is wrong); only printing is.
+  absl::Status Reconcile() {
+    if (open_.empty()) return absl::OkStatus();
+    absl::StatusOr<v1::ListFindingsResponse> now_open =
+        ListFindings(context_, filter_);
+    if (!now_open.ok()) return absl::OkStatus();
+    std::set<std::string> still_open;
+    for (const v1::Finding& finding : now_open->findings()) {
+      still_open.insert(finding.id());
+    }
+    std::vector<v1::FindingEvent> closed;
+    for (const auto& [id, finding] : open_) {
+      if (still_open.count(id) > 0) continue;
+      v1::FindingEvent event;
+      event.set_type(v1::CLOSED);
+      *event.mutable_finding() = finding;
+      event.mutable_finding()->set_status(v1::RESOLVED);
+      closed.push_back(std::move(event));
+    }
+    for (const v1::FindingEvent& event : closed) {
+      GHOSTPEER_RETURN_IF_ERROR(Show(event));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const CommandContext& context_;
+  v1::ListFindingsRequest filter_;
+  std::map<std::string, v1::Finding> open_;  // shown open, by id
+};
+
 }  // namespace
 
 absl::StatusOr<int> RunFindings(const CommandContext& context,
@@ -227,20 +295,25 @@ absl::StatusOr<int> RunWatch(const CommandContext& context,
   StopSignal* stop = context.stop != nullptr ? context.stop : &local_stop;
   v1::WatchFindingsRequest request;
   *request.mutable_filter() = options.filter;
+  FindingFollower follower(context, options.filter);
 
-  // 1. Connect (or reconnect) and stream until the stream ends.
+  // 1. Connect (or reconnect); after a reconnect, close what closed while
+  //    we were away. Then stream until the stream ends.
   // 2. A stop ends the watch cleanly; a refusal ends it with its error; a
   //    loss is retried with exponential backoff and jitter, unless the
   //    aggregator was never reached (a wrong --server must fail at once) or
   //    max_reconnects consecutive attempts got nowhere.
-  std::set<std::string> shown_open;
   absl::BitGen jitter;
   bool ever_connected = false;
+  bool lost = false;
   int failures = 0;
   *context.err << "watching findings at " << server << " (Ctrl-C to stop)\n";
   while (true) {
     if (stop->stopped()) return kExitOk;
-    if (context.connection->AwaitReady(timeout)) ever_connected = true;
+    if (context.connection->AwaitReady(timeout)) {
+      ever_connected = true;
+      if (lost) GHOSTPEER_RETURN_IF_ERROR(follower.Reconcile());
+    }
     auto client_context =
         context.connection->NewContext(/*with_deadline=*/false);
     const absl::Time stream_start = context.clock->Now();
@@ -253,24 +326,7 @@ absl::StatusOr<int> RunWatch(const CommandContext& context,
       while (reader->Read(&event)) {
         ever_connected = true;
         failures = 0;
-        const std::string& id = event.finding().id();
-        if (event.type() == v1::OPENED && !id.empty() &&
-            shown_open.count(id) > 0) {
-          continue;
-        }
-        if (event.type() == v1::CLOSED) {
-          shown_open.erase(id);
-        } else if (!id.empty()) {
-          shown_open.insert(id);
-        }
-        if (context.format == OutputFormat::kJson) {
-          GHOSTPEER_ASSIGN_OR_RETURN(std::string line,
-                                     ToJson(event, JsonStyle::kLine));
-          *context.out << line;
-        } else {
-          *context.out << RenderFindingEvent(event, RenderNow(context));
-        }
-        context.out->flush();
+        GHOSTPEER_RETURN_IF_ERROR(follower.Show(event));
       }
       status = reader->Finish();
     }
@@ -282,10 +338,12 @@ absl::StatusOr<int> RunWatch(const CommandContext& context,
                       : status,
           server, timeout);
     }
+    lost = true;
     // A stream that held for a while was a successful reconnect even if the
     // cluster was quiet.
-    if (context.clock->Now() - stream_start >= options.max_backoff)
+    if (context.clock->Now() - stream_start >= options.max_backoff) {
       failures = 0;
+    }
     if (failures >= options.max_reconnects) {
       return absl::UnavailableError(absl::StrCat(
           "lost the aggregator at ", server, ": ", LossDetail(status),
@@ -295,8 +353,9 @@ absl::StatusOr<int> RunWatch(const CommandContext& context,
                              " reconnect attempts")));
     }
     absl::Duration backoff = options.initial_backoff;
-    for (int i = 0; i < failures && backoff < options.max_backoff; ++i)
+    for (int i = 0; i < failures && backoff < options.max_backoff; ++i) {
       backoff *= 2;
+    }
     backoff = std::min(backoff, options.max_backoff) *
               absl::Uniform(jitter, 0.8, 1.2);
     ++failures;

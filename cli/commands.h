@@ -71,9 +71,10 @@ struct WatchOptions {
 
 // Follows WatchFindings, one line (or one JSON object) per event, until the
 // stop signal fires (kExitOk), or the aggregator is lost for good
-// (Unavailable), or refuses us (Unauthenticated, ...). A repeated OPENED
-// for a finding already shown open (the server replays the open set on
-// every reconnect) is not printed again.
+// (Unavailable), or refuses us (Unauthenticated, ...). Across reconnects it
+// neither repeats nor misses: a replayed OPENED for a finding already shown
+// open is not printed again, and a finding shown open that closed while the
+// stream was down (no longer listed as open) is printed as CLOSED.
 absl::StatusOr<int> RunWatch(const CommandContext& context,
                              const WatchOptions& options);
 

@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "cli/commands.h"
 #include "google/protobuf/util/json_util.h"
@@ -481,15 +482,26 @@ TEST_F(CliTest, WatchJsonIsOneObjectPerLine) {
   }
 }
 
-TEST_F(CliTest, WatchReconnectsWithoutRepeatingAndGivesUpWithTwo) {
+TEST_F(CliTest, WatchReconnectsNeitherRepeatingNorMissingAndGivesUpWithTwo) {
   const grpc::Status going_away(grpc::StatusCode::UNAVAILABLE,
                                 "server shutting down");
+  v1::FindingEvent f1 = Event(v1::OPENED);
+  v1::FindingEvent f2 = Event(v1::OPENED);
+  f2.mutable_finding()->set_id("f-2");
+  f2.mutable_finding()->mutable_socket()->set_task("other.1");
+  v1::FindingEvent f2_updated = f2;
+  f2_updated.set_type(v1::UPDATED);
+
   WatchScript first;
-  first.events = {Event(v1::OPENED)};
+  first.events = {f1, f2};
   first.end = going_away;
-  // After a reconnect the server replays the open set: f-1 is not news.
+  // While the stream is down f-1 closes: the aggregator lists only f-2 as
+  // open, and the new stream replays f-2 (not news) before an update.
+  v1::ListFindingsResponse still_open;
+  *still_open.add_findings() = f2.finding();
+  aggregator_.service().set_findings(still_open);
   WatchScript second;
-  second.events = {Event(v1::OPENED), Event(v1::CLOSED)};
+  second.events = {f2, f2_updated};
   second.end = going_away;
   aggregator_.service().add_watch_script(first);
   aggregator_.service().add_watch_script(second);
@@ -497,9 +509,24 @@ TEST_F(CliTest, WatchReconnectsWithoutRepeatingAndGivesUpWithTwo) {
   const Result result = Run({"watch", "--retries", "1"});
   EXPECT_EQ(result.code, kExitError);
   EXPECT_EQ(aggregator_.service().watch_calls(), 3);
-  ASSERT_EQ(CountLines(result.out), 2) << result.out;
-  EXPECT_TRUE(absl::StrContains(result.out, "OPENED")) << result.out;
-  EXPECT_TRUE(absl::StrContains(result.out, "CLOSED")) << result.out;
+  const std::vector<std::string> lines =
+      absl::StrSplit(result.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << result.out;
+  EXPECT_TRUE(absl::StrContains(
+      lines[0], "OPENED   CRITICAL  vanished           gpx-cli.1"))
+      << lines[0];
+  EXPECT_TRUE(absl::StrContains(
+      lines[1], "OPENED   CRITICAL  vanished           other.1"))
+      << lines[1];
+  EXPECT_TRUE(absl::StrContains(
+      lines[2], "CLOSED   CRITICAL  vanished           gpx-cli.1"))
+      << lines[2];
+  EXPECT_TRUE(absl::StrContains(
+      lines[3], "UPDATED  CRITICAL  vanished           other.1"))
+      << lines[3];
+  for (const auto& request : aggregator_.service().findings_requests()) {
+    EXPECT_EQ(request.status(), v1::OPEN);
+  }
   EXPECT_TRUE(absl::StrContains(result.err, "reconnecting in")) << result.err;
   EXPECT_TRUE(
       absl::StrContains(result.err, "gave up after 1 reconnect attempts\n"))
