@@ -94,7 +94,9 @@ class SwarmE2eTest : public ::testing::Test {
       return;
     }
     CleanUp();
-    CommandResult up = Sh(kSource + "/deploy/up.sh", absl::Minutes(8));
+    CommandResult up = Sh(absl::StrCat("BUILD_DIR=", GHOSTPEER_BUILD_DIR, " ",
+                                       kSource, "/deploy/up.sh"),
+                          absl::Minutes(8));
     ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
     CommandResult image = Sh(kSource + "/deploy/demo/build-image.sh");
     ASSERT_EQ(image.exit_code, 0) << image.err;
@@ -147,40 +149,59 @@ TEST_F(SwarmE2eTest, SeedFailureIsNamedThenResolves) {
                 "sh -c 'while true; do nc -l -p 27017 >/dev/null; done'");
   CreateService(kHealthyClient, "", "logc " + kHealthyServer + " 27017");
 
-  const std::string old_address = TaskAddress(kServer);
-  ASSERT_FALSE(old_address.empty());
-  // Let the clients connect and a few snapshots see the healthy state.
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        CommandResult sockets =
-            RunBinary({kCli, "sockets", "--peer", old_address, "-o", "json"});
-        if (sockets.exit_code != 0) return false;
-        json parsed = json::parse(sockets.out, nullptr, false);
-        if (parsed.is_discarded()) return false;
-        for (const json& s : parsed.value("sockets", json::array())) {
-          if (s.value("service", "") == kClient) return true;
-        }
-        return false;
-      },
-      absl::Seconds(60), absl::Seconds(1)))
-      << "the client's socket to " << old_address << " never showed up";
-  EXPECT_TRUE(FindingFor(kClient, "VANISHED_PEER").is_null())
-      << "no finding while the server lives";
-
-  // The restart: a new task on a new address.
-  const absl::Time restarted = absl::Now();
-  ASSERT_EQ(Sh("docker service update -q --force " + kServer).exit_code, 0);
+  // The restart: a new task on a new address. When swarm kills the old
+  // server, its socket closes a few milliseconds before its network goes;
+  // a client write that lands in between draws an RST, the client fails
+  // loudly and restarts (no ghost: nothing to find). That race is the
+  // scenario's, not ghostpeer's, so the restart is retried a few times; a
+  // write that misses it leaves the client writing to a ghost.
+  std::string old_address;
   json finding;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        finding = FindingFor(kClient, "VANISHED_PEER", "open");
-        return !finding.is_null() &&
-               finding.value("severity", "") == "CRITICAL";
-      },
-      absl::Seconds(60), absl::Seconds(1)))
+  absl::Duration time_to_finding;
+  for (int attempt = 1; attempt <= 4 && finding.is_null(); ++attempt) {
+    old_address = TaskAddress(kServer);
+    ASSERT_FALSE(old_address.empty());
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          CommandResult sockets =
+              RunBinary({kCli, "sockets", "--peer", old_address, "-o", "json"});
+          if (sockets.exit_code != 0) return false;
+          json parsed = json::parse(sockets.out, nullptr, false);
+          if (parsed.is_discarded()) return false;
+          for (const json& s : parsed.value("sockets", json::array())) {
+            if (s.value("service", "") == kClient) return true;
+          }
+          return false;
+        },
+        absl::Seconds(60), absl::Seconds(1)))
+        << "the client's socket to " << old_address << " never showed up";
+    if (attempt == 1) {
+      EXPECT_TRUE(FindingFor(kClient, "VANISHED_PEER").is_null())
+          << "no finding while the server lives";
+    }
+    const absl::Time restarted = absl::Now();
+    ASSERT_EQ(Sh("docker service update -q --force " + kServer).exit_code, 0);
+    WaitFor(
+        [&] {
+          json candidate = FindingFor(kClient, "VANISHED_PEER", "open");
+          if (candidate.is_null() ||
+              candidate.value("severity", "") != "CRITICAL" ||
+              candidate["socket"].value("remote_ip", "") != old_address) {
+            return false;
+          }
+          finding = candidate;
+          return true;
+        },
+        absl::Seconds(40), absl::Seconds(1));
+    time_to_finding = absl::Now() - restarted;
+    if (finding.is_null()) {
+      std::printf("attempt %d: no ghost (the client was reset); again\n",
+                  attempt);
+    }
+  }
+  ASSERT_FALSE(finding.is_null())
       << "no critical VANISHED_PEER for " << kClient
-      << "; findings: " << Findings().dump(2);
-  const absl::Duration time_to_finding = absl::Now() - restarted;
+      << " after 4 restarts; findings: " << Findings().dump(2);
   RecordProperty("seconds_from_restart_to_finding",
                  std::to_string(absl::ToDoubleSeconds(time_to_finding)));
   std::printf("restart -> finding: %.1f s\n",
