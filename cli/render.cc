@@ -29,6 +29,12 @@ size_t Cap(size_t width, const RenderOptions& options) {
   return options.wide ? 0 : width;
 }
 
+// Task names lose their 25-character id in the narrow table; -o wide keeps
+// it.
+std::string Name(const std::string& name, const RenderOptions& options) {
+  return options.wide ? name : ShortTaskName(name);
+}
+
 std::string AgoOrDash(const google::protobuf::Timestamp& timestamp,
                       absl::Time now) {
   const auto time = TimeOf(timestamp);
@@ -90,10 +96,11 @@ std::vector<const v1::Finding*> SortedFindings(
   return sorted;
 }
 
-std::string CurrentOwnerCell(const v1::Finding& finding) {
+std::string CurrentOwnerCell(const v1::Finding& finding,
+                             const RenderOptions& options) {
   if (finding.has_peer_current_owner()) {
     const std::string owner = OwnerName(finding.peer_current_owner());
-    if (!owner.empty()) return owner;
+    if (!owner.empty()) return Name(owner, options);
   }
   return finding.kind() == v1::VANISHED_PEER ? "nobody" : "-";
 }
@@ -161,18 +168,19 @@ std::string RenderFindings(const v1::ListFindingsResponse& response,
     row.push_back(SeverityName(finding->severity()));
     row.push_back(KindName(finding->kind()));
     if (show_status) row.push_back(StatusName(finding->status()));
-    row.push_back(ClientName(socket));
+    row.push_back(Name(ClientName(socket), options));
     row.push_back(socket.node().empty() ? "-" : socket.node());
     row.push_back(ProcessName(socket));
     if (options.wide)
       row.push_back(Endpoint(socket.local_ip(), socket.local_port()));
     row.push_back(Endpoint(socket.remote_ip(), socket.remote_port()));
-    const std::string last_owner = finding->has_peer_last_owner()
-                                       ? OwnerName(finding->peer_last_owner())
-                                       : "";
+    const std::string last_owner =
+        finding->has_peer_last_owner()
+            ? Name(OwnerName(finding->peer_last_owner()), options)
+            : "";
     row.push_back(last_owner.empty() ? "-" : last_owner);
     row.push_back(AgoOrDash(finding->peer_last_owner().until(), options.now));
-    row.push_back(CurrentOwnerCell(*finding));
+    row.push_back(CurrentOwnerCell(*finding, options));
     row.push_back(StateName(socket.state()));
     row.push_back(absl::StrCat(socket.send_queue()));
     row.push_back(HumanBytes(finding->bytes_at_risk()));
@@ -247,7 +255,7 @@ std::string RenderSockets(const v1::ListSocketsResponse& response,
     TcpInfoCells tcp = TcpCells(socket);
     std::vector<std::string> row = {
         socket.node().empty() ? "-" : socket.node(),
-        ClientName(socket),
+        Name(ClientName(socket), options),
         ProcessName(socket),
         Endpoint(socket.local_ip(), socket.local_port()),
         PeerCell(socket),

@@ -1,5 +1,6 @@
 #include "cli/story.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/humanize.h"
@@ -17,7 +18,7 @@ bool HasContainerIdentity(const v1::SocketRecord& socket) {
 std::string StoryClient(const v1::SocketRecord& socket) {
   if (HasContainerIdentity(socket) ||
       (socket.comm().empty() && socket.pid() == 0)) {
-    return ClientName(socket);
+    return ShortTaskName(ClientName(socket));
   }
   std::string client;
   if (socket.comm().empty()) {
@@ -38,7 +39,7 @@ std::string StoryClient(const v1::SocketRecord& socket) {
 std::string LastOwnerClause(const v1::Finding& finding,
                             const StoryContext& context) {
   if (!finding.has_peer_last_owner()) return "";
-  const std::string owner = OwnerName(finding.peer_last_owner());
+  const std::string owner = ShortTaskName(OwnerName(finding.peer_last_owner()));
   if (owner.empty()) return "";
   std::string clause = absl::StrCat(", which belonged to ", owner);
   if (auto until = TimeOf(finding.peer_last_owner().until())) {
@@ -54,6 +55,23 @@ std::string AtRisk(const v1::Finding& finding) {
 }
 
 }  // namespace
+
+std::string ShortTaskName(absl::string_view name) {
+  // Swarm task ids: 25 characters of [0-9a-z] (swarmkit identity.NewID).
+  constexpr size_t kTaskIdLength = 25;
+  const size_t dot = name.rfind('.');
+  if (dot == absl::string_view::npos || dot == 0 ||
+      name.size() - dot - 1 != kTaskIdLength ||
+      name.substr(0, dot).find('.') == absl::string_view::npos) {
+    return std::string(name);
+  }
+  for (char c : name.substr(dot + 1)) {
+    if (!absl::ascii_isdigit(c) && !absl::ascii_islower(c)) {
+      return std::string(name);
+    }
+  }
+  return std::string(name.substr(0, dot));
+}
 
 std::string Endpoint(absl::string_view ip, uint32_t port) {
   if (ip.empty()) return "-";
@@ -121,9 +139,10 @@ std::string ComposeStory(const v1::Finding& finding,
       }
       break;
     case v1::REASSIGNED_PEER: {
-      const std::string current = finding.has_peer_current_owner()
-                                      ? OwnerName(finding.peer_current_owner())
-                                      : "";
+      const std::string current =
+          finding.has_peer_current_owner()
+              ? ShortTaskName(OwnerName(finding.peer_current_owner()))
+              : "";
       std::string now_held;
       if (current.empty()) {
         now_held = ", now held by someone else";

@@ -18,6 +18,11 @@ namespace ghostpeer::cli {
 // "-" when `ip` is empty.
 std::string Endpoint(absl::string_view ip, uint32_t port);
 
+// A swarm task or container name without its 25-character task id:
+// "orders.2.jv5rd47ey9nutvqzfed7jvk77" -> "orders.2" (the id is what -o wide
+// and JSON are for). Any other name is returned as is.
+std::string ShortTaskName(absl::string_view name);
+
 // Who owns a socket, most specific first: swarm task, container name,
 // service, "netns:<inode>", "host" (inode 0 means the node's own
 // namespace as far as the record tells).
@@ -37,7 +42,8 @@ struct StoryContext {
   absl::TimeZone zone = absl::UTCTimeZone();
 };
 
-// A one-line story composed from the finding's fields, worded by kind and
+// A one-line story composed from the finding's fields (task names
+// shortened with ShortTaskName), worded by kind and
 // severity (an idle VANISHED_PEER "will lose its next write"; a critical
 // one "is writing"), ending in what is at risk and, once resolved, when.
 std::string ComposeStory(const v1::Finding& finding,

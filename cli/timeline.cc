@@ -29,9 +29,11 @@ Tenure TenureOf(const v1::AddressOwner& interval, absl::Time now) {
   return {from, std::max(from, until)};
 }
 
-std::string Label(const v1::AddressOwner& owner) {
+// The owner's name; task ids dropped unless `full` (-o wide's table).
+std::string Label(const v1::AddressOwner& owner, bool full = false) {
   const std::string name = OwnerName(owner);
-  return name.empty() ? "?" : name;
+  if (name.empty()) return "?";
+  return full ? name : ShortTaskName(name);
 }
 
 std::string PadRight(absl::string_view text, size_t width) {
@@ -203,7 +205,7 @@ std::string RenderHistory(const v1::GetAddressHistoryResponse& response,
     const Tenure span = TenureOf(interval, options.now);
     const auto until = TimeOf(interval.until());
     std::vector<std::string> row = {
-        Label(interval),
+        Label(interval, /*full=*/options.wide),
         OwnerKindName(interval.kind()),
         interval.node().empty() ? "-" : interval.node(),
         interval.network().empty() ? "-" : interval.network(),

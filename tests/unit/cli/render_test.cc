@@ -101,6 +101,21 @@ TEST(RenderTest, FindingsTableCutsLongNamesButWideDoesNot) {
   EXPECT_TRUE(absl::StrContains(lines[1], long_task));
 }
 
+TEST(RenderTest, TablesDropTaskIdsButWideKeepsThem) {
+  v1::ListFindingsResponse response;
+  v1::Finding finding = VanishedFinding();
+  finding.mutable_socket()->set_task("gpx-cli.1.jv5rd47ey9nutvqzfed7jvk77");
+  finding.mutable_peer_last_owner()->set_task(
+      "gpx-srv.1.51pobf5rrfw66bof7wosx40np");
+  *response.add_findings() = finding;
+  const std::string row = Lines(RenderFindings(response, Options()))[1];
+  EXPECT_TRUE(absl::StrContains(row, "  gpx-cli.1  ")) << row;
+  EXPECT_TRUE(absl::StrContains(row, "  gpx-srv.1  ")) << row;
+  const std::string wide = Lines(RenderFindings(response, Options(true)))[1];
+  EXPECT_TRUE(absl::StrContains(wide, "gpx-cli.1.jv5rd47ey9nutvqzfed7jvk77"));
+  EXPECT_TRUE(absl::StrContains(wide, "gpx-srv.1.51pobf5rrfw66bof7wosx40np"));
+}
+
 TEST(RenderTest, NoFindingsRenderNothing) {
   EXPECT_EQ(RenderFindings(v1::ListFindingsResponse(), Options()), "");
   EXPECT_EQ(RenderSockets(v1::ListSocketsResponse(), Options()), "");

@@ -27,6 +27,40 @@ TEST(StoryTest, Endpoint) {
     EXPECT_EQ(Endpoint(c.ip, c.port), c.want) << c.name;
 }
 
+TEST(StoryTest, ShortTaskNameDropsOnlyASwarmTaskId) {
+  struct Case {
+    const char* name;
+    const char* full;
+    const char* want;
+  };
+  const Case cases[] = {
+      {"replicated task", "gp-e2e-cli.1.jv5rd47ey9nutvqzfed7jvk77",
+       "gp-e2e-cli.1"},
+      {"dotted service", "stack.orders.2.jv5rd47ey9nutvqzfed7jvk77",
+       "stack.orders.2"},
+      {"already short", "orders.2", "orders.2"},
+      {"id of the wrong length", "orders.2.jv5rd47ey9", "orders.2.jv5rd47ey9"},
+      {"upper case is no task id", "orders.2.JV5RD47EY9NUTVQZFED7JVK77",
+       "orders.2.JV5RD47EY9NUTVQZFED7JVK77"},
+      {"id alone", "x.jv5rd47ey9nutvqzfed7jvk77",
+       "x.jv5rd47ey9nutvqzfed7jvk77"},
+      {"plain container", "adhoc", "adhoc"},
+      {"empty", "", ""},
+  };
+  for (const Case& c : cases)
+    EXPECT_EQ(ShortTaskName(c.full), c.want) << c.name;
+}
+
+TEST(StoryTest, ComposedStoriesUseShortTaskNames) {
+  v1::Finding finding = VanishedFinding();
+  finding.mutable_socket()->set_task("gpx-cli.1.jv5rd47ey9nutvqzfed7jvk77");
+  finding.mutable_peer_last_owner()->set_task(
+      "gpx-srv.1.51pobf5rrfw66bof7wosx40np");
+  EXPECT_EQ(ComposeStory(finding, {TestNow(), absl::UTCTimeZone()}),
+            "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which "
+            "belonged to gpx-srv.1 until 12:03:04; 1.8 KB at risk");
+}
+
 TEST(StoryTest, NamesClientsProcessesAndOwners) {
   v1::SocketRecord task;
   task.set_task("orders.2");
