@@ -129,8 +129,12 @@ class QueryService::WatchReactor final
         });
     v1::ListFindingsRequest open = filter;
     open.set_status(v1::OPEN);
+    // Ask the Engine before taking the backlog's lock: the Engine calls
+    // listeners with its own locks held, so taking them in the other order
+    // here could deadlock against an ingest.
+    v1::ListFindingsResponse current = engine_->ListFindings(open);
     absl::MutexLock lock(&backlog_->mu);
-    for (const v1::Finding& finding : engine_->ListFindings(open).findings()) {
+    for (const v1::Finding& finding : current.findings()) {
       v1::FindingEvent& event = backlog_->events.emplace_back();
       event.set_type(v1::OPENED);
       *event.mutable_finding() = finding;
