@@ -13,7 +13,7 @@ packages=(
   nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps clang-format
-  libcpp-httplib-dev libssl-dev prometheus prometheus-alertmanager
+  libcpp-httplib-dev libssl-dev openssl prometheus prometheus-alertmanager
 )
 if [[ "${1:-}" == "--docker" ]]; then
   packages+=(docker.io busybox-static)

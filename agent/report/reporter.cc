@@ -271,10 +271,16 @@ absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
     absl::MutexLock lock(&ack_mu);
     stream_ended = true;
   });
-  // Whatever happens below, the stream is torn down in this order: cancel,
+  // Whatever happens below, the stream is torn down in this order: cancel
+  // (unless the aggregator already ended it: then its status is the news),
   // let the reader see the end, then Finish for the status.
   auto finish = [&](absl::Status why) {
-    context.TryCancel();
+    bool ended_by_peer;
+    {
+      absl::MutexLock lock(&ack_mu);
+      ended_by_peer = stream_ended;
+    }
+    if (!ended_by_peer) context.TryCancel();
     reader.join();
     clear_context();
     grpc::Status status = stream->Finish();
@@ -299,11 +305,17 @@ absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
     auto acked = [&]() ABSL_SHARED_LOCKS_REQUIRED(ack_mu) {
       return hello_acked || stream_ended;
     };
-    absl::MutexLock lock(&ack_mu);
-    while (!acked() && options_.clock->Now() < deadline && !stopped()) {
-      ack_mu.AwaitWithTimeout(absl::Condition(&acked), absl::Milliseconds(200));
+    bool answered;
+    {
+      absl::MutexLock lock(&ack_mu);
+      while (!acked() && options_.clock->Now() < deadline && !stopped()) {
+        ack_mu.AwaitWithTimeout(absl::Condition(&acked),
+                                absl::Milliseconds(200));
+      }
+      answered = hello_acked;
     }
-    if (!hello_acked) {
+    // finish() takes ack_mu itself: call it without holding it.
+    if (!answered) {
       return finish(absl::DeadlineExceededError("no answer to hello"));
     }
   }
@@ -350,18 +362,19 @@ absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
             absl::UnavailableError("stream closed while sending a snapshot"));
       }
     }
+    absl::Status ended;
     {
       absl::MutexLock lock(&ack_mu);
       if (stream_ended) {
-        return finish(absl::UnavailableError("aggregator closed the stream"));
-      }
-      // Every snapshot is acknowledged: silence this long means the
-      // aggregator, or the path to it, is gone even if TCP has not noticed.
-      if (options_.clock->Now() - last_ack > ack_timeout) {
-        return finish(absl::DeadlineExceededError(absl::StrCat(
-            "no acknowledgement for ", absl::FormatDuration(ack_timeout))));
+        ended = absl::UnavailableError("aggregator closed the stream");
+      } else if (options_.clock->Now() - last_ack > ack_timeout) {
+        // Every snapshot is acknowledged: silence this long means the
+        // aggregator, or the path to it, is gone even if TCP has not noticed.
+        ended = absl::DeadlineExceededError(absl::StrCat(
+            "no acknowledgement for ", absl::FormatDuration(ack_timeout)));
       }
     }
+    if (!ended.ok()) return finish(ended);
     if (!WaitUntil(next_snapshot_)) {
       stream->WritesDone();
       return finish(absl::CancelledError("stopped"));
