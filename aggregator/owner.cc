@@ -1,6 +1,7 @@
 #include "aggregator/owner.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/names.h"
 
 namespace ghostpeer::aggregator {
 
@@ -23,8 +24,10 @@ std::string DescribeOwner(const v1::AddressOwner& owner) {
     return absl::StrCat(
         "VIP of ", owner.service().empty() ? "a service" : owner.service());
   }
-  if (!owner.task().empty()) return owner.task();
-  if (!owner.container_name().empty()) return owner.container_name();
+  if (!owner.task().empty()) return ShortTaskName(owner.task());
+  if (!owner.container_name().empty()) {
+    return ShortTaskName(owner.container_name());
+  }
   if (!owner.service().empty()) return owner.service();
   if (!owner.container_id().empty()) {
     return absl::StrCat("container ", owner.container_id().substr(0, 12));
@@ -47,9 +50,9 @@ std::string DescribeClient(const v1::SocketRecord& socket) {
   }
   std::string who;
   if (!socket.task().empty()) {
-    who = socket.task();
+    who = ShortTaskName(socket.task());
   } else if (!socket.container_name().empty()) {
-    who = socket.container_name();
+    who = ShortTaskName(socket.container_name());
   } else if (!socket.container_id().empty()) {
     who = absl::StrCat("container ", socket.container_id().substr(0, 12));
   }

@@ -56,23 +56,6 @@ std::string AtRisk(const v1::Finding& finding) {
 
 }  // namespace
 
-std::string ShortTaskName(absl::string_view name) {
-  // Swarm task ids: 25 characters of [0-9a-z] (swarmkit identity.NewID).
-  constexpr size_t kTaskIdLength = 25;
-  const size_t dot = name.rfind('.');
-  if (dot == absl::string_view::npos || dot == 0 ||
-      name.size() - dot - 1 != kTaskIdLength ||
-      name.substr(0, dot).find('.') == absl::string_view::npos) {
-    return std::string(name);
-  }
-  for (char c : name.substr(dot + 1)) {
-    if (!absl::ascii_isdigit(c) && !absl::ascii_islower(c)) {
-      return std::string(name);
-    }
-  }
-  return std::string(name.substr(0, dot));
-}
-
 std::string Endpoint(absl::string_view ip, uint32_t port) {
   if (ip.empty()) return "-";
   if (port == 0) return std::string(ip);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/names.h"
 #include "ghostpeer/v1/model.pb.h"
 
 namespace ghostpeer::cli {
@@ -18,10 +19,8 @@ namespace ghostpeer::cli {
 // "-" when `ip` is empty.
 std::string Endpoint(absl::string_view ip, uint32_t port);
 
-// A swarm task or container name without its 25-character task id:
-// "orders.2.jv5rd47ey9nutvqzfed7jvk77" -> "orders.2" (the id is what -o wide
-// and JSON are for). Any other name is returned as is.
-std::string ShortTaskName(absl::string_view name);
+// ShortTaskName (common/names.h) is part of this vocabulary.
+using ::ghostpeer::ShortTaskName;
 
 // Who owns a socket, most specific first: swarm task, container name,
 // service, "netns:<inode>", "host" (inode 0 means the node's own
