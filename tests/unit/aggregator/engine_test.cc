@@ -27,6 +27,7 @@ using ::testing::HasSubstr;
 using testing::Socket;
 using testing::SocketSpec;
 using testing::T;
+using testing::TempDb;
 
 const v1::AddressOwner kServer = Container("10.0.1.6", "gpx-srv.1");
 
@@ -76,25 +77,6 @@ class Recorder {
  private:
   absl::Mutex mu_;
   std::vector<std::string> events_;
-};
-
-class TempDb {
- public:
-  explicit TempDb(const std::string& name)
-      : path_(absl::StrCat(::testing::TempDir(), "/gp_engine_", getpid(), "_",
-                           name, ".db")) {
-    Remove();
-  }
-  ~TempDb() { Remove(); }
-  const std::string& path() const { return path_; }
-
- private:
-  void Remove() {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::remove((path_ + suffix).c_str());
-    }
-  }
-  std::string path_;
 };
 
 class EngineTest : public ::testing::Test {

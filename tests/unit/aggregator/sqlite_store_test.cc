@@ -21,27 +21,7 @@ using testing::Container;
 using testing::Detach;
 using ::testing::HasSubstr;
 using testing::T;
-
-// A database path in the test's temporary directory, removed (with its WAL
-// files) before and after.
-class TempDb {
- public:
-  explicit TempDb(const std::string& name)
-      : path_(absl::StrCat(::testing::TempDir(), "/gp_store_", getpid(), "_",
-                           name, ".db")) {
-    Remove();
-  }
-  ~TempDb() { Remove(); }
-  const std::string& path() const { return path_; }
-
- private:
-  void Remove() {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::remove((path_ + suffix).c_str());
-    }
-  }
-  std::string path_;
-};
+using testing::TempDb;
 
 HistoryChanges SomeChanges(AddressHistory* history) {
   HistoryChanges changes;

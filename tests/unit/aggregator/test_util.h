@@ -2,7 +2,10 @@
 #ifndef GHOSTPEER_TESTS_UNIT_AGGREGATOR_TEST_UTIL_H_
 #define GHOSTPEER_TESTS_UNIT_AGGREGATOR_TEST_UTIL_H_
 
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -12,6 +15,7 @@
 #include "common/time_util.h"
 #include "ghostpeer/v1/ingest.pb.h"
 #include "ghostpeer/v1/model.pb.h"
+#include "gtest/gtest.h"
 
 namespace ghostpeer::aggregator::testing {
 
@@ -201,6 +205,27 @@ inline v1::SocketSnapshot Delta(uint64_t id, uint64_t base, absl::Time taken_at,
   for (const auto& socket : removed) *snapshot.add_removed() = KeyOf(socket);
   return snapshot;
 }
+
+// A database path in the test's temporary directory, unique per process and
+// `name`, removed (with its WAL files) before and after.
+class TempDb {
+ public:
+  explicit TempDb(const std::string& name)
+      : path_(absl::StrCat(::testing::TempDir(), "/gp_aggregator_", getpid(),
+                           "_", name, ".db")) {
+    Remove();
+  }
+  ~TempDb() { Remove(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  void Remove() {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::remove((path_ + suffix).c_str());
+    }
+  }
+  std::string path_;
+};
 
 }  // namespace ghostpeer::aggregator::testing
 
