@@ -188,6 +188,22 @@ class SystemTest : public ::testing::Test {
         << Cli({"sockets", "--peer", scenario.server_address()}).out;
   }
 
+  // The scenario running, both nodes reporting, the server's address in the
+  // history and, when the server sends FIN, the client in CLOSE_WAIT: the
+  // ground every test starts from. Use with ASSERT_NO_FATAL_FAILURE.
+  void Bring(NetnsScenarioOptions options,
+             std::unique_ptr<NetnsScenario>* scenario) {
+    options.prefix = "gps";
+    auto created = NetnsScenario::Create(options);
+    ASSERT_TRUE(created.ok()) << created.status();
+    *scenario = std::move(*created);
+    ASSERT_NO_FATAL_FAILURE(StartNodes(**scenario));
+    ASSERT_NO_FATAL_FAILURE(AwaitServerHeld(**scenario));
+    if (options.server_fin_after > absl::ZeroDuration()) {
+      ASSERT_NO_FATAL_FAILURE(AwaitClientState(**scenario, "CLOSE_WAIT"));
+    }
+  }
+
   std::string AgentLogs() {
     std::string logs;
     for (const auto& agent : agents_) logs += agent->Log().substr(0, 4000);
@@ -201,13 +217,6 @@ class SystemTest : public ::testing::Test {
   std::unique_ptr<Process> aggregator_;
   std::vector<std::unique_ptr<Process>> agents_;
 };
-
-std::unique_ptr<NetnsScenario> MakeScenario(NetnsScenarioOptions options) {
-  options.prefix = "gps";
-  auto scenario = NetnsScenario::Create(options);
-  EXPECT_TRUE(scenario.ok()) << scenario.status();
-  return scenario.ok() ? std::move(*scenario) : nullptr;
-}
 
 void ExpectVanishedFinding(const json& finding, const NetnsScenario& scenario,
                            const std::string& state) {
@@ -230,11 +239,9 @@ void ExpectVanishedFinding(const json& finding, const NetnsScenario& scenario,
 }
 
 TEST_F(SystemTest, ServerVanishesAfterFin) {
-  auto scenario = MakeScenario({});
-  ASSERT_NE(scenario, nullptr);
-  StartNodes(*scenario);
-  AwaitServerHeld(*scenario);
-  AwaitClientState(*scenario, "CLOSE_WAIT");
+  NetnsScenarioOptions options;
+  std::unique_ptr<NetnsScenario> scenario;
+  ASSERT_NO_FATAL_FAILURE(Bring(options, &scenario));
   EXPECT_TRUE(Findings("VANISHED_PEER").empty()) << "nothing vanished yet";
   EXPECT_EQ(Cli({"check", "--severity", "warning"}).exit_code, 0);
 
@@ -263,10 +270,8 @@ TEST_F(SystemTest, ServerVanishesAfterFin) {
 TEST_F(SystemTest, ServerVanishesWithoutFin) {
   NetnsScenarioOptions options;
   options.server_fin_after = absl::ZeroDuration();
-  auto scenario = MakeScenario(options);
-  ASSERT_NE(scenario, nullptr);
-  StartNodes(*scenario);
-  AwaitServerHeld(*scenario);
+  std::unique_ptr<NetnsScenario> scenario;
+  ASSERT_NO_FATAL_FAILURE(Bring(options, &scenario));
   ASSERT_TRUE(scenario->Vanish().ok());
   json finding = AwaitFinding("VANISHED_PEER", "CRITICAL");
   ExpectVanishedFinding(finding, *scenario, "ESTABLISHED");
@@ -275,11 +280,8 @@ TEST_F(SystemTest, ServerVanishesWithoutFin) {
 TEST_F(SystemTest, IdleClientIsAWarning) {
   NetnsScenarioOptions options;
   options.client_mode = ClientMode::kIdle;
-  auto scenario = MakeScenario(options);
-  ASSERT_NE(scenario, nullptr);
-  StartNodes(*scenario);
-  AwaitServerHeld(*scenario);
-  AwaitClientState(*scenario, "CLOSE_WAIT");
+  std::unique_ptr<NetnsScenario> scenario;
+  ASSERT_NO_FATAL_FAILURE(Bring(options, &scenario));
   ASSERT_TRUE(scenario->Vanish().ok());
   json finding = AwaitFinding("VANISHED_PEER");
   ExpectVanishedFinding(finding, *scenario, "CLOSE_WAIT");
@@ -292,10 +294,8 @@ TEST_F(SystemTest, IdleClientIsAWarning) {
 TEST_F(SystemTest, HealthyConnectionHasNoFinding) {
   NetnsScenarioOptions options;
   options.server_fin_after = absl::ZeroDuration();
-  auto scenario = MakeScenario(options);
-  ASSERT_NE(scenario, nullptr);
-  StartNodes(*scenario);
-  AwaitServerHeld(*scenario);
+  std::unique_ptr<NetnsScenario> scenario;
+  ASSERT_NO_FATAL_FAILURE(Bring(options, &scenario));
   // Several intervals of a live, busy connection.
   absl::SleepFor(absl::Seconds(5));
   json all = Json({"findings", "--status", "all"});
@@ -308,11 +308,9 @@ TEST_F(SystemTest, HealthyConnectionHasNoFinding) {
 }
 
 TEST_F(SystemTest, AddressTakenByAnotherNamespace) {
-  auto scenario = MakeScenario({});
-  ASSERT_NE(scenario, nullptr);
-  StartNodes(*scenario);
-  AwaitServerHeld(*scenario);
-  AwaitClientState(*scenario, "CLOSE_WAIT");
+  NetnsScenarioOptions options;
+  std::unique_ptr<NetnsScenario> scenario;
+  ASSERT_NO_FATAL_FAILURE(Bring(options, &scenario));
   ASSERT_TRUE(scenario->Vanish().ok());
   ASSERT_FALSE(AwaitFinding("VANISHED_PEER").is_null());
   // Let the client's retransmission backoff grow, so that the new holder's
@@ -333,22 +331,17 @@ TEST_F(SystemTest, AddressTakenByAnotherNamespace) {
 TEST_F(SystemTest, Ipv6ServerVanishes) {
   NetnsScenarioOptions options;
   options.ipv6 = true;
-  auto scenario = MakeScenario(options);
-  ASSERT_NE(scenario, nullptr);
-  StartNodes(*scenario);
-  AwaitServerHeld(*scenario);
-  AwaitClientState(*scenario, "CLOSE_WAIT");
+  std::unique_ptr<NetnsScenario> scenario;
+  ASSERT_NO_FATAL_FAILURE(Bring(options, &scenario));
   ASSERT_TRUE(scenario->Vanish().ok());
   json finding = AwaitFinding("VANISHED_PEER", "CRITICAL");
   ExpectVanishedFinding(finding, *scenario, "CLOSE_WAIT");
 }
 
 TEST_F(SystemTest, AggregatorRestartLosesNothing) {
-  auto scenario = MakeScenario({});
-  ASSERT_NE(scenario, nullptr);
-  StartNodes(*scenario);
-  AwaitServerHeld(*scenario);
-  AwaitClientState(*scenario, "CLOSE_WAIT");
+  NetnsScenarioOptions options;
+  std::unique_ptr<NetnsScenario> scenario;
+  ASSERT_NO_FATAL_FAILURE(Bring(options, &scenario));
 
   // The aggregator dies hard; the server vanishes while it is away, so the
   // detach exists only in the server node's journal.
