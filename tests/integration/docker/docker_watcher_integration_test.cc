@@ -402,6 +402,11 @@ TEST_F(DockerWatcherIntegrationTest, LostConnectionIsDiffedOnReconnect) {
     EXPECT_TRUE(
         collector_.WaitFor(Is(v1::ATTACH, v1::DOCKER_EVENT, after, after_ip)))
         << "the container started while away was not attached";
+    // The re-sync's events go out before the status flips: wait for it.
+    const absl::Time connected_by = absl::Now() + absl::Seconds(10);
+    while (watcher_->Status() != "connected" && absl::Now() < connected_by) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
     EXPECT_EQ(watcher_->Status(), "connected");
     EXPECT_GE(watcher_->Stats().connection_losses, 1u);
     watcher_->Stop();
