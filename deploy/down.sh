@@ -15,6 +15,18 @@ if docker stack ls --format '{{.Name}}' 2>/dev/null | grep -qx ghostpeer; then
   done
 fi
 if $volumes; then
-  docker volume rm ghostpeer_agent-state ghostpeer_aggregator-data 2>/dev/null || true
+  # A stopped task's container may hold a volume a few seconds after the
+  # stack is gone: retry (bounded), and say so if one stays.
+  for volume in ghostpeer_agent-state ghostpeer_aggregator-data; do
+    for _ in $(seq 1 30); do
+      docker volume inspect "$volume" >/dev/null 2>&1 || break
+      docker volume rm "$volume" >/dev/null 2>&1 && break
+      sleep 1
+    done
+    if docker volume inspect "$volume" >/dev/null 2>&1; then
+      echo "deploy: volume $volume is still in use; not removed" >&2
+      exit 1
+    fi
+  done
 fi
 echo "deploy: ghostpeer removed"
