@@ -45,7 +45,7 @@ struct Step {
   double taken_at = 0;  // seconds, see T()
   std::vector<Expected> expected;
   // Addresses the client's own namespace holds.
-  std::vector<std::string> own_addresses;
+  std::vector<std::string> own_addresses = {};
 };
 
 struct DetectorCase {
