@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/types/span.h"
+#include "agent/fd_scanner.h"
 
 namespace ghostpeer::agent {
 
@@ -34,11 +35,22 @@ struct ProcessIndexStats {
 // Not thread-safe: owned and used by one Snapshotter.
 class ProcessIndex {
  public:
-  explicit ProcessIndex(std::string proc_root);
+  // `scan_threads`: how many threads may read fd tables at once (see
+  // FdScanner); 1 reads them on the caller's thread only.
+  explicit ProcessIndex(std::string proc_root, int scan_threads = 1);
 
   // Starts a snapshot: `live_pids` (ascending) are the processes that exist
   // now; cache entries of other pids are dropped.
   void BeginSnapshot(absl::Span<const int> live_pids);
+
+  // Reads now the fd tables of `pids` that are new or whose fd count
+  // changed, so that ResolveOwners() finds their sockets in the cache. For
+  // a first snapshot, where nearly every table is needed, run it beside the
+  // dump (the caller makes sure nothing else uses the index meanwhile).
+  void Prefetch(absl::Span<const int> pids);
+
+  // True until a fd table has been read: the next resolution reads them all.
+  bool cold() const { return fd_tables_.empty(); }
 
   // Finds the owning pid of each inode in `inodes` (0s ignored) and stores
   // it in `owners`. Looks in the cache, then scans the fd tables of
@@ -46,8 +58,9 @@ class ProcessIndex {
   // other live pids (a process can hold sockets of another namespace: it
   // created them from a thread that setns()'d, or received them). Inodes no
   // scan finds are remembered and only looked for again in processes that
-  // are new or whose fd count changed. Unreadable fd tables (EACCES without
-  // CAP_SYS_PTRACE, or exited) are skipped.
+  // are new or whose fd count changed. A table is read at most once per
+  // snapshot. Unreadable fd tables (EACCES without CAP_SYS_PTRACE, or
+  // exited) are skipped.
   void ResolveOwners(absl::Span<const int> namespace_pids,
                      absl::Span<const uint64_t> inodes,
                      absl::flat_hash_map<uint64_t, int>* owners);
@@ -67,9 +80,9 @@ class ProcessIndex {
   };
   enum class ScanPass { kNewOrChanged, kAll };
 
-  // Scans `pid` if `pass` says so; returns true if it was scanned.
-  bool MaybeScan(int pid, ScanPass pass);
-  void ScanFdTable(int pid, FdTable& table, int64_t fd_count);
+  // Reads the fd tables of `batch` (all at once, on the scanner's threads)
+  // and files what they hold.
+  void ScanFdTables(absl::Span<const FdScanRequest> batch);
   int64_t FdCount(int pid) const;
   bool HasFreshMissing(const absl::flat_hash_set<uint64_t>& missing) const;
   bool Resolve(absl::Span<const int> pids, ScanPass pass,
@@ -77,12 +90,14 @@ class ProcessIndex {
                absl::flat_hash_map<uint64_t, int>* owners);
 
   std::string proc_root_;
+  FdScanner scanner_;
   std::vector<int> live_pids_;
   absl::flat_hash_set<int> live_set_;
   absl::flat_hash_map<uint64_t, int> owner_by_inode_;
   absl::flat_hash_map<int, FdTable> fd_tables_;
-  // Pids scanned (or found unchanged) during this ResolveOwners call.
-  absl::flat_hash_set<int> scanned_now_;
+  // Pids whose fd table was read (or found unreadable) in this snapshot:
+  // reading it again moments later would find the same sockets.
+  absl::flat_hash_set<int> scanned_this_snapshot_;
   // Inodes no process was found for: last snapshot's and this one's.
   absl::flat_hash_set<uint64_t> unresolvable_;
   absl::flat_hash_set<uint64_t> unresolvable_next_;
