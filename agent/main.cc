@@ -38,6 +38,7 @@ struct Flags {
   std::vector<std::string> states;
   std::string capture = "netlink";
   bool no_processes = false;
+  int scan_threads = 0;
   std::string log_level = "";  // --once: warn; daemon: info
   bool log_json = false;
   // Daemon mode.
@@ -105,6 +106,11 @@ void DefineFlags(CLI::App& app, Flags& flags) {
       ->capture_default_str();
   app.add_flag("--no-processes", flags.no_processes,
                "Skip socket -> process -> container attribution");
+  app.add_option("--scan-threads", flags.scan_threads,
+                 "Threads reading processes' fd tables at once when many "
+                 "sockets are new (0: one per core, at most 4)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   app.add_option("--netns-only", flags.netns_only,
                  "Capture only namespaces whose `ip netns` name matches one of "
                  "these globs (comma-separated or repeated); the host's and "
@@ -173,6 +179,7 @@ ghostpeer::agent::SnapshotterOptions ToSnapshotterOptions(const Flags& flags) {
                         ? ghostpeer::agent::CaptureMode::kProcNetTcp
                         : ghostpeer::agent::CaptureMode::kNetlink;
   options.attribute_processes = !flags.no_processes;
+  options.scan_threads = flags.scan_threads;
   options.netns_only = flags.netns_only;
   return options;
 }

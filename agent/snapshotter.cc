@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 #include <linux/netlink.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -60,6 +62,25 @@ void MoveRecords(google::protobuf::RepeatedPtrField<v1::SocketRecord>& records,
   for (v1::SocketRecord* record : extracted) out->AddAllocated(record);
 }
 
+// `requested`, or one per core this process may run on (its cpuset, not
+// the machine's), at most 4: attribution is a burst, not the agent's job.
+int ScanThreads(int requested) {
+  if (requested > 0) return requested;
+  cpu_set_t cpus;
+  const int cores =
+      sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  return std::clamp(cores, 1, 4);
+}
+
+// A thread that is joined however the scope ends.
+struct JoinOnExit {
+  std::thread thread;
+  void Join() {
+    if (thread.joinable()) thread.join();
+  }
+  ~JoinOnExit() { Join(); }
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Create(
@@ -79,7 +100,7 @@ Snapshotter::Snapshotter(SnapshotterOptions options,
                          std::unique_ptr<NamespaceWorker> worker)
     : options_(std::move(options)),
       worker_(std::move(worker)),
-      process_index_(options_.proc_root) {
+      process_index_(options_.proc_root, ScanThreads(options_.scan_threads)) {
   utsname uts;
   if (uname(&uts) == 0) kernel_release_ = uts.release;
 }
@@ -126,6 +147,25 @@ absl::StatusOr<v1::NodeSnapshot> Snapshotter::Take() {
     }
   }
 
+  // 0. Attribution starts with the processes that exist now. A first
+  //    snapshot needs nearly every fd table of them (nothing is cached
+  //    yet): those are read beside the dump, which keeps one core busy in
+  //    the kernel walking the sockets themselves.
+  std::vector<int> live_pids;
+  JoinOnExit prefetch;
+  if (options_.attribute_processes) {
+    for (const NetnsEntry& entry : listing->namespaces) {
+      live_pids.insert(live_pids.end(), entry.pids.begin(), entry.pids.end());
+    }
+    std::sort(live_pids.begin(), live_pids.end());
+    // Pids that vanish between the listing and their use are not found.
+    process_index_.BeginSnapshot(live_pids);
+    if (process_index_.cold()) {
+      prefetch.thread = std::thread(
+          [this, &live_pids] { process_index_.Prefetch(live_pids); });
+    }
+  }
+
   // 1. Sockets and addresses, namespace by namespace.
   const SteadyClock::time_point dump_start = SteadyClock::now();
   std::vector<std::pair<int, int>> ranges;  // each namespace's sockets
@@ -156,6 +196,7 @@ absl::StatusOr<v1::NodeSnapshot> Snapshotter::Take() {
   // 2. Who owns each socket, and which container that is.
   const SteadyClock::time_point attribution_start = SteadyClock::now();
   if (options_.attribute_processes) {
+    prefetch.Join();
     Attribute(listing->namespaces, ranges, &snapshot);
   }
   *stats->mutable_attribution_duration() = ToProto(Since(attribution_start));
@@ -328,14 +369,6 @@ absl::Status Snapshotter::CaptureFromProc(const NetnsEntry& entry,
 void Snapshotter::Attribute(const std::vector<NetnsEntry>& namespaces,
                             const std::vector<std::pair<int, int>>& ranges,
                             v1::NodeSnapshot* snapshot) {
-  // Pids that vanish between the listing and here are simply not found.
-  std::vector<int> live_pids;
-  for (const NetnsEntry& entry : namespaces) {
-    live_pids.insert(live_pids.end(), entry.pids.begin(), entry.pids.end());
-  }
-  std::sort(live_pids.begin(), live_pids.end());
-  process_index_.BeginSnapshot(live_pids);
-
   absl::flat_hash_map<std::string, std::optional<ContainerInfo>> containers;
   const auto lookup = [&](const std::string& id) -> const ContainerInfo* {
     if (options_.container_resolver == nullptr || id.empty()) return nullptr;
