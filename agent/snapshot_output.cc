@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/tcp_state.h"
+#include "common/proto_json.h"
 #include "common/time_util.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace ghostpeer::agent {
 namespace {
@@ -141,18 +141,7 @@ void FilterAndSort(const OutputOptions& options, v1::NodeSnapshot* snapshot) {
 
 absl::StatusOr<std::string> FormatSnapshotJson(
     const v1::NodeSnapshot& snapshot) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  options.add_whitespace = true;
-  std::string json;
-  const auto status =
-      google::protobuf::util::MessageToJsonString(snapshot, &json, options);
-  if (!status.ok()) {
-    return absl::InternalError(
-        absl::StrCat("snapshot to JSON: ", status.ToString()));
-  }
-  return json;
+  return ProtoToJson(snapshot, JsonLayout::kIndented);
 }
 
 std::string FormatSnapshotTable(const v1::NodeSnapshot& snapshot) {

@@ -12,8 +12,8 @@
 #include "cli/humanize.h"
 #include "cli/story.h"
 #include "cli/table.h"
+#include "common/proto_json.h"
 #include "common/time_util.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace ghostpeer::cli {
 namespace {
@@ -109,18 +109,10 @@ std::string CurrentOwnerCell(const v1::Finding& finding,
 
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message,
                                    JsonStyle style) {
-  google::protobuf::util::JsonPrintOptions print;
-  print.preserve_proto_field_names = true;
-  print.always_print_primitive_fields = true;
-  print.add_whitespace = style == JsonStyle::kDocument;
-  std::string json;
-  const auto status =
-      google::protobuf::util::MessageToJsonString(message, &json, print);
-  if (!status.ok()) {
-    return absl::InternalError(absl::StrCat("encoding ", message.GetTypeName(),
-                                            " as JSON: ", status.ToString()));
-  }
-  // add_whitespace ends with a newline; a line for a stream does not.
+  std::string json = ProtoToJson(message, style == JsonStyle::kDocument
+                                              ? JsonLayout::kIndented
+                                              : JsonLayout::kCompact);
+  // An indented document ends with a newline; a line for a stream must too.
   if (!json.empty() && json.back() != '\n') json += '\n';
   return json;
 }
