@@ -151,23 +151,27 @@ absl::Status DumpTcpSockets(NetlinkSocket& socket, DiagFamily family,
   }
 }
 
-absl::StatusOr<RtnetlinkDump> DumpInterfaceAddresses(NetlinkSocket& socket) {
-  RtnetlinkDump dump;
-  const auto handler = [&dump](absl::Span<const uint8_t> buffer,
-                               const NetlinkExpect& expect, bool* done) {
-    absl::Status status = ParseRtnetlinkMessagesInto(buffer, expect, &dump);
-    *done = dump.done;
-    return status;
-  };
-  // Links first (names for the addresses' interface indexes), then addresses.
-  uint32_t seq = socket.NextSeq();
-  absl::Status status = socket.Dump(BuildGetLinkRequest(seq), seq, handler);
-  if (!status.ok()) return status;
-  dump.done = false;
-  seq = socket.NextSeq();
-  status = socket.Dump(BuildGetAddressRequest(seq), seq, handler);
-  if (!status.ok()) return status;
-  return dump;
+absl::StatusOr<RtnetlinkDump> DumpInterfaceAddresses(NetlinkSocket& socket,
+                                                     int max_attempts) {
+  for (int attempt = 1;; ++attempt) {
+    RtnetlinkDump dump;
+    const auto handler = [&dump](absl::Span<const uint8_t> buffer,
+                                 const NetlinkExpect& expect, bool* done) {
+      absl::Status status = ParseRtnetlinkMessagesInto(buffer, expect, &dump);
+      *done = dump.done;
+      return status;
+    };
+    // Links first (names for the addresses' interface indexes), then
+    // addresses.
+    uint32_t seq = socket.NextSeq();
+    absl::Status status = socket.Dump(BuildGetLinkRequest(seq), seq, handler);
+    if (!status.ok()) return status;
+    dump.done = false;
+    seq = socket.NextSeq();
+    status = socket.Dump(BuildGetAddressRequest(seq), seq, handler);
+    if (!status.ok()) return status;
+    if (!dump.dump_interrupted || attempt >= max_attempts) return dump;
+  }
 }
 
 }  // namespace ghostpeer::agent

@@ -82,7 +82,11 @@ absl::Status DumpTcpSockets(NetlinkSocket& socket, DiagFamily family,
                             SockDiagParseResult* result, int max_attempts = 3);
 
 // Dumps links and addresses of `socket`'s namespace (a NETLINK_ROUTE socket).
-absl::StatusOr<RtnetlinkDump> DumpInterfaceAddresses(NetlinkSocket& socket);
+// Interrupted dumps (interfaces or addresses changed under them) restart as
+// DumpTcpSockets's do; after `max_attempts` the last is kept with
+// dump_interrupted set: a list that may lack addresses.
+absl::StatusOr<RtnetlinkDump> DumpInterfaceAddresses(NetlinkSocket& socket,
+                                                     int max_attempts = 3);
 
 }  // namespace ghostpeer::agent
 
