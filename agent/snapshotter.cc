@@ -240,10 +240,18 @@ void Snapshotter::CaptureNamespace(const NetnsEntry& entry,
       for (v1::InterfaceAddress& address : ObservableAddresses(*dump)) {
         *info->add_addresses() = std::move(address);
       }
+      if (dump->dump_interrupted) {
+        info->set_addresses_incomplete(true);
+        AppendError(info,
+                    "addresses: changed during every dump attempt; some may "
+                    "be missing");
+      }
     } else {
+      info->set_addresses_incomplete(true);
       AppendError(info, absl::StrCat("addresses: ", dump.status().message()));
     }
   } else {
+    info->set_addresses_incomplete(true);
     AppendError(info,
                 absl::StrCat("addresses: ", (*sockets)->route_error.message()));
   }
@@ -385,10 +393,14 @@ void Snapshotter::Attribute(const std::vector<NetnsEntry>& namespaces,
   for (size_t i = 0; i < namespaces.size(); ++i) {
     const NetnsEntry& entry = namespaces[i];
     v1::NamespaceInfo* info = snapshot->mutable_namespaces(static_cast<int>(i));
-    if (!entry.pids.empty()) {
-      if (const ProcessIdentity* identity =
-              process_index_.Identity(entry.pids.front())) {
+    // The namespace's container is its processes': the first one still
+    // alive says which. Taking only the first pid made a namespace whose
+    // first process had just exited flap between container and bare
+    // namespace, which the aggregator sees as the address changing hands.
+    for (int pid : entry.pids) {
+      if (const ProcessIdentity* identity = process_index_.Identity(pid)) {
         info->set_container_id(identity->container_id.value_or(""));
+        break;
       }
     }
     if (const ContainerInfo* container = lookup(info->container_id())) {

@@ -48,22 +48,25 @@ std::vector<v1::AddressEvent> AddressTracker::Observe(
     const v1::NodeSnapshot& snapshot) {
   const auto time = snapshot.taken_at();
   absl::flat_hash_map<std::string, v1::AddressOwner> now;
-  absl::flat_hash_set<uint64_t> failed_namespaces;
+  // Namespaces whose addresses could not be read whole: what they held
+  // before is kept (an address missing from a failed read did not leave).
+  absl::flat_hash_set<uint64_t> unread_namespaces;
   for (const v1::NamespaceInfo& ns : snapshot.namespaces()) {
     if (ns.status() == v1::NAMESPACE_STATUS_FAILED) {
-      failed_namespaces.insert(ns.inode());
+      unread_namespaces.insert(ns.inode());
       continue;
     }
+    if (ns.addresses_incomplete()) unread_namespaces.insert(ns.inode());
     for (const v1::InterfaceAddress& address : ns.addresses()) {
       v1::AddressOwner owner = OwnerOf(snapshot.node(), ns, address);
       std::string key = HoldingKey(owner);
       now.emplace(std::move(key), std::move(owner));
     }
   }
-  // Carry over what unreadable namespaces held.
   for (const auto& [key, owner] : held_) {
-    if (failed_namespaces.contains(owner.netns_inode()))
+    if (unread_namespaces.contains(owner.netns_inode())) {
       now.emplace(key, owner);
+    }
   }
 
   std::vector<v1::AddressEvent> events;

@@ -26,8 +26,9 @@ class AddressTracker {
   // Compares `snapshot`'s namespaces with the previous call's and returns
   // ATTACH events for addresses that appeared and DETACH events for those
   // that disappeared, stamped with the snapshot's time, source OBSERVATION,
-  // seq unset. A namespace whose status is FAILED keeps what it held before:
-  // an unreadable namespace is no evidence that its addresses left.
+  // seq unset. A namespace whose status is FAILED, or whose addresses are
+  // incomplete, keeps what it held before: an unreadable namespace is no
+  // evidence that its addresses left.
   std::vector<v1::AddressEvent> Observe(const v1::NodeSnapshot& snapshot);
 
   // The complete set of addresses held at the last Observe(), as one

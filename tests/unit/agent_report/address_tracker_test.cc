@@ -86,6 +86,30 @@ TEST(AddressTrackerTest, FailedNamespaceKeepsItsAddresses) {
   EXPECT_EQ(tracker.address_count(), 1u);
 }
 
+TEST(AddressTrackerTest, IncompleteAddressListKeepsWhatItLacksAndAddsNew) {
+  AddressTracker tracker;
+  (void)tracker.Observe(Snapshot(
+      100, {Namespace(1, {"10.99.0.2"}), Namespace(2, {"10.99.0.3"})}));
+  // Namespace 1's read was cut short: 10.99.0.2 is missing from it but did
+  // not leave; the new 10.99.0.4 it did see is news. Namespace 2 was read
+  // whole and lost its address.
+  v1::NamespaceInfo partial = Namespace(1, {"10.99.0.4"});
+  partial.set_addresses_incomplete(true);
+  std::vector<v1::AddressEvent> events =
+      tracker.Observe(Snapshot(105, {partial, Namespace(2, {})}));
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type(), v1::DETACH);
+  EXPECT_EQ(events[0].owner().address(), "10.99.0.3");
+  EXPECT_EQ(events[1].type(), v1::ATTACH);
+  EXPECT_EQ(events[1].owner().address(), "10.99.0.4");
+  EXPECT_EQ(tracker.address_count(), 2u);
+  // Read whole again: now its absence is evidence.
+  events = tracker.Observe(Snapshot(110, {Namespace(1, {"10.99.0.4"})}));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type(), v1::DETACH);
+  EXPECT_EQ(events[0].owner().address(), "10.99.0.2");
+}
+
 TEST(AddressTrackerTest, OwnerKinds) {
   v1::NamespaceInfo container =
       Namespace(3, {"10.0.1.6"}, std::string(64, 'a'));
