@@ -30,6 +30,14 @@ bool CanLoseData(v1::TcpState state) {
   }
 }
 
+// Streaks stop counting here: any confirmation threshold is below it.
+constexpr uint32_t kConfirmedStreak = 1000;
+
+// `streak` after one more snapshot with (or without) the evidence.
+uint32_t NextStreak(uint32_t streak, bool evidence) {
+  return evidence ? std::min(streak + 1, kConfirmedStreak) : 0;
+}
+
 uint64_t SubtractSaturating(uint64_t a, uint64_t b) {
   return a > b ? a - b : 0;
 }
@@ -205,10 +213,11 @@ std::string FindingId(absl::string_view node, const SocketKeyView& key,
 std::string EncodeMemory(const SocketMemory& memory,
                          const AddressHistory& history) {
   std::string out =
-      absl::StrCat("1 ", absl::ToUnixMicros(memory.first_seen), " ",
+      absl::StrCat("2 ", absl::ToUnixMicros(memory.first_seen), " ",
                    memory.history_mark, " ", memory.has_written ? 1 : 0, " ",
                    memory.written, " ", memory.fin_seen ? 1 : 0, " ",
-                   memory.written_at_fin, " ", memory.acked_at_fin);
+                   memory.written_at_fin, " ", memory.acked_at_fin, " ",
+                   memory.vanished_streak, " ", memory.reassigned_streak);
   for (OwnerId owner : memory.first_holders) {
     absl::StrAppend(&out, "\n", absl::CEscape(history.OwnerKey(owner)), "\t",
                     absl::CEscape(history.OwnerContainerId(owner)));
@@ -223,10 +232,19 @@ absl::StatusOr<SocketMemory> DecodeMemory(absl::string_view encoded,
   };
   std::vector<absl::string_view> lines = absl::StrSplit(encoded, '\n');
   std::vector<absl::string_view> fields = absl::StrSplit(lines[0], ' ');
-  if (fields.size() != 8 || fields[0] != "1") return bad("unknown format");
-  int64_t numbers[7];
-  for (int i = 0; i < 7; ++i) {
+  // Format 1 (before confirmations) has no streaks: its finding was raised,
+  // so its evidence counts as confirmed.
+  const bool v1 = fields.size() == 8 && fields[0] == "1";
+  const bool v2 = fields.size() == 10 && fields[0] == "2";
+  if (!v1 && !v2) return bad("unknown format");
+  int64_t numbers[9] = {
+      0, 0, 0, 0, 0, 0, 0, kConfirmedStreak, kConfirmedStreak};
+  for (size_t i = 0; i + 1 < fields.size(); ++i) {
     if (!absl::SimpleAtoi(fields[i + 1], &numbers[i])) return bad("number");
+  }
+  if (numbers[7] < 0 || numbers[8] < 0 || numbers[7] > kConfirmedStreak ||
+      numbers[8] > kConfirmedStreak) {
+    return bad("streak");
   }
   SocketMemory memory;
   memory.first_seen = absl::FromUnixMicros(numbers[0]);
@@ -236,6 +254,8 @@ absl::StatusOr<SocketMemory> DecodeMemory(absl::string_view encoded,
   memory.fin_seen = numbers[4] != 0;
   memory.written_at_fin = static_cast<uint64_t>(numbers[5]);
   memory.acked_at_fin = static_cast<uint64_t>(numbers[6]);
+  memory.vanished_streak = static_cast<uint32_t>(numbers[7]);
+  memory.reassigned_streak = static_cast<uint32_t>(numbers[8]);
   for (size_t i = 1; i < lines.size(); ++i) {
     std::vector<absl::string_view> parts = absl::StrSplit(lines[i], '\t');
     std::string key, container;
@@ -253,6 +273,8 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
                                     const DetectorOptions& options,
                                     ConnectionMemory* memory) {
   const uint64_t generation = ++memory->generation;
+  const uint32_t confirmations =
+      static_cast<uint32_t>(std::clamp(options.confirmations, 1, 100));
   const auto own = OwnAddresses(input.namespaces);
   std::vector<DetectedFinding> findings;
 
@@ -336,7 +358,10 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
       const bool answered_since =
           last != nullptr && heard.has_value() &&
           *heard > last->until + options.evidence_margin;
-      if (last != nullptr && !answered_since) {
+      const bool vanished = last != nullptr && !answered_since;
+      mem.vanished_streak = NextStreak(mem.vanished_streak, vanished);
+      mem.reassigned_streak = 0;
+      if (vanished && mem.vanished_streak >= confirmations) {
         emit(v1::VANISHED_PEER,
              data_waiting || wrote ? v1::CRITICAL : v1::WARNING, last, nullptr);
       }
@@ -360,7 +385,10 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
           previous = address.FormerOwnerAt(*heard, options.evidence_margin);
         }
       }
-      if (previous != nullptr) {
+      mem.reassigned_streak =
+          NextStreak(mem.reassigned_streak, previous != nullptr);
+      mem.vanished_streak = 0;
+      if (previous != nullptr && mem.reassigned_streak >= confirmations) {
         emit(v1::REASSIGNED_PEER, data_waiting ? v1::CRITICAL : v1::WARNING,
              previous, address.NewestHolder());
       }

@@ -40,6 +40,10 @@ struct SocketMemory {
   uint64_t acked_at_fin = 0;
   // Sweep marker: the ConnectionMemory generation that last saw it.
   uint64_t generation = 0;
+  // Consecutive snapshots (up to now) whose evidence made a vanished or a
+  // reassigned peer; see DetectorOptions::confirmations.
+  uint32_t vanished_streak = 0;
+  uint32_t reassigned_streak = 0;
 };
 
 // The memory of one node's connections, owned by the caller between calls,
@@ -69,6 +73,11 @@ struct DetectorOptions {
   // it absorbs clock skew between nodes and observation lag (an address
   // observed at a snapshot is stamped up to one interval late).
   absl::Duration evidence_margin = absl::Seconds(30);
+  // Consecutive snapshots of the client that must show a vanished or
+  // reassigned peer before it is a finding. One snapshot's worth of absence
+  // can be a gap in a reading (a namespace skipped, an owner described two
+  // ways); a ghost stays. 1: at once.
+  int confirmations = 2;
 };
 
 struct DetectionInput {
@@ -140,6 +149,9 @@ struct DetectedFinding {
 //    seen by the tasks API and by its namespace is one container).
 //    Flapping (the same owner leaving and coming back) is therefore not a
 //    reassignment. CRITICAL when data waits, else WARNING.
+// 3 and 4 are raised only once their evidence held in
+//    options.confirmations consecutive snapshots of the client (counted in
+//    the memory, which a persisted finding carries across restarts).
 // 5. CLOSE_WAIT_WRITER: CLOSE_WAIT and W grew past the FIN baseline — the
 //    application wrote after the peer closed — whoever holds the address.
 //    WARNING. Judged independently of 3 and 4: a socket can carry one

@@ -15,6 +15,9 @@
 namespace ghostpeer::aggregator {
 namespace {
 
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
 using testing::Attach;
 using testing::Container;
 using testing::Detach;
@@ -47,6 +50,14 @@ struct Step {
   // Addresses the client's own namespace holds.
   std::vector<std::string> own_addresses = {};
 };
+
+// The rules' table pins what each snapshot's evidence means; how many
+// snapshots must agree is pinned on its own (DetectorConfirmationTest).
+DetectorOptions AtOnce() {
+  DetectorOptions options;
+  options.confirmations = 1;
+  return options;
+}
 
 struct DetectorCase {
   std::string name;
@@ -382,7 +393,7 @@ TEST_P(DetectorTest, FindsWhatTheEvidenceShows) {
     input.sockets = views;
     input.namespaces = &meta.namespaces();
     std::vector<DetectedFinding> found =
-        Detect(input, history, DetectorOptions(), &memory);
+        Detect(input, history, AtOnce(), &memory);
 
     std::vector<std::string> got, want;
     for (const auto& d : found) {
@@ -430,7 +441,7 @@ TEST(DetectorFindingTest, CarriesOwnersStoryAndStableId) {
   input.taken_at = T(3730);
   input.sockets = views;
   ConnectionMemory memory;
-  auto found = Detect(input, history, DetectorOptions(), &memory);
+  auto found = Detect(input, history, AtOnce(), &memory);
   ASSERT_EQ(found.size(), 1u);
   const v1::Finding& f = found[0].finding;
   EXPECT_EQ(f.peer_last_owner().task(), "gpx-srv.1");
@@ -445,7 +456,7 @@ TEST(DetectorFindingTest, CarriesOwnersStoryAndStableId) {
             "2027-01-15T09:02:04Z; nobody holds it now; 1.8 KB at risk");
   // Same input, fresh memory: the same id and finding (deterministic).
   ConnectionMemory again;
-  auto second = Detect(input, history, DetectorOptions(), &again);
+  auto second = Detect(input, history, AtOnce(), &again);
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].finding.SerializeAsString(), f.SerializeAsString());
 }
@@ -480,7 +491,7 @@ TEST(DetectorFindingTest, ReAgedRecordsDateThePeerCorrectly) {
   input.taken_at = T(300);
   input.sockets = views;
   ConnectionMemory memory;
-  auto found = Detect(input, history, DetectorOptions(), &memory);
+  auto found = Detect(input, history, AtOnce(), &memory);
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].finding.kind(), v1::REASSIGNED_PEER);
   EXPECT_EQ(found[0].finding.socket().tcp_info().last_ack_recv_ms(), 300000u);
@@ -497,10 +508,10 @@ TEST(DetectorMemoryTest, ForgetsSocketsThatWentAway) {
   input.node = "node-1";
   input.sockets = views;
   ConnectionMemory memory;
-  Detect(input, history, DetectorOptions(), &memory);
+  Detect(input, history, AtOnce(), &memory);
   EXPECT_EQ(memory.sockets.size(), 1u);
   input.sockets = {};
-  Detect(input, history, DetectorOptions(), &memory);
+  Detect(input, history, AtOnce(), &memory);
   EXPECT_TRUE(memory.sockets.empty());
 }
 
@@ -517,6 +528,8 @@ TEST(DetectorMemoryTest, EncodeDecodeRoundTrip) {
   memory.fin_seen = true;
   memory.written_at_fin = 99;
   memory.acked_at_fin = 98;
+  memory.vanished_streak = 2;
+  memory.reassigned_streak = 0;
   const std::string encoded = EncodeMemory(memory, history);
 
   AddressHistory fresh;  // another process: owners are interned anew
@@ -528,6 +541,8 @@ TEST(DetectorMemoryTest, EncodeDecodeRoundTrip) {
   EXPECT_TRUE(decoded->fin_seen);
   EXPECT_EQ(decoded->written_at_fin, 99u);
   EXPECT_EQ(decoded->acked_at_fin, 98u);
+  EXPECT_EQ(decoded->vanished_streak, 2u);
+  EXPECT_EQ(decoded->reassigned_streak, 0u);
   ASSERT_EQ(decoded->first_holders.size(), 1u);
   EXPECT_EQ(fresh.OwnerKey(decoded->first_holders[0]),
             history.OwnerKey(memory.first_holders[0]));
@@ -538,6 +553,73 @@ TEST(DetectorMemoryTest, EncodeDecodeRoundTrip) {
             absl::StatusCode::kDataLoss);
   EXPECT_EQ(DecodeMemory("1 2 3", &fresh).status().code(),
             absl::StatusCode::kDataLoss);
+}
+
+TEST(DetectorMemoryTest, FormatOneCountsAsConfirmed) {
+  // Memory stored before confirmations came with a finding already raised.
+  AddressHistory fresh;
+  absl::StatusOr<SocketMemory> decoded =
+      DecodeMemory("1 42000000 7 1 500 1 99 98", &fresh);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->written, 500u);
+  EXPECT_GE(decoded->vanished_streak, 2u);
+  EXPECT_GE(decoded->reassigned_streak, 2u);
+  EXPECT_EQ(
+      DecodeMemory("2 42000000 7 1 500 1 99 98 -1 0", &fresh).status().code(),
+      absl::StatusCode::kDataLoss);
+}
+
+// Detects `record` at T(at) with the production options.
+std::vector<std::string> KindsAt(double at, const v1::SocketRecord& record,
+                                 const AddressHistory& history,
+                                 ConnectionMemory* memory) {
+  const std::vector<SocketView> views = {{&record, 0}};
+  DetectionInput input;
+  input.node = "node-1";
+  input.now = T(at);
+  input.taken_at = T(at);
+  input.sockets = views;
+  std::vector<std::string> kinds;
+  for (const DetectedFinding& d :
+       Detect(input, history, DetectorOptions(), memory)) {
+    kinds.push_back(v1::FindingKind_Name(d.finding.kind()));
+  }
+  return kinds;
+}
+
+TEST(DetectorConfirmationTest, OneSnapshotOfAbsenceIsNoFinding) {
+  AddressHistory history;
+  HistoryChanges changes;
+  ConnectionMemory memory;
+  const v1::SocketRecord record = Socket(Stuck(100));
+  history.Apply("node-2", Attach(1, T(0), kServer), &changes);
+  EXPECT_THAT(KindsAt(5, record, history, &memory), IsEmpty());
+  // Gone for one snapshot of the client, then back (a reading's gap).
+  history.Apply("node-2", Detach(2, T(7), kServer), &changes);
+  EXPECT_THAT(KindsAt(10, record, history, &memory), IsEmpty());
+  history.Apply("node-2", Attach(3, T(12), kServer), &changes);
+  EXPECT_THAT(KindsAt(15, record, history, &memory), IsEmpty());
+  // Gone for good: the second snapshot that sees it raises it.
+  history.Apply("node-2", Detach(4, T(17), kServer), &changes);
+  EXPECT_THAT(KindsAt(20, record, history, &memory), IsEmpty());
+  EXPECT_THAT(KindsAt(25, record, history, &memory),
+              ElementsAre("VANISHED_PEER"));
+  EXPECT_THAT(KindsAt(30, record, history, &memory),
+              ElementsAre("VANISHED_PEER"));
+}
+
+TEST(DetectorConfirmationTest, AReassignmentNeedsTwoSnapshotsToo) {
+  AddressHistory history;
+  HistoryChanges changes;
+  ConnectionMemory memory;
+  const v1::SocketRecord record = Socket(Stuck(100));
+  history.Apply("node-2", Attach(1, T(0), kServer), &changes);
+  EXPECT_THAT(KindsAt(5, record, history, &memory), IsEmpty());
+  history.Apply("node-2", Detach(2, T(7), kServer), &changes);
+  history.Apply("node-3", Attach(1, T(7), kOther), &changes);
+  EXPECT_THAT(KindsAt(10, record, history, &memory), IsEmpty());
+  EXPECT_THAT(KindsAt(15, record, history, &memory),
+              ElementsAre("REASSIGNED_PEER"));
 }
 
 TEST(FormatBytesTest, Units) {

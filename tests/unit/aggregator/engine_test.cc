@@ -81,9 +81,14 @@ class Recorder {
 
 class EngineTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Engine> OpenEngine(const std::string& path = ":memory:") {
+  // Findings open on the first snapshot that shows them unless
+  // `confirmations` says otherwise (the default's two are pinned by the
+  // restart test and the detector's own tests).
+  std::unique_ptr<Engine> OpenEngine(const std::string& path = ":memory:",
+                                     int confirmations = 1) {
     EngineOptions options;
     options.db_path = path;
+    options.detector.confirmations = confirmations;
     options.clock = &clock_;
     options.retention = absl::Hours(1);
     absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options);
@@ -199,8 +204,10 @@ TEST_F(EngineTest, DeltaWithUnknownBaseAsksForAFullSnapshot) {
 TEST_F(EngineTest, RestartKeepsHistorySeqsAndOpenFindings) {
   TempDb db("restart");
   std::string finding_id;
+  const EngineOptions defaults;
+  ASSERT_EQ(defaults.detector.confirmations, 2);
   {
-    std::unique_ptr<Engine> engine = OpenEngine(db.path());
+    std::unique_ptr<Engine> engine = OpenEngine(db.path(), 2);
     ASSERT_NE(engine, nullptr);
     clock_.Set(T(6));
     ASSERT_TRUE(engine
@@ -208,10 +215,17 @@ TEST_F(EngineTest, RestartKeepsHistorySeqsAndOpenFindings) {
                                           Batch({Attach(1, T(0), kServer),
                                                  Detach(2, T(5), kServer)}))
                     .ok());
+    clock_.Set(T(8));
+    ASSERT_TRUE(engine
+                    ->IngestSnapshot("node-1", "cli-agent",
+                                     Full(1, T(8), {Socket(Stuck(100))}), T(8))
+                    .ok());
+    EXPECT_EQ(engine->ListFindings({}).findings_size(), 0)
+        << "one snapshot of a vanished peer is not yet a finding";
     clock_.Set(T(10));
     ASSERT_TRUE(engine
                     ->IngestSnapshot("node-1", "cli-agent",
-                                     Full(1, T(10), {Socket(Stuck(100))}),
+                                     Full(2, T(10), {Socket(Stuck(100))}),
                                      T(10))
                     .ok());
     auto findings = engine->ListFindings({});
@@ -219,7 +233,7 @@ TEST_F(EngineTest, RestartKeepsHistorySeqsAndOpenFindings) {
     finding_id = findings.findings(0).id();
   }
   clock_.Set(T(60));
-  std::unique_ptr<Engine> engine = OpenEngine(db.path());
+  std::unique_ptr<Engine> engine = OpenEngine(db.path(), 2);
   ASSERT_NE(engine, nullptr);
   // Acknowledged seqs survive: a reconnecting agent resumes after them.
   EXPECT_EQ(*engine->Hello(HelloFrom("node-2", "srv-agent")), 2u);
