@@ -569,57 +569,56 @@ TEST(DetectorMemoryTest, FormatOneCountsAsConfirmed) {
       absl::StatusCode::kDataLoss);
 }
 
-// Detects `record` at T(at) with the production options.
-std::vector<std::string> KindsAt(double at, const v1::SocketRecord& record,
-                                 const AddressHistory& history,
-                                 ConnectionMemory* memory) {
-  const std::vector<SocketView> views = {{&record, 0}};
-  DetectionInput input;
-  input.node = "node-1";
-  input.now = T(at);
-  input.taken_at = T(at);
-  input.sockets = views;
-  std::vector<std::string> kinds;
-  for (const DetectedFinding& d :
-       Detect(input, history, DetectorOptions(), memory)) {
-    kinds.push_back(v1::FindingKind_Name(d.finding.kind()));
+// One connection stuck with queued data, detected with the production
+// options while its peer's owners come and go.
+class DetectorConfirmationTest : public ::testing::Test {
+ protected:
+  void Apply(const std::string& reporter, const v1::AddressEvent& event) {
+    history_.Apply(reporter, event, &changes_);
   }
-  return kinds;
-}
+  std::vector<std::string> KindsAt(double at) {
+    const std::vector<SocketView> views = {{&record_, 0}};
+    DetectionInput input;
+    input.node = "node-1";
+    input.now = T(at);
+    input.taken_at = T(at);
+    input.sockets = views;
+    std::vector<std::string> kinds;
+    for (const DetectedFinding& d :
+         Detect(input, history_, DetectorOptions(), &memory_)) {
+      kinds.push_back(v1::FindingKind_Name(d.finding.kind()));
+    }
+    return kinds;
+  }
 
-TEST(DetectorConfirmationTest, OneSnapshotOfAbsenceIsNoFinding) {
-  AddressHistory history;
-  HistoryChanges changes;
-  ConnectionMemory memory;
-  const v1::SocketRecord record = Socket(Stuck(100));
-  history.Apply("node-2", Attach(1, T(0), kServer), &changes);
-  EXPECT_THAT(KindsAt(5, record, history, &memory), IsEmpty());
+  AddressHistory history_;
+  HistoryChanges changes_;
+  ConnectionMemory memory_;
+  const v1::SocketRecord record_ = Socket(Stuck(100));
+};
+
+TEST_F(DetectorConfirmationTest, OneSnapshotOfAbsenceIsNoFinding) {
+  Apply("node-2", Attach(1, T(0), kServer));
+  EXPECT_THAT(KindsAt(5), IsEmpty());
   // Gone for one snapshot of the client, then back (a reading's gap).
-  history.Apply("node-2", Detach(2, T(7), kServer), &changes);
-  EXPECT_THAT(KindsAt(10, record, history, &memory), IsEmpty());
-  history.Apply("node-2", Attach(3, T(12), kServer), &changes);
-  EXPECT_THAT(KindsAt(15, record, history, &memory), IsEmpty());
+  Apply("node-2", Detach(2, T(7), kServer));
+  EXPECT_THAT(KindsAt(10), IsEmpty());
+  Apply("node-2", Attach(3, T(12), kServer));
+  EXPECT_THAT(KindsAt(15), IsEmpty());
   // Gone for good: the second snapshot that sees it raises it.
-  history.Apply("node-2", Detach(4, T(17), kServer), &changes);
-  EXPECT_THAT(KindsAt(20, record, history, &memory), IsEmpty());
-  EXPECT_THAT(KindsAt(25, record, history, &memory),
-              ElementsAre("VANISHED_PEER"));
-  EXPECT_THAT(KindsAt(30, record, history, &memory),
-              ElementsAre("VANISHED_PEER"));
+  Apply("node-2", Detach(4, T(17), kServer));
+  EXPECT_THAT(KindsAt(20), IsEmpty());
+  EXPECT_THAT(KindsAt(25), ElementsAre("VANISHED_PEER"));
+  EXPECT_THAT(KindsAt(30), ElementsAre("VANISHED_PEER"));
 }
 
-TEST(DetectorConfirmationTest, AReassignmentNeedsTwoSnapshotsToo) {
-  AddressHistory history;
-  HistoryChanges changes;
-  ConnectionMemory memory;
-  const v1::SocketRecord record = Socket(Stuck(100));
-  history.Apply("node-2", Attach(1, T(0), kServer), &changes);
-  EXPECT_THAT(KindsAt(5, record, history, &memory), IsEmpty());
-  history.Apply("node-2", Detach(2, T(7), kServer), &changes);
-  history.Apply("node-3", Attach(1, T(7), kOther), &changes);
-  EXPECT_THAT(KindsAt(10, record, history, &memory), IsEmpty());
-  EXPECT_THAT(KindsAt(15, record, history, &memory),
-              ElementsAre("REASSIGNED_PEER"));
+TEST_F(DetectorConfirmationTest, AReassignmentNeedsTwoSnapshotsToo) {
+  Apply("node-2", Attach(1, T(0), kServer));
+  EXPECT_THAT(KindsAt(5), IsEmpty());
+  Apply("node-2", Detach(2, T(7), kServer));
+  Apply("node-3", Attach(1, T(7), kOther));
+  EXPECT_THAT(KindsAt(10), IsEmpty());
+  EXPECT_THAT(KindsAt(15), ElementsAre("REASSIGNED_PEER"));
 }
 
 TEST(FormatBytesTest, Units) {
