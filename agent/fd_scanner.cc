@@ -113,15 +113,17 @@ FdScanner::FdScanner(FdScannerOptions options) : options_(std::move(options)) {
 
 std::vector<FdScanResult> FdScanner::Scan(
     absl::Span<const FdScanRequest> requests) {
-  // 1. Plan: large dense tables become slices, the rest one task each. The
-  //    largest go first so that no thread is left with one big table at
-  //    the end.
+  // 1. Plan: large dense tables become slices, the rest one task each.
+  //    Tables are dealt round-robin, largest first: readers working in the
+  //    same fd directory at once serialize on its lock (every lookup adds
+  //    a dentry under it), in different ones they do not.
   std::vector<size_t> order(requests.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return requests[a].fd_count > requests[b].fd_count;
   });
-  std::vector<Task> tasks;
+  std::vector<std::vector<Task>> per_table;
+  per_table.reserve(order.size());
   int64_t total_fds = 0;
   for (size_t i : order) {
     const FdScanRequest& request = requests[i];
@@ -133,17 +135,27 @@ std::vector<FdScanResult> FdScanner::Scan(
           64 * 1024);
       if (status.ok()) table_size = ParseFdTableSize(*status);
     }
+    std::vector<Task>& table_tasks = per_table.emplace_back();
     // Dense: free slots (each a costly negative lookup) at most as many
     // as fds. Otherwise readdir, which visits only the open ones.
     if (table_size > 0 && table_size <= 2 * request.fd_count + 64) {
       for (int64_t first = 0; first < table_size; first += options_.slice_fds) {
-        tasks.push_back(Task{i, true, static_cast<int>(first),
-                             static_cast<int>(std::min<int64_t>(
-                                 first + options_.slice_fds, table_size))});
+        table_tasks.push_back(
+            Task{i, true, static_cast<int>(first),
+                 static_cast<int>(std::min<int64_t>(first + options_.slice_fds,
+                                                    table_size))});
       }
     } else {
-      tasks.push_back(Task{i, false, 0, 0});
+      table_tasks.push_back(Task{i, false, 0, 0});
     }
+  }
+  std::vector<Task> tasks;
+  for (size_t round = 0;; ++round) {
+    const size_t before = tasks.size();
+    for (const std::vector<Task>& table_tasks : per_table) {
+      if (round < table_tasks.size()) tasks.push_back(table_tasks[round]);
+    }
+    if (tasks.size() == before) break;
   }
 
   // 2. Run: every reader takes the next task until none is left.
