@@ -216,8 +216,28 @@ TEST_F(SwarmE2eTest, SeedFailureIsNamedThenResolves) {
         absl::Seconds(40), absl::Seconds(1));
     time_to_finding = absl::Now() - restarted;
     if (finding.is_null()) {
-      std::printf("attempt %d: no ghost (the client was reset); again\n",
-                  attempt);
+      // Expected: the client was reset, so its socket to the old address is
+      // gone. One still there means ghostpeer missed a ghost: say what the
+      // aggregator holds, for whoever reads a failed run.
+      std::string left;
+      CommandResult sockets =
+          RunBinary({kCli, "sockets", "--peer", old_address, "-o", "json"});
+      json parsed = json::parse(sockets.out, nullptr, false);
+      if (!parsed.is_discarded()) {
+        for (const json& s : parsed.value("sockets", json::array())) {
+          if (s.value("service", "") != kClient) continue;
+          absl::StrAppend(&left, " ", s.value("state", "?"), " send_queue ",
+                          AsU64(s["send_queue"]));
+        }
+      }
+      std::printf(
+          "attempt %d: no critical finding for %s in 40 s; the "
+          "client's sockets to it now:%s; again\n",
+          attempt, old_address.c_str(),
+          left.empty() ? " none (it was reset)" : left.c_str());
+      if (!left.empty()) {
+        std::printf("findings: %s\n", Findings().dump().c_str());
+      }
     }
   }
   ASSERT_FALSE(finding.is_null())
