@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -35,19 +34,13 @@ struct Options {
   bool insecure = false;
 };
 
-bool IsLoopbackListen(const std::string& listen) {
-  return absl::StartsWith(listen, "127.") ||
-         absl::StartsWith(listen, "localhost:") ||
-         absl::StartsWith(listen, "[::1]:");
-}
-
 absl::Status Validate(const Options& options) {
   if (options.server.listen.find(':') == std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("--listen '", options.server.listen, "': want HOST:PORT"));
   }
   if (options.tls.cert_file.empty() && !options.insecure &&
-      !IsLoopbackListen(options.server.listen)) {
+      !IsLoopbackEndpoint(options.server.listen)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--listen ", options.server.listen,
         " is not loopback and TLS is not configured: anyone who reaches it "

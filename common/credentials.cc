@@ -5,7 +5,9 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/errno_status.h"
 #include "common/status_macros.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -99,6 +101,29 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
                                ReadSecretFile(options.client_ca_file));
   }
   return grpc::SslServerCredentials(ssl);
+}
+
+bool IsLoopbackEndpoint(absl::string_view endpoint) {
+  endpoint = absl::StripAsciiWhitespace(endpoint);
+  for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) {
+    if (absl::ConsumePrefix(&endpoint, scheme)) break;
+  }
+  absl::string_view host = endpoint;
+  if (absl::ConsumePrefix(&host, "[")) {
+    host = host.substr(0, host.find(']'));
+  } else {
+    host = host.substr(0, host.rfind(':'));
+  }
+  return absl::EqualsIgnoreCase(host, "localhost") || host == "::1" ||
+         absl::StartsWith(host, "127.");
+}
+
+std::string ClearTextTokenWarning(absl::string_view endpoint, bool has_token,
+                                  bool tls) {
+  if (!has_token || tls || IsLoopbackEndpoint(endpoint)) return "";
+  return absl::StrCat("the bearer token goes to ", endpoint,
+                      " in clear text (no TLS): anyone on the path can read "
+                      "and reuse it; give --tls-ca");
 }
 
 bool ConstantTimeEquals(const std::string& a, const std::string& b) {

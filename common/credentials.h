@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 
@@ -50,6 +51,16 @@ struct ServerTlsOptions {
 // key are both empty (plaintext); InvalidArgument when only one is given.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const ServerTlsOptions& options);
+
+// True when `endpoint` (HOST:PORT, [V6]:PORT, optionally with gRPC's
+// "dns:///", "ipv4:" or "ipv6:" prefix) names this machine: localhost,
+// 127.0.0.0/8 or ::1. Whatever else is not known to stay on the machine.
+bool IsLoopbackEndpoint(absl::string_view endpoint);
+
+// The warning to give when a bearer token would travel in clear text to a
+// peer off this machine ("" when it would not: no token, TLS, or loopback).
+std::string ClearTextTokenWarning(absl::string_view endpoint, bool has_token,
+                                  bool tls);
 
 // Compares in time independent of where the strings differ.
 bool ConstantTimeEquals(const std::string& a, const std::string& b);

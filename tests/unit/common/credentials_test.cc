@@ -27,6 +27,30 @@ TEST(CredentialsTest, TokenFileIsTrimmed) {
   unlink(path.c_str());
 }
 
+TEST(CredentialsTest, LoopbackEndpoints) {
+  for (const char* endpoint :
+       {"127.0.0.1:7070", "127.4.5.6:1", "localhost:7070", "LOCALHOST:1",
+        "[::1]:7070", "dns:///localhost:7070", "ipv4:127.0.0.1:7070",
+        "ipv6:[::1]:7070", " 127.0.0.1:7070 "}) {
+    EXPECT_TRUE(IsLoopbackEndpoint(endpoint)) << endpoint;
+  }
+  for (const char* endpoint :
+       {"10.0.0.5:7070", "0.0.0.0:7070", "[::]:7070", "agg.example:7070",
+        "localhost.example:7070", "128.0.0.1:7070", "[fd00::1]:7070",
+        "dns:///agg:7070", ""}) {
+    EXPECT_FALSE(IsLoopbackEndpoint(endpoint)) << endpoint;
+  }
+}
+
+TEST(CredentialsTest, ClearTextTokenWarning) {
+  EXPECT_EQ(ClearTextTokenWarning("10.0.0.5:7070", false, false), "");
+  EXPECT_EQ(ClearTextTokenWarning("10.0.0.5:7070", true, true), "");
+  EXPECT_EQ(ClearTextTokenWarning("127.0.0.1:7070", true, false), "");
+  EXPECT_NE(ClearTextTokenWarning("10.0.0.5:7070", true, false)
+                .find("10.0.0.5:7070 in clear text"),
+            std::string::npos);
+}
+
 TEST(CredentialsTest, BadTokenFiles) {
   struct Case {
     const char* name;
