@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/connection.h"
 #include "cli/flag_values.h"
+#include "common/credentials.h"
 #include "common/status_macros.h"
 #include "common/version.h"
 
@@ -421,6 +422,11 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
 
   auto connection = QueryConnection::Open(*connection_options);
   if (!connection.ok()) return fail(connection.status());
+  const std::string clear_text = ClearTextTokenWarning(
+      connection_options->server, !connection_options->token_file.empty(),
+      !connection_options->tls_ca.empty() ||
+          !connection_options->tls_cert.empty());
+  if (!clear_text.empty()) err << "ghostpeer: warning: " << clear_text << "\n";
   CommandContext context;
   context.connection = connection->get();
   context.format = *format;

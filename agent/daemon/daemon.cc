@@ -10,6 +10,7 @@
 #include "agent/docker/docker_transport.h"
 #include "agent/docker/docker_watcher.h"
 #include "agent/report/event_journal.h"
+#include "common/credentials.h"
 #include "common/http/agent_metrics.h"
 #include "common/http/http_server.h"
 #include "common/http/metrics.h"
@@ -45,6 +46,12 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
   if (!options.token_file.empty()) {
     GHOSTPEER_ASSIGN_OR_RETURN(options.reporter.bearer_token,
                                ReadTokenFile(options.token_file));
+  }
+  if (const std::string clear_text = ClearTextTokenWarning(
+          options.reporter.aggregator, !options.token_file.empty(),
+          !options.tls.ca_file.empty());
+      !clear_text.empty()) {
+    GP_LOG_WARN("{}", clear_text);
   }
 
   // 2. The journal: address events survive until acknowledged.
