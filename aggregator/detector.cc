@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "aggregator/ip_address.h"
 #include "aggregator/owner.h"
+#include "common/human_bytes.h"
 #include "common/time_util.h"
 
 namespace ghostpeer::aggregator {
@@ -417,18 +418,6 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
   return findings;
 }
 
-std::string FormatBytes(uint64_t bytes) {
-  if (bytes < 1024) return absl::StrCat(bytes, " B");
-  const char* const kUnits[] = {"KB", "MB", "GB", "TB"};
-  double value = static_cast<double>(bytes) / 1024;
-  int unit = 0;
-  while (value >= 1024 && unit < 3) {
-    value /= 1024;
-    ++unit;
-  }
-  return absl::StrFormat("%.1f %s", value, kUnits[unit]);
-}
-
 std::string StoryOf(const v1::Finding& finding) {
   const v1::SocketRecord& socket = finding.socket();
   const std::string client =
@@ -439,7 +428,7 @@ std::string StoryOf(const v1::Finding& finding) {
           : absl::StrCat("[", socket.remote_ip(), "]:", socket.remote_port());
   const std::string risk =
       finding.bytes_at_risk() > 0
-          ? absl::StrCat(FormatBytes(finding.bytes_at_risk()), " at risk")
+          ? absl::StrCat(HumanBytes(finding.bytes_at_risk()), " at risk")
           : "its next write will be lost";
   std::string last;
   if (finding.has_peer_last_owner()) {

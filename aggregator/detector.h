@@ -171,9 +171,6 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
 // risk".
 std::string StoryOf(const v1::Finding& finding);
 
-// "812 B", "1.8 KB", "3.4 MB" (powers of 1024).
-std::string FormatBytes(uint64_t bytes);
-
 }  // namespace ghostpeer::aggregator
 
 #endif  // GHOSTPEER_AGGREGATOR_DETECTOR_H_

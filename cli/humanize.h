@@ -9,15 +9,13 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/human_bytes.h"
 #include "google/protobuf/timestamp.pb.h"
 
 namespace ghostpeer::cli {
 
-// Byte counts in powers of 1024, as the aggregator's stories and alerts
-// print them: "0 B", "1023 B", "1.8 KB", "70 KB", "1.2 MB". One decimal
-// below 10 of a unit, none above; a value that rounds up to 1024 moves to
-// the next unit ("1.0 MB", never "1024 KB").
-std::string HumanBytes(uint64_t bytes);
+// Byte counts as every ghostpeer surface prints them (common/human_bytes.h).
+using ::ghostpeer::HumanBytes;
 
 // A non-negative span in its two largest units, compact: "0s", "45s", "3m",
 // "3m20s" (under ten minutes the seconds still matter), "2h5m", "3d4h".

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "aggregator/alerts/story.h"
+#include "common/human_bytes.h"
 #include "common/time_util.h"
 #include "nlohmann/json.hpp"
 

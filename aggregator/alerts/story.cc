@@ -2,8 +2,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/human_bytes.h"
 #include "common/time_util.h"
 
 namespace ghostpeer::aggregator::alerts {
@@ -44,19 +44,6 @@ std::string OneLine(std::string text) {
 }
 
 }  // namespace
-
-std::string HumanBytes(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KB", "MB", "GB", "TB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  if (unit == 0) return absl::StrCat(bytes, " B");
-  return value < 10 ? absl::StrFormat("%.1f %s", value, kUnits[unit])
-                    : absl::StrFormat("%.0f %s", value, kUnits[unit]);
-}
 
 std::string ClientLabel(const v1::SocketRecord& socket) {
   if (!socket.task().empty()) return socket.task();

@@ -23,9 +23,6 @@ std::string ClientLabel(const v1::SocketRecord& socket);
 // when the record names nobody. Pure.
 std::string OwnerLabel(const v1::AddressOwner& owner);
 
-// "70 KB", "1.8 MB", "512 B" (powers of 1024, one decimal under 10). Pure.
-std::string HumanBytes(uint64_t bytes);
-
 }  // namespace ghostpeer::aggregator::alerts
 
 #endif  // GHOSTPEER_AGGREGATOR_ALERTS_STORY_H_

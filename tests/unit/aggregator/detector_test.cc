@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "aggregator/address_history.h"
 #include "aggregator/socket_state.h"
+#include "common/human_bytes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/aggregator/test_util.h"
@@ -621,11 +622,11 @@ TEST_F(DetectorConfirmationTest, AReassignmentNeedsTwoSnapshotsToo) {
   EXPECT_THAT(KindsAt(15), ElementsAre("REASSIGNED_PEER"));
 }
 
-TEST(FormatBytesTest, Units) {
-  EXPECT_EQ(FormatBytes(0), "0 B");
-  EXPECT_EQ(FormatBytes(1023), "1023 B");
-  EXPECT_EQ(FormatBytes(1794), "1.8 KB");
-  EXPECT_EQ(FormatBytes(3 * 1024 * 1024 + 400 * 1024), "3.4 MB");
+TEST(StoryBytesTest, Units) {
+  EXPECT_EQ(HumanBytes(0), "0 B");
+  EXPECT_EQ(HumanBytes(1023), "1023 B");
+  EXPECT_EQ(HumanBytes(1794), "1.8 KB");
+  EXPECT_EQ(HumanBytes(3 * 1024 * 1024 + 400 * 1024), "3.4 MB");
 }
 
 }  // namespace
