@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,20 +11,9 @@
 
 namespace ghostpeer::agent {
 
-namespace {
-
-FdScannerOptions ScannerOptions(const std::string& proc_root, int threads) {
-  FdScannerOptions options;
-  options.proc_root = proc_root;
-  options.threads = threads;
-  return options;
-}
-
-}  // namespace
-
 ProcessIndex::ProcessIndex(std::string proc_root, int scan_threads)
     : proc_root_(std::move(proc_root)),
-      scanner_(ScannerOptions(proc_root_, scan_threads)) {}
+      scanner_(FdScannerOptions{proc_root_, scan_threads}) {}
 
 void ProcessIndex::BeginSnapshot(absl::Span<const int> live_pids) {
   live_pids_.assign(live_pids.begin(), live_pids.end());
@@ -86,15 +76,31 @@ void ProcessIndex::ScanFdTables(absl::Span<const FdScanRequest> batch) {
   }
 }
 
+std::optional<FdScanRequest> ProcessIndex::DueForScan(int pid, ScanPass pass) {
+  if (scanned_this_snapshot_.contains(pid)) return std::nullopt;
+  const int64_t count = FdCount(pid);
+  if (count < 0) {
+    // Gone or unreadable: no point asking again in this snapshot.
+    scanned_this_snapshot_.insert(pid);
+    return std::nullopt;
+  }
+  if (pass == ScanPass::kNewOrChanged) {
+    auto it = fd_tables_.find(pid);
+    // Unchanged: left for a kAll pass, if one runs.
+    if (it != fd_tables_.end() && it->second.fd_count == count) {
+      return std::nullopt;
+    }
+  }
+  scanned_this_snapshot_.insert(pid);
+  return FdScanRequest{pid, count};
+}
+
 void ProcessIndex::Prefetch(absl::Span<const int> pids) {
   std::vector<FdScanRequest> tables;
   for (int pid : pids) {
-    const int64_t count = FdCount(pid);
-    if (count < 0) continue;
-    auto it = fd_tables_.find(pid);
-    if (it != fd_tables_.end() && it->second.fd_count == count) continue;
-    tables.push_back(FdScanRequest{pid, count});
-    scanned_this_snapshot_.insert(pid);
+    if (auto due = DueForScan(pid, ScanPass::kNewOrChanged)) {
+      tables.push_back(*due);
+    }
   }
   ScanFdTables(tables);
 }
@@ -120,20 +126,11 @@ bool ProcessIndex::Resolve(absl::Span<const int> pids, ScanPass pass,
     return missing.empty();
   };
   for (int pid : pids) {
-    if (scanned_this_snapshot_.contains(pid)) continue;
-    const int64_t count = FdCount(pid);
-    if (count < 0) {
-      scanned_this_snapshot_.insert(
-          pid);  // gone or unreadable: no point asking again
-      continue;
-    }
-    if (pass == ScanPass::kNewOrChanged && fd_tables_[pid].fd_count == count) {
-      continue;  // unchanged: left for a kAll pass, if one runs
-    }
-    scanned_this_snapshot_.insert(pid);
-    batch.push_back(FdScanRequest{pid, count});
+    std::optional<FdScanRequest> due = DueForScan(pid, pass);
+    if (!due.has_value()) continue;
+    batch.push_back(*due);
     // Kernels before 6.2 say 0: count such a table as a typical small one.
-    batch_fds += count > 0 ? count : 64;
+    batch_fds += due->fd_count > 0 ? due->fd_count : 64;
     if (batch_fds >= kBatchFds && scan_batch()) return true;
   }
   return batch.empty() ? missing.empty() : scan_batch();

@@ -80,6 +80,10 @@ class ProcessIndex {
   };
   enum class ScanPass { kNewOrChanged, kAll };
 
+  // The request to read `pid`'s fd table now, or nullopt: already read (or
+  // found unreadable) in this snapshot, gone, or, for kNewOrChanged, with
+  // the same fd count as at its last read. A pid it returns is marked read.
+  std::optional<FdScanRequest> DueForScan(int pid, ScanPass pass);
   // Reads the fd tables of `batch` (all at once, on the scanner's threads)
   // and files what they hold.
   void ScanFdTables(absl::Span<const FdScanRequest> batch);
