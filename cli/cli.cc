@@ -424,8 +424,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
   if (!connection.ok()) return fail(connection.status());
   const std::string clear_text = ClearTextTokenWarning(
       connection_options->server, !connection_options->token_file.empty(),
-      !connection_options->tls_ca.empty() ||
-          !connection_options->tls_cert.empty());
+      connection_options->uses_tls());
   if (!clear_text.empty()) err << "ghostpeer: warning: " << clear_text << "\n";
   CommandContext context;
   context.connection = connection->get();

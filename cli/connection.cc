@@ -64,12 +64,11 @@ absl::StatusOr<std::string> ReadToken(const std::string& path) {
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(
     const ConnectionOptions& options) {
-  const bool tls = !options.tls_ca.empty() || !options.tls_cert.empty();
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return absl::InvalidArgumentError(
         "--tls-cert and --tls-key go together: give both or neither");
   }
-  if (!tls) {
+  if (!options.uses_tls()) {
     if (!options.tls_server_name.empty()) {
       return absl::InvalidArgumentError(
           "--tls-server-name needs TLS: give --tls-ca too");

@@ -38,6 +38,9 @@ struct ConnectionOptions {
   // Keepalive pings on the channel, for long-lived streams (`watch`): a
   // vanished aggregator is noticed in keepalive_time + 10 s instead of never.
   absl::Duration keepalive_time = absl::ZeroDuration();  // zero: off
+
+  // TLS is used when a CA or a client certificate is given.
+  bool uses_tls() const { return !tls_ca.empty() || !tls_cert.empty(); }
 };
 
 // Thread-safe after Open(); contexts it makes are each for one call.
