@@ -12,8 +12,7 @@ absl::Status RunOnce(const OnceOptions& options, std::ostream& out) {
   GHOSTPEER_ASSIGN_OR_RETURN(v1::NodeSnapshot snapshot, snapshotter->Take());
   FilterAndSort(options.output, &snapshot);
   if (options.format == OutputFormat::kJson) {
-    GHOSTPEER_ASSIGN_OR_RETURN(std::string json, FormatSnapshotJson(snapshot));
-    out << json << '\n';
+    out << FormatSnapshotJson(snapshot);
   } else {
     out << FormatSnapshotTable(snapshot);
   }

@@ -139,8 +139,7 @@ void FilterAndSort(const OutputOptions& options, v1::NodeSnapshot* snapshot) {
       });
 }
 
-absl::StatusOr<std::string> FormatSnapshotJson(
-    const v1::NodeSnapshot& snapshot) {
+std::string FormatSnapshotJson(const v1::NodeSnapshot& snapshot) {
   return ProtoToJson(snapshot, JsonLayout::kIndented);
 }
 

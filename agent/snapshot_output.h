@@ -38,11 +38,10 @@ struct OutputOptions {
 // the order is deterministic). stats.sockets is left as captured.
 void FilterAndSort(const OutputOptions& options, v1::NodeSnapshot* snapshot);
 
-// One JSON document, proto field names, enums as names (CLOSE_WAIT appears
-// as "TCP_STATE_CLOSE_WAIT"), zero values included. Internal on a
-// serialisation failure.
-absl::StatusOr<std::string> FormatSnapshotJson(
-    const v1::NodeSnapshot& snapshot);
+// One JSON document ending in a newline, proto field names, enums as
+// names (CLOSE_WAIT appears as "TCP_STATE_CLOSE_WAIT"), zero values
+// included.
+std::string FormatSnapshotJson(const v1::NodeSnapshot& snapshot);
 
 // A table for people: one line per socket with state, queues, endpoints,
 // namespace ("host", the container's name or short id, the netns name, or
