@@ -180,9 +180,9 @@ int main(int argc, char** argv) {
                  "unless --insecure")
       ->capture_default_str();
   app.add_option("--db", options.engine.db_path,
-                 "SQLite database for address history, findings and alert "
-                 "delivery state (WAL); created if missing. ':memory:' keeps "
-                 "nothing across restarts")
+                 "SQLite database for address history and findings (WAL), "
+                 "alert delivery state beside it in <db>-alerts; created if "
+                 "missing. ':memory:' keeps nothing across restarts")
       ->capture_default_str();
   app.add_option("--retention", retention,
                  "How long ended address ownership intervals and resolved "

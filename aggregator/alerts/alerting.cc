@@ -63,8 +63,14 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
           "alerts: the database is in memory: a restart forgets which "
           "notifications were delivered and sends open ones again");
     }
-    GHOSTPEER_ASSIGN_OR_RETURN(self->store_,
-                               DeliveryStore::Open(options.db_path));
+    const std::string store_path = DeliveryStorePath(options.db_path);
+    GHOSTPEER_ASSIGN_OR_RETURN(self->store_, DeliveryStore::Open(store_path));
+    GHOSTPEER_ASSIGN_OR_RETURN(const int64_t imported,
+                               self->store_->ImportFrom(options.db_path));
+    if (imported > 0) {
+      GP_LOG_INFO("alerts: moved {} delivery record(s) from {} to {}", imported,
+                  options.db_path, store_path);
+    }
     HttpPoster* poster = options.poster;
     if (poster == nullptr) {
       self->owned_poster_ = NewCurlPoster();
@@ -115,7 +121,7 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
         options.alertmanager_url.empty()
             ? std::string()
             : absl::StrCat("Alertmanager ", options.alertmanager_url, " and "),
-        options.webhook_urls.size(), options.db_path);
+        options.webhook_urls.size(), DeliveryStorePath(options.db_path));
   }
 
   if (!options.http_listen.empty()) {

@@ -32,7 +32,9 @@ struct AlertingOptions {
   // --webhook-secret-file: HMAC key for X-Ghostpeer-Signature; empty: the
   // bodies go unsigned (a warning is logged).
   std::string webhook_secret_file;
-  // The Engine's --db: delivery state lives in delivery_* tables there.
+  // The Engine's --db: delivery state lives beside it, in
+  // DeliveryStorePath(db_path) (moved there from the Engine's file, where
+  // older builds kept it).
   std::string db_path;
   // Open alerts are re-sent to Alertmanager this often (keep it well under
   // Alertmanager's resolve_timeout, 5m by default), and the delivery state

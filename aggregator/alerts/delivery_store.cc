@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,9 +14,8 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
 
-// The Engine writes the same file on its own connection: every table here
-// is prefixed delivery_ and created IF NOT EXISTS, so neither schema knows
-// about the other.
+// Older builds kept these tables in the Engine's file (ImportFrom moves
+// them here); the schema is unchanged, and created IF NOT EXISTS.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS delivery_outbox (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -78,6 +79,11 @@ int64_t EpisodeOf(const v1::Finding& finding) {
   return finding.has_first_seen() ? Micros(FromProto(finding.first_seen())) : 0;
 }
 
+std::string DeliveryStorePath(const std::string& engine_db_path) {
+  if (engine_db_path == ":memory:") return engine_db_path;
+  return engine_db_path + "-alerts";
+}
+
 std::string DeliveryId(const Delivery& delivery) {
   return absl::StrCat(delivery.finding_id, "-", delivery.episode, "-",
                       DeliveryEventName(delivery.event));
@@ -99,8 +105,9 @@ absl::StatusOr<std::unique_ptr<DeliveryStore>> DeliveryStore::Open(
   std::unique_ptr<DeliveryStore> store(new DeliveryStore(db, path));
   absl::MutexLock lock(&store->mu_);
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
-  // WAL lets the Engine's connection and ours write the same file without
-  // readers blocking writers; busy_timeout absorbs the writer lock.
+  // WAL: the dispatcher's reads never block its writes; busy_timeout
+  // absorbs the writer lock of another process on the file (and of the
+  // Engine's connection while ImportFrom drops the old tables).
   if (path != ":memory:") {
     if (absl::Status s = store->Exec("PRAGMA journal_mode=WAL"); !s.ok()) {
       return absl::FailedPreconditionError(s.message());
@@ -118,6 +125,70 @@ absl::StatusOr<std::unique_ptr<DeliveryStore>> DeliveryStore::Open(
 DeliveryStore::~DeliveryStore() {
   absl::MutexLock lock(&mu_);
   sqlite3_close(db_);
+}
+
+absl::StatusOr<int64_t> DeliveryStore::ImportFrom(
+    const std::string& legacy_path) {
+  if (legacy_path == ":memory:" || legacy_path == path_) return 0;
+  std::error_code error;
+  if (!std::filesystem::exists(legacy_path, error)) {
+    // Not being able to look is not "nothing there": importing nothing
+    // would send delivered notifications again.
+    if (error) {
+      return absl::UnavailableError(absl::StrCat("delivery store ", path_,
+                                                 ": look for ", legacy_path,
+                                                 ": ", error.message()));
+    }
+    return 0;
+  }
+  absl::MutexLock lock(&mu_);
+  {
+    Statement attach(db_, "ATTACH DATABASE ? AS legacy");
+    if (!attach.ok()) return Error("prepare attach");
+    attach.Bind(1, legacy_path);
+    if (attach.Step() != SQLITE_DONE) {
+      return Error(absl::StrCat("attach ", legacy_path));
+    }
+  }
+  absl::StatusOr<int64_t> imported = ImportAttached();
+  if (absl::Status detached = Exec("DETACH DATABASE legacy");
+      imported.ok() && !detached.ok()) {
+    return detached;
+  }
+  return imported;
+}
+
+absl::StatusOr<int64_t> DeliveryStore::ImportAttached() {
+  {
+    Statement has_table(db_,
+                        "SELECT 1 FROM legacy.sqlite_master WHERE type = "
+                        "'table' AND name = 'delivery_outbox'");
+    if (!has_table.ok()) return Error("prepare read legacy schema");
+    const int rc = has_table.Step();
+    if (rc == SQLITE_DONE) return 0;
+    if (rc != SQLITE_ROW) return Error("read legacy schema");
+  }
+  // Two transactions, copy then drop: a transaction over two WAL files is
+  // atomic in each, not across them, and this order leaves every row in at
+  // least one file whatever stops us. Rows get new ids in their old order
+  // (a finding's OPENED stays before its RESOLVED); one whose (sink,
+  // finding, episode, event) is already here is the same notification and
+  // is not copied.
+  if (absl::Status s = Exec(
+          "INSERT OR IGNORE INTO main.delivery_outbox (sink, finding_id, "
+          "episode, event, finding, state, attempts, created_us, "
+          "next_attempt_us, finished_us, last_error) SELECT sink, finding_id, "
+          "episode, event, finding, state, attempts, created_us, "
+          "next_attempt_us, finished_us, last_error FROM "
+          "legacy.delivery_outbox ORDER BY id");
+      !s.ok()) {
+    return s;
+  }
+  const int64_t copied = sqlite3_changes(db_);
+  if (absl::Status s = Exec("DROP TABLE legacy.delivery_outbox"); !s.ok()) {
+    return s;
+  }
+  return copied;
 }
 
 absl::Status DeliveryStore::Error(absl::string_view what) {

@@ -1,8 +1,8 @@
 // The persisted state of notifications: one row per (sink, finding id,
 // episode, event), so that every such notification is delivered once,
 // acknowledged ones are never repeated, and pending ones survive a restart.
-// Tables `delivery_*` in the Engine's SQLite file, on a connection of its
-// own (WAL, busy_timeout), so the Engine's schema is untouched.
+// A SQLite file of its own beside the Engine's (DeliveryStorePath), so that
+// no delivery write ever holds a lock the Engine's ingest path waits for.
 #ifndef GHOSTPEER_AGGREGATOR_ALERTS_DELIVERY_STORE_H_
 #define GHOSTPEER_AGGREGATOR_ALERTS_DELIVERY_STORE_H_
 
@@ -45,6 +45,10 @@ struct Delivery {
 // "<finding id>-<episode>-<event>": the same for every retry.
 std::string DeliveryId(const Delivery& delivery);
 
+// Where the delivery state of the Engine database `engine_db_path` lives:
+// "<engine_db_path>-alerts" (":memory:" stays in memory).
+std::string DeliveryStorePath(const std::string& engine_db_path);
+
 // Thread-safe (one connection behind a mutex).
 class DeliveryStore {
  public:
@@ -54,6 +58,14 @@ class DeliveryStore {
   static absl::StatusOr<std::unique_ptr<DeliveryStore>> Open(
       const std::string& path);
   ~DeliveryStore();
+
+  // Moves the delivery_* tables an older build kept inside the Engine's
+  // database at `legacy_path` into this store, so an upgrade neither
+  // repeats delivered notifications nor forgets pending ones; returns how
+  // many rows came. 0 when that file does not exist or holds none. Safe to
+  // interrupt and run again: rows are copied before the old table is
+  // dropped, and a row already here is not copied twice.
+  absl::StatusOr<int64_t> ImportFrom(const std::string& legacy_path);
 
   // Records a notification to deliver, due now. Returns false (and changes
   // nothing) when this (sink, finding, episode, event) is already known,
@@ -104,6 +116,8 @@ class DeliveryStore {
   absl::Status Error(absl::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Finish(int64_t id, const char* state, absl::Time now,
                       const std::string& error);
+  // ImportFrom's work once the old file is attached as "legacy".
+  absl::StatusOr<int64_t> ImportAttached() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   sqlite3* const db_ ABSL_GUARDED_BY(mu_);

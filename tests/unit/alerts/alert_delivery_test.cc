@@ -11,7 +11,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "aggregator/alerts/alerting.h"
 #include "aggregator/alerts/webhook.h"
+#include "aggregator/engine.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test_findings.h"
@@ -340,6 +342,60 @@ TEST_F(DispatcherTest, GivesUpAfterThePolicyLimit) {
   EXPECT_TRUE(absl::StrContains(
       registry_.Render(),
       "ghostpeer_alert_deliveries_abandoned_total{sink=\"webhook0\"} 1\n"));
+}
+
+// The aggregator keeps delivery state in a file of its own beside the
+// Engine's, and moves there what an older build left in the Engine's file:
+// a notification pending before the upgrade goes out after it, once.
+TEST(AlertingTest, MovesDeliveryStateOutOfTheEngineFile) {
+  const std::string engine_path =
+      ::testing::TempDir() + "/gp-alerting-" + std::to_string(getpid()) + ".db";
+  const std::string store_path = DeliveryStorePath(engine_path);
+  auto remove_files = [&] {
+    for (const std::string& path : {engine_path, store_path}) {
+      for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::remove((path + suffix).c_str());
+      }
+    }
+  };
+  remove_files();
+  const v1::Finding finding = VanishedFinding();
+  const std::string sink = "webhook:http://127.0.0.1:1/hook";
+  {
+    auto legacy = DeliveryStore::Open(engine_path);
+    ASSERT_TRUE(legacy.ok()) << legacy.status();
+    ASSERT_TRUE(
+        (*legacy)->Enqueue(sink, DeliveryEvent::kOpened, finding, T0()).ok());
+  }
+  EngineOptions engine_options;
+  engine_options.db_path = engine_path;
+  auto engine = Engine::Open(engine_options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+
+  FakePoster poster;
+  AlertingOptions options;
+  options.db_path = engine_path;
+  options.webhook_urls = {"http://127.0.0.1:1/hook"};
+  options.poster = &poster;
+  auto alerting = Alerting::Start(options, engine->get());
+  ASSERT_TRUE(alerting.ok()) << alerting.status();
+  ASSERT_TRUE(poster.WaitFor(1));
+  (*alerting)->Stop();
+  alerting->reset();
+  engine->reset();
+
+  auto store = DeliveryStore::Open(store_path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE(*(*store)->Known(sink, finding.id(), EpisodeOf(finding),
+                               DeliveryEvent::kOpened));
+  EXPECT_TRUE((*(*store)->PendingBySink()).empty());
+  auto engine_file = DeliveryStore::Open(engine_path);
+  ASSERT_TRUE(engine_file.ok()) << engine_file.status();
+  EXPECT_FALSE(*(*engine_file)
+                    ->Known(sink, finding.id(), EpisodeOf(finding),
+                            DeliveryEvent::kOpened));
+  EXPECT_EQ(poster.requests().size(), 1u);
+  remove_files();
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "aggregator/engine.h"
@@ -133,24 +134,153 @@ TEST_F(DeliveryStoreTest, AbandonedIsNeverDueAndPurgeForgetsFinishedRows) {
       *store_->Known("a", f.id(), EpisodeOf(f), DeliveryEvent::kOpened));
 }
 
-TEST_F(DeliveryStoreTest, SharesTheEngineDatabaseFile) {
-  // The Engine owns the file's schema; ours lives beside it.
-  store_.reset();
-  RemoveFiles();
-  EngineOptions options;
-  options.db_path = path_;
-  auto engine = Engine::Open(options);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  Reopen();
+// The files an Engine database and its delivery store leave on disk.
+class DeliveryStoreBesideEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine_path_ =
+        ::testing::TempDir() + "/gp-delivery-engine-" +
+        std::to_string(getpid()) + "-" +
+        ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db";
+    RemoveFiles();
+  }
+  void TearDown() override { RemoveFiles(); }
+  void RemoveFiles() {
+    for (const std::string& path :
+         {engine_path_, DeliveryStorePath(engine_path_)}) {
+      for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::remove((path + suffix).c_str());
+      }
+    }
+  }
+  std::unique_ptr<Engine> OpenEngine() {
+    EngineOptions options;
+    options.db_path = engine_path_;
+    auto engine = Engine::Open(options);
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    return engine.ok() ? std::move(*engine) : nullptr;
+  }
+  // How the aggregator opens its delivery state (Alerting::Start).
+  std::unique_ptr<DeliveryStore> OpenBesideEngine(int64_t expect_imported) {
+    auto store = DeliveryStore::Open(DeliveryStorePath(engine_path_));
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return nullptr;
+    absl::StatusOr<int64_t> imported = (*store)->ImportFrom(engine_path_);
+    EXPECT_TRUE(imported.ok()) << imported.status();
+    EXPECT_EQ(imported.value_or(-1), expect_imported);
+    return std::move(*store);
+  }
+  // What builds before issue 8 did: delivery_* tables in the Engine's file.
+  // A notification delivered, one pending after 3 failures, and a finding
+  // whose RESOLVED waits behind its pending OPENED.
+  void WriteLegacyState() {
+    auto legacy = DeliveryStore::Open(engine_path_);
+    ASSERT_TRUE(legacy.ok()) << legacy.status();
+    DeliveryStore& store = **legacy;
+    const v1::Finding delivered = VanishedFinding("00000000000000d1");
+    const v1::Finding pending = VanishedFinding("00000000000000d2");
+    const v1::Finding resolved = VanishedFinding("00000000000000d3");
+    ASSERT_TRUE(
+        store.Enqueue("a", DeliveryEvent::kOpened, delivered, T0()).ok());
+    ASSERT_TRUE(store.Enqueue("a", DeliveryEvent::kOpened, pending, T0()).ok());
+    ASSERT_TRUE(
+        store.Enqueue("a", DeliveryEvent::kOpened, resolved, T0()).ok());
+    ASSERT_TRUE(store
+                    .Enqueue("a", DeliveryEvent::kResolved,
+                             Resolved(resolved, T0() + absl::Seconds(5)), T0())
+                    .ok());
+    auto due = store.Due("a", T0(), 100);
+    ASSERT_TRUE(due.ok()) << due.status();
+    ASSERT_EQ(due->size(), 3u);
+    ASSERT_TRUE(store.MarkDelivered((*due)[0].id, T0()).ok());
+    ASSERT_TRUE(
+        store.MarkFailed((*due)[1].id, 3, T0() + absl::Minutes(1), "down")
+            .ok());
+    ASSERT_TRUE(
+        store.MarkFailed((*due)[2].id, 1, T0() + absl::Minutes(2), "down")
+            .ok());
+  }
+
+  std::string engine_path_;
+};
+
+TEST_F(DeliveryStoreBesideEngineTest, KeepsItsStateOutOfTheEngineFile) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  ASSERT_NE(engine, nullptr);
+  std::unique_ptr<DeliveryStore> store = OpenBesideEngine(0);
+  ASSERT_NE(store, nullptr);
   ASSERT_TRUE(
-      store_->Enqueue("a", DeliveryEvent::kOpened, VanishedFinding(), T0())
+      store->Enqueue("a", DeliveryEvent::kOpened, VanishedFinding(), T0())
           .ok());
-  engine->reset();
-  options.db_path = path_;
-  auto reopened = Engine::Open(options);
-  ASSERT_TRUE(reopened.ok()) << reopened.status();
-  EXPECT_TRUE(store_->Ping().ok());
-  EXPECT_EQ(Due("a", T0()).size(), 1u);
+  // A delivery store opened on the Engine's file itself finds nothing
+  // there: the notification lives only in the -alerts file.
+  auto in_engine_file = DeliveryStore::Open(engine_path_);
+  ASSERT_TRUE(in_engine_file.ok()) << in_engine_file.status();
+  EXPECT_FALSE(*(*in_engine_file)
+                    ->Known("a", VanishedFinding().id(),
+                            EpisodeOf(VanishedFinding()),
+                            DeliveryEvent::kOpened));
+  EXPECT_EQ(DeliveryStorePath(engine_path_), engine_path_ + "-alerts");
+  EXPECT_EQ(DeliveryStorePath(":memory:"), ":memory:");
+}
+
+TEST_F(DeliveryStoreBesideEngineTest,
+       ImportsWhatAnOlderBuildLeftInTheEngineFile) {
+  {
+    std::unique_ptr<Engine> engine = OpenEngine();
+    ASSERT_NE(engine, nullptr);
+  }
+  WriteLegacyState();
+  std::unique_ptr<Engine> engine = OpenEngine();  // running, as in main.cc
+  ASSERT_NE(engine, nullptr);
+  std::unique_ptr<DeliveryStore> store = OpenBesideEngine(4);
+  ASSERT_NE(store, nullptr);
+
+  // Delivered stays delivered; pending keeps its attempts and its time.
+  EXPECT_FALSE(*store->Enqueue("a", DeliveryEvent::kOpened,
+                               VanishedFinding("00000000000000d1"), T0()));
+  EXPECT_EQ((*store->PendingBySink())["a"], 3);
+  auto due = store->Due("a", T0() + absl::Seconds(59), 100);
+  ASSERT_TRUE(due.ok()) << due.status();
+  EXPECT_TRUE(due->empty());
+  due = store->Due("a", T0() + absl::Minutes(2), 100);
+  ASSERT_TRUE(due.ok()) << due.status();
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_EQ((*due)[0].finding_id, "00000000000000d2");
+  EXPECT_EQ((*due)[0].attempts, 3);
+  // The RESOLVED still waits behind its finding's OPENED.
+  EXPECT_EQ((*due)[1].finding_id, "00000000000000d3");
+  EXPECT_EQ((*due)[1].event, DeliveryEvent::kOpened);
+
+  // Moved, not copied: a second start imports nothing, and the Engine's
+  // file no longer holds the old rows.
+  store.reset();
+  store = OpenBesideEngine(0);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ((*store->PendingBySink())["a"], 3);
+  auto in_engine_file = DeliveryStore::Open(engine_path_);
+  ASSERT_TRUE(in_engine_file.ok()) << in_engine_file.status();
+  EXPECT_TRUE((*(*in_engine_file)->PendingBySink()).empty());
+}
+
+TEST_F(DeliveryStoreBesideEngineTest, AnInterruptedImportRepeatsNothing) {
+  // Stopped after the copy and before the drop: the rows are in both files.
+  WriteLegacyState();
+  ASSERT_NE(OpenBesideEngine(4), nullptr);
+  WriteLegacyState();
+
+  std::unique_ptr<DeliveryStore> store = OpenBesideEngine(0);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ((*store->PendingBySink())["a"], 3);
+  EXPECT_FALSE(*store->Enqueue("a", DeliveryEvent::kOpened,
+                               VanishedFinding("00000000000000d1"), T0()));
+}
+
+TEST_F(DeliveryStoreBesideEngineTest, NoEngineFileIsNothingToImport) {
+  std::unique_ptr<DeliveryStore> store = OpenBesideEngine(0);
+  ASSERT_NE(store, nullptr);
+  std::ifstream engine_file(engine_path_);
+  EXPECT_FALSE(engine_file.good()) << "ImportFrom created " << engine_path_;
 }
 
 TEST(DeliveryStoreOpenTest, UnopenablePathFails) {
