@@ -42,7 +42,7 @@ struct SnapshotterOptions {
   // attribution, all of it in the kernel). 0: one per core, at most 4.
   int scan_threads = 0;
   // Keep each namespace's netlink sockets open across snapshots (creating
-  // them costs a setns round trip; NOTES section 7 measured 29 vs 14 us per
+  // them costs a setns round trip; docs/linux-docker.md: 29 vs 14 us per
   // namespace). An open socket keeps its namespace alive, so they are closed
   // as soon as a snapshot no longer finds the namespace.
   bool keep_namespace_sockets = true;

@@ -18,7 +18,7 @@ namespace ghostpeer::agent {
 
 // Every real TCP state, ESTABLISHED (1) to NEW_SYN_RECV (12). Not ~0: bit 13
 // (TCP_BOUND_INACTIVE) makes the kernel walk the bind hash as well, which
-// costs 1-2 ms per namespace on a busy host (NOTES section 7).
+// costs 1-2 ms per namespace on a busy host (docs/linux-docker.md).
 inline constexpr uint32_t kAllTcpStates = 0x1FFE;
 
 // idiag_ext bits: 1 << (INET_DIAG_<attr> - 1). INFO is struct tcp_info;

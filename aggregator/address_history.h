@@ -61,7 +61,7 @@ struct HistoryOp {
 };
 using HistoryChanges = std::vector<HistoryOp>;
 
-// The rules (DESIGN.md "Aggregator", issue 3):
+// The rules (docs/DESIGN.md "Aggregator", issue 3):
 //
 // * Owner identity is SameOwner() (owner.h). An address may have several
 //   open intervals at once (an overlay address seen from two namespaces, two

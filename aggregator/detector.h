@@ -102,7 +102,7 @@ struct DetectedFinding {
   std::string memory;  // EncodeMemory of the connection
 };
 
-// The rules, per socket (DESIGN.md "Aggregator"; issue 3):
+// The rules, per socket (docs/DESIGN.md "Aggregator"; issue 3):
 //
 // 0. Only connections that can still lose data are judged: ESTABLISHED,
 //    CLOSE_WAIT, FIN_WAIT1, LAST_ACK and CLOSING. Never a finding for

@@ -165,7 +165,7 @@ never to be read by any application) and how long the finding has been open.
 A one-line story per finding follows the table. -o wide adds finding ids, the
 local side, the namespace, the container id and tcp_info (backoff, unacked,
 rto, time since the last ACK); -o json prints {"findings":[...]} with the
-field names of DESIGN.md.
+field names of docs/DESIGN.md.
 
 Examples:
   ghostpeer findings --severity critical

@@ -1,5 +1,5 @@
 // Renders query answers for people (tables, one-line stories) and for
-// machines (the proto3 JSON mapping with proto field names, DESIGN.md's
+// machines (the proto3 JSON mapping with proto field names, docs/DESIGN.md's
 // public names). Pure functions of their arguments; thread-safe.
 #ifndef GHOSTPEER_CLI_RENDER_H_
 #define GHOSTPEER_CLI_RENDER_H_

@@ -40,7 +40,7 @@ absl::StatusOr<std::string> WebhookBody(DeliveryEvent event,
                                             " as JSON: ", status.ToString()));
   }
   // Assembled by hand so the finding's JSON is exactly protobuf's (the
-  // mapping DESIGN.md promises), and the bytes signed are the bytes sent.
+  // mapping docs/DESIGN.md promises), and the bytes signed are the bytes sent.
   return absl::StrCat(
       "{\"event\":",
       nlohmann::json(std::string(DeliveryEventName(event))).dump(),

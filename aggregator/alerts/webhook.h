@@ -1,5 +1,5 @@
 // Webhook payloads: a finding as JSON (proto3 JSON mapping, proto field
-// names: the names of DESIGN.md) in an envelope, signed with HMAC-SHA256.
+// names: the names of docs/DESIGN.md) in an envelope, signed with HMAC-SHA256.
 #ifndef GHOSTPEER_AGGREGATOR_ALERTS_WEBHOOK_H_
 #define GHOSTPEER_AGGREGATOR_ALERTS_WEBHOOK_H_
 

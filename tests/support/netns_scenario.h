@@ -1,4 +1,4 @@
-// SCENARIO.md's failure, reproduced with network namespaces only: a switch
+// docs/scenario.md's failure, reproduced with network namespaces only: a switch
 // namespace with a bridge, a server namespace and client namespaces joined to
 // it by veth pairs, none linked to the host's namespace (no test packet can
 // leave). The server and the clients are forked children of the test,

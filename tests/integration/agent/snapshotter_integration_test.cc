@@ -1,4 +1,4 @@
-// The agent's view of SCENARIO.md's namespace recipe, through
+// The agent's view of docs/scenario.md's namespace recipe, through
 // Snapshotter::Take() and through the real `ghostpeer-agent --once` binary.
 #include <unistd.h>
 

@@ -41,7 +41,7 @@ constexpr char kNode[] = "node-1";
 constexpr char kInstance[] = "agent-instance-1";
 constexpr char kServer[] = "10.99.0.2";
 
-// SCENARIO.md's namespace recipe, as the agent would report it: gpx-srv
+// docs/scenario.md's namespace recipe, as the agent would report it: gpx-srv
 // held 10.99.0.2 and vanished; gpx-cli's logc is in CLOSE_WAIT to it with
 // data queued and retransmissions backing off.
 class Scenario {

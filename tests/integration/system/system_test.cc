@@ -1,6 +1,6 @@
 // The whole system for real: ghostpeer-aggregator, two ghostpeer-agent
 // processes as two nodes (one sees the server's namespace, the other the
-// clients'), and the ghostpeer CLI, over SCENARIO.md's namespace recipe.
+// clients'), and the ghostpeer CLI, over docs/scenario.md's namespace recipe.
 // The client's node has the socket, the other node saw the server vanish:
 // only the aggregator's join can tell (issue 3). Needs root.
 #include <unistd.h>

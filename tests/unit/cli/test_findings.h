@@ -1,5 +1,5 @@
-// Canned query answers shaped like SCENARIO.md's namespace recipe, shared by
-// the renderer tests and the fake aggregator's tests.
+// Canned query answers shaped like docs/scenario.md's namespace recipe,
+// shared by the renderer tests and the fake aggregator's tests.
 #ifndef GHOSTPEER_TESTS_UNIT_CLI_TEST_FINDINGS_H_
 #define GHOSTPEER_TESTS_UNIT_CLI_TEST_FINDINGS_H_
 

@@ -86,7 +86,8 @@ TEST(ParseContainerDetailsTest, CapturedBridgeContainerExitedHasNoAddress) {
   EXPECT_EQ(d->pid, 0);
   EXPECT_NE(d->finished_at, absl::InfinitePast());
   ASSERT_THAT(d->networks, SizeIs(1));
-  // NOTES section 4: after die, IPAddress is "" — record addresses at start.
+  // After die, IPAddress is "": record addresses at start
+  // (docs/linux-docker.md).
   EXPECT_EQ(d->networks[0].ip_address, "");
 }
 
@@ -178,7 +179,7 @@ TEST(ParseTaskListTest, CapturedTasks) {
     if (t.state == "running") ++running;
     if (t.state == "shutdown") {
       ++shutdown;
-      // The ended task keeps its address and container (NOTES section 4).
+      // The ended task keeps its address and container (docs/linux-docker.md).
       EXPECT_EQ(t.attachments[0].addresses[0], "10.0.1.2");
       EXPECT_FALSE(t.container_id.empty());
     }
