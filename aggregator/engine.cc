@@ -1,6 +1,7 @@
 #include "aggregator/engine.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -17,7 +18,8 @@ namespace ghostpeer::aggregator {
 // Everything the Engine knows about one node, under its own lock so nodes
 // ingest in parallel.
 struct NodeState {
-  explicit NodeState(std::string node_name) : name(std::move(node_name)) {}
+  NodeState(std::string node_name, absl::Time created)
+      : name(std::move(node_name)), last_contact(created) {}
 
   const std::string name;
   absl::Mutex mu;
@@ -38,7 +40,15 @@ struct NodeState {
   uint32_t namespaces_failed ABSL_GUARDED_BY(mu) = 0;
   std::string docker_status ABSL_GUARDED_BY(mu);
   // Last time anything arrived from it (staleness, forgetting).
-  absl::Time last_contact ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  absl::Time last_contact ABSL_GUARDED_BY(mu);
+  // Tick removed it from the Engine's nodes: a caller that found it before
+  // must not bring it back to life (its data would go nowhere).
+  bool forgotten ABSL_GUARDED_BY(mu) = false;
+
+  // Said hello, never sent a snapshot, has nothing worth keeping.
+  bool NeverReported() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return last_report == absl::InfinitePast() && findings.empty();
+  }
 };
 
 namespace {
@@ -73,6 +83,13 @@ bool Matches(const v1::ListFindingsRequest& filter, const v1::Finding& f) {
   return true;
 }
 
+// Tick forgot the node between a caller finding it and locking it; a retry
+// (the agent reconnects) admits it afresh.
+absl::Status ForgottenMeanwhile(const std::string& node) {
+  return absl::UnavailableError(absl::StrCat(
+      "node '", node, "' was forgotten while this message waited; reconnect"));
+}
+
 size_t EnumIndex(int value, size_t size) {
   return value >= 0 && static_cast<size_t>(value) < size
              ? static_cast<size_t>(value)
@@ -80,6 +97,18 @@ size_t EnumIndex(int value, size_t size) {
 }
 
 }  // namespace
+
+const char* IngestLimitName(IngestLimit limit) {
+  switch (limit) {
+    case IngestLimit::kMaxNodes:
+      return "max_nodes";
+    case IngestLimit::kMaxSocketsPerNode:
+      return "max_sockets_per_node";
+    case IngestLimit::kMaxSocketBytes:
+      return "max_socket_bytes";
+  }
+  return "unknown";
+}
 
 void LatencyHistogram::Observe(absl::Duration latency) {
   const double seconds = absl::ToDoubleSeconds(latency);
@@ -151,7 +180,6 @@ absl::Status Engine::Load() {
     std::shared_ptr<NodeState> node =
         GetOrCreateNode(stored.finding.socket().node());
     absl::MutexLock lock(&node->mu);
-    node->last_contact = now;
     if (memories[i].second.history_mark > 0) {
       node->memory.sockets[memories[i].first] = std::move(memories[i].second);
     }
@@ -163,10 +191,69 @@ absl::Status Engine::Load() {
 }
 
 std::shared_ptr<NodeState> Engine::GetOrCreateNode(const std::string& node) {
+  const absl::Time now = options_.clock->Now();
   absl::MutexLock lock(&nodes_mu_);
   std::shared_ptr<NodeState>& state = nodes_[node];
-  if (state == nullptr) state = std::make_shared<NodeState>(node);
+  if (state == nullptr) state = std::make_shared<NodeState>(node, now);
   return state;
+}
+
+absl::StatusOr<std::shared_ptr<NodeState>> Engine::AdmitNode(
+    const std::string& node, absl::Time now) {
+  size_t known = 0;
+  {
+    absl::MutexLock lock(&nodes_mu_);
+    auto it = nodes_.find(node);
+    if (it != nodes_.end()) return it->second;
+    known = nodes_.size();
+    if (known < options_.ingest_limits.max_nodes) {
+      auto state = std::make_shared<NodeState>(node, now);
+      nodes_.emplace(node, state);
+      return state;
+    }
+  }
+  return OverLimit(
+      IngestLimit::kMaxNodes,
+      absl::StrCat("node '", node, "' refused: ", known,
+                   " nodes known, the limit (--max-nodes) is ",
+                   options_.ingest_limits.max_nodes,
+                   "; a node that never reports is forgotten after "
+                   "--node-stale-after"));
+}
+
+absl::Status Engine::OverLimit(IngestLimit limit, const std::string& message) {
+  {
+    absl::MutexLock lock(&counters_mu_);
+    ++counters_.messages_over_limit[static_cast<size_t>(limit)];
+  }
+  return absl::ResourceExhaustedError(message);
+}
+
+absl::Status Engine::ResizeSocketBytes(const std::string& node, size_t from,
+                                       size_t to) {
+  uint64_t held = 0;
+  {
+    absl::MutexLock lock(&socket_bytes_mu_);
+    held = socket_bytes_held_ - from;
+    if (to <= from || held + to <= options_.ingest_limits.max_socket_bytes) {
+      socket_bytes_held_ = held + to;
+      return absl::OkStatus();
+    }
+  }
+  return OverLimit(
+      IngestLimit::kMaxSocketBytes,
+      absl::StrCat("socket snapshot from node '", node, "' refused: it needs ",
+                   to, " bytes of socket state, the other nodes hold ", held,
+                   ", the limit for all nodes (--max-socket-bytes) is ",
+                   options_.ingest_limits.max_socket_bytes));
+}
+
+void Engine::DropSockets(NodeState& state) {
+  const size_t held = state.sockets.held_bytes();
+  state.sockets.Clear();
+  state.sockets_instance.clear();
+  absl::MutexLock lock(&socket_bytes_mu_);
+  socket_bytes_held_ -= held;
 }
 
 std::shared_ptr<NodeState> Engine::FindNode(const std::string& node) const {
@@ -200,14 +287,17 @@ absl::StatusOr<uint64_t> Engine::Hello(const v1::Hello& hello) {
     ++counters_.messages_rejected;
     return absl::InvalidArgumentError(absl::StrCat("hello: ", valid.message()));
   }
-  std::shared_ptr<NodeState> state = GetOrCreateNode(hello.node());
+  const absl::Time now = options_.clock->Now();
+  GHOSTPEER_ASSIGN_OR_RETURN(std::shared_ptr<NodeState> state,
+                             AdmitNode(hello.node(), now));
   {
     absl::MutexLock lock(&state->mu);
+    if (state->forgotten) return ForgottenMeanwhile(hello.node());
     state->agent_instance = hello.agent_instance();
     state->agent_version = hello.agent_version();
     state->kernel = hello.kernel();
     ++state->streams;
-    state->last_contact = options_.clock->Now();
+    state->last_contact = now;
   }
   return StoredSeq(hello.node(), hello.agent_instance());
 }
@@ -311,27 +401,50 @@ absl::StatusOr<v1::Ack> Engine::IngestSnapshot(
   ack.set_address_seq(StoredSeq(node, agent_instance));
   const bool full = snapshot.full();
   const uint64_t records = snapshot.snapshot().sockets_size();
-  std::shared_ptr<NodeState> state_ptr = GetOrCreateNode(node);
+  GHOSTPEER_ASSIGN_OR_RETURN(std::shared_ptr<NodeState> state_ptr,
+                             AdmitNode(node, received_at));
   NodeState& state = *state_ptr;
   absl::Duration detection_time;
   {
     absl::MutexLock lock(&state.mu);
+    if (state.forgotten) return ForgottenMeanwhile(node);
     state.last_contact = received_at;
     // Deltas refer to snapshots of one agent process; a new process starts
     // from a full snapshot. The connection memory stays: sockets outlive
     // agent restarts.
-    if (state.sockets_instance != agent_instance) {
-      state.sockets.Clear();
-      state.sockets_instance = agent_instance;
-    }
+    const bool new_instance = state.sockets_instance != agent_instance;
+    std::optional<NodeSockets::Prepared> prepared;
     if (full) {
-      state.sockets.ApplyFull(std::move(snapshot));
-    } else if (!state.sockets.ApplyDelta(std::move(snapshot))) {
+      prepared = state.sockets.PrepareFull(std::move(snapshot));
+    } else if (!new_instance) {
+      prepared = state.sockets.PrepareDelta(std::move(snapshot));
+    }
+    if (!prepared.has_value()) {
+      if (new_instance) {
+        DropSockets(state);
+        state.sockets_instance = agent_instance;
+      }
       ack.set_full_snapshot_required(true);
       absl::MutexLock counters_lock(&counters_mu_);
       ++counters_.full_snapshots_required;
       return ack;
     }
+    // Limits are checked on the view the snapshot would make, before
+    // anything changes: a refused snapshot leaves the previous one in place.
+    const size_t max_sockets = options_.ingest_limits.max_sockets_per_node;
+    if (prepared->view_size() > max_sockets) {
+      return OverLimit(
+          IngestLimit::kMaxSocketsPerNode,
+          absl::StrCat("socket snapshot from node '", node,
+                       "' refused: ", prepared->view_size(),
+                       " sockets, the limit per node (--max-sockets-per-node) "
+                       "is ",
+                       max_sockets));
+    }
+    GHOSTPEER_RETURN_IF_ERROR(ResizeSocketBytes(
+        node, state.sockets.held_bytes(), prepared->held_bytes()));
+    state.sockets.Apply(*std::move(prepared));
+    state.sockets_instance = agent_instance;
     ack.set_full_snapshot_id(state.sockets.base_snapshot_id());
 
     const v1::NodeSnapshot& latest = state.sockets.latest();
@@ -573,23 +686,32 @@ absl::Status Engine::Tick() {
     }
   }
   absl::Status stored = store_->Purge(horizon);
-  std::vector<std::string> forget;
+  const absl::Time stale_before = now - options_.node_stale_after;
+  std::vector<std::shared_ptr<NodeState>> forget;
   for (const std::shared_ptr<NodeState>& state : AllNodes()) {
     absl::MutexLock lock(&state->mu);
     ForgetResolvedBefore(horizon, &state->findings);
-    if (state->streams > 0) continue;
-    if (state->last_contact < horizon) {
+    // A hello alone must not hold a place under max_nodes for long, even
+    // with its stream kept open: such a node has nothing to lose.
+    const bool hello_only =
+        state->NeverReported() && state->last_contact < stale_before;
+    if (state->streams > 0 && !hello_only) continue;
+    if (hello_only || state->last_contact < horizon) {
       Publish(*state, ResolveAll(now, &state->findings));
-      forget.push_back(state->name);
-    } else if (state->last_contact < now - options_.node_stale_after &&
+      DropSockets(*state);
+      state->forgotten = true;
+      forget.push_back(state);
+    } else if (state->last_contact < stale_before &&
                state->sockets.has_base()) {
-      state->sockets.Clear();
-      state->sockets_instance.clear();
+      DropSockets(*state);
     }
   }
   if (!forget.empty()) {
     absl::MutexLock lock(&nodes_mu_);
-    for (const std::string& name : forget) nodes_.erase(name);
+    for (const std::shared_ptr<NodeState>& state : forget) {
+      auto it = nodes_.find(state->name);
+      if (it != nodes_.end() && it->second == state) nodes_.erase(it);
+    }
   }
   if (!stored.ok()) {
     absl::MutexLock lock(&counters_mu_);
@@ -608,6 +730,10 @@ EngineCounters Engine::Counters() const {
     absl::MutexLock lock(&state->mu);
     if (state->streams > 0) ++copy.agents_connected;
     ++copy.nodes_known;
+  }
+  {
+    absl::MutexLock lock(&socket_bytes_mu_);
+    copy.socket_bytes_held = socket_bytes_held_;
   }
   absl::ReaderMutexLock lock(&history_mu_);
   copy.history_intervals = history_.interval_count();

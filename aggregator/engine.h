@@ -35,6 +35,35 @@ namespace ghostpeer::aggregator {
 class SqliteStore;
 struct NodeState;
 
+// Bounds on what agents can make the Engine hold: a message that would
+// cross one is refused whole with ResourceExhausted naming the limit and its
+// aggregator flag, the node keeps its previous state, and the refusal is
+// counted (EngineCounters::messages_over_limit). The defaults leave a
+// 5,000-node cluster of 2,000 sockets each far inside every bound while one
+// hostile client cannot grow memory without end.
+struct IngestLimits {
+  // Nodes known at once (--max-nodes). A node that said hello and never
+  // sent a snapshot is forgotten after node_stale_after and stops counting;
+  // nodes that reported are never evicted to make room: the newcomer is
+  // refused. Nodes loaded from the store at startup are not refused.
+  size_t max_nodes = 10000;
+  // Sockets in one node's current view (--max-sockets-per-node): the base
+  // full snapshot with the delta on top. ValidationLimits bounds one message.
+  size_t max_sockets_per_node = 250000;
+  // Socket state of all nodes together (--max-socket-bytes), counted as
+  // NodeSockets::held_bytes(): the serialized size of each node's base and
+  // delta. A typical record is ~270 bytes serialized and ~1 KB resident
+  // (measured with 250,000-socket snapshots): 5,000 nodes x 2,000 sockets
+  // hold ~2.7 GB by this count.
+  uint64_t max_socket_bytes = uint64_t{8} << 30;
+};
+
+// Indexes EngineCounters::messages_over_limit.
+enum class IngestLimit { kMaxNodes, kMaxSocketsPerNode, kMaxSocketBytes };
+inline constexpr size_t kIngestLimitCount = 3;
+// "max_nodes", "max_sockets_per_node", "max_socket_bytes".
+const char* IngestLimitName(IngestLimit limit);
+
 struct EngineOptions {
   // SQLite database; ":memory:" keeps nothing across restarts (tests).
   std::string db_path = "ghostpeer.db";
@@ -45,11 +74,13 @@ struct EngineOptions {
   // stop showing sockets nobody vouches for), its findings stay OPEN — there
   // is no evidence the sockets went away — and resolve or update when it
   // reports again. A node silent for `retention` is forgotten and its open
-  // findings resolve.
+  // findings resolve. A node that said hello this long ago and never sent a
+  // snapshot is forgotten, streams open or not (see IngestLimits).
   absl::Duration node_stale_after = absl::Minutes(5);
   // Not owned; must outlive the Engine.
   const Clock* clock = Clock::Real();
   ValidationLimits limits;
+  IngestLimits ingest_limits;
   DetectorOptions detector;
   // ListSockets answers at most this many records (request.limit lower).
   uint32_t max_list_sockets = 10000;
@@ -84,6 +115,8 @@ struct EngineCounters {
   uint64_t address_events_replayed = 0;
   // Messages refused with InvalidArgument.
   uint64_t messages_rejected = 0;
+  // Messages refused with ResourceExhausted, by IngestLimit.
+  std::array<uint64_t, kIngestLimitCount> messages_over_limit{};
   // Store writes that failed (address batches answered with an error, or
   // findings kept in memory only until the next snapshot re-saves them).
   uint64_t store_errors = 0;
@@ -98,6 +131,8 @@ struct EngineCounters {
   uint32_t nodes_known = 0;
   uint64_t history_intervals = 0;
   uint64_t history_addresses = 0;
+  // Socket state held, as counted against IngestLimits::max_socket_bytes.
+  uint64_t socket_bytes_held = 0;
 };
 
 // Thread-safe. Every method may be called from any thread concurrently;
@@ -117,9 +152,10 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // A stream said Hello. Validates it (InvalidArgument), marks the node
-  // connected (until the matching Disconnected) and returns the last address
-  // seq stored for (node, agent_instance), 0 if none.
+  // A stream said Hello. Validates it (InvalidArgument), admits the node
+  // (ResourceExhausted past max_nodes), marks it connected (until the
+  // matching Disconnected) and returns the last address seq stored for
+  // (node, agent_instance), 0 if none.
   absl::StatusOr<uint64_t> Hello(const v1::Hello& hello);
 
   // Validates every event first (InvalidArgument naming the bad field;
@@ -137,7 +173,11 @@ class Engine {
   // the detector for the node and updates its findings (listeners hear the
   // changes). A delta whose base is not the node's current full snapshot of
   // this agent instance is dropped and answered with
-  // full_snapshot_required. `received_at` is the aggregator's receive time:
+  // full_snapshot_required. A snapshot that would take the node past
+  // max_sockets_per_node or all nodes past max_socket_bytes, or a new node
+  // past max_nodes, is ResourceExhausted and changes nothing; Unavailable
+  // if Tick forgot the node while the call waited for it (reconnect).
+  // `received_at` is the aggregator's receive time:
   // lag, finding lifecycle times. The ack names the snapshot, the full
   // snapshot deltas may use, and the stored address seq. The rvalue overload
   // saves a copy of the snapshot.
@@ -186,7 +226,8 @@ class Engine {
   // Housekeeping; call every few seconds: purges history, findings and
   // agent seqs past retention (memory and disk), drops the socket views of
   // stale nodes, forgets nodes silent for `retention` (resolving their
-  // findings). Returns the store's error, if any; memory is purged anyway.
+  // findings) and nodes that said hello `node_stale_after` ago without ever
+  // reporting. Returns the store's error, if any; memory is purged anyway.
   absl::Status Tick();
 
   EngineCounters Counters() const;
@@ -194,7 +235,22 @@ class Engine {
  private:
   Engine(EngineOptions options, std::unique_ptr<SqliteStore> store);
   absl::Status Load();
+  // For Load: what the store holds is not refused.
   std::shared_ptr<NodeState> GetOrCreateNode(const std::string& node);
+  // The node's state, created if new and max_nodes allows it (else
+  // ResourceExhausted). The caller locks it and checks `forgotten`.
+  absl::StatusOr<std::shared_ptr<NodeState>> AdmitNode(const std::string& node,
+                                                       absl::Time now);
+  // Counts a refusal and returns ResourceExhausted with `message`.
+  absl::Status OverLimit(IngestLimit limit, const std::string& message);
+  // Moves the node's share of socket_bytes_held_ from `from` to `to` bytes.
+  // ResourceExhausted, changing nothing, when that would cross
+  // max_socket_bytes; shrinking always succeeds.
+  absl::Status ResizeSocketBytes(const std::string& node, size_t from,
+                                 size_t to);
+  // Clears the node's socket view and releases its bytes.
+  // Requires state.mu held.
+  void DropSockets(NodeState& state);
   std::shared_ptr<NodeState> FindNode(const std::string& node) const;
   std::vector<std::shared_ptr<NodeState>> AllNodes() const;
   // Persists and announces `changes` of `state`'s findings.
@@ -219,6 +275,10 @@ class Engine {
   mutable absl::Mutex nodes_mu_;
   absl::btree_map<std::string, std::shared_ptr<NodeState>> nodes_
       ABSL_GUARDED_BY(nodes_mu_);
+
+  // Taken after a node's lock, never before.
+  mutable absl::Mutex socket_bytes_mu_;
+  uint64_t socket_bytes_held_ ABSL_GUARDED_BY(socket_bytes_mu_) = 0;
 
   mutable absl::Mutex listeners_mu_;
   std::map<int, std::shared_ptr<const FindingListener>> listeners_

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -155,6 +156,13 @@ std::string CheckDuration(const std::string& value) {
   return absl::StrCat("'", value, "' is not a positive duration (168h, 5m)");
 }
 
+// A count or size limit: a whole number >= 1; a CLI11 validator.
+std::string CheckLimit(const std::string& value) {
+  uint64_t parsed = 0;
+  if (absl::SimpleAtoi(value, &parsed) && parsed >= 1) return "";
+  return absl::StrCat("'", value, "' is not a whole number >= 1");
+}
+
 absl::Duration Duration(const std::string& text) {
   absl::Duration parsed;
   (void)absl::ParseDuration(text, &parsed);  // validated by CheckDuration
@@ -191,7 +199,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--node-stale-after", node_stale_after,
                  "A node silent this long is shown as stale and its sockets "
-                 "leave queries (its findings stay open)")
+                 "leave queries (its findings stay open); a node that said "
+                 "hello this long ago and never reported is forgotten")
       ->check(CheckDuration)
       ->capture_default_str();
   app.add_option("--http-listen", options.alerting.http_listen,
@@ -215,6 +224,29 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", options.token_file,
                  "File holding a bearer token every agent and CLI call must "
                  "carry");
+  app.add_option("--max-nodes", options.engine.ingest_limits.max_nodes,
+                 "Nodes known at once; a new node past it is refused "
+                 "(RESOURCE_EXHAUSTED), reporting nodes are never evicted. A "
+                 "node that said hello and never reported is forgotten after "
+                 "--node-stale-after")
+      ->check(CheckLimit)
+      ->capture_default_str();
+  app.add_option("--max-sockets-per-node",
+                 options.engine.ingest_limits.max_sockets_per_node,
+                 "Sockets one node's current view may hold; a snapshot "
+                 "making more is refused whole (RESOURCE_EXHAUSTED)")
+      ->check(CheckLimit)
+      ->capture_default_str();
+  app.add_option("--max-socket-bytes",
+                 options.engine.ingest_limits.max_socket_bytes,
+                 "Socket state all nodes together may hold (8GiB, 500MB), "
+                 "counted as the serialized size of each node's last full "
+                 "snapshot and delta (gauge ghostpeer_socket_state_bytes); "
+                 "memory in use is about 4x that. A snapshot crossing it "
+                 "is refused whole (RESOURCE_EXHAUSTED)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CheckLimit)
+      ->capture_default_str();
   app.add_flag("--insecure", options.insecure,
                "Allow plaintext gRPC on a non-loopback --listen address");
   app.add_option("--log-level", log_level,

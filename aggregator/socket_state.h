@@ -3,8 +3,10 @@
 #ifndef GHOSTPEER_AGGREGATOR_SOCKET_STATE_H_
 #define GHOSTPEER_AGGREGATOR_SOCKET_STATE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,15 +92,52 @@ v1::SocketRecord ReAged(const SocketView& view);
 // Not thread-safe: the Engine holds the node's lock.
 class NodeSockets {
  public:
+  // A validated snapshot made ready to apply to the NodeSockets that
+  // prepared it: deduplicated, and the view it would make measured, with
+  // nothing changed yet. Lets the caller check limits on the result and
+  // refuse it whole. Valid until that NodeSockets next changes.
+  class Prepared {
+   public:
+    // Sockets in the view once applied.
+    size_t view_size() const { return view_size_; }
+    // held_bytes() once applied.
+    size_t held_bytes() const { return held_bytes_; }
+
+   private:
+    friend class NodeSockets;
+    Prepared() = default;
+
+    std::unique_ptr<v1::SocketSnapshot> snapshot_;
+    bool full_ = false;
+    absl::flat_hash_set<uint64_t> keys_;
+    std::vector<uint64_t> fingerprints_;
+    // Deltas only: base keys the delta removes or replaces.
+    absl::flat_hash_set<uint64_t> hidden_;
+    uint32_t age_ms_ = 0;
+    size_t bytes_ = 0;
+    size_t view_size_ = 0;
+    size_t held_bytes_ = 0;
+  };
+
   NodeSockets() = default;
   NodeSockets(const NodeSockets&) = delete;
   NodeSockets& operator=(const NodeSockets&) = delete;
 
-  // Installs a validated full snapshot as the base and the current view.
+  // A validated full snapshot, ready to become the base and the view.
+  Prepared PrepareFull(v1::SocketSnapshot snapshot) const;
+
+  // A validated delta, ready to apply; nullopt when there is no base or
+  // `delta.base_snapshot_id` is not it.
+  std::optional<Prepared> PrepareDelta(v1::SocketSnapshot delta) const;
+
+  // Applies what this NodeSockets prepared since it last changed.
+  void Apply(Prepared prepared);
+
+  // PrepareFull + Apply.
   void ApplyFull(v1::SocketSnapshot snapshot);
 
-  // Applies a validated delta. Returns false, changing nothing, when there
-  // is no base or `delta.base_snapshot_id` is not it.
+  // PrepareDelta + Apply. Returns false, changing nothing, when there is no
+  // base or `delta.base_snapshot_id` is not it.
   bool ApplyDelta(v1::SocketSnapshot delta);
 
   // Forgets everything (the agent instance changed).
@@ -116,6 +155,12 @@ class NodeSockets {
   }
   // Number of sockets in the current view.
   size_t size() const { return size_; }
+  // What the view costs to keep, counted as the serialized size of the
+  // messages held (the base and the delta on top). Protobuf objects, key
+  // sets and detector memory take about 4x that in memory; the count is for
+  // budgets (Engine's max_socket_bytes), cheap to compute and the same on
+  // every build.
+  size_t held_bytes() const { return base_bytes_ + delta_bytes_; }
 
   // Calls fn(const SocketView&) for every socket of the current view: base
   // records first (in snapshot order), then the delta's.
@@ -151,6 +196,8 @@ class NodeSockets {
   absl::flat_hash_set<uint64_t> hidden_;
   uint32_t delta_age_ms_ = 0;
   size_t size_ = 0;
+  size_t base_bytes_ = 0;
+  size_t delta_bytes_ = 0;
 };
 
 }  // namespace ghostpeer::aggregator

@@ -88,6 +88,15 @@ AggregatorMetrics::AggregatorMetrics(metrics::Registry* registry, Caps caps)
       messages_rejected_(
           registry->AddCounter("ghostpeer_messages_rejected_total",
                                "Agent messages refused as invalid.")),
+      messages_over_limit_(registry->AddCounter(
+          "ghostpeer_messages_over_limit_total",
+          "Agent messages refused because they would cross an ingest limit "
+          "(max_nodes, max_sockets_per_node, max_socket_bytes).",
+          {"limit"})),
+      socket_state_bytes_(registry->AddGauge(
+          "ghostpeer_socket_state_bytes",
+          "Socket state held for all nodes, as counted against "
+          "--max-socket-bytes (serialized size of the snapshots kept).")),
       store_errors_(registry->AddCounter("ghostpeer_store_errors_total",
                                          "Failed writes to the store.")),
       history_intervals_(
@@ -175,6 +184,14 @@ void AggregatorMetrics::Fill(const EngineReading& reading) {
   address_events_replayed_->SetTotal(
       {}, static_cast<double>(c.address_events_replayed));
   messages_rejected_->SetTotal({}, static_cast<double>(c.messages_rejected));
+  for (IngestLimit limit :
+       {IngestLimit::kMaxNodes, IngestLimit::kMaxSocketsPerNode,
+        IngestLimit::kMaxSocketBytes}) {
+    messages_over_limit_->SetTotal(
+        {IngestLimitName(limit)},
+        static_cast<double>(c.messages_over_limit[static_cast<size_t>(limit)]));
+  }
+  socket_state_bytes_->Set({}, static_cast<double>(c.socket_bytes_held));
   store_errors_->SetTotal({}, static_cast<double>(c.store_errors));
   history_intervals_->Set({}, static_cast<double>(c.history_intervals));
   history_addresses_->Set({}, static_cast<double>(c.history_addresses));

@@ -60,6 +60,8 @@ class AggregatorMetrics {
   metrics::CounterFamily* address_events_;
   metrics::CounterFamily* address_events_replayed_;
   metrics::CounterFamily* messages_rejected_;
+  metrics::CounterFamily* messages_over_limit_;
+  metrics::GaugeFamily* socket_state_bytes_;
   metrics::CounterFamily* store_errors_;
   metrics::GaugeFamily* history_intervals_;
   metrics::GaugeFamily* history_addresses_;

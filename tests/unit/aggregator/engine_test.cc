@@ -24,21 +24,13 @@ using testing::Detach;
 using testing::FakeClock;
 using testing::Full;
 using ::testing::HasSubstr;
+using testing::HelloFrom;
 using testing::Socket;
 using testing::SocketSpec;
 using testing::T;
 using testing::TempDb;
 
 const v1::AddressOwner kServer = Container("10.0.1.6", "gpx-srv.1");
-
-v1::Hello HelloFrom(const std::string& node, const std::string& instance) {
-  v1::Hello hello;
-  hello.set_node(node);
-  hello.set_agent_instance(instance);
-  hello.set_agent_version("0.1.0");
-  hello.set_kernel("6.18.0");
-  return hello;
-}
 
 v1::AddressEventBatch Batch(std::vector<v1::AddressEvent> events) {
   v1::AddressEventBatch batch;

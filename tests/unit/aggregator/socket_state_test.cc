@@ -1,5 +1,6 @@
 #include "aggregator/socket_state.h"
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -98,6 +99,38 @@ TEST(NodeSocketsTest, RemovedAndSentMeansPresent) {
   ASSERT_TRUE(sockets.ApplyDelta(Delta(2, 1, T(1), {Port(1, 7)}, {Port(1)})));
   EXPECT_EQ(View(sockets), (std::set<std::string>{"1:7"}));
   EXPECT_EQ(sockets.size(), 1u);
+}
+
+TEST(NodeSocketsTest, PreparedMeasuresTheViewAndChangesNothingUntilApplied) {
+  NodeSockets sockets;
+  const v1::SocketSnapshot base = Full(1, T(0), {Port(1), Port(2), Port(3)});
+  sockets.ApplyFull(base);
+  const size_t base_bytes = base.ByteSizeLong();
+  EXPECT_EQ(sockets.held_bytes(), base_bytes);
+
+  // 2 changed, 3 removed, 4 and 5 new: four sockets, base + delta held.
+  const v1::SocketSnapshot delta =
+      Delta(2, 1, T(5), {Port(2, 100), Port(4), Port(5)}, {Port(3)});
+  std::optional<NodeSockets::Prepared> prepared = sockets.PrepareDelta(delta);
+  ASSERT_TRUE(prepared.has_value());
+  EXPECT_EQ(prepared->view_size(), 4u);
+  EXPECT_EQ(prepared->held_bytes(), base_bytes + delta.ByteSizeLong());
+  EXPECT_EQ(View(sockets), (std::set<std::string>{"1:0", "2:0", "3:0"}));
+  EXPECT_EQ(sockets.held_bytes(), base_bytes);
+
+  sockets.Apply(*std::move(prepared));
+  EXPECT_EQ(View(sockets),
+            (std::set<std::string>{"1:0", "2:100", "4:0", "5:0"}));
+  EXPECT_EQ(sockets.size(), 4u);
+  EXPECT_EQ(sockets.held_bytes(), base_bytes + delta.ByteSizeLong());
+
+  // A full snapshot drops the delta from the count.
+  const v1::SocketSnapshot next = Full(3, T(9), {Port(7)});
+  sockets.Apply(sockets.PrepareFull(next));
+  EXPECT_EQ(sockets.held_bytes(), next.ByteSizeLong());
+  EXPECT_FALSE(sockets.PrepareDelta(Delta(4, 1, T(9), {}, {})).has_value());
+  sockets.Clear();
+  EXPECT_EQ(sockets.held_bytes(), 0u);
 }
 
 TEST(NodeSocketsTest, ClearForgetsTheBase) {

@@ -45,6 +45,16 @@ class FakeClock : public Clock {
   absl::Time now_;
 };
 
+inline v1::Hello HelloFrom(const std::string& node,
+                           const std::string& instance) {
+  v1::Hello hello;
+  hello.set_node(node);
+  hello.set_agent_instance(instance);
+  hello.set_agent_version("0.1.0");
+  hello.set_kernel("6.18.0");
+  return hello;
+}
+
 // A container owner: `name` is its task name, its id derives from it.
 inline v1::AddressOwner Container(const std::string& address,
                                   const std::string& name,

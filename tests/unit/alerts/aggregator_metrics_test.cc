@@ -74,6 +74,29 @@ TEST(AggregatorMetricsTest, FillsEveryIssue5Metric) {
   EXPECT_FALSE(absl::StrContains(text, "never-reported"));
 }
 
+TEST(AggregatorMetricsTest, IngestLimitRefusalsAreCountedPerLimit) {
+  metrics::Registry registry;
+  AggregatorMetrics m(&registry);
+  EngineReading reading;
+  reading.now = T0();
+  reading.counters.messages_over_limit[static_cast<size_t>(
+      IngestLimit::kMaxSocketsPerNode)] = 3;
+  reading.counters.socket_bytes_held = 4096;
+  m.Fill(reading);
+
+  const std::string text = registry.Render();
+  for (const char* line : {
+           "ghostpeer_messages_over_limit_total{limit=\"max_nodes\"} 0\n",
+           "ghostpeer_messages_over_limit_total{limit=\"max_sockets_per_"
+           "node\"} 3\n",
+           "ghostpeer_messages_over_limit_total{limit=\"max_socket_bytes\"} "
+           "0\n",
+           "ghostpeer_socket_state_bytes 4096\n",
+       }) {
+    EXPECT_TRUE(absl::StrContains(text, line)) << line << "in:\n" << text;
+  }
+}
+
 TEST(AggregatorMetricsTest, ServiceCardinalityIsCapped) {
   metrics::Registry registry;
   AggregatorMetrics m(&registry, {/*services=*/5, /*nodes=*/5});
