@@ -73,6 +73,11 @@ class IngestService::ReportReactor final
       if (!node_.empty()) {
         return absl::FailedPreconditionError("hello sent twice on one stream");
       }
+      if (service_->node_authorizer_) {
+        absl::Status allowed =
+            service_->node_authorizer_(context_, message.hello().node());
+        if (!allowed.ok()) return allowed;
+      }
       absl::StatusOr<uint64_t> stored = engine.Hello(message.hello());
       if (!stored.ok()) return stored.status();
       node_ = message.hello().node();
@@ -125,8 +130,11 @@ class IngestService::ReportReactor final
   std::string instance_;
 };
 
-IngestService::IngestService(Engine* engine, CallAuthorizer authorizer)
-    : engine_(engine), authorizer_(std::move(authorizer)) {}
+IngestService::IngestService(Engine* engine, CallAuthorizer authorizer,
+                             NodeAuthorizer node_authorizer)
+    : engine_(engine),
+      authorizer_(std::move(authorizer)),
+      node_authorizer_(std::move(node_authorizer)) {}
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::AggregatorMessage>*
 IngestService::Report(grpc::CallbackServerContext* context) {

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <functional>
+#include <string>
 
+#include "absl/status/status.h"
 #include "aggregator/engine.h"
 #include "ghostpeer/v1/ingest.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -16,17 +18,25 @@ namespace ghostpeer::aggregator {
 using CallAuthorizer =
     std::function<grpc::Status(grpc::CallbackServerContext*)>;
 
+// Decides whether a stream the CallAuthorizer admitted may report as `node`
+// (its Hello): OK, or PermissionDenied. Null means as any node.
+using NodeAuthorizer = std::function<absl::Status(grpc::CallbackServerContext*,
+                                                  const std::string& node)>;
+
 // Serves Ingest.Report on top of an Engine. Per stream: the first message
 // must be Hello (else FAILED_PRECONDITION); every message is answered with
 // one Ack after the Engine stored what it covers, and the next message is
 // read only then, so a slow store slows its agent, not the others. A
 // message the Engine rejects ends that stream with the Engine's status
-// (INVALID_ARGUMENT for bad input); nothing of it is stored.
+// (INVALID_ARGUMENT for bad input, RESOURCE_EXHAUSTED past an ingest limit,
+// PERMISSION_DENIED for a Hello the NodeAuthorizer refuses); nothing of it
+// is stored.
 //
 // Thread-safe; `engine` must outlive the service.
 class IngestService final : public v1::Ingest::CallbackService {
  public:
-  explicit IngestService(Engine* engine, CallAuthorizer authorizer = nullptr);
+  explicit IngestService(Engine* engine, CallAuthorizer authorizer = nullptr,
+                         NodeAuthorizer node_authorizer = nullptr);
 
   grpc::ServerBidiReactor<v1::AgentMessage, v1::AggregatorMessage>* Report(
       grpc::CallbackServerContext* context) override;
@@ -39,6 +49,7 @@ class IngestService final : public v1::Ingest::CallbackService {
 
   Engine* const engine_;
   const CallAuthorizer authorizer_;
+  const NodeAuthorizer node_authorizer_;
   std::atomic<int> active_streams_{0};
 };
 

@@ -32,6 +32,7 @@ struct Options {
   alerts::AlertingOptions alerting;
   ServerTlsOptions tls;
   std::string token_file;
+  std::string node_tokens_file;
   bool insecure = false;
 };
 
@@ -50,6 +51,11 @@ absl::Status Validate(const Options& options) {
   if (options.engine.retention <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--retention must be positive");
   }
+  if (!options.node_tokens_file.empty() && options.token_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--node-tokens-file needs --token-file: node tokens cannot query, "
+        "the CLI needs the cluster token");
+  }
   return absl::OkStatus();
 }
 
@@ -59,11 +65,25 @@ absl::Status LoadCredentials(Options& options) {
       MakeServerCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
   options.server.credentials = *credentials;
-  if (!options.token_file.empty()) {
-    absl::StatusOr<std::string> token = ReadTokenFile(options.token_file);
-    if (!token.ok()) return token.status();
-    options.server.authorizer = BearerTokenAuthorizer(*token);
+  if (options.token_file.empty()) return absl::OkStatus();
+  absl::StatusOr<std::string> token = ReadTokenFile(options.token_file);
+  if (!token.ok()) return token.status();
+  std::vector<NodeToken> node_tokens;
+  if (!options.node_tokens_file.empty()) {
+    absl::StatusOr<std::vector<NodeToken>> read =
+        ReadNodeTokensFile(options.node_tokens_file);
+    if (!read.ok()) return read.status();
+    node_tokens = *std::move(read);
   }
+  absl::StatusOr<TokenAuthorizer> tokens =
+      TokenAuthorizer::Create(*std::move(token), std::move(node_tokens));
+  if (!tokens.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--token-file / --node-tokens-file: ", tokens.status().message()));
+  }
+  options.server.authorizer = tokens->ForQuery();
+  options.server.ingest_authorizer = tokens->ForIngest();
+  options.server.node_authorizer = tokens->ForNodes();
   return absl::OkStatus();
 }
 
@@ -222,8 +242,14 @@ int main(int argc, char** argv) {
                  "CA (PEM) client certificates must chain to: mutual TLS; "
                  "agents and CLIs without a valid certificate are refused");
   app.add_option("--token-file", options.token_file,
-                 "File holding a bearer token every agent and CLI call must "
-                 "carry");
+                 "File holding the cluster bearer token: every agent and CLI "
+                 "call must carry it, or a node token");
+  app.add_option(
+      "--node-tokens-file", options.node_tokens_file,
+      "File of tokens bound to node names, one `TOKEN NODE_PATTERN...` per "
+      "line ('#' comments; patterns are globs: node-1, worker-*). A node "
+      "token may only report (Ingest), as a node its patterns match; "
+      "queries and other nodes get PERMISSION_DENIED. Needs --token-file");
   app.add_option("--max-nodes", options.engine.ingest_limits.max_nodes,
                  "Nodes known at once; a new node past it is refused "
                  "(RESOURCE_EXHAUSTED), reporting nodes are never evicted. A "

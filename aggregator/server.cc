@@ -9,7 +9,11 @@ namespace ghostpeer::aggregator {
 absl::StatusOr<std::unique_ptr<AggregatorServer>> AggregatorServer::Start(
     const ServerOptions& options, Engine* engine) {
   std::unique_ptr<AggregatorServer> server(new AggregatorServer());
-  server->ingest_ = std::make_unique<IngestService>(engine, options.authorizer);
+  server->ingest_ = std::make_unique<IngestService>(
+      engine,
+      options.ingest_authorizer ? options.ingest_authorizer
+                                : options.authorizer,
+      options.node_authorizer);
   server->query_ = std::make_unique<QueryService>(engine, options.authorizer);
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -21,6 +21,10 @@ struct ServerOptions {
   std::shared_ptr<grpc::ServerCredentials> credentials;
   // Checked on every call when set (bearer tokens, issue 5).
   CallAuthorizer authorizer;
+  // When set, checked on Ingest streams instead of `authorizer` (which then
+  // guards Query only), and at every Hello: tokens bound to node names.
+  CallAuthorizer ingest_authorizer;
+  NodeAuthorizer node_authorizer;
   int max_message_bytes = 64 << 20;
 };
 
