@@ -9,6 +9,22 @@
 #include "common/errno_status.h"
 
 namespace ghostpeer::agent {
+namespace {
+
+// The kernel reports a failure as a negative errno, at most MAX_ERRNO
+// (include/linux/err.h). Any other code is a broken reply, not an errno;
+// negating INT32_MIN, the fuzzer's favourite, would even be undefined.
+constexpr int32_t kMaxErrno = 4095;
+
+absl::Status KernelError(int32_t error, const char* context) {
+  if (error >= 0 || error < -kMaxErrno) {
+    return absl::DataLossError(
+        absl::StrCat(context, ": netlink error code ", error, " is no errno"));
+  }
+  return ErrnoToStatus(-error, context);
+}
+
+}  // namespace
 
 absl::Status WalkNetlinkMessages(
     absl::Span<const uint8_t> buffer, const NetlinkExpect& expect,
@@ -53,7 +69,7 @@ absl::Status WalkNetlinkMessages(
       if (message.payload.size() >= sizeof(error)) {
         std::memcpy(&error, message.payload.data(), sizeof(error));
       }
-      if (error < 0) return ErrnoToStatus(-error, context);
+      if (error < 0) return KernelError(error, context);
       result->done = true;
       return absl::OkStatus();
     }
@@ -65,7 +81,7 @@ absl::Status WalkNetlinkMessages(
       }
       std::memcpy(&error, message.payload.data(), sizeof(error));
       if (error == 0) continue;  // an acknowledgement
-      return ErrnoToStatus(-error, context);
+      return KernelError(error, context);
     }
     if (message.type == NLMSG_OVERRUN) {
       return absl::DataLossError(absl::StrCat(context, ": NLMSG_OVERRUN"));

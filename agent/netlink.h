@@ -42,7 +42,8 @@ struct NetlinkWalkResult {
 //    past the end of the buffer): the stream's framing is lost;
 //  - the errno of an NLMSG_ERROR (or of a negative NLMSG_DONE payload), via
 //    ErrnoToStatus with `context`; an NLMSG_ERROR carrying 0 (an ack) is
-//    skipped;
+//    skipped; DataLoss for a code that is no errno (positive, or below
+//    -MAX_ERRNO);
 //  - the first non-OK status returned by `on_message`.
 absl::Status WalkNetlinkMessages(
     absl::Span<const uint8_t> buffer, const NetlinkExpect& expect,

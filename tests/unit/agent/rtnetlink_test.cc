@@ -5,11 +5,11 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 
-#include <fstream>
-#include <iterator>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "tests/unit/agent/netlink_builder.h"
+#include "tests/unit/agent/testdata.h"
 
 namespace ghostpeer::agent {
 namespace {
@@ -17,10 +17,7 @@ namespace {
 using test::NetlinkBuilder;
 
 std::vector<uint8_t> ReadGolden(const char* name) {
-  std::ifstream file(std::string(GHOSTPEER_TESTDATA_DIR "/agent/") + name,
-                     std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(file)),
-                              std::istreambuf_iterator<char>());
+  return test::ReadTestdata(std::string("agent/") + name);
 }
 
 ifaddrmsg AddressHeader(int family, int prefix, int index) {
@@ -140,6 +137,17 @@ TEST(Rtnetlink, NetlinkErrorIsReturned) {
   const std::vector<uint8_t> buffer = NetlinkBuilder().Error(-EACCES).Build();
   EXPECT_EQ(ParseRtnetlinkMessagesInto(buffer, {}, &dump).code(),
             absl::StatusCode::kPermissionDenied);
+}
+
+// Found by rtnetlink_fuzzer (tests/fuzz/): addresses, then an NLMSG_ERROR
+// carrying INT32_MIN, whose negation was undefined behaviour.
+TEST(Rtnetlink, InputFoundByTheFuzzerIsDataLoss) {
+  const std::vector<uint8_t> buffer =
+      test::ReadTestdata("fuzz/rtnetlink/nlmsg_error_int32_min.nlbin");
+  ASSERT_FALSE(buffer.empty()) << "missing input";
+  RtnetlinkDump dump;
+  EXPECT_EQ(ParseRtnetlinkMessagesInto(buffer, {}, &dump).code(),
+            absl::StatusCode::kDataLoss);
 }
 
 // Recorded by tests/support/record_netlink_golden: lo, and a veth pair gp0 /

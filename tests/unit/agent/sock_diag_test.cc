@@ -6,12 +6,11 @@
 #include <linux/tcp.h>
 
 #include <cerrno>
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include "gtest/gtest.h"
 #include "tests/unit/agent/netlink_builder.h"
+#include "tests/unit/agent/testdata.h"
 
 namespace ghostpeer::agent {
 namespace {
@@ -259,6 +258,20 @@ TEST(SockDiagParse, ErrorsAndMalformedInput) {
   cases.push_back({"DONE carrying an error",
                    NetlinkBuilder().Done(1, -EINTR).Build(),
                    absl::StatusCode::kUnavailable, 0, false, false, 0, 0});
+  // Codes that are no errno (found by sock_diag_fuzzer: negating INT32_MIN
+  // was undefined behaviour).
+  cases.push_back({"NLMSG_ERROR INT32_MIN is no errno",
+                   NetlinkBuilder().Error(INT32_MIN).Build(),
+                   absl::StatusCode::kDataLoss, 0, false, false, 0, 0});
+  cases.push_back({"NLMSG_ERROR below -MAX_ERRNO is no errno",
+                   NetlinkBuilder().Error(-4096).Build(),
+                   absl::StatusCode::kDataLoss, 0, false, false, 0, 0});
+  cases.push_back({"NLMSG_ERROR positive is no errno",
+                   NetlinkBuilder().Error(EPERM).Build(),
+                   absl::StatusCode::kDataLoss, 0, false, false, 0, 0});
+  cases.push_back({"DONE carrying INT32_MIN is no errno",
+                   NetlinkBuilder().Done(1, INT32_MIN).Build(),
+                   absl::StatusCode::kDataLoss, 0, false, false, 0, 0});
   cases.push_back({"DUMP_INTR flagged",
                    NetlinkBuilder()
                        .Message(SOCK_DIAG_BY_FAMILY, record(),
@@ -344,14 +357,31 @@ TEST(SockDiagParse, RepliesToAnotherRequestAreIgnored) {
   EXPECT_EQ(result->foreign_messages, 2u);
 }
 
+// Inputs sock_diag_fuzzer (tests/fuzz/) crashed on, kept as found.
+TEST(SockDiagParse, InputsFoundByTheFuzzer) {
+  struct Case {
+    const char* name;
+    absl::StatusCode code;
+  };
+  const Case cases[] = {
+      // Records, then an NLMSG_ERROR carrying INT32_MIN.
+      {"nlmsg_error_int32_min.nlbin", absl::StatusCode::kDataLoss},
+  };
+  for (const Case& c : cases) {
+    const std::vector<uint8_t> bytes =
+        test::ReadTestdata(std::string("fuzz/sock_diag/") + c.name);
+    ASSERT_FALSE(bytes.empty()) << "missing " << c.name;
+    SockDiagParseResult result;
+    EXPECT_EQ(ParseSockDiagMessagesInto(bytes, {}, &result).code(), c.code)
+        << c.name;
+  }
+}
+
 // Captured from a throwaway namespace by tests/support/record_netlink_golden
 // (see that file for the sockets it opens).
 TEST(SockDiagGolden, RecordedDumpOfAKnownNamespace) {
-  std::ifstream file(GHOSTPEER_TESTDATA_DIR "/agent/tcp_dump.nlbin",
-                     std::ios::binary);
-  ASSERT_TRUE(file) << "missing golden file";
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)),
-                                   std::istreambuf_iterator<char>());
+  const std::vector<uint8_t> bytes = test::ReadTestdata("agent/tcp_dump.nlbin");
+  ASSERT_FALSE(bytes.empty()) << "missing golden file";
   absl::StatusOr<SockDiagParseResult> result = ParseSockDiagMessages(bytes);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->done);
