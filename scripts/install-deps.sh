@@ -4,6 +4,9 @@
 # asked when nothing is missing.
 #   scripts/install-deps.sh           build + test dependencies
 #   scripts/install-deps.sh --docker  also docker.io and busybox-static (e2e)
+#   scripts/install-deps.sh --fuzz    also clang and its libFuzzer/sanitizer
+#                                     runtimes (scripts/fuzz.sh)
+# Flags combine: --docker --fuzz.
 set -euo pipefail
 
 packages=(
@@ -15,9 +18,15 @@ packages=(
   iproute2 procps clang-format
   libcpp-httplib-dev libssl-dev openssl prometheus prometheus-alertmanager
 )
-if [[ "${1:-}" == "--docker" ]]; then
-  packages+=(docker.io busybox-static)
-fi
+for flag in "$@"; do
+  case "$flag" in
+    --docker) packages+=(docker.io busybox-static) ;;
+    # Debian 12's clang is clang-14; libclang-rt-14-dev holds libFuzzer and
+    # the ASan/UBSan runtimes it links, llvm-14 the symbolizer for reports.
+    --fuzz) packages+=(clang libclang-rt-14-dev llvm-14) ;;
+    *) echo "install-deps: unknown flag $flag (--docker, --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

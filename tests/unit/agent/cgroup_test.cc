@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/unit/agent/testdata.h"
 
 namespace ghostpeer::agent {
 namespace {
@@ -63,6 +64,24 @@ TEST(ContainerIdFromCgroup, EveryKnownForm) {
   };
   for (const Case& c : cases) {
     EXPECT_EQ(ContainerIdFromCgroup(c.content), c.expected) << c.name;
+  }
+}
+
+// The seeds of tests/fuzz/cgroup_fuzzer, whole files as a process reads them.
+TEST(ContainerIdFromCgroup, GoldenFiles) {
+  struct Case {
+    std::string file;
+    std::optional<std::string> expected;
+  };
+  const Case cases[] = {
+      {"cgroup_v1_docker.txt", kId},     {"cgroup_v2_systemd.txt", kId},
+      {"cgroup_v2_kubepods.txt", kId},   {"cgroup_v2_namespaced.txt", kId},
+      {"cgroup_host.txt", std::nullopt},
+  };
+  for (const Case& c : cases) {
+    const std::string content = test::ReadTestdataText("agent/" + c.file);
+    ASSERT_FALSE(content.empty()) << "missing " << c.file;
+    EXPECT_EQ(ContainerIdFromCgroup(content), c.expected) << c.file;
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/agent/testdata.h"
 
 namespace ghostpeer::agent {
 namespace {
@@ -82,6 +83,12 @@ FdScannerOptions SplittingOptions(int threads) {
 TEST(ParseFdTableSizeTest, ReadsTheFdSizeLine) {
   EXPECT_EQ(ParseFdTableSize("Name:\tcat\nFDSize:\t256\nGroups:\n"), 256);
   EXPECT_EQ(ParseFdTableSize("FDSize: 64"), 64);
+}
+
+TEST(ParseFdTableSizeTest, GoldenFile) {
+  EXPECT_EQ(
+      ParseFdTableSize(test::ReadTestdataText("agent/proc_pid_status.txt")),
+      256);
 }
 
 TEST(ParseFdTableSizeTest, AbsentOrMalformedIsZero) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "gtest/gtest.h"
+#include "tests/unit/agent/testdata.h"
 
 namespace ghostpeer::agent {
 namespace {
@@ -35,6 +36,15 @@ TEST(ParseProcStat, CommAndStartTime) {
     EXPECT_EQ(stat->comm, c.comm) << c.name;
     EXPECT_EQ(stat->start_time, c.start_time) << c.name;
   }
+}
+
+// The seed of tests/fuzz/proc_pid_fuzzer: a comm with ") " in it.
+TEST(ParseProcStat, GoldenFile) {
+  absl::StatusOr<ProcStat> stat =
+      ParseProcStat(test::ReadTestdataText("agent/proc_pid_stat.txt"));
+  ASSERT_TRUE(stat.ok()) << stat.status();
+  EXPECT_EQ(stat->comm, "gunicorn: a) b");
+  EXPECT_EQ(stat->start_time, 987654u);
 }
 
 TEST(ParseProcStat, OwnProcess) {

@@ -2,34 +2,18 @@
 
 #include <sys/socket.h>
 
+#include <string>
+
 #include "gtest/gtest.h"
+#include "tests/unit/agent/testdata.h"
 
 namespace ghostpeer::agent {
 namespace {
 
-// Real lines (kernel 6.18, x86-64), trimmed of trailing spaces.
-constexpr char kTcp4[] =
-    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when "
-    "retrnsmt   uid  timeout inode\n"
-    "   0: 0100007F:6989 00000000:0000 0A 00000000:00000000 00:00000000 "
-    "00000000     0        0 10462 1 0000000000000000 100 0 0 10 0\n"
-    "   1: 0300630A:A936 0200630A:6989 08 000002D0:00000001 01:0000003F "
-    "00000004  1000        0 908125 2 0000000000000000 326 4 0 1 7\n"
-    "   2: 0100007F:9C40 0100007F:6989 06 00000000:00000000 03:00000F9F "
-    "00000000     0        0 0 3 0000000000000000\n";
-
-constexpr char kTcp6[] =
-    "  sl  local_address                         remote_address                "
-    "        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-    "   0: 00000000000000000000000001000000:698A "
-    "00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 "
-    "00000000     0        0 2001 1 0000000000000000 100 0 0 10 0\n"
-    "   1: 0000000000000000FFFF00000100007F:698B "
-    "0000000000000000FFFF00000100007F:B0F4 01 00000000:00000000 00:00000000 "
-    "00000000     0        0 2002 1 0000000000000000 20 4 30 10 -1\n"
-    "   2: 000000FD00000000000000000A000000:0050 "
-    "000000FD000000000000000002000000:9000 01 00000010:00000000 00:00000000 "
-    "00000000     0        0 2003 1 0000000000000000 20 4 30 10 -1\n";
+// Real files (kernel 6.18, x86-64), trimmed of trailing spaces; also the
+// seeds of tests/fuzz/proc_net_tcp_fuzzer.
+const std::string kTcp4 = test::ReadTestdataText("agent/proc_net_tcp.txt");
+const std::string kTcp6 = test::ReadTestdataText("agent/proc_net_tcp6.txt");
 
 TEST(ParseProcNetTcp, Ipv4Lines) {
   absl::StatusOr<ProcNetTcpResult> result = ParseProcNetTcp(kTcp4, AF_INET);
@@ -107,7 +91,7 @@ TEST(ParseProcNetTcp, MalformedLinesAreSkipped) {
   };
   for (const Case& c : cases) {
     absl::StatusOr<ProcNetTcpResult> result =
-        ParseProcNetTcp(std::string(kTcp4) + c.line + "\n", AF_INET);
+        ParseProcNetTcp(kTcp4 + c.line + "\n", AF_INET);
     ASSERT_TRUE(result.ok()) << c.name;
     EXPECT_EQ(result->records.size(), 3u) << c.name;
     EXPECT_EQ(result->malformed_lines, 1u) << c.name;
