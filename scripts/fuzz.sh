@@ -101,6 +101,13 @@ write_ingest_seeds() {
     if [[ ! -s "$seed" ]]; then rm -f "$seed"; fi
   done
 }
+# A target built but not listed here would never run.
+for binary in "$build_dir"/bin/*_fuzzer; do
+  if [[ ! -v "seeds[$(basename "$binary")]" ]]; then
+    echo "fuzz: $(basename "$binary") is built but not listed in $0" >&2
+    exit 2
+  fi
+done
 
 mkdir -p "$work/logs"
 failed=()
