@@ -1,7 +1,7 @@
 // The ingest streams in tests/testdata/ingest/ seed the ingest fuzzers
 // (tests/fuzz/). A seed the Engine refuses would start the fuzzers at the
 // shallowest depth, so every stream must be accepted whole, and the
-// vanished-peer stream must reach detection.
+// vanished-peer stream must open a finding and resolve it.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -92,15 +92,23 @@ TEST(IngestSeeds, VanishedPeerStreamReachesDetection) {
   testing::FakeClock clock(testing::T(0));
   const std::vector<v1::AgentMessage> messages =
       ReadStream(GHOSTPEER_TESTDATA_DIR "/ingest/vanished_peer");
-  // Up to the full snapshot: the finding is open; the delta resolves it.
-  const std::vector<v1::AgentMessage> until_full(messages.begin(),
-                                                 messages.end() - 1);
-  std::unique_ptr<Engine> engine = Replay(until_full, &clock, "vanished_peer");
+  ASSERT_EQ(messages.size(), 5u);
+  // Two sightings of the stuck socket open the finding...
+  const std::vector<v1::AgentMessage> until_confirmed(messages.begin(),
+                                                      messages.begin() + 4);
+  std::unique_ptr<Engine> engine =
+      Replay(until_confirmed, &clock, "vanished_peer");
   ASSERT_NE(engine, nullptr);
-  const v1::ListFindingsResponse findings =
-      engine->ListFindings(v1::ListFindingsRequest());
+  v1::ListFindingsResponse findings = engine->ListFindings({});
   ASSERT_EQ(findings.findings_size(), 1);
   EXPECT_EQ(findings.findings(0).kind(), v1::VANISHED_PEER);
+  EXPECT_EQ(findings.findings(0).status(), v1::OPEN);
+  // ...and the last delta, which removes it, resolves it.
+  engine = Replay(messages, &clock, "vanished_peer");
+  ASSERT_NE(engine, nullptr);
+  findings = engine->ListFindings({});
+  ASSERT_EQ(findings.findings_size(), 1);
+  EXPECT_EQ(findings.findings(0).status(), v1::RESOLVED);
 }
 
 }  // namespace
