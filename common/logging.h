@@ -19,6 +19,8 @@ struct LoggingOptions {
 };
 
 // Configures the default logger (stderr). InvalidArgument for an unknown level.
+// Every message is written through EscapeLogMessage (common/utf8.h), so no
+// value logged can start a line of its own or break a JSON line.
 absl::Status InitLogging(const LoggingOptions& options);
 
 }  // namespace ghostpeer

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "common/utf8.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -20,34 +21,6 @@ using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
-
-// The length of the valid UTF-8 sequence starting `text` (at most `size`
-// bytes), 0 if it is not one (overlong, surrogate, past U+10FFFF, cut).
-size_t Utf8SequenceLength(const unsigned char* text, size_t size,
-                          uint32_t* code_point) {
-  const unsigned char lead = text[0];
-  size_t length;
-  uint32_t value;
-  uint32_t min;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2, value = lead & 0x1F, min = 0x80;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3, value = lead & 0x0F, min = 0x800;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4, value = lead & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (length > size) return 0;
-  for (size_t i = 1; i < length; ++i) {
-    if ((text[i] & 0xC0) != 0x80) return 0;
-    value = (value << 6) | (text[i] & 0x3F);
-  }
-  if (value < min || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF))
-    return 0;
-  *code_point = value;
-  return length;
-}
 
 // Escapes as protobuf does where it matters to readers: quotes, backslash,
 // control characters, '<' and '>' (so JSON can sit in HTML), and U+2028/9
@@ -65,8 +38,7 @@ void AppendJsonString(absl::string_view text, std::string* out) {
     const unsigned char c = bytes[i];
     if (c >= 0x80) {
       uint32_t code_point = 0;
-      const size_t length =
-          Utf8SequenceLength(bytes + i, size - i, &code_point);
+      const size_t length = Utf8SequenceLength(text.substr(i), &code_point);
       if (length == 0) {
         flush(i);
         out->append("\\ufffd");
