@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/errno_status.h"
+#include "common/utf8.h"
 
 namespace ghostpeer::agent {
 
@@ -62,7 +63,8 @@ absl::StatusOr<ProcStat> ParseProcStat(absl::string_view content) {
     return absl::InvalidArgumentError("/proc/<pid>/stat: no (comm)");
   }
   ProcStat stat;
-  stat.comm = std::string(content.substr(open + 1, close - open - 1));
+  // Any process may name itself any 15 bytes (prctl(PR_SET_NAME)).
+  stat.comm = RepairUtf8(content.substr(open + 1, close - open - 1));
   // After ") " come fields 3.. (state, ppid, ...); starttime is field 22.
   std::vector<absl::string_view> fields =
       absl::StrSplit(content.substr(close + 1), ' ', absl::SkipEmpty());

@@ -31,7 +31,8 @@ struct ProcStat {
 };
 
 // Parses /proc/<pid>/stat content. The comm is the text between the first
-// '(' and the LAST ')' (a comm may itself contain ") "). InvalidArgument for
+// '(' and the LAST ')' (a comm may itself contain ") "), made UTF-8 with
+// RepairUtf8 (a process may name itself any bytes). InvalidArgument for
 // anything else.
 absl::StatusOr<ProcStat> ParseProcStat(absl::string_view content);
 

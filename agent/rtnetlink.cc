@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/inet_address.h"
+#include "common/utf8.h"
 
 namespace ghostpeer::agent {
 namespace {
@@ -36,8 +37,9 @@ std::vector<uint8_t> BuildDumpRequest(uint16_t type, uint32_t seq,
 
 std::string AttributeString(absl::Span<const uint8_t> payload) {
   const auto* begin = reinterpret_cast<const char*>(payload.data());
-  // NUL-terminated by the kernel, but never trust it to be.
-  return std::string(begin, strnlen(begin, payload.size()));
+  // NUL-terminated by the kernel, but never trust it to be; and an
+  // interface name is any bytes but '/', ':' and blanks.
+  return RepairUtf8(absl::string_view(begin, strnlen(begin, payload.size())));
 }
 
 void ParseAddress(const NetlinkMessage& message, RtnetlinkDump* dump) {

@@ -18,6 +18,7 @@
 #include "agent/proc_net_tcp.h"
 #include "agent/rtnetlink.h"
 #include "common/logging.h"
+#include "common/utf8.h"
 #include "common/version.h"
 
 namespace ghostpeer::agent {
@@ -38,14 +39,15 @@ bool IsRefusal(const absl::Status& status) {
 std::string HostName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
-  return name;
+  return RepairUtf8(name);
 }
 
+// `error` may quote a namespace's file name: repaired like the name itself.
 void AppendError(v1::NamespaceInfo* info, absl::string_view error) {
   if (info->error().empty()) {
-    info->set_error(std::string(error));
+    info->set_error(RepairUtf8(error));
   } else {
-    info->set_error(absl::StrCat(info->error(), "; ", error));
+    info->set_error(absl::StrCat(info->error(), "; ", RepairUtf8(error)));
   }
 }
 
@@ -102,7 +104,7 @@ Snapshotter::Snapshotter(SnapshotterOptions options,
       worker_(std::move(worker)),
       process_index_(options_.proc_root, ScanThreads(options_.scan_threads)) {
   utsname uts;
-  if (uname(&uts) == 0) kernel_release_ = uts.release;
+  if (uname(&uts) == 0) kernel_release_ = RepairUtf8(uts.release);
 }
 
 absl::StatusOr<v1::NodeSnapshot> Snapshotter::Take() {
@@ -174,10 +176,12 @@ absl::StatusOr<v1::NodeSnapshot> Snapshotter::Take() {
   for (const NetnsEntry& entry : listing->namespaces) {
     v1::NamespaceInfo* info = snapshot.add_namespaces();
     info->set_inode(entry.key.inode);
-    info->set_netns_name(entry.netns_name);
+    // The entry keeps the file's real bytes (it is opened by them); what is
+    // reported must be UTF-8, and anyone who may write /run/netns names it.
+    info->set_netns_name(RepairUtf8(entry.netns_name));
     info->set_pid(entry.pids.empty() ? 0 : entry.pids.front());
     info->set_is_host(entry.is_host);
-    info->set_path(entry.path);
+    info->set_path(RepairUtf8(entry.path));
     const int begin = snapshot.sockets_size();
     CaptureNamespace(entry, info, &snapshot);
     ranges.emplace_back(begin, snapshot.sockets_size());

@@ -16,6 +16,7 @@
 #include "common/http/metrics.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 #include "common/version.h"
 
 namespace ghostpeer::agent {
@@ -24,13 +25,13 @@ namespace {
 std::string HostName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
-  return name;
+  return RepairUtf8(name);
 }
 
 std::string KernelRelease() {
   struct utsname uts;
   if (uname(&uts) != 0) return "";
-  return uts.release;
+  return RepairUtf8(uts.release);
 }
 
 }  // namespace
@@ -38,6 +39,10 @@ std::string KernelRelease() {
 absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
   if (options.snapshotter.node.empty()) options.snapshotter.node = HostName();
   const std::string node = options.snapshotter.node;
+  if (!IsValidUtf8(node)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--node must be UTF-8: ", EscapeForLog(node)));
+  }
 
   // 1. Credentials first: a typo in a path should stop us before anything
   //    starts, with the path in the message.
@@ -105,7 +110,8 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
   auto take = [&snapshotter,
                watcher_ptr]() -> absl::StatusOr<v1::NodeSnapshot> {
     GHOSTPEER_ASSIGN_OR_RETURN(v1::NodeSnapshot snapshot, snapshotter->Take());
-    snapshot.set_docker_status(watcher_ptr ? watcher_ptr->Status()
+    // The status may quote what dockerd answered.
+    snapshot.set_docker_status(watcher_ptr ? RepairUtf8(watcher_ptr->Status())
                                            : "disabled");
     return snapshot;
   };

@@ -1,5 +1,8 @@
 // The agent's view of docs/scenario.md's namespace recipe, through
 // Snapshotter::Take() and through the real `ghostpeer-agent --once` binary.
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
@@ -9,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "agent/proc_fs.h"
 #include "agent/snapshotter.h"
+#include "ghostpeer/v1/ingest.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/support/command.h"
@@ -236,6 +240,70 @@ TEST(ReassignedAddress, AnotherNamespaceNowHoldsTheAddress) {
   EXPECT_NE(new_owner->inode(), old_inode);
   ASSERT_EQ(new_owner->addresses_size(), 1);
   EXPECT_EQ(new_owner->addresses(0).address(), scenario->server_address());
+}
+
+// Defect: a process or a namespace named with bytes that are not UTF-8 (no
+// privilege needed for the first) made the agent send messages the
+// aggregator could not parse, and the node went dark. Both names now reach
+// the snapshot repaired, and the snapshot encodes into a parsable message.
+TEST(HostileNames, InvalidUtf8CommAndNamespaceNameStillEncode) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to add a network namespace";
+  const std::string netns = absl::StrCat("gp-bad-\xff-", getpid());
+  const std::string shown = absl::StrCat("gp-bad-\\xff-", getpid());
+  ASSERT_TRUE(
+      ::ghostpeer::testing::RunCommand({"ip", "netns", "add", netns}).ok());
+  struct Cleanup {
+    std::string netns;
+    pid_t child = -1;
+    ~Cleanup() {
+      if (child > 0) (void)::ghostpeer::testing::KillAndReap(child);
+      (void)::ghostpeer::testing::RunCommand({"ip", "netns", "delete", netns});
+    }
+  } cleanup{netns};
+  absl::StatusOr<pid_t> child =
+      ::ghostpeer::testing::SpawnInNamespace(netns, [] {
+        prctl(PR_SET_NAME, "\xff\xfe-evil");
+        const int fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address = {};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_ANY);
+        if (fd < 0 ||
+            bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+                0 ||
+            listen(fd, 1) != 0) {
+          _exit(1);
+        }
+        pause();  // killed by the test
+      });
+  ASSERT_TRUE(child.ok()) << child.status();
+  cleanup.child = *child;
+
+  std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter();
+  ASSERT_NE(snapshotter, nullptr);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  v1::NodeSnapshot snapshot;
+  const v1::SocketRecord* held = nullptr;
+  while (held == nullptr && absl::Now() < deadline) {
+    snapshot = Take(*snapshotter);
+    for (const v1::SocketRecord& socket : snapshot.sockets()) {
+      if (socket.pid() == *child && socket.comm() == "\\xff\\xfe-evil") {
+        held = &socket;
+      }
+    }
+    if (held == nullptr) absl::SleepFor(kPollInterval);
+  }
+  ASSERT_NE(held, nullptr) << "no socket of the child with its repaired name";
+  const v1::NamespaceInfo* ns = FindNamespace(snapshot, netns);
+  ASSERT_NE(ns, nullptr);
+  EXPECT_EQ(ns->netns_name(), shown);
+  // The handle it was opened through, which may be the named file.
+  EXPECT_EQ(ns->path().find('\xff'), std::string::npos) << ns->path();
+
+  v1::AgentMessage message;
+  message.mutable_socket_snapshot()->set_snapshot_id(1);
+  *message.mutable_socket_snapshot()->mutable_snapshot() = snapshot;
+  v1::AgentMessage parsed;
+  EXPECT_TRUE(parsed.ParseFromString(message.SerializeAsString()));
 }
 
 TEST(ManyClients, EveryClientSocketIsAttributed) {

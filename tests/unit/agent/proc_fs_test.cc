@@ -1,7 +1,12 @@
 #include "agent/proc_fs.h"
 
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/process_index.h"
+#include "ghostpeer/v1/ingest.pb.h"
 #include "gtest/gtest.h"
 #include "tests/unit/agent/testdata.h"
 
@@ -22,6 +27,8 @@ TEST(ParseProcStat, CommAndStartTime) {
       {"plain", "42 (logc)" + tail, true, "logc", 987654},
       {"comm with spaces and parens", "42 (a) b (c))" + tail, true, "a) b (c)",
        987654},
+      {"comm of invalid utf-8 is repaired", "42 (\xff\xfe-\\)" + tail, true,
+       "\\xff\\xfe-\\\\", 987654},
       {"no comm", "42 logc S 1", false, "", 0},
       {"too short", "42 (logc) S 1 2 3\n", false, "", 0},
       {"non-numeric start time",
@@ -54,6 +61,55 @@ TEST(ParseProcStat, OwnProcess) {
   ASSERT_TRUE(stat.ok()) << stat.status();
   EXPECT_GT(stat->start_time, 0u);
   EXPECT_FALSE(stat->comm.empty());
+}
+
+// Defect: any process could name itself with bytes that are not UTF-8
+// (prctl needs no privilege); the agent sent them in SocketRecord.comm and
+// the aggregator could not parse the message, so the node went dark. The
+// name now goes from /proc through the process index into the message the
+// agent sends, and that message parses.
+TEST(ProcessIdentity, HostileCommStillEncodesAParsableMessage) {
+  const char kHostileName[] = "\xff\xc3(\\x";  // 0xFF, a cut sequence, '\\'
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    prctl(PR_SET_NAME, kHostileName);
+    (void)!write(ready[1], "x", 1);
+    pause();  // killed by the parent
+    _exit(0);
+  }
+  close(ready[1]);
+  char byte;
+  const bool child_ready = read(ready[0], &byte, 1) == 1;
+  close(ready[0]);
+
+  ProcessIndex index("/proc");
+  const int pids[] = {child};
+  index.BeginSnapshot(pids);
+  const ProcessIdentity* identity =
+      child_ready ? index.Identity(child) : nullptr;
+  std::string comm = identity ? identity->comm : "";
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_TRUE(child_ready);
+  ASSERT_NE(identity, nullptr);
+  EXPECT_EQ(comm, "\\xff\\xc3(\\\\x");
+
+  v1::AgentMessage message;
+  v1::SocketRecord* record =
+      message.mutable_socket_snapshot()->mutable_snapshot()->add_sockets();
+  record->set_comm(comm);
+  record->set_pid(child);
+  v1::AgentMessage parsed;
+  EXPECT_TRUE(parsed.ParseFromString(message.SerializeAsString()));
+  EXPECT_EQ(parsed.socket_snapshot().snapshot().sockets(0).comm(), comm);
+
+  // What the agent sent before: the raw name, which no peer can parse.
+  record->set_comm(kHostileName);
+  EXPECT_FALSE(parsed.ParseFromString(message.SerializeAsString()));
 }
 
 TEST(ListPids, IncludesOurselvesInOrder) {

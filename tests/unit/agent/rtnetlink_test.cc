@@ -109,6 +109,31 @@ TEST(Rtnetlink, ObservableAddressesExcludeLoopbackAndLinkLocal) {
   EXPECT_EQ(observed[2].address(), "10.99.0.99");
 }
 
+// Interface names are any bytes but '/', ':' and blanks; they are reported
+// in proto strings, which must be UTF-8.
+TEST(Rtnetlink, InterfaceNamesAndLabelsAreMadeUtf8) {
+  uint8_t v4[4];
+  inet_pton(AF_INET, "10.99.0.2", v4);
+  const std::vector<uint8_t> messages =
+      NetlinkBuilder()
+          .Message(RTM_NEWLINK, LinkHeader(7, IFF_UP))
+          .Attribute(IFLA_IFNAME, "eth\xff\\", 6)
+          .Message(RTM_NEWADDR, AddressHeader(AF_INET, 24, 7))
+          .Attribute(IFA_LOCAL, v4, 4)
+          .Attribute(IFA_LABEL, "lbl\xc3", 5)
+          .Done()
+          .Build();
+  RtnetlinkDump dump;
+  ASSERT_TRUE(ParseRtnetlinkMessagesInto(messages, {}, &dump).ok());
+  ASSERT_EQ(dump.links.size(), 1u);
+  EXPECT_EQ(dump.links[0].name, "eth\\xff\\\\");
+  ASSERT_EQ(dump.addresses.size(), 1u);
+  EXPECT_EQ(dump.addresses[0].label, "lbl\\xc3");
+  const std::vector<v1::InterfaceAddress> observed = ObservableAddresses(dump);
+  ASSERT_EQ(observed.size(), 1u);
+  EXPECT_EQ(observed[0].interface(), "eth\\xff\\\\");
+}
+
 TEST(Rtnetlink, MalformedMessagesAreSkipped) {
   const uint8_t tiny[4] = {};
   uint8_t v4[4];
