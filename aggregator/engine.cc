@@ -302,6 +302,11 @@ absl::StatusOr<uint64_t> Engine::Hello(const v1::Hello& hello) {
   return StoredSeq(hello.node(), hello.agent_instance());
 }
 
+void Engine::CountRejectedMessage() {
+  absl::MutexLock lock(&counters_mu_);
+  ++counters_.messages_rejected;
+}
+
 void Engine::Disconnected(const std::string& node,
                           const std::string& agent_instance) {
   std::shared_ptr<NodeState> state = FindNode(node);

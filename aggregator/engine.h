@@ -158,6 +158,10 @@ class Engine {
   // (node, agent_instance), 0 if none.
   absl::StatusOr<uint64_t> Hello(const v1::Hello& hello);
 
+  // Counts in messages_rejected a message refused before it could reach the
+  // Engine (the service could not parse it).
+  void CountRejectedMessage();
+
   // Validates every event first (InvalidArgument naming the bad field;
   // nothing of a bad batch is stored), skips events whose seq is <= the
   // stored seq for (node, agent_instance) (replays after a reconnect), then

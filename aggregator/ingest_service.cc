@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/utf8.h"
 
 namespace ghostpeer::aggregator {
 
@@ -13,9 +14,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
                       std::string(status.message()));
 }
 
-// Read -> Engine -> write Ack -> read: one message in flight per stream.
+// Read -> parse -> Engine -> write Ack -> read: one message in flight per
+// stream.
 class IngestService::ReportReactor final
-    : public grpc::ServerBidiReactor<v1::AgentMessage, v1::AggregatorMessage> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   ReportReactor(IngestService* service, grpc::CallbackServerContext* context)
       : service_(service), context_(context) {
@@ -29,24 +31,38 @@ class IngestService::ReportReactor final
         return;
       }
     }
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      // The agent half-closed or went away.
+      // The agent half-closed or went away: with raw bytes, never a message
+      // that failed to parse.
       Finish(grpc::Status::OK);
       return;
     }
-    absl::StatusOr<v1::Ack> ack = Handle(request_);
+    const absl::Status parsed = Parse();
+    absl::StatusOr<v1::Ack> ack =
+        parsed.ok() ? Handle(request_) : absl::StatusOr<v1::Ack>(parsed);
     if (!ack.ok()) {
+      // The node name was validated at Hello, and a status quotes what an
+      // agent sent only through EscapeForLog.
       GP_LOG_WARN("ingest: node '{}' ({}): {}", node_, context_->peer(),
                   ack.status().ToString());
       Finish(ToGrpcStatus(ack.status()));
       return;
     }
-    *reply_.mutable_ack() = *ack;
-    StartWrite(&reply_);
+    v1::AggregatorMessage reply;
+    *reply.mutable_ack() = *std::move(ack);
+    bool own_buffer;
+    grpc::Status encoded =
+        grpc::SerializationTraits<v1::AggregatorMessage>::Serialize(
+            reply, &reply_bytes_, &own_buffer);
+    if (!encoded.ok()) {
+      Finish(encoded);
+      return;
+    }
+    StartWrite(&reply_bytes_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -54,7 +70,7 @@ class IngestService::ReportReactor final
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "ack not delivered"));
       return;
     }
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
 
   void OnDone() override {
@@ -67,6 +83,23 @@ class IngestService::ReportReactor final
   }
 
  private:
+  // Parses the bytes just read into request_. What gRPC would have done,
+  // except that a failure is an answer (INVALID_ARGUMENT, counted) rather
+  // than the silent end of the stream.
+  absl::Status Parse() {
+    // Deserialize empties request_bytes_ for the next read.
+    if (grpc::SerializationTraits<v1::AgentMessage>::Deserialize(
+            &request_bytes_, &request_)
+            .ok()) {
+      return absl::OkStatus();
+    }
+    service_->engine_->CountRejectedMessage();
+    return absl::InvalidArgumentError(
+        "the message does not parse as a ghostpeer.v1.AgentMessage (malformed "
+        "bytes, or a string field that is not valid UTF-8); nothing of it "
+        "was stored");
+  }
+
   absl::StatusOr<v1::Ack> Handle(const v1::AgentMessage& message) {
     Engine& engine = *service_->engine_;
     if (message.has_hello()) {
@@ -85,8 +118,9 @@ class IngestService::ReportReactor final
       GP_LOG_INFO(
           "ingest: node '{}' connected from {} (agent {}, instance "
           "{}, {} address events stored before)",
-          node_, context_->peer(), message.hello().agent_version(), instance_,
-          *stored);
+          node_, context_->peer(),
+          EscapeForLog(message.hello().agent_version(), 128),
+          EscapeForLog(instance_, 128), *stored);
       v1::Ack ack;
       ack.set_address_seq(*stored);
       return ack;
@@ -107,9 +141,9 @@ class IngestService::ReportReactor final
       case v1::AgentMessage::kSocketSnapshot: {
         const v1::NodeSnapshot& snapshot = message.socket_snapshot().snapshot();
         if (!snapshot.node().empty() && snapshot.node() != node_) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("snapshot names node '", snapshot.node(),
-                           "' on a stream that said hello as '", node_, "'"));
+          return absl::InvalidArgumentError(absl::StrCat(
+              "snapshot names node '", EscapeForLog(snapshot.node(), 256),
+              "' on a stream that said hello as '", node_, "'"));
         }
         // The Engine keeps the snapshot: move it out of the request buffer
         // rather than copy it (the next read overwrites it anyway).
@@ -124,8 +158,9 @@ class IngestService::ReportReactor final
 
   IngestService* const service_;
   grpc::CallbackServerContext* const context_;
+  grpc::ByteBuffer request_bytes_;
+  grpc::ByteBuffer reply_bytes_;
   v1::AgentMessage request_;
-  v1::AggregatorMessage reply_;
   std::string node_;
   std::string instance_;
 };
@@ -136,7 +171,7 @@ IngestService::IngestService(Engine* engine, CallAuthorizer authorizer,
       authorizer_(std::move(authorizer)),
       node_authorizer_(std::move(node_authorizer)) {}
 
-grpc::ServerBidiReactor<v1::AgentMessage, v1::AggregatorMessage>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 IngestService::Report(grpc::CallbackServerContext* context) {
   return new ReportReactor(this, context);
 }

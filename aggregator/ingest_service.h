@@ -30,15 +30,23 @@ using NodeAuthorizer = std::function<absl::Status(grpc::CallbackServerContext*,
 // message the Engine rejects ends that stream with the Engine's status
 // (INVALID_ARGUMENT for bad input, RESOURCE_EXHAUSTED past an ingest limit,
 // PERMISSION_DENIED for a Hello the NodeAuthorizer refuses); nothing of it
-// is stored.
+// is stored. A message that does not parse as an AgentMessage (malformed
+// wire format, a string field that is not UTF-8) ends the stream with
+// INVALID_ARGUMENT and is counted as rejected, like any other bad message.
+//
+// The method is served raw (bytes in, bytes out) so that the service parses
+// each message itself: with generated message types, gRPC reports a message
+// it cannot deserialize to the reactor exactly as it reports the end of the
+// stream (OnReadDone(false)), and the stream would end with OK.
 //
 // Thread-safe; `engine` must outlive the service.
-class IngestService final : public v1::Ingest::CallbackService {
+class IngestService final
+    : public v1::Ingest::WithRawCallbackMethod_Report<v1::Ingest::Service> {
  public:
   explicit IngestService(Engine* engine, CallAuthorizer authorizer = nullptr,
                          NodeAuthorizer node_authorizer = nullptr);
 
-  grpc::ServerBidiReactor<v1::AgentMessage, v1::AggregatorMessage>* Report(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Report(
       grpc::CallbackServerContext* context) override;
 
   // Streams open right now.
