@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 
 namespace ghostpeer::aggregator {
 namespace {
@@ -36,13 +37,19 @@ bool IsCanonicalIpv4(absl::string_view text) {
   return octets == 4;
 }
 
+// The text is whatever a client sent: the message quotes it escaped and cut
+// short, so that it stays one harmless line wherever it is logged.
+absl::Status NotAnIpAddress(absl::string_view text) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("'", EscapeForLog(text, 64), "' is not an IP address"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> NormalizeIpAddress(absl::string_view text) {
   if (IsCanonicalIpv4(text)) return std::string(text);
   if (text.empty() || text.size() > INET6_ADDRSTRLEN) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text.substr(0, 64), "' is not an IP address"));
+    return NotAnIpAddress(text);
   }
   const std::string copy(text);  // inet_pton needs a NUL-terminated string
   char out[INET6_ADDRSTRLEN];
@@ -53,8 +60,7 @@ absl::StatusOr<std::string> NormalizeIpAddress(absl::string_view text) {
   }
   in6_addr v6;
   if (inet_pton(AF_INET6, copy.c_str(), &v6) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "' is not an IP address"));
+    return NotAnIpAddress(text);
   }
   if (IN6_IS_ADDR_V4MAPPED(&v6)) {
     std::memcpy(&v4, &v6.s6_addr[12], sizeof(v4));

@@ -6,6 +6,7 @@
 #include "aggregator/ip_address.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
+#include "common/utf8.h"
 
 namespace ghostpeer::aggregator {
 namespace {
@@ -112,7 +113,7 @@ absl::Status CheckSocket(v1::SocketRecord* socket, absl::string_view node,
   if (socket->node().empty()) {
     socket->set_node(std::string(node));
   } else if (socket->node() != node) {
-    return Invalid("node", absl::StrCat("'", socket->node(),
+    return Invalid("node", absl::StrCat("'", EscapeForLog(socket->node(), 256),
                                         "' on a stream of node '", node, "'"));
   }
   GHOSTPEER_RETURN_IF_ERROR(
@@ -324,9 +325,9 @@ absl::Status ValidateSocketSnapshot(v1::SocketSnapshot* snapshot,
   }
   v1::NodeSnapshot* body = snapshot->mutable_snapshot();
   if (!body->node().empty() && body->node() != node) {
-    return Invalid(
-        "snapshot.node",
-        absl::StrCat("'", body->node(), "' on a stream of node '", node, "'"));
+    return Invalid("snapshot.node",
+                   absl::StrCat("'", EscapeForLog(body->node(), 256),
+                                "' on a stream of node '", node, "'"));
   }
   body->set_node(std::string(node));
   absl::StatusOr<absl::Time> taken_at =

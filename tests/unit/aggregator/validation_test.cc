@@ -40,6 +40,17 @@ TEST(ValidateAddressEventBatchTest, Table) {
       {"good", [](auto*) {}, ""},
       {"seq zero", [](auto* b) { b->mutable_events(0)->set_seq(0); },
        "events[0].seq: must be > 0"},
+      {"address with a newline cannot forge a log line",
+       [](auto* b) {
+         b->mutable_events(0)->mutable_owner()->set_address(
+             "10.0.0.1\n[info] ingest: node 'x' connected");
+       },
+       "'10.0.0.1\\n[info] ingest: node 'x' connected' is not an IP address"},
+      {"address of invalid utf-8 is quoted escaped",
+       [](auto* b) {
+         b->mutable_events(0)->mutable_owner()->set_address("10.0.0.\xff");
+       },
+       "'10.0.0.\\xff' is not an IP address"},
       {"seq not increasing", [](auto* b) { b->mutable_events(1)->set_seq(1); },
        "events[1].seq: 1 does not follow 1"},
       {"unknown type",
@@ -122,6 +133,8 @@ TEST(ValidateAddressEventBatchTest, Table) {
     } else {
       EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.name;
       EXPECT_THAT(std::string(status.message()), HasSubstr(c.error)) << c.name;
+      // Errors are logged: whatever was sent, one line.
+      EXPECT_EQ(status.message().find('\n'), absl::string_view::npos) << c.name;
     }
   }
 }
