@@ -33,7 +33,7 @@ constexpr const char* kMigrations[] = {
     CREATE TABLE agent_seqs (
       node TEXT NOT NULL,
       agent_instance TEXT NOT NULL,
-      seq INTEGER NOT NULL,
+      seq INTEGER NOT NULL,     -- the uint64 seq's bits (see CommitAddressBatch)
       updated_us INTEGER NOT NULL,
       PRIMARY KEY (node, agent_instance)
     ) WITHOUT ROWID;
@@ -368,12 +368,25 @@ absl::Status SqliteStore::CommitAddressBatch(const std::string& node,
         for (const HistoryOp& op : changes) {
           GHOSTPEER_RETURN_IF_ERROR(WriteOp(op));
         }
+        // Seqs are uint64 and SQLite integers int64: the column holds the
+        // seq's bit pattern (seqs from 2^63 up read as negative), which
+        // casts back exactly. Only comparisons must mind it: the larger of
+        // two seqs is the larger signed value when their signs agree, and
+        // the negative one when they differ. (SQL's MAX alone kept 10 over
+        // 2^63+5, and the ack went back after a restart.)
         GHOSTPEER_ASSIGN_OR_RETURN(
             sqlite3_stmt * raw,
-            Prepared("INSERT INTO agent_seqs (node, agent_instance, seq, "
-                     "updated_us) VALUES (?, ?, ?, ?) ON CONFLICT (node, "
-                     "agent_instance) DO UPDATE SET seq = MAX(seq, "
-                     "excluded.seq), updated_us = excluded.updated_us"));
+            Prepared(R"sql(
+              INSERT INTO agent_seqs (node, agent_instance, seq, updated_us)
+              VALUES (?, ?, ?, ?)
+              ON CONFLICT (node, agent_instance) DO UPDATE SET
+                seq = CASE
+                  WHEN (seq < 0) = (excluded.seq < 0)
+                    THEN MAX(seq, excluded.seq)
+                  WHEN seq < 0 THEN seq
+                  ELSE excluded.seq
+                END,
+                updated_us = excluded.updated_us)sql"));
         Statement upsert(raw);
         upsert.Bind(1, node);
         upsert.Bind(2, agent_instance);

@@ -266,6 +266,41 @@ TEST_F(EngineTest, RestartKeepsHistorySeqsAndOpenFindings) {
   EXPECT_EQ(engine->GetAddressHistory(request)->intervals_size(), 1);
 }
 
+// Seqs are uint64: one from 2^63 up was acknowledged, then persisted below
+// the previous one, so after a restart the ack went back and the agent's
+// replay was stored a second time.
+TEST_F(EngineTest, SeqPast2To63SurvivesRestartAndReplayIsNotStoredTwice) {
+  constexpr uint64_t kBigSeq = (uint64_t{1} << 63) + 5;
+  TempDb db("seq64");
+  clock_.Set(T(6));
+  {
+    std::unique_ptr<Engine> engine = OpenEngine(db.path());
+    ASSERT_NE(engine, nullptr);
+    ASSERT_TRUE(engine
+                    ->IngestAddressEvents("node-2", "srv-agent",
+                                          Batch({Attach(1, T(0), kServer)}))
+                    .ok());
+    auto acked = engine->IngestAddressEvents(
+        "node-2", "srv-agent", Batch({Detach(kBigSeq, T(5), kServer)}));
+    ASSERT_TRUE(acked.ok()) << acked.status();
+    EXPECT_EQ(*acked, kBigSeq);
+  }
+  std::unique_ptr<Engine> engine = OpenEngine(db.path());
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(*engine->Hello(HelloFrom("node-2", "srv-agent")), kBigSeq);
+  auto acked = engine->IngestAddressEvents(
+      "node-2", "srv-agent", Batch({Detach(kBigSeq, T(5), kServer)}));
+  ASSERT_TRUE(acked.ok()) << acked.status();
+  EXPECT_EQ(*acked, kBigSeq);
+  EXPECT_EQ(engine->Counters().address_events_replayed, 1u);
+  v1::GetAddressHistoryRequest request;
+  request.set_address("10.0.1.6");
+  auto history = engine->GetAddressHistory(request);
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->intervals_size(), 1);
+  EXPECT_EQ(FromProto(history->intervals(0).until()), T(5));
+}
+
 TEST_F(EngineTest, TransitionsAreSavedAtOnceRefreshesAtMostEveryMinute) {
   TempDb db("refresh");
   auto last_seen_after_restart = [&]() {

@@ -6,7 +6,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -88,6 +90,46 @@ TEST(SqliteStoreTest, SeqNeverGoesBack) {
   ASSERT_TRUE(state.ok());
   ASSERT_EQ(state->seqs.size(), 1u);
   EXPECT_EQ(state->seqs[0].seq, 9u);
+}
+
+// Seqs are uint64 end to end; SQLite integers are int64. Each step is a
+// commit, then the file is reopened and the stored seq read back: it must be
+// the largest committed so far, compared as unsigned.
+TEST(SqliteStoreTest, SeqsFrom2To63UpSurviveReopenAndNeverGoBack) {
+  constexpr uint64_t kHalf = uint64_t{1} << 63;
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  struct Step {
+    std::string name;
+    uint64_t commit;
+    uint64_t stored;
+  };
+  const std::vector<Step> steps = {
+      {"small", 10, 10},
+      {"past_2^63", kHalf + 5, kHalf + 5},
+      {"smaller_signed_positive_is_ignored", 11, kHalf + 5},
+      {"larger_past_2^63", kHalf + 6, kHalf + 6},
+      {"smaller_past_2^63_is_ignored", kHalf + 1, kHalf + 6},
+      {"uint64_max", kMax, kMax},
+      {"nothing_passes_uint64_max", kHalf + 7, kMax},
+  };
+  TempDb db("seq64");
+  for (size_t i = 0; i < steps.size(); ++i) {
+    SCOPED_TRACE(steps[i].name);
+    {
+      auto store = SqliteStore::Open(db.path(), T(1));
+      ASSERT_TRUE(store.ok()) << store.status();
+      ASSERT_TRUE((*store)
+                      ->CommitAddressBatch("n", "i", steps[i].commit, {},
+                                           T(2 + static_cast<double>(i)))
+                      .ok());
+    }
+    auto store = SqliteStore::Open(db.path(), T(1));
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto state = (*store)->Load();
+    ASSERT_TRUE(state.ok()) << state.status();
+    ASSERT_EQ(state->seqs.size(), 1u);
+    EXPECT_EQ(state->seqs[0].seq, steps[i].stored);
+  }
 }
 
 TEST(SqliteStoreTest, AFailedBatchStoresNothing) {
