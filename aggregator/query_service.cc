@@ -4,12 +4,20 @@
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
+#include "aggregator/validation.h"
 #include "common/logging.h"
 
 namespace ghostpeer::aggregator {
 namespace {
 
 constexpr size_t kMaxWatchBacklog = 10000;
+
+// A WatchFindings stream that ends at once with `status`.
+class RefusedWatch final : public grpc::ServerWriteReactor<v1::FindingEvent> {
+ public:
+  explicit RefusedWatch(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
 
 }  // namespace
 
@@ -60,6 +68,9 @@ grpc::ServerUnaryReactor* QueryService::ListFindings(
     const v1::ListFindingsRequest* request,
     v1::ListFindingsResponse* response) {
   return Unary(context, [&] {
+    if (absl::Status valid = ValidateFindingFilter(*request); !valid.ok()) {
+      return ToGrpcStatus(valid);
+    }
     *response = engine_->ListFindings(*request);
     return grpc::Status::OK;
   });
@@ -69,7 +80,12 @@ grpc::ServerUnaryReactor* QueryService::ListSockets(
     grpc::CallbackServerContext* context, const v1::ListSocketsRequest* request,
     v1::ListSocketsResponse* response) {
   return Unary(context, [&] {
-    *response = engine_->ListSockets(*request);
+    v1::ListSocketsRequest checked = *request;
+    if (absl::Status valid = ValidateListSocketsRequest(&checked);
+        !valid.ok()) {
+      return ToGrpcStatus(valid);
+    }
+    *response = engine_->ListSockets(checked);
     return grpc::Status::OK;
   });
 }
@@ -79,8 +95,13 @@ grpc::ServerUnaryReactor* QueryService::GetAddressHistory(
     const v1::GetAddressHistoryRequest* request,
     v1::GetAddressHistoryResponse* response) {
   return Unary(context, [&] {
+    v1::GetAddressHistoryRequest checked = *request;
+    if (absl::Status valid = ValidateAddressHistoryRequest(&checked);
+        !valid.ok()) {
+      return ToGrpcStatus(valid);
+    }
     absl::StatusOr<v1::GetAddressHistoryResponse> history =
-        engine_->GetAddressHistory(*request);
+        engine_->GetAddressHistory(checked);
     if (!history.ok()) return ToGrpcStatus(history.status());
     *response = std::move(*history);
     return grpc::Status::OK;
@@ -205,15 +226,11 @@ grpc::ServerWriteReactor<v1::FindingEvent>* QueryService::WatchFindings(
     const v1::WatchFindingsRequest* request) {
   if (authorizer_) {
     grpc::Status allowed = authorizer_(context);
-    if (!allowed.ok()) {
-      // A reactor that ends at once with the refusal.
-      class Refused final : public grpc::ServerWriteReactor<v1::FindingEvent> {
-       public:
-        explicit Refused(const grpc::Status& status) { Finish(status); }
-        void OnDone() override { delete this; }
-      };
-      return new Refused(allowed);
-    }
+    if (!allowed.ok()) return new RefusedWatch(allowed);
+  }
+  if (absl::Status valid = ValidateFindingFilter(request->filter());
+      !valid.ok()) {
+    return new RefusedWatch(ToGrpcStatus(valid));
   }
   return new WatchReactor(engine_, *request);
 }

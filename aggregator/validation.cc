@@ -202,10 +202,7 @@ absl::StatusOr<absl::Time> CheckAgentTime(
   if (time.seconds() == 0 && time.nanos() == 0) {
     return Invalid(field, "missing");
   }
-  if (time.nanos() < 0 || time.nanos() >= 1000000000) {
-    return Invalid(field,
-                   absl::StrCat("nanos ", time.nanos(), " out of range"));
-  }
+  GHOSTPEER_RETURN_IF_ERROR(CheckTimestamp(time, field));
   const absl::Time t = FromProto(time);
   if (t < limits.earliest_time) {
     return Invalid(field, absl::StrCat(ghostpeer::FormatTime(t),
@@ -220,6 +217,58 @@ absl::StatusOr<absl::Time> CheckAgentTime(
                                 "); check the agent's clock"));
   }
   return t > now ? now : t;
+}
+
+absl::Status CheckTimestamp(const google::protobuf::Timestamp& time,
+                            absl::string_view field) {
+  // google/protobuf/timestamp.proto: 0001-01-01T00:00:00Z to
+  // 9999-12-31T23:59:59.999999999Z, nanos in [0, 1e9).
+  constexpr int64_t kMinSeconds = -62135596800;
+  constexpr int64_t kMaxSeconds = 253402300799;
+  if (time.nanos() < 0 || time.nanos() >= 1000000000) {
+    return Invalid(field,
+                   absl::StrCat("nanos ", time.nanos(), " out of range"));
+  }
+  if (time.seconds() < kMinSeconds || time.seconds() > kMaxSeconds) {
+    return Invalid(field, absl::StrCat("seconds ", time.seconds(),
+                                       " outside years 1 to 9999"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFindingFilter(const v1::ListFindingsRequest& filter) {
+  if (!v1::FindingKind_IsValid(filter.kind())) {
+    return Invalid("kind",
+                   absl::StrCat("unknown finding kind ", filter.kind()));
+  }
+  if (!v1::Severity_IsValid(filter.min_severity())) {
+    return Invalid("min_severity",
+                   absl::StrCat("unknown severity ", filter.min_severity()));
+  }
+  if (!v1::FindingStatus_IsValid(filter.status())) {
+    return Invalid("status",
+                   absl::StrCat("unknown finding status ", filter.status()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateListSocketsRequest(v1::ListSocketsRequest* request) {
+  if (!v1::TcpState_IsValid(request->state())) {
+    return Invalid("state",
+                   absl::StrCat("unknown TCP state ", request->state()));
+  }
+  return CheckAddress("remote_ip", request->mutable_remote_ip(),
+                      /*allow_empty=*/true);
+}
+
+absl::Status ValidateAddressHistoryRequest(
+    v1::GetAddressHistoryRequest* request) {
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckAddress("address", request->mutable_address()));
+  if (request->has_at()) {
+    GHOSTPEER_RETURN_IF_ERROR(CheckTimestamp(request->at(), "at"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateNodeName(absl::string_view node,

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "ghostpeer/v1/ingest.pb.h"
 #include "ghostpeer/v1/model.pb.h"
+#include "ghostpeer/v1/query.pb.h"
 
 namespace ghostpeer::aggregator {
 
@@ -55,6 +56,26 @@ struct ValidationLimits {
 absl::StatusOr<absl::Time> CheckAgentTime(
     const google::protobuf::Timestamp& time, absl::string_view field,
     absl::Time now, const ValidationLimits& limits);
+
+// A Timestamp as timestamp.proto defines it: nanos in [0, 1e9), seconds
+// within years 1 to 9999. InvalidArgument naming `field` otherwise.
+absl::Status CheckTimestamp(const google::protobuf::Timestamp& time,
+                            absl::string_view field);
+
+// Query requests, checked as strictly as what agents send, so that a typo
+// or a client built from newer protos gets InvalidArgument naming the
+// field rather than an empty answer that looks like "nothing found".
+//
+// A finding filter (ListFindings, WatchFindings): kind, min_severity and
+// status are values the proto declares (UNSPECIFIED matches all).
+absl::Status ValidateFindingFilter(const v1::ListFindingsRequest& filter);
+// ListSockets: a declared TcpState; remote_ip empty or an IP address, made
+// canonical so that it compares equal to stored records.
+absl::Status ValidateListSocketsRequest(v1::ListSocketsRequest* request);
+// GetAddressHistory: an IP address (made canonical) and, if set, a valid
+// `at` (see CheckTimestamp).
+absl::Status ValidateAddressHistoryRequest(
+    v1::GetAddressHistoryRequest* request);
 
 // Node names: non-empty, bounded, printable (no spaces or control
 // characters). InvalidArgument otherwise.

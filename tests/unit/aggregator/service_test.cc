@@ -1,11 +1,14 @@
-// The Ingest service over a real gRPC server on 127.0.0.1:0,
+// The Ingest and Query services over a real gRPC server on 127.0.0.1:0,
 // with an Engine on an in-memory store.
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "aggregator/engine.h"
 #include "aggregator/server.h"
 #include "ghostpeer/v1/ingest.grpc.pb.h"
+#include "ghostpeer/v1/query.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -14,6 +17,7 @@ namespace ghostpeer::aggregator {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class ServiceTest : public ::testing::Test {
  protected:
@@ -99,6 +103,132 @@ TEST_F(ServiceTest, IngestRefusesAMessageThatDoesNotParse) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("UTF-8"));
   EXPECT_EQ(engine_->Counters().messages_rejected, 1u);
+}
+
+using QueryCall =
+    std::function<grpc::Status(v1::Query::Stub&, grpc::ClientContext*)>;
+
+// `method` of the stub with `request`, the response dropped.
+template <typename Request, typename Response>
+QueryCall Unary(grpc::Status (v1::Query::Stub::*method)(grpc::ClientContext*,
+                                                        const Request&,
+                                                        Response*),
+                Request request) {
+  return
+      [method, request](v1::Query::Stub& stub, grpc::ClientContext* context) {
+        Response response;
+        return (stub.*method)(context, request, &response);
+      };
+}
+
+// WatchFindings with `filter`, read to its end.
+QueryCall Watch(v1::ListFindingsRequest filter) {
+  return [filter](v1::Query::Stub& stub, grpc::ClientContext* context) {
+    v1::WatchFindingsRequest request;
+    *request.mutable_filter() = filter;
+    auto reader = stub.WatchFindings(context, request);
+    v1::FindingEvent event;
+    while (reader->Read(&event)) {
+    }
+    return reader->Finish();
+  };
+}
+
+v1::ListFindingsRequest Filter(int kind, int min_severity, int status) {
+  v1::ListFindingsRequest filter;
+  filter.set_kind(static_cast<v1::FindingKind>(kind));
+  filter.set_min_severity(static_cast<v1::Severity>(min_severity));
+  filter.set_status(static_cast<v1::FindingStatus>(status));
+  return filter;
+}
+
+v1::ListSocketsRequest Sockets(std::string remote_ip, int state = 0) {
+  v1::ListSocketsRequest request;
+  request.set_remote_ip(std::move(remote_ip));
+  request.set_state(static_cast<v1::TcpState>(state));
+  return request;
+}
+
+v1::GetAddressHistoryRequest History(std::string address, int64_t seconds,
+                                     int32_t nanos) {
+  v1::GetAddressHistoryRequest request;
+  request.set_address(std::move(address));
+  if (seconds != 0 || nanos != 0) {
+    request.mutable_at()->set_seconds(seconds);
+    request.mutable_at()->set_nanos(nanos);
+  }
+  return request;
+}
+
+struct QueryCase {
+  std::string name;
+  QueryCall call;
+  grpc::StatusCode code;
+  std::string error;  // substring of the message
+};
+
+// Defect: unknown enum values, a remote_ip that is not an IP and
+// out-of-range nanos were answered OK and empty, which reads as "nothing
+// found"; ingest already refused the like with INVALID_ARGUMENT.
+TEST_F(ServiceTest, QueryRefusesMalformedRequests) {
+  using grpc::StatusCode;
+  using Stub = v1::Query::Stub;
+  constexpr int64_t k2100 = 4102444800;
+  const std::vector<QueryCase> cases = {
+      {"findings_all", Unary(&Stub::ListFindings, Filter(0, 0, 0)),
+       StatusCode::OK, ""},
+      {"findings_known_values", Unary(&Stub::ListFindings, Filter(1, 2, 1)),
+       StatusCode::OK, ""},
+      {"findings_unknown_kind", Unary(&Stub::ListFindings, Filter(99, 0, 0)),
+       StatusCode::INVALID_ARGUMENT, "kind: unknown finding kind 99"},
+      {"findings_unknown_severity", Unary(&Stub::ListFindings, Filter(0, 7, 0)),
+       StatusCode::INVALID_ARGUMENT, "min_severity: unknown severity 7"},
+      {"findings_unknown_status", Unary(&Stub::ListFindings, Filter(0, 0, -1)),
+       StatusCode::INVALID_ARGUMENT, "status: unknown finding status -1"},
+      {"sockets_all", Unary(&Stub::ListSockets, Sockets("")), StatusCode::OK,
+       ""},
+      {"sockets_mapped_ipv6_peer",
+       Unary(&Stub::ListSockets, Sockets("::ffff:10.0.0.1")), StatusCode::OK,
+       ""},
+      {"sockets_unknown_state", Unary(&Stub::ListSockets, Sockets("", 40)),
+       StatusCode::INVALID_ARGUMENT, "state: unknown TCP state 40"},
+      {"sockets_peer_not_an_ip", Unary(&Stub::ListSockets, Sockets("10.0.0")),
+       StatusCode::INVALID_ARGUMENT,
+       "remote_ip: '10.0.0' is not an IP address"},
+      {"sockets_peer_with_newline_is_escaped",
+       Unary(&Stub::ListSockets, Sockets("1.2.3.4\n[warn] forged")),
+       StatusCode::INVALID_ARGUMENT, "'1.2.3.4\\n[warn] forged'"},
+      {"history_every_interval",
+       Unary(&Stub::GetAddressHistory, History("10.0.1.6", 0, 0)),
+       StatusCode::OK, ""},
+      {"history_at_valid",
+       Unary(&Stub::GetAddressHistory, History("10.0.1.6", k2100, 5)),
+       StatusCode::OK, ""},
+      {"history_nanos_too_large",
+       Unary(&Stub::GetAddressHistory, History("10.0.1.6", k2100, 1000000000)),
+       StatusCode::INVALID_ARGUMENT, "at: nanos 1000000000 out of range"},
+      {"history_nanos_negative",
+       Unary(&Stub::GetAddressHistory, History("10.0.1.6", k2100, -1)),
+       StatusCode::INVALID_ARGUMENT, "at: nanos -1 out of range"},
+      {"history_seconds_past_year_9999",
+       Unary(&Stub::GetAddressHistory, History("10.0.1.6", 253402300800, 0)),
+       StatusCode::INVALID_ARGUMENT, "outside years 1 to 9999"},
+      {"history_address_not_an_ip",
+       Unary(&Stub::GetAddressHistory, History("srv", 0, 0)),
+       StatusCode::INVALID_ARGUMENT, "address: 'srv' is not an IP address"},
+      {"watch_unknown_kind", Watch(Filter(12, 0, 0)),
+       StatusCode::INVALID_ARGUMENT, "kind: unknown finding kind 12"},
+  };
+  auto stub = v1::Query::NewStub(channel_);
+  for (const QueryCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    grpc::ClientContext context;
+    Bound(&context);
+    const grpc::Status status = c.call(*stub, &context);
+    EXPECT_EQ(status.error_code(), c.code) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr(c.error));
+    EXPECT_THAT(status.error_message(), Not(HasSubstr("\n")));
+  }
 }
 
 }  // namespace
