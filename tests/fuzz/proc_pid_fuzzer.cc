@@ -10,15 +10,21 @@
 #include "absl/strings/string_view.h"
 #include "agent/fd_scanner.h"
 #include "agent/proc_fs.h"
+#include "common/utf8.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view content(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<ghostpeer::agent::ProcStat> stat =
       ghostpeer::agent::ParseProcStat(content);
-  // The comm is taken from the content, never made up.
-  if (stat.ok())
-    FUZZ_CHECK(content.find(stat->comm) != absl::string_view::npos);
+  // The comm is taken from the content, never made up, and repaired to
+  // UTF-8 (it goes into a proto3 string).
+  if (stat.ok()) {
+    FUZZ_CHECK(ghostpeer::IsValidUtf8(stat->comm));
+    FUZZ_CHECK(content.find(stat->comm) != absl::string_view::npos ||
+               !ghostpeer::IsValidUtf8(content) ||
+               content.find('\\') != absl::string_view::npos);
+  }
   FUZZ_CHECK(ghostpeer::agent::ParseFdTableSize(std::string(content)) >= 0);
   return 0;
 }
