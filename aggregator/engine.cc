@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "aggregator/findings.h"
+#include "aggregator/history_store.h"
 #include "aggregator/ip_address.h"
 #include "aggregator/socket_state.h"
-#include "aggregator/sqlite_store.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -96,6 +96,17 @@ size_t EnumIndex(int value, size_t size) {
              : 0;
 }
 
+// Checked before a store is opened, so a bad configuration creates no file.
+absl::Status CheckOptions(const EngineOptions& options) {
+  if (options.clock == nullptr) {
+    return absl::InvalidArgumentError("engine options: clock is null");
+  }
+  if (options.retention <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("engine options: retention must be > 0");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const char* IngestLimitName(IngestLimit limit) {
@@ -121,21 +132,25 @@ void LatencyHistogram::Observe(absl::Duration latency) {
   sum_seconds += seconds;
 }
 
-Engine::Engine(EngineOptions options, std::unique_ptr<SqliteStore> store)
+Engine::Engine(EngineOptions options, std::unique_ptr<HistoryStore> store)
     : options_(std::move(options)), store_(std::move(store)) {}
 
 Engine::~Engine() = default;
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
-  if (options.clock == nullptr) {
-    return absl::InvalidArgumentError("engine options: clock is null");
-  }
-  if (options.retention <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("engine options: retention must be > 0");
-  }
+  GHOSTPEER_RETURN_IF_ERROR(CheckOptions(options));
   GHOSTPEER_ASSIGN_OR_RETURN(
-      std::unique_ptr<SqliteStore> store,
-      SqliteStore::Open(options.db_path, options.clock->Now()));
+      std::unique_ptr<HistoryStore> store,
+      OpenHistoryStore(options.db_path, options.clock->Now()));
+  return Open(std::move(options), std::move(store));
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
+    EngineOptions options, std::unique_ptr<HistoryStore> store) {
+  GHOSTPEER_RETURN_IF_ERROR(CheckOptions(options));
+  if (store == nullptr) {
+    return absl::InvalidArgumentError("engine: history store is null");
+  }
   std::unique_ptr<Engine> engine(
       new Engine(std::move(options), std::move(store)));
   GHOSTPEER_RETURN_IF_ERROR(engine->Load());

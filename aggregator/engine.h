@@ -32,7 +32,7 @@
 
 namespace ghostpeer::aggregator {
 
-class SqliteStore;
+class HistoryStore;
 struct NodeState;
 
 // Bounds on what agents can make the Engine hold: a message that would
@@ -65,7 +65,8 @@ inline constexpr size_t kIngestLimitCount = 3;
 const char* IngestLimitName(IngestLimit limit);
 
 struct EngineOptions {
-  // SQLite database; ":memory:" keeps nothing across restarts (tests).
+  // Where history is stored (history_store.h OpenHistoryStore): a SQLite
+  // database file; ":memory:" keeps nothing across restarts (tests).
   std::string db_path = "ghostpeer.db";
   // Ended ownership intervals and resolved findings older than this are
   // purged; history queries before it answer OUT_OF_RANGE.
@@ -144,10 +145,15 @@ class Engine {
  public:
   // Opens (creating or migrating) the store at options.db_path and loads
   // the retained history, agent seqs and findings. Errors from
-  // SqliteStore::Open/Load (DataLoss for a corrupt file, FailedPrecondition
-  // for an unwritable one or a newer schema, ...), with the path in the
-  // message. InvalidArgument for a non-positive retention or a null clock.
+  // OpenHistoryStore and HistoryStore::Load (DataLoss for a corrupt file,
+  // FailedPrecondition for an unwritable one or a newer schema, ...), with
+  // the path in the message. InvalidArgument for a non-positive retention
+  // or a null clock.
   static absl::StatusOr<std::unique_ptr<Engine>> Open(EngineOptions options);
+  // The same over a store the caller opened (options.db_path unused).
+  // InvalidArgument for a null store as well.
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(
+      EngineOptions options, std::unique_ptr<HistoryStore> store);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -237,7 +243,7 @@ class Engine {
   EngineCounters Counters() const;
 
  private:
-  Engine(EngineOptions options, std::unique_ptr<SqliteStore> store);
+  Engine(EngineOptions options, std::unique_ptr<HistoryStore> store);
   absl::Status Load();
   // For Load: what the store holds is not refused.
   std::shared_ptr<NodeState> GetOrCreateNode(const std::string& node);
@@ -265,7 +271,7 @@ class Engine {
   absl::Time RetainedSince(absl::Time now) const;
 
   const EngineOptions options_;
-  const std::unique_ptr<SqliteStore> store_;
+  const std::unique_ptr<HistoryStore> store_;
 
   mutable absl::Mutex history_mu_;
   AddressHistory history_ ABSL_GUARDED_BY(history_mu_);

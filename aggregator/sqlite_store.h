@@ -1,11 +1,6 @@
-// Durable state of the aggregator in one SQLite database: address history,
-// the last stored address seq per agent instance, and findings.
-//
-// Sockets are not stored: agents resend a full snapshot on every reconnect.
-// What must survive a restart is what no agent can resend — who held an
-// address in the past, which address events were acknowledged (an ack means
-// durable), and open findings with their first_seen and the detector's
-// per-connection memory.
+// The aggregator's HistoryStore (history_store.h) in one SQLite database:
+// address history, the last stored address seq per agent instance, and
+// findings.
 #ifndef GHOSTPEER_AGGREGATOR_SQLITE_STORE_H_
 #define GHOSTPEER_AGGREGATOR_SQLITE_STORE_H_
 
@@ -19,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "aggregator/address_history.h"
+#include "aggregator/history_store.h"
 #include "ghostpeer/v1/model.pb.h"
 
 struct sqlite3;
@@ -30,35 +26,14 @@ namespace ghostpeer::aggregator {
 // it and refuses newer ones.
 inline constexpr int kSchemaVersion = 1;
 
-struct AgentSeq {
-  std::string node;
-  std::string agent_instance;
-  uint64_t seq = 0;
-};
-
-struct StoredFinding {
-  v1::Finding finding;
-  // The detector's memory of the finding's connection (detector.h
-  // EncodeMemory); opaque to the store.
-  std::string memory;
-};
-
-// Everything Load() returns.
-struct StoredState {
-  std::vector<OwnershipInterval> intervals;  // owner_id unset
-  std::vector<AgentSeq> seqs;
-  std::vector<StoredFinding> findings;
-  // When this database was created: history is complete since then.
-  absl::Time created_at;
-};
-
 // Thread-safe: one connection, serialised by an internal mutex. Every method
 // that writes does so in one transaction: it happens entirely or not at all.
 // Status codes: DataLoss (the file is not a database, or corrupt),
 // FailedPrecondition (cannot be opened or written: permissions, read-only
 // file system, a schema newer than this build), Unavailable (busy past the
-// timeout, I/O error, disk full), Internal (anything else SQLite says).
-class SqliteStore {
+// timeout, I/O error), ResourceExhausted (disk full), Internal (anything
+// else SQLite says).
+class SqliteStore final : public HistoryStore {
  public:
   // Opens or creates the database at `path` (":memory:" for a private
   // in-memory database), sets WAL, synchronous=NORMAL (a commit survives a
@@ -67,30 +42,30 @@ class SqliteStore {
   // database's creation time.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(
       const std::string& path, absl::Time now);
-  ~SqliteStore();
+  ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   // Reads the whole retained state.
-  absl::StatusOr<StoredState> Load();
+  absl::StatusOr<StoredState> Load() override;
 
   // Writes `changes` (in order) and records `seq` as the last address seq
   // stored for (node, agent_instance), in one transaction.
   absl::Status CommitAddressBatch(const std::string& node,
                                   const std::string& agent_instance,
                                   uint64_t seq, const HistoryChanges& changes,
-                                  absl::Time now);
+                                  absl::Time now) override;
 
   // Inserts or replaces findings (by id), in one transaction.
   absl::Status SaveFindings(const std::vector<StoredFinding>& findings,
-                            absl::Time now);
+                            absl::Time now) override;
 
   // Deletes closed intervals that ended before `horizon`, resolved findings
   // resolved before it, and seq rows of agent instances not heard from
   // since it — in one transaction.
-  absl::Status Purge(absl::Time horizon);
+  absl::Status Purge(absl::Time horizon) override;
 
-  absl::Time created_at() const { return created_at_; }
+  absl::Time created_at() const override { return created_at_; }
   const std::string& path() const { return path_; }
 
  private:

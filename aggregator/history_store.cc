@@ -1,0 +1,30 @@
+#include "aggregator/history_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "aggregator/sqlite_store.h"
+
+namespace ghostpeer::aggregator {
+
+absl::StatusOr<std::unique_ptr<HistoryStore>> OpenHistoryStore(
+    const std::string& location, absl::Time now) {
+  if (location.empty()) {
+    return absl::InvalidArgumentError(
+        "history store: empty location (want a database file path)");
+  }
+  // A URL names a store server; none is built in yet. Refusing it beats
+  // creating a SQLite file called "postgresql:" in the working directory.
+  if (const size_t scheme_end = location.find("://");
+      scheme_end != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "history store: no support for \"",
+        absl::string_view(location).substr(0, scheme_end),
+        "://\" stores in this build (want a SQLite database file path)"));
+  }
+  absl::StatusOr<std::unique_ptr<SqliteStore>> sqlite =
+      SqliteStore::Open(location, now);
+  if (!sqlite.ok()) return sqlite.status();
+  return std::unique_ptr<HistoryStore>(std::move(*sqlite));
+}
+
+}  // namespace ghostpeer::aggregator
