@@ -14,6 +14,7 @@
 #include "agent/namespaces.h"
 #include "agent/netlink_socket.h"
 #include "agent/process_index.h"
+#include "agent/snapshot_source.h"
 #include "common/time_util.h"
 #include "ghostpeer/v1/model.pb.h"
 
@@ -55,7 +56,7 @@ struct SnapshotterOptions {
   std::vector<std::string> netns_only;
 };
 
-class Snapshotter {
+class Snapshotter final : public SnapshotSource {
  public:
   // Starts the namespace worker thread. Errors: InvalidArgument for a null
   // clock, or the worker's start failure.
@@ -69,7 +70,7 @@ class Snapshotter {
   // error (or FALLBACK when /proc could stand in) and never fails the call.
   // Errors: only when the namespaces cannot be listed at all (proc_root or
   // the agent's own namespace unreadable). Not thread-safe: one caller.
-  absl::StatusOr<v1::NodeSnapshot> Take();
+  absl::StatusOr<v1::NodeSnapshot> Take() override;
 
   // Counters of the process attribution caches, for benchmarks and metrics.
   const ProcessIndexStats& attribution_stats() const {

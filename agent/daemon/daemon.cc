@@ -34,6 +34,27 @@ std::string KernelRelease() {
   return RepairUtf8(uts.release);
 }
 
+// The node's snapshots, stamped with the Docker watcher's state so the
+// aggregator can tell "no containers" from "Docker unreachable".
+class WithDockerStatus final : public SnapshotSource {
+ public:
+  // `watcher` may be null (Docker disabled); neither is owned.
+  WithDockerStatus(SnapshotSource* capture, docker::DockerWatcher* watcher)
+      : capture_(capture), watcher_(watcher) {}
+
+  absl::StatusOr<v1::NodeSnapshot> Take() override {
+    GHOSTPEER_ASSIGN_OR_RETURN(v1::NodeSnapshot snapshot, capture_->Take());
+    // The status may quote what dockerd answered.
+    snapshot.set_docker_status(watcher_ ? RepairUtf8(watcher_->Status())
+                                        : "disabled");
+    return snapshot;
+  }
+
+ private:
+  SnapshotSource* const capture_;
+  docker::DockerWatcher* const watcher_;
+};
+
 }  // namespace
 
 absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
@@ -106,19 +127,12 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
   // 4. The snapshotter and the stream.
   GHOSTPEER_ASSIGN_OR_RETURN(std::unique_ptr<Snapshotter> snapshotter,
                              Snapshotter::Create(options.snapshotter));
-  docker::DockerWatcher* watcher_ptr = watcher.get();
-  auto take = [&snapshotter,
-               watcher_ptr]() -> absl::StatusOr<v1::NodeSnapshot> {
-    GHOSTPEER_ASSIGN_OR_RETURN(v1::NodeSnapshot snapshot, snapshotter->Take());
-    // The status may quote what dockerd answered.
-    snapshot.set_docker_status(watcher_ptr ? RepairUtf8(watcher_ptr->Status())
-                                           : "disabled");
-    return snapshot;
-  };
+  WithDockerStatus snapshots(snapshotter.get(), watcher.get());
   options.reporter.node = node;
   options.reporter.agent_version = kVersion;
   options.reporter.kernel = KernelRelease();
-  reporter = std::make_unique<Reporter>(options.reporter, take, journal.get());
+  reporter =
+      std::make_unique<Reporter>(options.reporter, &snapshots, journal.get());
   reporter_for_events.store(reporter.get());
 
   // 5. The agent's own /metrics, read from the reporter at scrape time.

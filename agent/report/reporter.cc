@@ -47,10 +47,10 @@ grpc::ChannelArguments ReporterChannelArguments(
   return args;
 }
 
-Reporter::Reporter(ReporterOptions options, SnapshotFn take_snapshot,
+Reporter::Reporter(ReporterOptions options, SnapshotSource* snapshots,
                    EventJournal* journal)
     : options_(std::move(options)),
-      take_snapshot_(std::move(take_snapshot)),
+      snapshots_(snapshots),
       journal_(journal),
       encoder_(options_.full_every) {}
 
@@ -80,7 +80,7 @@ void Reporter::SnapshotIfDue() {
   if (now < next_snapshot_) return;
   next_snapshot_ = now + options_.interval;
   const absl::Time started = absl::Now();
-  absl::StatusOr<v1::NodeSnapshot> snapshot = take_snapshot_();
+  absl::StatusOr<v1::NodeSnapshot> snapshot = snapshots_->Take();
   if (!snapshot.ok()) {
     GP_LOG_WARN("snapshot failed: {}", snapshot.status().ToString());
     absl::MutexLock lock(&mu_);

@@ -17,6 +17,7 @@
 #include "agent/report/address_tracker.h"
 #include "agent/report/delta_encoder.h"
 #include "agent/report/event_journal.h"
+#include "agent/snapshot_source.h"
 #include "common/time_util.h"
 #include "ghostpeer/v1/ingest.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -75,11 +76,9 @@ struct ReporterStats {
 // snapshot.
 class Reporter {
  public:
-  using SnapshotFn = std::function<absl::StatusOr<v1::NodeSnapshot>()>;
-
-  // `journal` must outlive the reporter. `take_snapshot` runs on the Run()
-  // thread only.
-  Reporter(ReporterOptions options, SnapshotFn take_snapshot,
+  // `snapshots` and `journal` must outlive the reporter; `snapshots` is
+  // used from the Run() thread only.
+  Reporter(ReporterOptions options, SnapshotSource* snapshots,
            EventJournal* journal);
 
   // Runs until Stop(). Returns OK after Stop(); errors only for a bad
@@ -113,7 +112,7 @@ class Reporter {
   bool stopped() const;
 
   const ReporterOptions options_;
-  const SnapshotFn take_snapshot_;
+  SnapshotSource* const snapshots_;
   EventJournal* const journal_;
   AddressTracker tracker_;                           // Run() thread only
   bool have_observation_ = false;                    // Run() thread only
