@@ -12,11 +12,13 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/in_memory_history_store.h"
 #include "tests/unit/aggregator/test_util.h"
 
 namespace ghostpeer::aggregator {
 namespace {
 
+using ::ghostpeer::fakes::InMemoryHistoryStore;
 using testing::Attach;
 using testing::Container;
 using testing::Delta;
@@ -76,13 +78,17 @@ class EngineTest : public ::testing::Test {
   // Findings open on the first snapshot that shows them unless
   // `confirmations` says otherwise (the default's two are pinned by the
   // restart test and the detector's own tests).
-  std::unique_ptr<Engine> OpenEngine(const std::string& path = ":memory:",
-                                     int confirmations = 1) {
+  EngineOptions Options(int confirmations = 1) {
     EngineOptions options;
-    options.db_path = path;
     options.detector.confirmations = confirmations;
     options.clock = &clock_;
     options.retention = absl::Hours(1);
+    return options;
+  }
+  std::unique_ptr<Engine> OpenEngine(const std::string& path = ":memory:",
+                                     int confirmations = 1) {
+    EngineOptions options = Options(confirmations);
+    options.db_path = path;
     absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options);
     EXPECT_TRUE(engine.ok()) << engine.status();
     return engine.ok() ? *std::move(engine) : nullptr;
@@ -635,6 +641,94 @@ TEST_F(EngineTest, OpenFailsClearlyOnACorruptDatabase) {
   auto engine = Engine::Open(options);
   EXPECT_EQ(engine.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(engine.status().message()), HasSubstr(db.path()));
+}
+
+// Over the in-memory store, whose writes a test can make fail: the Engine
+// never acknowledges what is not stored, and never runs ahead of the store.
+class EngineOverFailingStoreTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    auto store = std::make_unique<InMemoryHistoryStore>(T(0));
+    store_ = store.get();
+    absl::StatusOr<std::unique_ptr<Engine>> engine =
+        Engine::Open(Options(), std::move(store));
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = std::move(*engine);
+  }
+
+  InMemoryHistoryStore* store_ = nullptr;  // owned by engine_
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineOverFailingStoreTest, AFailedAddressWriteAcksNothingAndUndoes) {
+  ASSERT_TRUE(engine_->Hello(HelloFrom("node-2", "srv-agent")).ok());
+  clock_.Set(T(10));
+  store_->FailNext(InMemoryHistoryStore::Write::kAddressBatch, 1,
+                   absl::ResourceExhaustedError("disk full"));
+  absl::StatusOr<uint64_t> ack = engine_->IngestAddressEvents(
+      "node-2", "srv-agent", Batch({Attach(1, T(1), kServer)}));
+  EXPECT_EQ(ack.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(ack.status().message()), HasSubstr("disk full"));
+  EXPECT_EQ(engine_->Counters().store_errors, 1u);
+  // Memory is as before: no interval, the seq not advanced.
+  v1::GetAddressHistoryRequest request;
+  request.set_address("10.0.1.6");
+  absl::StatusOr<v1::GetAddressHistoryResponse> history =
+      engine_->GetAddressHistory(request);
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(history->intervals_size(), 0);
+  EXPECT_EQ(*engine_->Hello(HelloFrom("node-2", "srv-agent")), 0u);
+
+  // The agent resends; now it is stored and acknowledged.
+  ack = engine_->IngestAddressEvents("node-2", "srv-agent",
+                                     Batch({Attach(1, T(1), kServer)}));
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_EQ(*ack, 1u);
+  history = engine_->GetAddressHistory(request);
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->intervals_size(), 1);
+}
+
+TEST_F(EngineOverFailingStoreTest, UnsavedFindingsAreSavedAtTheNextSnapshot) {
+  ASSERT_TRUE(engine_->Hello(HelloFrom("node-2", "srv-agent")).ok());
+  ASSERT_TRUE(engine_->Hello(HelloFrom("node-1", "cli-agent")).ok());
+  clock_.Set(T(10));
+  ASSERT_TRUE(engine_
+                  ->IngestAddressEvents("node-2", "srv-agent",
+                                        Batch({Attach(1, T(1), kServer),
+                                               Detach(2, T(5), kServer)}))
+                  .ok());
+  store_->FailNext(InMemoryHistoryStore::Write::kFindings, 1,
+                   absl::UnavailableError("database is locked"));
+  clock_.Set(T(20));
+  // The ingest goes on: the finding opens in memory, unsaved.
+  ASSERT_TRUE(engine_
+                  ->IngestSnapshot("node-1", "cli-agent",
+                                   Full(1, T(20), {Socket(Stuck(720))}), T(20))
+                  .ok());
+  EXPECT_EQ(engine_->ListFindings({}).findings_size(), 1);
+  EXPECT_EQ(engine_->Counters().store_errors, 1u);
+  absl::StatusOr<StoredState> stored = store_->Load();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE(stored->findings.empty());
+
+  clock_.Set(T(25));
+  ASSERT_TRUE(engine_
+                  ->IngestSnapshot("node-1", "cli-agent",
+                                   Full(2, T(25), {Socket(Stuck(720))}), T(25))
+                  .ok());
+  stored = store_->Load();
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->findings.size(), 1u);
+  EXPECT_EQ(stored->findings[0].finding.status(), v1::OPEN);
+  EXPECT_EQ(engine_->Counters().store_errors, 1u);
+}
+
+TEST_F(EngineTest, OpenRefusesANullStore) {
+  EngineOptions options;
+  options.clock = &clock_;
+  auto engine = Engine::Open(options, nullptr);
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

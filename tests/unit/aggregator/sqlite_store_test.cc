@@ -1,3 +1,5 @@
+// What only SQLite does: files, reopening, corruption, schema, WAL. The
+// contract every HistoryStore keeps is history_store_contract_test.cc.
 #include "aggregator/sqlite_store.h"
 
 #include <sqlite3.h>
@@ -18,78 +20,25 @@
 namespace ghostpeer::aggregator {
 namespace {
 
-using testing::Attach;
-using testing::Container;
-using testing::Detach;
+using testing::ExpectSample;
 using ::testing::HasSubstr;
 using testing::T;
 using testing::TempDb;
-
-HistoryChanges SomeChanges(AddressHistory* history) {
-  HistoryChanges changes;
-  history->Apply("node-2", Attach(1, T(10), Container("10.0.1.6", "a.1")),
-                 &changes);
-  history->Apply("node-2", Detach(2, T(20), Container("10.0.1.6", "a.1")),
-                 &changes);
-  history->Apply("node-3",
-                 Attach(1, T(30), Container("10.0.1.6", "b.1", "node-3")),
-                 &changes);
-  return changes;
-}
+using testing::WriteSample;
 
 TEST(SqliteStoreTest, ReopenKeepsHistorySeqsAndFindings) {
   TempDb db("reopen");
   {
     auto store = SqliteStore::Open(db.path(), T(1));
     ASSERT_TRUE(store.ok()) << store.status();
-    AddressHistory history;
-    ASSERT_TRUE((*store)
-                    ->CommitAddressBatch("node-2", "inst-1", 2,
-                                         SomeChanges(&history), T(40))
-                    .ok());
-    StoredFinding finding;
-    finding.finding.set_id("00000000deadbeef");
-    finding.finding.set_status(v1::OPEN);
-    finding.finding.mutable_socket()->set_node("node-1");
-    *finding.finding.mutable_first_seen() = ToProto(T(35));
-    finding.memory = "memory";
-    ASSERT_TRUE((*store)->SaveFindings({finding}, T(40)).ok());
+    WriteSample(**store);
   }
   auto store = SqliteStore::Open(db.path(), T(99));
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->created_at(), T(1));  // not re-stamped on reopen
   absl::StatusOr<StoredState> state = (*store)->Load();
   ASSERT_TRUE(state.ok()) << state.status();
-  ASSERT_EQ(state->intervals.size(), 2u);
-  AddressHistory loaded;
-  ASSERT_TRUE(loaded.Load(state->intervals).ok());
-  const AddressRecord* record = loaded.Find("10.0.1.6");
-  ASSERT_NE(record, nullptr);
-  EXPECT_EQ(record->intervals[0].owner.task(), "a.1");
-  EXPECT_EQ(record->intervals[0].since, T(10));
-  EXPECT_EQ(record->intervals[0].until, T(20));
-  EXPECT_EQ(record->intervals[0].reporter, "node-2");
-  EXPECT_EQ(record->intervals[0].source, v1::OBSERVATION);
-  EXPECT_TRUE(record->intervals[1].open());
-  ASSERT_EQ(state->seqs.size(), 1u);
-  EXPECT_EQ(state->seqs[0].node, "node-2");
-  EXPECT_EQ(state->seqs[0].agent_instance, "inst-1");
-  EXPECT_EQ(state->seqs[0].seq, 2u);
-  ASSERT_EQ(state->findings.size(), 1u);
-  EXPECT_EQ(state->findings[0].finding.id(), "00000000deadbeef");
-  EXPECT_EQ(FromProto(state->findings[0].finding.first_seen()), T(35));
-  EXPECT_EQ(state->findings[0].memory, "memory");
-}
-
-TEST(SqliteStoreTest, SeqNeverGoesBack) {
-  auto store = SqliteStore::Open(":memory:", T(1));
-  ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->CommitAddressBatch("n", "i", 9, {}, T(2)).ok());
-  ASSERT_TRUE((*store)->CommitAddressBatch("n", "i", 4, {}, T(3)).ok());
-  auto state = (*store)->Load();
-  ASSERT_TRUE(state.ok());
-  ASSERT_EQ(state->seqs.size(), 1u);
-  EXPECT_EQ(state->seqs[0].seq, 9u);
+  ExpectSample(*state);
 }
 
 // Seqs are uint64 end to end; SQLite integers are int64. Each step is a
@@ -130,48 +79,6 @@ TEST(SqliteStoreTest, SeqsFrom2To63UpSurviveReopenAndNeverGoBack) {
     ASSERT_EQ(state->seqs.size(), 1u);
     EXPECT_EQ(state->seqs[0].seq, steps[i].stored);
   }
-}
-
-TEST(SqliteStoreTest, AFailedBatchStoresNothing) {
-  auto store = SqliteStore::Open(":memory:", T(1));
-  ASSERT_TRUE(store.ok());
-  AddressHistory history;
-  HistoryChanges changes = SomeChanges(&history);
-  ASSERT_TRUE((*store)->CommitAddressBatch("n", "i", 3, changes, T(2)).ok());
-  // Re-inserting the same interval ids violates the primary key half-way
-  // through a batch that also carries a new seq: all of it rolls back.
-  HistoryChanges again = changes;
-  absl::Status status = (*store)->CommitAddressBatch("n", "i", 7, again, T(3));
-  EXPECT_FALSE(status.ok());
-  auto state = (*store)->Load();
-  ASSERT_TRUE(state.ok());
-  EXPECT_EQ(state->intervals.size(), 2u);
-  EXPECT_EQ(state->seqs[0].seq, 3u);
-}
-
-TEST(SqliteStoreTest, PurgeDropsOldClosedIntervalsResolvedFindingsAndSeqs) {
-  auto store = SqliteStore::Open(":memory:", T(1));
-  ASSERT_TRUE(store.ok());
-  AddressHistory history;
-  ASSERT_TRUE(
-      (*store)
-          ->CommitAddressBatch("n", "old", 2, SomeChanges(&history), T(5))
-          .ok());
-  ASSERT_TRUE((*store)->CommitAddressBatch("n", "new", 1, {}, T(100)).ok());
-  StoredFinding resolved, open;
-  resolved.finding.set_id("r");
-  resolved.finding.set_status(v1::RESOLVED);
-  open.finding.set_id("o");
-  open.finding.set_status(v1::OPEN);
-  ASSERT_TRUE((*store)->SaveFindings({resolved, open}, T(6)).ok());
-  ASSERT_TRUE((*store)->Purge(T(50)).ok());
-  auto state = (*store)->Load();
-  ASSERT_TRUE(state.ok());
-  EXPECT_EQ(state->intervals.size(), 1u);  // b.1, still open
-  ASSERT_EQ(state->findings.size(), 1u);
-  EXPECT_EQ(state->findings[0].finding.id(), "o");
-  ASSERT_EQ(state->seqs.size(), 1u);
-  EXPECT_EQ(state->seqs[0].agent_instance, "new");
 }
 
 TEST(SqliteStoreTest, NotADatabaseIsDataLoss) {

@@ -1,4 +1,4 @@
-// Builders and fakes shared by the aggregator's unit tests.
+// Builders shared by the aggregator's unit tests (fakes: tests/fakes/).
 #ifndef GHOSTPEER_TESTS_UNIT_AGGREGATOR_TEST_UTIL_H_
 #define GHOSTPEER_TESTS_UNIT_AGGREGATOR_TEST_UTIL_H_
 
@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "aggregator/address_history.h"
+#include "aggregator/history_store.h"
 #include "common/time_util.h"
 #include "ghostpeer/v1/ingest.pb.h"
 #include "ghostpeer/v1/model.pb.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace ghostpeer::aggregator::testing {
 
@@ -24,26 +26,7 @@ inline absl::Time T(double seconds) {
   return absl::FromUnixSeconds(1800000000) + absl::Seconds(seconds);
 }
 
-class FakeClock : public Clock {
- public:
-  explicit FakeClock(absl::Time now = T(0)) : now_(now) {}
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Set(absl::Time now) {
-    absl::MutexLock lock(&mu_);
-    now_ = now;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_;
-};
+using FakeClock = ::ghostpeer::fakes::FakeClock;
 
 inline v1::Hello HelloFrom(const std::string& node,
                            const std::string& instance) {
@@ -214,6 +197,60 @@ inline v1::SocketSnapshot Delta(uint64_t id, uint64_t base, absl::Time taken_at,
   snapshot.set_base_snapshot_id(base);
   for (const auto& socket : removed) *snapshot.add_removed() = KeyOf(socket);
   return snapshot;
+}
+
+// Three interval changes to 10.0.1.6 as `history` applies them: a.1 held
+// it [T(10), T(20)) for node-2, b.1 from T(30) (open) for node-3.
+inline HistoryChanges SomeChanges(AddressHistory* history) {
+  HistoryChanges changes;
+  history->Apply("node-2", Attach(1, T(10), Container("10.0.1.6", "a.1")),
+                 &changes);
+  history->Apply("node-2", Detach(2, T(20), Container("10.0.1.6", "a.1")),
+                 &changes);
+  history->Apply("node-3",
+                 Attach(1, T(30), Container("10.0.1.6", "b.1", "node-3")),
+                 &changes);
+  return changes;
+}
+
+// Writes a sample of everything a store keeps: SomeChanges with seq 2 from
+// (node-2, inst-1), and one open finding with its memory.
+inline void WriteSample(HistoryStore& store) {
+  AddressHistory history;
+  ASSERT_TRUE(store
+                  .CommitAddressBatch("node-2", "inst-1", 2,
+                                      SomeChanges(&history), T(40))
+                  .ok());
+  StoredFinding finding;
+  finding.finding.set_id("00000000deadbeef");
+  finding.finding.set_status(v1::OPEN);
+  finding.finding.mutable_socket()->set_node("node-1");
+  *finding.finding.mutable_first_seen() = ToProto(T(35));
+  finding.memory = "memory";
+  ASSERT_TRUE(store.SaveFindings({finding}, T(40)).ok());
+}
+
+// `state` is exactly what WriteSample wrote, field by field.
+inline void ExpectSample(const StoredState& state) {
+  ASSERT_EQ(state.intervals.size(), 2u);
+  AddressHistory loaded;
+  ASSERT_TRUE(loaded.Load(state.intervals).ok());
+  const AddressRecord* record = loaded.Find("10.0.1.6");
+  ASSERT_NE(record, nullptr);
+  EXPECT_EQ(record->intervals[0].owner.task(), "a.1");
+  EXPECT_EQ(record->intervals[0].since, T(10));
+  EXPECT_EQ(record->intervals[0].until, T(20));
+  EXPECT_EQ(record->intervals[0].reporter, "node-2");
+  EXPECT_EQ(record->intervals[0].source, v1::OBSERVATION);
+  EXPECT_TRUE(record->intervals[1].open());
+  ASSERT_EQ(state.seqs.size(), 1u);
+  EXPECT_EQ(state.seqs[0].node, "node-2");
+  EXPECT_EQ(state.seqs[0].agent_instance, "inst-1");
+  EXPECT_EQ(state.seqs[0].seq, 2u);
+  ASSERT_EQ(state.findings.size(), 1u);
+  EXPECT_EQ(state.findings[0].finding.id(), "00000000deadbeef");
+  EXPECT_EQ(FromProto(state.findings[0].finding.first_seen()), T(35));
+  EXPECT_EQ(state.findings[0].memory, "memory");
 }
 
 // A database path in the test's temporary directory, unique per process and

@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
 #include "tests/unit/cli/fake_query_service.h"
 #include "tests/unit/cli/test_findings.h"
 
@@ -28,11 +29,6 @@ using testing::FakeAggregator;
 using testing::TestNow;
 using testing::VanishedFinding;
 using testing::WatchScript;
-
-class FixedClock final : public Clock {
- public:
-  absl::Time Now() const override { return TestNow(); }
-};
 
 struct Result {
   int code;
@@ -126,7 +122,7 @@ class CliTest : public ::testing::Test {
     return path;
   }
 
-  FixedClock clock_;
+  fakes::FakeClock clock_{TestNow()};
   StopSignal stop_;
   CliEnvironment env_;
   FakeAggregator aggregator_;

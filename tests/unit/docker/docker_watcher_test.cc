@@ -13,11 +13,13 @@
 #include "common/time_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
 #include "tests/unit/docker/fake_docker_transport.h"
 
 namespace ghostpeer::agent::docker {
 namespace {
 
+using ::ghostpeer::fakes::FakeClock;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
@@ -30,23 +32,6 @@ std::string Testdata(const std::string& name) {
   text << in.rdbuf();
   return text.str();
 }
-
-class FakeClock final : public Clock {
- public:
-  explicit FakeClock(absl::Time now) : now_(now) {}
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Set(absl::Time now) {
-    absl::MutexLock lock(&mu_);
-    now_ = now;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_);
-};
 
 // Collects what the watcher emits; waits for it without sleeping blindly.
 class Collector {
