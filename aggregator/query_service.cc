@@ -3,14 +3,13 @@
 #include <deque>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "aggregator/validation.h"
 #include "common/logging.h"
 
 namespace ghostpeer::aggregator {
 namespace {
-
-constexpr size_t kMaxWatchBacklog = 10000;
 
 // A WatchFindings stream that ends at once with `status`.
 class RefusedWatch final : public grpc::ServerWriteReactor<v1::FindingEvent> {
@@ -45,8 +44,11 @@ bool FindingMatches(const v1::ListFindingsRequest& filter,
   return true;
 }
 
-QueryService::QueryService(Engine* engine, CallAuthorizer authorizer)
-    : engine_(engine), authorizer_(std::move(authorizer)) {}
+QueryService::QueryService(Engine* engine, CallAuthorizer authorizer,
+                           size_t max_watch_backlog)
+    : engine_(engine),
+      authorizer_(std::move(authorizer)),
+      max_watch_backlog_(max_watch_backlog) {}
 
 template <typename Fn>
 grpc::ServerUnaryReactor* QueryService::Unary(
@@ -123,22 +125,25 @@ grpc::ServerUnaryReactor* QueryService::ListNodes(
 class QueryService::WatchReactor final
     : public grpc::ServerWriteReactor<v1::FindingEvent> {
  public:
-  WatchReactor(Engine* engine, const v1::WatchFindingsRequest& request)
-      : engine_(engine), backlog_(std::make_shared<Backlog>()) {
+  WatchReactor(Engine* engine, const v1::WatchFindingsRequest& request,
+               size_t max_backlog)
+      : engine_(engine),
+        max_backlog_(max_backlog),
+        backlog_(std::make_shared<Backlog>()) {
     const v1::ListFindingsRequest filter = request.filter();
     std::weak_ptr<Backlog> weak = backlog_;
     WatchReactor* self = this;
     // Subscribe before listing, so nothing falls between the two; a finding
     // may then arrive twice (OPENED from the list and from the listener),
     // which a follower tolerates better than a gap.
-    subscription_ =
-        engine_->Subscribe([weak, filter, self](const v1::FindingEvent& event) {
+    subscription_ = engine_->Subscribe(
+        [weak, filter, self, max_backlog](const v1::FindingEvent& event) {
           if (!FindingMatches(filter, event.finding())) return;
           std::shared_ptr<Backlog> backlog = weak.lock();
           if (backlog == nullptr) return;
           absl::MutexLock lock(&backlog->mu);
           if (backlog->done) return;
-          if (backlog->events.size() >= kMaxWatchBacklog) {
+          if (backlog->events.size() >= max_backlog) {
             backlog->overflowed = true;
           } else {
             backlog->events.push_back(event);
@@ -200,7 +205,8 @@ class QueryService::WatchReactor final
     if (backlog.overflowed) {
       FinishLocked(backlog,
                    grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                "watcher fell more than 10000 events behind"));
+                                absl::StrCat("watcher fell more than ",
+                                             max_backlog_, " events behind")));
       return;
     }
     if (backlog.events.empty()) {
@@ -217,6 +223,7 @@ class QueryService::WatchReactor final
   }
 
   Engine* const engine_;
+  const size_t max_backlog_;
   std::shared_ptr<Backlog> backlog_;
   int subscription_ = 0;
 };
@@ -232,7 +239,7 @@ grpc::ServerWriteReactor<v1::FindingEvent>* QueryService::WatchFindings(
       !valid.ok()) {
     return new RefusedWatch(ToGrpcStatus(valid));
   }
-  return new WatchReactor(engine_, *request);
+  return new WatchReactor(engine_, *request, max_watch_backlog_);
 }
 
 }  // namespace ghostpeer::aggregator

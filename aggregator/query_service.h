@@ -15,11 +15,16 @@ namespace ghostpeer::aggregator {
 bool FindingMatches(const v1::ListFindingsRequest& filter,
                     const v1::Finding& finding);
 
+// Changes a WatchFindings stream may have queued (not yet written) before
+// it is ended as too slow.
+inline constexpr size_t kDefaultMaxWatchBacklog = 10000;
+
 // Serves Query on top of an Engine. Thread-safe; `engine` must outlive the
 // service and every WatchFindings stream it serves (stop the server first).
 class QueryService final : public v1::Query::CallbackService {
  public:
-  explicit QueryService(Engine* engine, CallAuthorizer authorizer = nullptr);
+  explicit QueryService(Engine* engine, CallAuthorizer authorizer = nullptr,
+                        size_t max_watch_backlog = kDefaultMaxWatchBacklog);
 
   grpc::ServerUnaryReactor* ListFindings(
       grpc::CallbackServerContext* context,
@@ -38,8 +43,8 @@ class QueryService final : public v1::Query::CallbackService {
                                       v1::ListNodesResponse* response) override;
   // Sends every open finding matching the filter as OPENED, then each change
   // as it happens, until the client cancels or the server shuts down. A
-  // client too slow to keep up (backlog past 10,000 events) is ended with
-  // RESOURCE_EXHAUSTED rather than buffered without bound.
+  // client too slow to keep up (more than max_watch_backlog events queued)
+  // is ended with RESOURCE_EXHAUSTED rather than buffered without bound.
   grpc::ServerWriteReactor<v1::FindingEvent>* WatchFindings(
       grpc::CallbackServerContext* context,
       const v1::WatchFindingsRequest* request) override;
@@ -53,6 +58,7 @@ class QueryService final : public v1::Query::CallbackService {
 
   Engine* const engine_;
   const CallAuthorizer authorizer_;
+  const size_t max_watch_backlog_;
 };
 
 }  // namespace ghostpeer::aggregator

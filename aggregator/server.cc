@@ -14,7 +14,8 @@ absl::StatusOr<std::unique_ptr<AggregatorServer>> AggregatorServer::Start(
       options.ingest_authorizer ? options.ingest_authorizer
                                 : options.authorizer,
       options.node_authorizer);
-  server->query_ = std::make_unique<QueryService>(engine, options.authorizer);
+  server->query_ = std::make_unique<QueryService>(engine, options.authorizer,
+                                                  options.max_watch_backlog);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -26,6 +26,8 @@ struct ServerOptions {
   CallAuthorizer ingest_authorizer;
   NodeAuthorizer node_authorizer;
   int max_message_bytes = 64 << 20;
+  // Per WatchFindings stream (QueryService).
+  size_t max_watch_backlog = kDefaultMaxWatchBacklog;
 };
 
 // The Ingest and Query services, the gRPC health service (SERVING once
