@@ -1,0 +1,207 @@
+// The agent's stream client against the real aggregator on 127.0.0.1:0,
+// with scripted snapshots: hello and resume, acks advancing the journal,
+// unacknowledged events resent after a reconnect, an aggregator restart.
+#include "agent/report/reporter.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "agent/report/event_journal.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/fakes/fake_snapshot_source.h"
+#include "tests/fakes/in_memory_history_store.h"
+#include "tests/support/eventually.h"
+#include "tests/support/loopback_aggregator.h"
+
+namespace ghostpeer::agent {
+namespace {
+
+using ::ghostpeer::fakes::FakeSnapshotSource;
+using ::ghostpeer::fakes::InMemoryHistoryStore;
+using ::ghostpeer::testing::Eventually;
+using ::ghostpeer::testing::LoopbackAggregator;
+using ::ghostpeer::testing::LoopbackAggregatorOptions;
+
+constexpr char kNode[] = "node-1";
+
+class ReporterTest : public ::testing::Test {
+ protected:
+  void TearDown() override { StopReporter(); }
+
+  void StartAggregator(LoopbackAggregatorOptions options = {}) {
+    absl::StatusOr<std::unique_ptr<LoopbackAggregator>> started =
+        LoopbackAggregator::Start(std::move(options));
+    ASSERT_TRUE(started.ok()) << started.status();
+    aggregator_ = std::move(*started);
+  }
+
+  void StartReporter() {
+    absl::StatusOr<std::unique_ptr<EventJournal>> journal =
+        EventJournal::Open({});
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    journal_ = std::move(*journal);
+    ReporterOptions options;
+    options.aggregator = aggregator_->address();
+    options.node = kNode;
+    options.agent_version = "0.1.0";
+    options.interval = absl::Seconds(1);  // the shortest Run() accepts
+    options.initial_backoff = absl::Milliseconds(20);
+    options.max_backoff = absl::Milliseconds(200);
+    reporter_ = std::make_unique<Reporter>(options, &source_, journal_.get());
+    run_ = std::thread([this] { run_status_ = reporter_->Run(); });
+  }
+
+  void StopReporter() {
+    if (reporter_ == nullptr) return;
+    const absl::Time asked = absl::Now();
+    reporter_->Stop();
+    run_.join();
+    EXPECT_TRUE(run_status_.ok()) << run_status_;
+    // "Promptly": bounded by one snapshot, and ours are instant.
+    EXPECT_LT(absl::Now() - asked, absl::Seconds(2));
+    reporter_.reset();
+  }
+
+  // Every address event journaled so far is acknowledged.
+  bool AllAcknowledged() const {
+    return journal_->last_seq() > 0 &&
+           journal_->acked_seq() == journal_->last_seq() &&
+           journal_->pending_count() == 0;
+  }
+
+  // The intervals the aggregator knows for `address`, as "task open|closed".
+  std::vector<std::string> History(const std::string& address) {
+    v1::GetAddressHistoryRequest request;
+    request.set_address(address);
+    absl::StatusOr<v1::GetAddressHistoryResponse> history =
+        aggregator_->engine().GetAddressHistory(request);
+    EXPECT_TRUE(history.ok()) << history.status();
+    std::vector<std::string> intervals;
+    if (!history.ok()) return intervals;
+    for (const v1::AddressOwner& owner : history->intervals()) {
+      intervals.push_back(absl::StrCat(owner.node(), " ",
+                                       owner.has_until() ? "closed" : "open"));
+    }
+    return intervals;
+  }
+
+  FakeSnapshotSource source_{kNode, Clock::Real()};
+  std::unique_ptr<LoopbackAggregator> aggregator_;
+  std::unique_ptr<EventJournal> journal_;
+  std::unique_ptr<Reporter> reporter_;
+  std::thread run_;
+  absl::Status run_status_;
+};
+
+TEST_F(ReporterTest, StreamsAddressesAndSnapshotsAndAcksAdvanceTheJournal) {
+  StartAggregator();
+  source_.SetAddresses({"10.0.1.6", "10.0.1.7"});
+  StartReporter();
+
+  ASSERT_TRUE(Eventually([&] { return AllAcknowledged(); }));
+  // Two ATTACHes and the stream's INVENTORY.
+  EXPECT_EQ(journal_->last_seq(), 3u);
+  EXPECT_THAT(History("10.0.1.6"), ::testing::ElementsAre("node-1 open"));
+  EXPECT_THAT(History("10.0.1.7"), ::testing::ElementsAre("node-1 open"));
+  ASSERT_TRUE(Eventually([&] { return reporter_->stats().connected; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return aggregator_->engine().Counters().full_snapshots >= 1; }));
+
+  // An address leaves: the next snapshot's DETACH is sent and acknowledged.
+  source_.SetAddresses({"10.0.1.6"});
+  ASSERT_TRUE(Eventually(
+      [&] { return journal_->last_seq() == 4 && AllAcknowledged(); }));
+  EXPECT_THAT(History("10.0.1.7"), ::testing::ElementsAre("node-1 closed"));
+
+  const ReporterStats stats = reporter_->stats();
+  EXPECT_EQ(stats.streams_opened, 1u);
+  EXPECT_EQ(stats.reconnects, 0u);
+  EXPECT_EQ(stats.events_sent, 4u);
+  EXPECT_GE(stats.snapshots_sent, 2u);
+  EXPECT_EQ(stats.full_snapshots_sent, 1u);  // then deltas
+}
+
+TEST_F(ReporterTest, UnacknowledgedEventsAreResentAfterAReconnect) {
+  StartAggregator();
+  // The aggregator cannot store the first batch: it ends the stream, acks
+  // nothing, and the agent must send the same events again.
+  aggregator_->store()->FailNext(InMemoryHistoryStore::Write::kAddressBatch, 1,
+                                 absl::UnavailableError("disk on fire"));
+  source_.SetAddresses({"10.0.1.6", "10.0.1.7"});
+  StartReporter();
+
+  ASSERT_TRUE(Eventually([&] { return AllAcknowledged(); }));
+  EXPECT_THAT(History("10.0.1.6"), ::testing::ElementsAre("node-1 open"));
+  EXPECT_THAT(History("10.0.1.7"), ::testing::ElementsAre("node-1 open"));
+  const ReporterStats stats = reporter_->stats();
+  EXPECT_GE(stats.reconnects, 1u);
+  EXPECT_GE(stats.streams_opened, 2u);
+  EXPECT_GT(stats.events_sent, journal_->last_seq());  // some twice
+  EXPECT_EQ(aggregator_->engine().Counters().store_errors, 1u);
+  EXPECT_GE(aggregator_->store()->successful_writes(
+                InMemoryHistoryStore::Write::kAddressBatch),
+            1);
+}
+
+TEST_F(ReporterTest, ResumesAfterTheAggregatorRestartsWithoutResending) {
+  const std::string db =
+      absl::StrCat(::testing::TempDir(), "/gp_reporter_", getpid(), ".db");
+  LoopbackAggregatorOptions options;
+  options.db_path = db;
+  StartAggregator(options);
+  source_.SetAddresses({"10.0.1.6", "10.0.1.7"});
+  StartReporter();
+  ASSERT_TRUE(Eventually([&] { return AllAcknowledged(); }));
+  const uint64_t acked_before = journal_->acked_seq();
+
+  // The aggregator goes away; meanwhile an address leaves and another
+  // comes. The agent keeps snapshotting and journals the changes.
+  aggregator_->Stop();
+  const int takes = source_.takes();
+  source_.SetAddresses({"10.0.1.6", "10.0.1.8"});
+  ASSERT_TRUE(source_.WaitForTakes(takes + 1, absl::Seconds(5)));
+  ASSERT_TRUE(Eventually([&] { return journal_->last_seq() > acked_before; }));
+  EXPECT_EQ(journal_->acked_seq(), acked_before);
+
+  // Back on the same port, with what it stored: the agent reconnects,
+  // learns what was stored and sends only what came after.
+  ASSERT_TRUE(aggregator_->Restart().ok());
+  ASSERT_TRUE(Eventually([&] { return AllAcknowledged(); }));
+  EXPECT_EQ(aggregator_->engine().Counters().address_events_replayed, 0u);
+  EXPECT_THAT(History("10.0.1.7"), ::testing::ElementsAre("node-1 closed"));
+  EXPECT_THAT(History("10.0.1.8"), ::testing::ElementsAre("node-1 open"));
+  EXPECT_GE(reporter_->stats().streams_opened, 2u);
+
+  StopReporter();
+  aggregator_.reset();
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::remove((db + suffix).c_str());
+  }
+}
+
+TEST_F(ReporterTest, KeepsTryingUntilTheAggregatorComesUp) {
+  StartAggregator();
+  aggregator_->Stop();  // nothing listens on its port now
+  source_.SetAddresses({"10.0.1.6"});
+  StartReporter();
+  // Snapshots go on while there is nobody to send them to.
+  ASSERT_TRUE(source_.WaitForTakes(2, absl::Seconds(5)));
+  EXPECT_FALSE(reporter_->stats().connected);
+  EXPECT_EQ(journal_->acked_seq(), 0u);
+
+  ASSERT_TRUE(aggregator_->Restart().ok());
+  ASSERT_TRUE(Eventually([&] { return AllAcknowledged(); }));
+  EXPECT_TRUE(reporter_->stats().connected);
+  EXPECT_THAT(History("10.0.1.6"), ::testing::ElementsAre("node-1 open"));
+}
+
+}  // namespace
+}  // namespace ghostpeer::agent
