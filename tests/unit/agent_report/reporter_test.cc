@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "agent/report/event_journal.h"
+#include "common/time_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_snapshot_source.h"
@@ -43,11 +44,15 @@ class ReporterTest : public ::testing::Test {
     aggregator_ = std::move(*started);
   }
 
-  void StartReporter() {
-    absl::StatusOr<std::unique_ptr<EventJournal>> journal =
-        EventJournal::Open({});
-    ASSERT_TRUE(journal.ok()) << journal.status();
-    journal_ = std::move(*journal);
+  // Runs a Reporter over `journal` (null: a new in-memory one).
+  void StartReporter(std::unique_ptr<EventJournal> journal = nullptr) {
+    if (journal == nullptr) {
+      absl::StatusOr<std::unique_ptr<EventJournal>> opened =
+          EventJournal::Open({});
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      journal = std::move(*opened);
+    }
+    journal_ = std::move(journal);
     ReporterOptions options;
     options.aggregator = aggregator_->address();
     options.node = kNode;
@@ -151,7 +156,7 @@ TEST_F(ReporterTest, UnacknowledgedEventsAreResentAfterAReconnect) {
             1);
 }
 
-TEST_F(ReporterTest, ResumesAfterTheAggregatorRestartsWithoutResending) {
+TEST_F(ReporterTest, CatchesUpAfterTheAggregatorRestartsWithoutResending) {
   const std::string db =
       absl::StrCat(::testing::TempDir(), "/gp_reporter_", getpid(), ".db");
   LoopbackAggregatorOptions options;
@@ -185,6 +190,51 @@ TEST_F(ReporterTest, ResumesAfterTheAggregatorRestartsWithoutResending) {
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::remove((db + suffix).c_str());
   }
+}
+
+// The aggregator stored events whose ack never reached the agent (it died
+// in between): the hello's ack says so, and the agent resumes after them
+// instead of sending them again.
+TEST_F(ReporterTest, ResumesAfterWhatTheAggregatorStoredNotWhatItAcked) {
+  StartAggregator();
+  absl::StatusOr<std::unique_ptr<EventJournal>> journal =
+      EventJournal::Open({});
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  std::vector<v1::AddressEvent> events(3);
+  const char* const kAddresses[] = {"10.0.1.5", "10.0.1.6", "10.0.1.7"};
+  for (int i = 0; i < 3; ++i) {
+    events[i].set_type(v1::ATTACH);
+    events[i].set_source(v1::DOCKER_EVENT);
+    *events[i].mutable_time() = ToProto(absl::Now() - absl::Seconds(10));
+    v1::AddressOwner* owner = events[i].mutable_owner();
+    owner->set_kind(v1::OWNER_KIND_NETNS);
+    owner->set_node(kNode);
+    owner->set_address(kAddresses[i]);
+    owner->set_netns_inode(4026532100 + i);
+    owner->set_netns(absl::StrCat("inode:", owner->netns_inode()));
+  }
+  ASSERT_TRUE((*journal)->Append(events).ok());
+  // Events 1 and 2 reached the aggregator's store; the acks were lost.
+  v1::Hello hello;
+  hello.set_node(kNode);
+  hello.set_agent_instance((*journal)->instance());
+  ASSERT_TRUE(aggregator_->engine().Hello(hello).ok());
+  v1::AddressEventBatch stored;
+  for (v1::AddressEvent& event : (*journal)->Pending(0, 2)) {
+    *stored.add_events() = std::move(event);
+  }
+  ASSERT_TRUE(aggregator_->engine()
+                  .IngestAddressEvents(kNode, hello.agent_instance(), stored)
+                  .ok());
+  aggregator_->engine().Disconnected(kNode, hello.agent_instance());
+  EXPECT_EQ((*journal)->acked_seq(), 0u);
+
+  // The node holds nothing now: the stream's INVENTORY closes them all.
+  StartReporter(std::move(*journal));
+  ASSERT_TRUE(Eventually([&] { return AllAcknowledged(); }));
+  EXPECT_EQ(aggregator_->engine().Counters().address_events_replayed, 0u);
+  // Event 3 did arrive (then the inventory closed it).
+  EXPECT_THAT(History("10.0.1.7"), ::testing::ElementsAre("node-1 closed"));
 }
 
 TEST_F(ReporterTest, KeepsTryingUntilTheAggregatorComesUp) {
