@@ -19,7 +19,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
-#include "tests/unit/cli/fake_query_service.h"
+#include "tests/fakes/fake_query_service.h"
 #include "tests/unit/cli/test_findings.h"
 
 namespace ghostpeer::cli {

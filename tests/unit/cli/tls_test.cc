@@ -11,7 +11,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "gtest/gtest.h"
-#include "tests/unit/cli/fake_query_service.h"
+#include "tests/fakes/fake_query_service.h"
 
 namespace ghostpeer::cli {
 namespace {

@@ -14,7 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
-#include "tests/unit/docker/fake_docker_transport.h"
+#include "tests/fakes/fake_docker_transport.h"
 
 namespace ghostpeer::agent::docker {
 namespace {

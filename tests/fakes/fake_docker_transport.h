@@ -1,8 +1,8 @@
 // An in-memory dockerd for the watcher's tests: canned GET responses set by
 // the test, an event stream the test feeds line by line, and a switch that
 // makes the daemon "go away" (every call Unavailable, the open stream cut).
-#ifndef GHOSTPEER_TESTS_UNIT_DOCKER_FAKE_DOCKER_TRANSPORT_H_
-#define GHOSTPEER_TESTS_UNIT_DOCKER_FAKE_DOCKER_TRANSPORT_H_
+#ifndef GHOSTPEER_TESTS_FAKES_FAKE_DOCKER_TRANSPORT_H_
+#define GHOSTPEER_TESTS_FAKES_FAKE_DOCKER_TRANSPORT_H_
 
 #include <deque>
 #include <map>
@@ -130,4 +130,4 @@ class FakeDockerTransport final : public DockerTransport {
 
 }  // namespace ghostpeer::agent::docker
 
-#endif  // GHOSTPEER_TESTS_UNIT_DOCKER_FAKE_DOCKER_TRANSPORT_H_
+#endif  // GHOSTPEER_TESTS_FAKES_FAKE_DOCKER_TRANSPORT_H_

@@ -1,4 +1,4 @@
-#include "tests/unit/cli/fake_query_service.h"
+#include "tests/fakes/fake_query_service.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,8 +1,8 @@
 // A hand-written fake of the aggregator's Query service at the gRPC
 // boundary: canned answers, scripted watch streams, an optional required
 // bearer token, and a record of what clients sent. Served on 127.0.0.1:0.
-#ifndef GHOSTPEER_TESTS_UNIT_CLI_FAKE_QUERY_SERVICE_H_
-#define GHOSTPEER_TESTS_UNIT_CLI_FAKE_QUERY_SERVICE_H_
+#ifndef GHOSTPEER_TESTS_FAKES_FAKE_QUERY_SERVICE_H_
+#define GHOSTPEER_TESTS_FAKES_FAKE_QUERY_SERVICE_H_
 
 #include <deque>
 #include <memory>
@@ -109,4 +109,4 @@ class FakeAggregator {
 
 }  // namespace ghostpeer::cli::testing
 
-#endif  // GHOSTPEER_TESTS_UNIT_CLI_FAKE_QUERY_SERVICE_H_
+#endif  // GHOSTPEER_TESTS_FAKES_FAKE_QUERY_SERVICE_H_
