@@ -16,11 +16,13 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/unit/aggregator/agent_stream.h"
 #include "tests/unit/aggregator/test_util.h"
 
 namespace ghostpeer::aggregator {
 namespace {
 
+using testing::AgentStream;
 using ::testing::HasSubstr;
 using testing::HelloFrom;
 using ::testing::Not;
@@ -89,52 +91,6 @@ TEST(TokenAuthorizerTest, RefusesConfigurationsThatCannotWork) {
         << c.name;
   }
 }
-
-// One Ingest.Report stream, carrying `token` unless empty.
-class AgentStream {
- public:
-  AgentStream(const std::shared_ptr<grpc::Channel>& channel,
-              const std::string& token)
-      : stub_(v1::Ingest::NewStub(channel)) {
-    if (!token.empty()) {
-      context_.AddMetadata("authorization", absl::StrCat("Bearer ", token));
-    }
-    context_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-    stream_ = stub_->Report(&context_);
-  }
-
-  // True when the message was acknowledged.
-  bool Send(const v1::AgentMessage& message) {
-    v1::AggregatorMessage reply;
-    return stream_->Write(message) && stream_->Read(&reply) && reply.has_ack();
-  }
-  bool Hello(const std::string& node) {
-    v1::AgentMessage message;
-    *message.mutable_hello() = HelloFrom(node, node + "-agent");
-    return Send(message);
-  }
-  bool Snapshot(const std::string& node) {
-    v1::AgentMessage message;
-    v1::SocketSnapshot* snapshot = message.mutable_socket_snapshot();
-    snapshot->set_snapshot_id(1);
-    snapshot->set_full(true);
-    snapshot->mutable_snapshot()->set_node(node);
-    *snapshot->mutable_snapshot()->mutable_taken_at() = ToProto(absl::Now());
-    return Send(message);
-  }
-  // The stream's status.
-  grpc::Status Close() {
-    stream_->WritesDone();
-    return stream_->Finish();
-  }
-
- private:
-  std::unique_ptr<v1::Ingest::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<
-      grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>>
-      stream_;
-};
 
 class ServerTest : public ::testing::Test {
  protected:

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "tests/fakes/in_memory_history_store.h"
 #include "tests/support/loopback_aggregator.h"
+#include "tests/unit/aggregator/agent_stream.h"
 #include "tests/unit/aggregator/test_util.h"
 
 namespace ghostpeer::aggregator {
@@ -23,6 +24,7 @@ namespace {
 using ::ghostpeer::fakes::InMemoryHistoryStore;
 using ::ghostpeer::testing::LoopbackAggregator;
 using ::ghostpeer::testing::LoopbackAggregatorOptions;
+using testing::AgentStream;
 using testing::Attach;
 using testing::Container;
 using testing::Detach;
@@ -39,11 +41,8 @@ constexpr absl::Duration kDeadline = absl::Seconds(10);
 
 // Every call ends within kDeadline, so a broken server fails the test
 // instead of hanging it.
-void Prepare(grpc::ClientContext& context, const std::string& token = "") {
+void Prepare(grpc::ClientContext& context) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + kDeadline));
-  if (!token.empty()) {
-    context.AddMetadata("authorization", absl::StrCat("Bearer ", token));
-  }
 }
 
 v1::AgentMessage HelloMessage(const std::string& node,
@@ -69,36 +68,6 @@ v1::AgentMessage SnapshotMessage(v1::SocketSnapshot snapshot) {
   return message;
 }
 
-// One agent stream, driven a message at a time.
-class AgentStream {
- public:
-  AgentStream(v1::Ingest::Stub& stub, const std::string& token = "") {
-    Prepare(context_, token);
-    stream_ = stub.Report(&context_);
-  }
-
-  // Writes `message` and reads its Ack; nullopt when the stream ended
-  // instead (see Finish()).
-  std::optional<v1::Ack> Send(const v1::AgentMessage& message) {
-    if (!stream_->Write(message)) return std::nullopt;
-    v1::AggregatorMessage reply;
-    if (!stream_->Read(&reply)) return std::nullopt;
-    return reply.ack();
-  }
-
-  grpc::Status Finish() {
-    stream_->WritesDone();
-    v1::AggregatorMessage ignored;
-    while (stream_->Read(&ignored)) {
-    }
-    return stream_->Finish();
-  }
-
- private:
-  grpc::ClientContext context_;
-  std::unique_ptr<ReportStream> stream_;
-};
-
 class ServicesTest : public ::testing::Test {
  protected:
   void SetUp() override { StartAggregator({}); }
@@ -110,9 +79,9 @@ class ServicesTest : public ::testing::Test {
         LoopbackAggregator::Start(std::move(options));
     ASSERT_TRUE(started.ok()) << started.status();
     aggregator_ = std::move(*started);
-    std::shared_ptr<grpc::Channel> channel = aggregator_->NewChannel();
-    ingest_ = v1::Ingest::NewStub(channel);
-    query_ = v1::Query::NewStub(channel);
+    channel_ = aggregator_->NewChannel();
+    ingest_ = v1::Ingest::NewStub(channel_);
+    query_ = v1::Query::NewStub(channel_);
     stubs_ready_ = true;
   }
 
@@ -122,6 +91,7 @@ class ServicesTest : public ::testing::Test {
 
   const absl::Time now_ = absl::Now();
   std::unique_ptr<LoopbackAggregator> aggregator_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ingest::Stub> ingest_;
   std::unique_ptr<v1::Query::Stub> query_;
   bool stubs_ready_ = false;
@@ -131,7 +101,7 @@ const v1::AddressOwner kServer = Container("10.0.1.6", "gpx-srv.1");
 const v1::AddressOwner kCache = Container("10.0.1.7", "gpx-cache.1");
 
 TEST_F(ServicesTest, IngestedHelloEventsAndSnapshotAreQueryableBack) {
-  AgentStream server_agent(*ingest_);
+  AgentStream server_agent(channel_);
   std::optional<v1::Ack> ack =
       server_agent.Send(HelloMessage("node-2", "srv-agent"));
   ASSERT_TRUE(ack.has_value());
@@ -142,9 +112,9 @@ TEST_F(ServicesTest, IngestedHelloEventsAndSnapshotAreQueryableBack) {
                      Detach(3, Ago(absl::Seconds(40)), kCache)}));
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(ack->address_seq(), 3u);  // an ack means stored
-  EXPECT_TRUE(server_agent.Finish().ok());
+  EXPECT_TRUE(server_agent.Close().ok());
 
-  AgentStream client_agent(*ingest_);
+  AgentStream client_agent(channel_);
   ASSERT_TRUE(client_agent.Send(HelloMessage("node-1", "cli-agent")));
   ack = client_agent.Send(
       SnapshotMessage(Full(1, Ago(absl::Seconds(1)), {Socket(SocketSpec())})));
@@ -186,7 +156,7 @@ TEST_F(ServicesTest, IngestedHelloEventsAndSnapshotAreQueryableBack) {
     EXPECT_EQ(history.intervals(0).task(), "gpx-cache.1");
     EXPECT_EQ(FromProto(history.intervals(0).until()), Ago(absl::Seconds(40)));
   }
-  EXPECT_TRUE(client_agent.Finish().ok());
+  EXPECT_TRUE(client_agent.Close().ok());
 
   // What was acknowledged is in the store, with its seq.
   absl::StatusOr<StoredState> stored = aggregator_->store()->Load();
@@ -198,14 +168,14 @@ TEST_F(ServicesTest, IngestedHelloEventsAndSnapshotAreQueryableBack) {
 
 TEST_F(ServicesTest, ReconnectResumesAfterTheStoredSeqAndSkipsReplays) {
   {
-    AgentStream agent(*ingest_);
+    AgentStream agent(channel_);
     ASSERT_TRUE(agent.Send(HelloMessage("node-2", "srv-agent")));
     ASSERT_TRUE(
         agent.Send(EventsMessage({Attach(1, Ago(absl::Seconds(60)), kServer),
                                   Attach(2, Ago(absl::Seconds(50)), kCache)})));
-    EXPECT_TRUE(agent.Finish().ok());
+    EXPECT_TRUE(agent.Close().ok());
   }
-  AgentStream agent(*ingest_);
+  AgentStream agent(channel_);
   std::optional<v1::Ack> ack = agent.Send(HelloMessage("node-2", "srv-agent"));
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(ack->address_seq(), 2u);  // resume after 2
@@ -215,26 +185,26 @@ TEST_F(ServicesTest, ReconnectResumesAfterTheStoredSeqAndSkipsReplays) {
                                   Detach(3, Ago(absl::Seconds(30)), kCache)}));
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(ack->address_seq(), 3u);
-  EXPECT_TRUE(agent.Finish().ok());
+  EXPECT_TRUE(agent.Close().ok());
   EXPECT_EQ(aggregator_->engine().Counters().address_events_replayed, 1u);
 
   // Another instance of the same node starts from 0.
-  AgentStream restarted(*ingest_);
+  AgentStream restarted(channel_);
   ack = restarted.Send(HelloMessage("node-2", "srv-agent-2"));
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(ack->address_seq(), 0u);
-  EXPECT_TRUE(restarted.Finish().ok());
+  EXPECT_TRUE(restarted.Close().ok());
 }
 
 TEST_F(ServicesTest, AFailedStoreWriteEndsTheStreamAndAcksNothing) {
   aggregator_->store()->FailNext(InMemoryHistoryStore::Write::kAddressBatch, 1,
                                  absl::UnavailableError("disk on fire"));
   {
-    AgentStream agent(*ingest_);
+    AgentStream agent(channel_);
     ASSERT_TRUE(agent.Send(HelloMessage("node-2", "srv-agent")));
     EXPECT_FALSE(agent.Send(
         EventsMessage({Attach(1, Ago(absl::Seconds(60)), kServer)})));
-    grpc::Status status = agent.Finish();
+    grpc::Status status = agent.Close();
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
     EXPECT_THAT(status.error_message(), HasSubstr("disk on fire"));
   }
@@ -242,14 +212,14 @@ TEST_F(ServicesTest, AFailedStoreWriteEndsTheStreamAndAcksNothing) {
 
   // Nothing was acknowledged, so the agent resends on its next stream, and
   // this time it sticks.
-  AgentStream agent(*ingest_);
+  AgentStream agent(channel_);
   std::optional<v1::Ack> ack = agent.Send(HelloMessage("node-2", "srv-agent"));
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(ack->address_seq(), 0u);
   ack = agent.Send(EventsMessage({Attach(1, Ago(absl::Seconds(60)), kServer)}));
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(ack->address_seq(), 1u);
-  EXPECT_TRUE(agent.Finish().ok());
+  EXPECT_TRUE(agent.Close().ok());
 }
 
 TEST_F(ServicesTest, ProtocolViolationsEndTheStreamWithAClearStatus) {
@@ -285,12 +255,12 @@ TEST_F(ServicesTest, ProtocolViolationsEndTheStreamWithAClearStatus) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    AgentStream agent(*ingest_);
+    AgentStream agent(channel_);
     for (size_t i = 0; i + 1 < c.messages.size(); ++i) {
       ASSERT_TRUE(agent.Send(c.messages[i]).has_value());
     }
     EXPECT_FALSE(agent.Send(c.messages.back()).has_value());
-    grpc::Status status = agent.Finish();
+    grpc::Status status = agent.Close();
     EXPECT_EQ(status.error_code(), c.code);
     EXPECT_THAT(status.error_message(), HasSubstr(c.message));
   }
