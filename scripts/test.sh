@@ -4,9 +4,32 @@
 # and runs every test with ctest, whose summary ends the output.
 #   scripts/test.sh                 unit + integration + e2e
 #   scripts/test.sh -L unit         any ctest arguments narrow the run
+#   scripts/test.sh --sanitize address [ctest args]
+#   scripts/test.sh --sanitize thread  [ctest args]
+#       builds with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#       or ThreadSanitizer (build-tsan/) and runs the unit and integration
+#       tests (-L 'unit|integration' unless ctest arguments are given; never
+#       e2e, whose stack runs the deployed image, not these binaries). Any
+#       report fails its test. Suppressions: tests/sanitizers/.
 # Needs root (network namespaces, dockerd): run as root or with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+sanitizer=""
+if [[ "${1:-}" == --sanitize || "${1:-}" == --sanitize=* ]]; then
+  if [[ "$1" == --sanitize=* ]]; then
+    sanitizer=${1#--sanitize=}
+    shift
+  else
+    sanitizer=${2:-}
+    shift $(($# < 2 ? 1 : 2))
+  fi
+  if [[ "$sanitizer" != address && "$sanitizer" != thread ]]; then
+    echo "scripts/test.sh: --sanitize takes address or thread," \
+         "not '$sanitizer'" >&2
+    exit 2
+  fi
+fi
 
 if [[ $EUID -ne 0 ]]; then
   echo "scripts/test.sh: the integration tests create network namespaces and" \
@@ -15,10 +38,52 @@ if [[ $EUID -ne 0 ]]; then
 fi
 
 scripts/install-deps.sh --docker
-scripts/build.sh
+if [[ -z "$sanitizer" ]]; then
+  scripts/build.sh
+else
+  build_dir=build-asan
+  if [[ "$sanitizer" == thread ]]; then build_dir=build-tsan; fi
+  launcher=()
+  if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+              -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  fi
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DGHOSTPEER_SANITIZE="$sanitizer" "${launcher[@]}" >/dev/null
+  BUILD_DIR=$build_dir scripts/build.sh
+fi
 # End-to-end tests need a running dockerd and an active swarm; the script is
 # idempotent and leaves an existing engine alone.
 scripts/docker-up.sh
 
-cd build
-ctest --output-on-failure --timeout 600 "$@"
+if [[ -z "$sanitizer" ]]; then
+  cd build
+  ctest --output-on-failure --timeout 600 "$@"
+  exit
+fi
+
+# A report is a failure: ASan stops at the first one, UBSan and TSan too,
+# each with a full stack. The suppression files name only uninstrumented
+# library internals. Reports go to files, not stderr, because the
+# integration tests start the agent and the aggregator as child processes
+# whose exit status on SIGTERM nobody checks: the files catch those too.
+# ASan and UBSan share one runtime, whose log_path is UBSAN_OPTIONS's.
+supp=$PWD/tests/sanitizers
+reports=$PWD/$build_dir/sanitizer-reports
+rm -rf "$reports" && mkdir -p "$reports"
+export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:check_initialization_order=1:log_path=$reports/$sanitizer"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/$sanitizer"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp:print_suppressions=0:log_path=$reports/$sanitizer"
+if (($# == 0)); then set -- -L 'unit|integration'; fi
+cd "$build_dir"
+status=0
+ctest --output-on-failure --timeout 1200 "$@" || status=$?
+shopt -s nullglob
+found=("$reports"/*)
+if ((${#found[@]} > 0)); then
+  cat "${found[@]}" >&2
+  echo "scripts/test.sh: ${#found[@]} sanitizer report(s), above and in" \
+       "$reports" >&2
+  exit 1
+fi
+exit "$status"
