@@ -73,7 +73,7 @@ reports=$PWD/$build_dir/sanitizer-reports
 rm -rf "$reports" && mkdir -p "$reports"
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:check_initialization_order=1:log_path=$reports/$sanitizer"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/$sanitizer"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp:print_suppressions=0:log_path=$reports/$sanitizer"
+export TSAN_OPTIONS="halt_on_error=1:ignore_noninstrumented_modules=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp:print_suppressions=0:log_path=$reports/$sanitizer"
 if (($# == 0)); then set -- -L 'unit|integration'; fi
 cd "$build_dir"
 status=0

@@ -130,12 +130,6 @@ using WhenUntil = bool (*)(absl::Mutex*, const absl::Condition&, absl::Time);
 namespace absl {
 ABSL_NAMESPACE_BEGIN
 
-Mutex::~Mutex() {
-  static const auto real = Real<Plain>("5MutexD1Ev");
-  __tsan_mutex_destroy(this, 0);
-  real(this);
-}
-
 void Mutex::Lock() {
   static const auto real = Real<Plain>("5Mutex4LockEv");
   Locking(this, kWrite, [&] { return (real(this), 0); });
