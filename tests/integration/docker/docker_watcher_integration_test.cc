@@ -158,11 +158,15 @@ class CuttableProxy {
           }
         }
       }
-      // Pump; a pair whose either side ended is closed both ways.
+      // Pump the pairs that were polled; a pair whose either side ended is
+      // closed both ways. One accepted just now has no entry in `fds` yet:
+      // it waits for the next poll.
+      const size_t polled = (fds.size() - 1) / 2;
       std::vector<std::pair<int, int>> kept;
       for (size_t i = 0; i < pairs_.size(); ++i) {
         auto [a, b] = pairs_[i];
-        bool alive = Pump(fds[1 + 2 * i], a, b) && Pump(fds[2 + 2 * i], b, a);
+        const bool alive = i >= polled || (Pump(fds[1 + 2 * i], a, b) &&
+                                           Pump(fds[2 + 2 * i], b, a));
         if (alive) {
           kept.push_back({a, b});
         } else {
