@@ -2,36 +2,23 @@
 
 #include <sys/socket.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/host_port.h"
 #include "httplib.h"
 
 namespace ghostpeer::http {
 
 absl::StatusOr<std::pair<std::string, int>> ParseListenAddress(
     absl::string_view listen) {
-  const size_t colon = listen.rfind(':');
-  if (colon == absl::string_view::npos) {
+  absl::StatusOr<HostPort> parsed = ParseHostPort(listen, PortUse::kListen);
+  if (!parsed.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("listen address '", listen, "': want HOST:PORT"));
+        absl::StrCat("listen address ", parsed.status().message()));
   }
-  std::string host(listen.substr(0, colon));
-  const absl::string_view port_text = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  } else if (host.find(':') != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address '", listen, "': write IPv6 hosts as [ADDR]:PORT"));
-  }
-  if (host.empty()) host = "0.0.0.0";
-  int port = 0;
-  if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address '", listen, "': bad port '", port_text, "'"));
-  }
-  return std::make_pair(host, port);
+  if (parsed->host.empty()) parsed->host = "0.0.0.0";
+  return std::make_pair(parsed->host, static_cast<int>(parsed->port));
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
