@@ -370,6 +370,7 @@ absl::StatusOr<uint64_t> Engine::IngestAddressEvents(
     if (applied > seq.seq) {
       stored = store_->CommitAddressBatch(node, agent_instance, applied,
                                           changes, now);
+      store_health_.Record(StoreWrite::kIngest, stored, now);
       if (stored.ok()) {
         seq.seq = applied;
         seq.updated = now;
@@ -536,6 +537,10 @@ void Engine::Publish(NodeState& state,
   // A failed write costs durability until the finding's next change or
   // refresh re-saves it; the ingest goes on.
   absl::Status stored = store_->SaveFindings(to_store, now);
+  // An empty save does not reach the store: it says nothing about it.
+  if (!to_store.empty()) {
+    store_health_.Record(StoreWrite::kIngest, stored, now);
+  }
   if (stored.ok()) {
     for (TrackedFinding* tracked : saved) tracked->saved_at = now;
   } else {
@@ -706,6 +711,7 @@ absl::Status Engine::Tick() {
     }
   }
   absl::Status stored = store_->Purge(horizon);
+  store_health_.Record(StoreWrite::kHousekeeping, stored, now);
   const absl::Time stale_before = now - options_.node_stale_after;
   std::vector<std::shared_ptr<NodeState>> forget;
   for (const std::shared_ptr<NodeState>& state : AllNodes()) {

@@ -24,6 +24,7 @@
 #include "aggregator/address_history.h"
 #include "aggregator/detector.h"
 #include "aggregator/findings.h"
+#include "aggregator/store_health.h"
 #include "aggregator/validation.h"
 #include "common/time_util.h"
 #include "ghostpeer/v1/ingest.pb.h"
@@ -242,6 +243,11 @@ class Engine {
 
   EngineCounters Counters() const;
 
+  // OK while the store's latest writes succeeded; Unavailable with the
+  // error and since when otherwise (store_health.h says which writes
+  // count). Readiness and the Ingest service's gRPC health follow it.
+  absl::Status StoreWritable() const { return store_health_.Writable(); }
+
  private:
   Engine(EngineOptions options, std::unique_ptr<HistoryStore> store);
   absl::Status Load();
@@ -272,6 +278,7 @@ class Engine {
 
   const EngineOptions options_;
   const std::unique_ptr<HistoryStore> store_;
+  StoreHealth store_health_;
 
   mutable absl::Mutex history_mu_;
   AddressHistory history_ ABSL_GUARDED_BY(history_mu_);

@@ -4,8 +4,10 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "aggregator/engine.h"
 #include "aggregator/ingest_service.h"
@@ -15,7 +17,8 @@
 namespace ghostpeer::aggregator {
 
 struct ServerOptions {
-  // host:port; port 0 picks a free one (see AggregatorServer::port()).
+  // HOST:PORT, [IPV6]:PORT or :PORT (every IPv4 interface); port 0 picks
+  // a free one (see AggregatorServer::port()).
   std::string listen = "127.0.0.1:7070";
   // Null: plaintext.
   std::shared_ptr<grpc::ServerCredentials> credentials;
@@ -28,15 +31,28 @@ struct ServerOptions {
   int max_message_bytes = 64 << 20;
   // Per WatchFindings stream (QueryService).
   size_t max_watch_backlog = kDefaultMaxWatchBacklog;
+  // How often the Ingest service's health is brought in line with
+  // Engine::StoreWritable().
+  absl::Duration health_interval = absl::Seconds(1);
 };
 
-// The Ingest and Query services, the gRPC health service (SERVING once
-// started) and server reflection, on one listening port. Keepalive policy
-// accepts agent pings every 5 s and pings idle streams itself, so a dead
-// agent's stream ends instead of lingering.
+// The Ingest and Query services, the gRPC health service and server
+// reflection, on one listening port that no other process shares (gRPC's
+// default SO_REUSEPORT is off: a second aggregator on the port fails to
+// start instead of splitting agents and queries with the first). Keepalive
+// policy accepts agent pings every 5 s and pings idle streams itself, so a
+// dead agent's stream ends instead of lingering.
+//
+// Health (grpc.health.v1): "" and "ghostpeer.v1.Query" are SERVING from
+// Start() to Shutdown(); "ghostpeer.v1.Ingest" is SERVING only while the
+// engine's store can write (checked every health_interval), since without
+// it address events are refused and findings are not kept.
 class AggregatorServer {
  public:
-  // Starts serving. Unavailable when the address cannot be bound.
+  // Starts serving. InvalidArgument for a listen address that is not
+  // HOST:PORT with a port in 0..65535; Unavailable when it cannot be bound
+  // (in use, even by another aggregator, or not an address of this host).
+  // `engine` must outlive the server.
   static absl::StatusOr<std::unique_ptr<AggregatorServer>> Start(
       const ServerOptions& options, Engine* engine);
   ~AggregatorServer();
@@ -44,17 +60,23 @@ class AggregatorServer {
   int port() const { return port_; }
   const IngestService& ingest() const { return *ingest_; }
 
-  // Stops accepting, ends streams after `grace`, returns when done.
+  // Marks every service NOT_SERVING, stops accepting, ends streams after
+  // `grace`, returns when done. Idempotent.
   void Shutdown(absl::Duration grace);
 
  private:
   AggregatorServer() = default;
+  // Until Shutdown: keeps the Ingest service's health in line with the
+  // engine's store.
+  void FollowStoreHealth(Engine* engine, absl::Duration interval);
 
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
+  absl::Notification stop_health_;
+  std::thread health_;
 };
 
 }  // namespace ghostpeer::aggregator

@@ -128,7 +128,11 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
     DeliveryStore* store = self->store_.get();
     http::HttpServerOptions server;
     server.listen = options.http_listen;
-    server.routes = http::StandardRoutes(&self->registry_, [store] {
+    // Ready while the engine's store writes (else agents' address events
+    // are refused and findings are not kept) and the delivery store
+    // answers.
+    server.routes = http::StandardRoutes(&self->registry_, [engine, store] {
+      GHOSTPEER_RETURN_IF_ERROR(engine->StoreWritable());
       return store ? store->Ping() : absl::OkStatus();
     });
     GHOSTPEER_ASSIGN_OR_RETURN(self->server_,

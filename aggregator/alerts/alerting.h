@@ -24,6 +24,8 @@ namespace ghostpeer::aggregator::alerts {
 
 struct AlertingOptions {
   // --http-listen: HOST:PORT for /metrics, /healthz, /readyz; empty: none.
+  // /readyz answers 503 while Engine::StoreWritable() fails or the
+  // delivery store does not answer.
   std::string http_listen;
   // --alertmanager-url: base URL of an Alertmanager; empty: none.
   std::string alertmanager_url;
