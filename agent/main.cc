@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -18,14 +19,15 @@
 #include "agent/daemon/daemon.h"
 #include "agent/run_once.h"
 #include "agent/tcp_state.h"
+#include "common/flag_checks.h"
 #include "common/logging.h"
 #include "common/version.h"
 
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
+using ghostpeer::kExitFailure;
+using ghostpeer::kExitOk;
+using ghostpeer::kExitUsage;
 
 struct Flags {
   bool once = false;
@@ -79,12 +81,15 @@ void DefineFlags(CLI::App& app, Flags& flags) {
   app.add_option("--proc-root", flags.proc_root,
                  "The host's /proc (e.g. /host/proc when the agent runs in a "
                  "container with the host's /proc mounted there)")
+      ->check(ghostpeer::CheckNotEmpty)
       ->capture_default_str();
   app.add_option("--node", flags.node,
-                 "Node name put in every record (default: the host name)");
+                 "Node name put in every record (default: the host name)")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--netns-dir", flags.netns_dirs,
                  "Directory of bind-mounted namespace files to include; "
                  "repeatable, replaces the defaults")
+      ->check(ghostpeer::CheckNotEmpty)
       ->capture_default_str();
   app.add_option("--sort", flags.sort,
                  "Table/JSON socket order: send-queue (descending, default), "
@@ -126,6 +131,7 @@ void DefineFlags(CLI::App& app, Flags& flags) {
   app.add_option("--aggregator", flags.aggregator,
                  "Aggregator address HOST:PORT to stream snapshots and address "
                  "events to")
+      ->check(ghostpeer::CheckGrpcTarget)
       ->capture_default_str();
   app.add_option("--interval", flags.interval,
                  "Time between snapshots (at least 1s)")
@@ -145,10 +151,11 @@ void DefineFlags(CLI::App& app, Flags& flags) {
       ->capture_default_str();
   app.add_option("--state-dir", flags.state_dir,
                  "Directory where address events wait, across restarts, until "
-                 "the aggregator acknowledges them (default: memory only)");
+                 "the aggregator acknowledges them (default: memory only)")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--docker-socket", flags.docker_socket,
                  "dockerd's API socket for container names, swarm services, "
-                 "tasks and attach/detach events; empty disables Docker")
+                 "tasks and attach/detach events; empty (\"\") disables Docker")
       ->capture_default_str();
   app.add_option("--swarm-poll-interval", flags.swarm_poll_interval,
                  "On a swarm manager, how often to poll tasks and services")
@@ -156,17 +163,23 @@ void DefineFlags(CLI::App& app, Flags& flags) {
       ->capture_default_str();
   app.add_option("--tls-ca", flags.tls_ca,
                  "CA certificate (PEM) to verify the aggregator with; enables "
-                 "TLS");
+                 "TLS")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--tls-cert", flags.tls_cert,
-                 "Client certificate (PEM) for mutual TLS");
-  app.add_option("--tls-key", flags.tls_key, "Client private key (PEM)");
+                 "Client certificate (PEM) for mutual TLS")
+      ->check(ghostpeer::CheckNotEmpty);
+  app.add_option("--tls-key", flags.tls_key, "Client private key (PEM)")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--tls-server-name", flags.tls_server_name,
-                 "Name to expect in the aggregator's certificate");
+                 "Name to expect in the aggregator's certificate")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--token-file", flags.token_file,
-                 "File holding a bearer token sent to the aggregator");
+                 "File holding a bearer token sent to the aggregator")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--metrics-listen", flags.metrics_listen,
                  "HOST:PORT for the agent's own Prometheus /metrics and "
-                 "/healthz (e.g. 0.0.0.0:9471); empty: none");
+                 "/healthz (e.g. 0.0.0.0:9471); empty (the default): none")
+      ->check(ghostpeer::CheckListenAddressOrOff);
   app.add_flag("--log-json", flags.log_json, "Log JSON lines");
 }
 
@@ -216,22 +229,29 @@ int RunDaemonUntilSignal(const Flags& flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   absl::Notification stop;
+  // Set when RunDaemon returned by itself, before the waiter is woken with
+  // a signal of our own: that one is not an operator's request to stop.
+  std::atomic<bool> daemon_returned{false};
   std::thread waiter([&] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
-    GP_LOG_INFO("signal {} received; stopping", signal_number);
+    if (!daemon_returned.load()) {
+      GP_LOG_INFO("signal {} received; stopping", signal_number);
+    }
     stop.Notify();
   });
   const absl::Status status =
       ghostpeer::agent::RunDaemon(ToDaemonOptions(flags), &stop);
+  daemon_returned.store(true);
   if (!stop.HasBeenNotified()) {
     // RunDaemon failed at start: wake the waiter so it can be joined.
     pthread_kill(waiter.native_handle(), SIGTERM);
   }
   waiter.join();
   if (!status.ok()) {
+    // RunDaemon only fails before it runs (daemon.h): the configuration.
     std::cerr << "ghostpeer-agent: " << status.message() << "\n";
-    return kExitFailure;
+    return kExitUsage;
   }
   return kExitOk;
 }
@@ -258,6 +278,8 @@ int main(int argc, char** argv) {
       ": snapshots every TCP socket in every network namespace of this node "
       "(with process, container and interface addresses) to find clients "
       "writing to peers that vanished.")};
+  app.footer(absl::StrCat(ghostpeer::kDaemonExitStatusHelp,
+                          " With --once: 0 printed, 1 the snapshot failed."));
   Flags flags;
   DefineFlags(app, flags);
   try {

@@ -20,6 +20,7 @@
 #include "aggregator/engine.h"
 #include "aggregator/server.h"
 #include "common/credentials.h"
+#include "common/flag_checks.h"
 #include "common/logging.h"
 #include "common/version.h"
 
@@ -37,10 +38,6 @@ struct Options {
 };
 
 absl::Status Validate(const Options& options) {
-  if (options.server.listen.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--listen '", options.server.listen, "': want HOST:PORT"));
-  }
   if (options.tls.cert_file.empty() && !options.insecure &&
       !IsLoopbackEndpoint(options.server.listen)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -93,7 +90,7 @@ int Run(Options options) {
   if (!valid.ok()) {
     std::fprintf(stderr, "ghostpeer-aggregator: %s\n",
                  std::string(valid.message()).c_str());
-    return 2;
+    return kExitUsage;
   }
   // Signals go to the main thread's sigwait only: block them before any
   // thread (gRPC's included) exists, so every thread inherits the mask.
@@ -107,13 +104,13 @@ int Run(Options options) {
   if (!engine.ok()) {
     GP_LOG_ERROR("cannot open the store at {}: {}", options.engine.db_path,
                  engine.status().ToString());
-    return 1;
+    return kExitUsage;
   }
   absl::StatusOr<std::unique_ptr<AggregatorServer>> server =
       AggregatorServer::Start(options.server, engine->get());
   if (!server.ok()) {
     GP_LOG_ERROR("{}", std::string(server.status().message()));
-    return 1;
+    return kExitUsage;
   }
   if (!options.server.credentials) {
     GP_LOG_WARN("serving plaintext gRPC (no TLS) on {}{}",
@@ -133,7 +130,7 @@ int Run(Options options) {
       alerts::Alerting::Start(options.alerting, engine->get());
   if (!alerting.ok()) {
     GP_LOG_ERROR("alerting: {}", alerting.status().ToString());
-    return 1;
+    return kExitUsage;
   }
   if ((*alerting)->http_port() != 0) {
     GP_LOG_INFO("metrics on http://{} (port {})", options.alerting.http_listen,
@@ -159,7 +156,7 @@ int Run(Options options) {
   housekeeping.join();
   (*server)->Shutdown(absl::Seconds(2));
   (*alerting)->Stop();
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace
@@ -197,6 +194,7 @@ int main(int argc, char** argv) {
       ": receives socket snapshots and address events from ghostpeer agents, "
       "keeps the history of who held which address, and reports clients "
       "still writing to vanished peers. Query it with `ghostpeer findings`.")};
+  app.footer(ghostpeer::kDaemonExitStatusHelp);
   ghostpeer::aggregator::Options options;
   std::string retention = "168h";
   std::string node_stale_after = "5m";
@@ -206,11 +204,13 @@ int main(int argc, char** argv) {
                  "gRPC address HOST:PORT for agents (Ingest) and the CLI "
                  "(Query). Without TLS only a loopback address is accepted "
                  "unless --insecure")
+      ->check(ghostpeer::CheckListenAddress)
       ->capture_default_str();
   app.add_option("--db", options.engine.db_path,
                  "SQLite database for address history and findings (WAL), "
                  "alert delivery state beside it in <db>-alerts; created if "
                  "missing. ':memory:' keeps nothing across restarts")
+      ->check(ghostpeer::CheckNotEmpty)
       ->capture_default_str();
   app.add_option("--retention", retention,
                  "How long ended address ownership intervals and resolved "
@@ -225,31 +225,40 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--http-listen", options.alerting.http_listen,
                  "HOST:PORT for Prometheus /metrics, /healthz and /readyz "
-                 "(e.g. 0.0.0.0:9470); empty: no HTTP endpoint");
+                 "(e.g. 0.0.0.0:9470); empty (the default): no HTTP endpoint")
+      ->check(ghostpeer::CheckListenAddressOrOff);
   app.add_option("--alertmanager-url", options.alerting.alertmanager_url,
                  "Alertmanager base URL (http://host:9093): new and resolved "
-                 "findings are pushed to its v2 API");
+                 "findings are pushed to its v2 API")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--webhook-url", options.alerting.webhook_urls,
                  "Webhook URL, repeatable: each new and resolved finding is "
-                 "POSTed as JSON, retried with backoff");
+                 "POSTed as JSON, retried with backoff")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--webhook-secret-file", options.alerting.webhook_secret_file,
                  "File holding the HMAC-SHA256 key for the "
-                 "X-Ghostpeer-Signature header of webhook deliveries");
+                 "X-Ghostpeer-Signature header of webhook deliveries")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--tls-cert", options.tls.cert_file,
-                 "Server certificate chain (PEM): serve gRPC over TLS");
-  app.add_option("--tls-key", options.tls.key_file, "Server private key (PEM)");
+                 "Server certificate chain (PEM): serve gRPC over TLS")
+      ->check(ghostpeer::CheckNotEmpty);
+  app.add_option("--tls-key", options.tls.key_file, "Server private key (PEM)")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--tls-ca", options.tls.client_ca_file,
                  "CA (PEM) client certificates must chain to: mutual TLS; "
-                 "agents and CLIs without a valid certificate are refused");
+                 "agents and CLIs without a valid certificate are refused")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--token-file", options.token_file,
                  "File holding the cluster bearer token: every agent and CLI "
-                 "call must carry it, or a node token");
+                 "call must carry it, or a node token")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option(
-      "--node-tokens-file", options.node_tokens_file,
-      "File of tokens bound to node names, one `TOKEN NODE_PATTERN...` per "
-      "line ('#' comments; patterns are globs: node-1, worker-*). A node "
-      "token may only report (Ingest), as a node its patterns match; "
-      "queries and other nodes get PERMISSION_DENIED. Needs --token-file");
+         "--node-tokens-file", options.node_tokens_file,
+         "File of tokens bound to node names, one `TOKEN NODE_PATTERN...` per "
+         "line ('#' comments; patterns are globs: node-1, worker-*). A node "
+         "token may only report (Ingest), as a node its patterns match; "
+         "queries and other nodes get PERMISSION_DENIED. Needs --token-file")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--max-nodes", options.engine.ingest_limits.max_nodes,
                  "Nodes known at once; a new node past it is refused "
                  "(RESOURCE_EXHAUSTED), reporting nodes are never evicted. A "
@@ -287,7 +296,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     std::cerr << "ghostpeer-aggregator: " << e.what() << " (see --help)\n";
-    return 2;
+    return ghostpeer::kExitUsage;
   }
   options.engine.retention = Duration(retention);
   options.engine.node_stale_after = Duration(node_stale_after);
@@ -298,7 +307,7 @@ int main(int argc, char** argv) {
   logging.json = log_json;
   if (absl::Status s = ghostpeer::InitLogging(logging); !s.ok()) {
     std::cerr << "ghostpeer-aggregator: " << s.message() << "\n";
-    return 2;
+    return ghostpeer::kExitUsage;
   }
   return ghostpeer::aggregator::Run(std::move(options));
 }

@@ -13,6 +13,8 @@
 #include "cli/connection.h"
 #include "cli/flag_values.h"
 #include "common/credentials.h"
+#include "common/flag_checks.h"
+#include "common/host_port.h"
 #include "common/status_macros.h"
 #include "common/version.h"
 
@@ -107,6 +109,10 @@ absl::StatusOr<ConnectionOptions> ConnectionFrom(const GlobalFlags& flags,
     options.server = flags.server;
   } else if (env.server_from_env.has_value() && !env.server_from_env->empty()) {
     options.server = *env.server_from_env;
+    // --server is checked as it is parsed; the environment here.
+    if (absl::Status valid = ValidateGrpcTarget(options.server); !valid.ok()) {
+      return ForFlag("$GHOSTPEER_SERVER", valid);
+    }
   } else {
     options.server = kDefaultServer;
   }
@@ -253,22 +259,27 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
   GlobalFlags global;
   app.add_option("--server", global.server,
                  "Aggregator HOST:PORT (default $GHOSTPEER_SERVER, else "
-                 "127.0.0.1:7070)");
+                 "127.0.0.1:7070)")
+      ->check(CheckGrpcTarget);
   app.add_option("-o,--output", global.output,
                  "table (default), wide, or json");
   app.add_option("--timeout", global.timeout,
                  "Deadline of each query, e.g. 10s (default), 1500ms");
   app.add_option("--token-file", global.token_file,
-                 "Send the bearer token in this file with every call");
+                 "Send the bearer token in this file with every call")
+      ->check(CheckNotEmpty);
   app.add_option("--tls-ca", global.tls_ca,
-                 "Use TLS, trusting this CA bundle (PEM) for the aggregator");
+                 "Use TLS, trusting this CA bundle (PEM) for the aggregator")
+      ->check(CheckNotEmpty);
   app.add_option("--tls-cert", global.tls_cert,
-                 "Client certificate (PEM) for mutual TLS; needs --tls-key");
-  app.add_option("--tls-key", global.tls_key,
-                 "Private key (PEM) of --tls-cert");
+                 "Client certificate (PEM) for mutual TLS; needs --tls-key")
+      ->check(CheckNotEmpty);
+  app.add_option("--tls-key", global.tls_key, "Private key (PEM) of --tls-cert")
+      ->check(CheckNotEmpty);
   app.add_option("--tls-server-name", global.tls_server_name,
                  "Name to expect in the aggregator's certificate, when it "
-                 "differs from the --server host");
+                 "differs from the --server host")
+      ->check(CheckNotEmpty);
   app.add_flag("--verbose", global.verbose, "Let gRPC log its own diagnostics");
 
   FilterFlags findings_flags;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -289,6 +290,10 @@ TEST_F(CliTest, BadFlagsAreOneLineAndExitTwoWithoutDialling) {
       {"missing token file",
        {"nodes", "--token-file", "/nonexistent/token"},
        "reading --token-file /nonexistent/token"},
+      {"empty token file",
+       {"nodes", "--token-file", ""},
+       "--token-file: must not be empty"},
+      {"empty tls ca", {"nodes", "--tls-ca", ""}, "--tls-ca: must not be"},
   };
   for (const Case& c : cases) {
     const Result result = Run(c.args);
@@ -329,6 +334,39 @@ TEST_F(CliTest, ServerComesFromTheEnvironmentUnlessAFlagSaysOtherwise) {
   const Result env_used = Run({"nodes"}, /*add_server=*/false);
   EXPECT_EQ(env_used.code, kExitError);
   EXPECT_TRUE(absl::StrContains(env_used.err, "127.0.0.1:1")) << env_used.err;
+}
+
+TEST_F(CliTest, ServerMustBeHostAndPortWhereverItComesFrom) {
+  struct Case {
+    std::string name;
+    std::vector<std::string> args;
+    std::optional<std::string> env;
+    std::string want_in_err;
+  };
+  const std::vector<Case> cases = {
+      // An unset variable in a script used to mean 127.0.0.1:7070.
+      {"empty flag", {"--server", "", "nodes"}, {}, "--server: must not be"},
+      {"port past 65535",
+       {"--server", "127.0.0.1:99999", "nodes"},
+       {},
+       "--server: '127.0.0.1:99999': the port must be a number from 1"},
+      {"port zero", {"--server", "127.0.0.1:0", "nodes"}, {}, "from 1"},
+      {"no port", {"--server", "aggregator", "nodes"}, {}, "no port"},
+      {"environment port past 65535",
+       {"nodes"},
+       "127.0.0.1:70000",
+       "$GHOSTPEER_SERVER: '127.0.0.1:70000'"},
+  };
+  for (const Case& c : cases) {
+    env_.server_from_env = c.env;
+    const Result result = Run(c.args, /*add_server=*/false);
+    EXPECT_EQ(result.code, kExitError) << c.name;
+    EXPECT_EQ(CountLines(result.err), 1) << c.name << ": " << result.err;
+    EXPECT_TRUE(absl::StrContains(result.err, c.want_in_err))
+        << c.name << ": " << result.err;
+  }
+  EXPECT_TRUE(aggregator_.service().authorizations().empty())
+      << "a bad server must be reported before any call";
 }
 
 TEST_F(CliTest, TokenIsSentAsBearerMetadata) {
