@@ -6,13 +6,13 @@
 #include <utility>
 #include <vector>
 
-#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "cli/humanize.h"
 #include "cli/render.h"
 #include "cli/timeline.h"
+#include "common/backoff.h"
 #include "common/status_macros.h"
 
 namespace ghostpeer::cli {
@@ -303,10 +303,10 @@ absl::StatusOr<int> RunWatch(const CommandContext& context,
   //    loss is retried with exponential backoff and jitter, unless the
   //    aggregator was never reached (a wrong --server must fail at once) or
   //    max_reconnects consecutive attempts got nowhere.
-  absl::BitGen jitter;
+  Backoff backoff(BackoffPolicy{options.initial_backoff, options.max_backoff,
+                                /*multiplier=*/2, Jitter::kEqual});
   bool ever_connected = false;
   bool lost = false;
-  int failures = 0;
   *context.err << "watching findings at " << server << " (Ctrl-C to stop)\n";
   while (true) {
     if (stop->stopped()) return kExitOk;
@@ -325,7 +325,7 @@ absl::StatusOr<int> RunWatch(const CommandContext& context,
       v1::FindingEvent event;
       while (reader->Read(&event)) {
         ever_connected = true;
-        failures = 0;
+        backoff.Reset();
         GHOSTPEER_RETURN_IF_ERROR(follower.Show(event));
       }
       status = reader->Finish();
@@ -342,9 +342,9 @@ absl::StatusOr<int> RunWatch(const CommandContext& context,
     // A stream that held for a while was a successful reconnect even if the
     // cluster was quiet.
     if (context.clock->Now() - stream_start >= options.max_backoff) {
-      failures = 0;
+      backoff.Reset();
     }
-    if (failures >= options.max_reconnects) {
+    if (backoff.failures() >= options.max_reconnects) {
       return absl::UnavailableError(absl::StrCat(
           "lost the aggregator at ", server, ": ", LossDetail(status),
           options.max_reconnects == 0
@@ -352,18 +352,12 @@ absl::StatusOr<int> RunWatch(const CommandContext& context,
               : absl::StrCat("; gave up after ", options.max_reconnects,
                              " reconnect attempts")));
     }
-    absl::Duration backoff = options.initial_backoff;
-    for (int i = 0; i < failures && backoff < options.max_backoff; ++i) {
-      backoff *= 2;
-    }
-    backoff = std::min(backoff, options.max_backoff) *
-              absl::Uniform(jitter, 0.8, 1.2);
-    ++failures;
+    const absl::Duration wait = backoff.Next();
     *context.err << "ghostpeer: lost the aggregator at " << server << ": "
                  << LossDetail(status) << "; reconnecting in "
-                 << ShortLatency(backoff) << " (attempt " << failures << "/"
-                 << options.max_reconnects << ")\n";
-    if (stop->WaitFor(backoff)) return kExitOk;
+                 << ShortLatency(wait) << " (attempt " << backoff.failures()
+                 << "/" << options.max_reconnects << ")\n";
+    if (stop->WaitFor(wait)) return kExitOk;
   }
 }
 

@@ -7,9 +7,22 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/backoff.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 
 namespace ghostpeer::agent::docker {
+namespace {
+
+// Doubling from initial to max, without jitter: the watcher talks to its
+// own node's dockerd, so there is no fleet to spread out.
+BackoffPolicy ReconnectPolicy(const DockerWatcherOptions& options) {
+  return BackoffPolicy{options.reconnect_initial_backoff,
+                       options.reconnect_max_backoff, /*multiplier=*/2,
+                       Jitter::kNone};
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<DockerWatcher>> DockerWatcher::Create(
     std::unique_ptr<DockerTransport> transport, DockerWatcherOptions options) {
@@ -19,11 +32,8 @@ absl::StatusOr<std::unique_ptr<DockerWatcher>> DockerWatcher::Create(
   if (!options.on_events) {
     return absl::InvalidArgumentError("docker watcher: on_events is required");
   }
-  if (options.reconnect_initial_backoff <= absl::ZeroDuration() ||
-      options.reconnect_max_backoff < options.reconnect_initial_backoff) {
-    return absl::InvalidArgumentError(
-        "docker watcher: reconnect backoff must be positive, initial <= max");
-  }
+  GHOSTPEER_RETURN_IF_ERROR(ValidateBackoffPolicy(ReconnectPolicy(options),
+                                                  "docker watcher reconnect"));
   if (options.swarm_poll_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "docker watcher: negative swarm poll interval");
@@ -120,7 +130,7 @@ uint64_t DockerWatcher::NetnsInode(int pid) const {
 }
 
 void DockerWatcher::RunEvents() {
-  absl::Duration backoff = options_.reconnect_initial_backoff;
+  Backoff backoff(ReconnectPolicy(options_));
   bool was_connected = false;
   while (!stopping_) {
     // 1. Sync: what exists now, diffed against what the book knew. Taken
@@ -136,7 +146,7 @@ void DockerWatcher::RunEvents() {
         GP_LOG_INFO("docker: reconnected and re-synced");
       }
       was_connected = true;
-      backoff = options_.reconnect_initial_backoff;
+      backoff.Reset();
 
       // 2. Follow the stream until it breaks, a stop, or a failed inspect
       //    asks for a re-sync.
@@ -169,8 +179,7 @@ void DockerWatcher::RunEvents() {
                   absl::FormatDuration(options_.reconnect_max_backoff));
     }
     SetStatus(std::move(reason));
-    if (!SleepUnlessStopped(backoff)) break;
-    backoff = std::min(backoff * 2, options_.reconnect_max_backoff);
+    if (!SleepUnlessStopped(backoff.Next())) break;
   }
 }
 

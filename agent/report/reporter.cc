@@ -1,10 +1,10 @@
 #include "agent/report/reporter.h"
 
 #include <algorithm>
-#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/backoff.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -158,6 +158,11 @@ absl::Status Reporter::Run() {
   if (options_.interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError("reporter: interval must be >= 1s");
   }
+  const BackoffPolicy backoff_policy{options_.initial_backoff,
+                                     options_.max_backoff, /*multiplier=*/2,
+                                     Jitter::kEqual};
+  GHOSTPEER_RETURN_IF_ERROR(
+      ValidateBackoffPolicy(backoff_policy, "reporter reconnect"));
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       options_.credentials ? options_.credentials
                            : grpc::InsecureChannelCredentials();
@@ -165,8 +170,7 @@ absl::Status Reporter::Run() {
       options_.aggregator, credentials, ReporterChannelArguments(options_));
   std::unique_ptr<v1::Ingest::Stub> stub = v1::Ingest::NewStub(channel);
 
-  std::mt19937_64 random(std::random_device{}());
-  absl::Duration backoff = options_.initial_backoff;
+  Backoff backoff(backoff_policy);
   while (!stopped()) {
     const absl::Time opened = options_.clock->Now();
     absl::Status status = WaitForChannel(*channel);
@@ -180,15 +184,14 @@ absl::Status Reporter::Run() {
     }
     // A stream that lived a while was healthy: start backing off afresh.
     if (options_.clock->Now() - opened > 2 * options_.interval) {
-      backoff = options_.initial_backoff;
+      backoff.Reset();
     }
-    // Full jitter around the current step: spreads a fleet's reconnects.
-    std::uniform_real_distribution<double> jitter(0.5, 1.5);
-    const absl::Duration wait = backoff * jitter(random);
+    // Jittered, so that a fleet does not reconnect in lockstep when the
+    // aggregator comes back.
+    const absl::Duration wait = backoff.Next();
     GP_LOG_WARN("stream to {} ended ({}); reconnecting in {}",
                 options_.aggregator, status.ToString(),
                 absl::FormatDuration(wait));
-    backoff = std::min(backoff * 2, options_.max_backoff);
     const absl::Time until = options_.clock->Now() + wait;
     while (options_.clock->Now() < until) {
       if (!WaitUntil(until)) break;

@@ -1,7 +1,6 @@
 #include "aggregator/alerts/alert_delivery.h"
 
 #include <algorithm>
-#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -131,7 +130,9 @@ struct Dispatcher::Worker {
   absl::Mutex mu;
   bool wake ABSL_GUARDED_BY(mu) = false;
   absl::Time next_refresh = absl::InfinitePast();  // worker thread only
-  std::mt19937_64 random{std::random_device{}()};  // worker thread only
+  // The delay after a delivery's n-th failure (n kept in the store).
+  explicit Worker(const BackoffPolicy& policy) : backoff(policy) {}
+  Backoff backoff;  // worker thread only
 };
 
 Dispatcher::Dispatcher(DispatcherOptions options, DeliveryStore* store,
@@ -139,7 +140,7 @@ Dispatcher::Dispatcher(DispatcherOptions options, DeliveryStore* store,
                        metrics::Registry* registry)
     : options_(std::move(options)), store_(store) {
   for (auto& sink : sinks) {
-    auto worker = std::make_unique<Worker>();
+    auto worker = std::make_unique<Worker>(options_.retry.backoff);
     worker->sink = std::move(sink);
     workers_.push_back(std::move(worker));
   }
@@ -339,9 +340,7 @@ void Dispatcher::Attempt(Worker* worker, const Delivery& delivery) {
         sink.name(), delivery.attempts + 1, delivered.ToString());
   } else {
     const int failures = delivery.attempts + 1;
-    std::uniform_real_distribution<double> unit(0.0, 1.0);
-    const absl::Duration delay =
-        RetryDelay(options_.retry, failures, unit(worker->random));
+    const absl::Duration delay = worker->backoff.DelayAfter(failures);
     recorded = store_->MarkFailed(delivery.id, failures, now + delay,
                                   std::string(delivered.message()));
     GP_LOG_WARN(

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "aggregator/alerts/webhook.h"
+#include "common/backoff.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -29,6 +30,8 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
   if (options.resend_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("alerting: resend interval must be > 0");
   }
+  GHOSTPEER_RETURN_IF_ERROR(
+      ValidateBackoffPolicy(options.retry.backoff, "alert delivery retry"));
   const bool has_sinks =
       !options.alertmanager_url.empty() || !options.webhook_urls.empty();
   if (!options.alertmanager_url.empty()) {

@@ -249,7 +249,7 @@ int Run(const BenchOptions& options) {
         absl::StrCat("http://127.0.0.1:", port, "/hook")};
   }
   alerting_options.db_path = engine_options.db_path;
-  alerting_options.retry.initial = options.retry_initial;
+  alerting_options.retry.backoff.initial = options.retry_initial;
   alerting_options.post_timeout = absl::Seconds(1);
   absl::StatusOr<std::unique_ptr<alerts::Alerting>> alerting =
       alerts::Alerting::Start(alerting_options, engine->get());

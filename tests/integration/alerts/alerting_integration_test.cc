@@ -168,8 +168,8 @@ class AlertingIntegrationTest : public ::testing::Test {
     AlertingOptions options;
     options.db_path = (dir_ / "ghostpeer.db").string();
     options.resend_interval = absl::Seconds(2);
-    options.retry.initial = absl::Milliseconds(200);
-    options.retry.max = absl::Seconds(1);
+    options.retry.backoff.initial = absl::Milliseconds(200);
+    options.retry.backoff.max = absl::Seconds(1);
     return options;
   }
 

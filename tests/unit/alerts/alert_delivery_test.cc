@@ -182,9 +182,9 @@ class DispatcherTest : public ::testing::Test {
       FakePoster* poster, std::vector<v1::Finding> known,
       metrics::Registry* registry = nullptr) {
     DispatcherOptions options;
-    options.retry.initial = absl::Milliseconds(20);
-    options.retry.max = absl::Milliseconds(100);
-    options.retry.jitter = 0;
+    options.retry.backoff.initial = absl::Milliseconds(20);
+    options.retry.backoff.max = absl::Milliseconds(100);
+    options.retry.backoff.jitter = Jitter::kNone;
     options.refresh_interval = absl::Hours(1);
     options.all_findings = [known] { return known; };
     std::vector<std::unique_ptr<AlertSink>> sinks;
@@ -319,8 +319,8 @@ TEST_F(DispatcherTest, ReconcileSendsWhatTheCrashLost) {
 TEST_F(DispatcherTest, GivesUpAfterThePolicyLimit) {
   FakePoster poster(/*otherwise=*/500);
   DispatcherOptions options;
-  options.retry.initial = absl::Milliseconds(10);
-  options.retry.jitter = 0;
+  options.retry.backoff.initial = absl::Milliseconds(10);
+  options.retry.backoff.jitter = Jitter::kNone;
   options.retry.give_up_after = absl::Milliseconds(100);
   std::vector<std::unique_ptr<AlertSink>> sinks;
   sinks.push_back(std::make_unique<WebhookSink>(
