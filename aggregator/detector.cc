@@ -11,8 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "aggregator/ip_address.h"
-#include "aggregator/owner.h"
-#include "common/human_bytes.h"
+#include "common/story.h"
 #include "common/time_util.h"
 
 namespace ghostpeer::aggregator {
@@ -191,10 +190,6 @@ OwnAddresses(
   return own;
 }
 
-std::string FormatStoryTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
-
 }  // namespace
 
 std::string FindingId(absl::string_view node, const SocketKeyView& key,
@@ -348,7 +343,9 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
         *finding.mutable_peer_current_owner() = current_owner->ToProto();
       }
       finding.set_bytes_at_risk(at_risk);
-      finding.set_story(StoryOf(finding));
+      // Told once, at detection, in UTC: the story is stored with the
+      // finding and travels to the CLI and to alert receivers.
+      finding.set_story(ComposeStory(finding, StoryContext{input.now}));
       out.memory = EncodeMemory(mem, history);
     };
 
@@ -416,56 +413,6 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
               return a.finding.id() < b.finding.id();
             });
   return findings;
-}
-
-std::string StoryOf(const v1::Finding& finding) {
-  const v1::SocketRecord& socket = finding.socket();
-  const std::string client =
-      absl::StrCat(DescribeClient(socket), " on ", socket.node());
-  const std::string peer =
-      socket.remote_ip().find(':') == std::string::npos
-          ? absl::StrCat(socket.remote_ip(), ":", socket.remote_port())
-          : absl::StrCat("[", socket.remote_ip(), "]:", socket.remote_port());
-  const std::string risk =
-      finding.bytes_at_risk() > 0
-          ? absl::StrCat(HumanBytes(finding.bytes_at_risk()), " at risk")
-          : "its next write will be lost";
-  std::string last;
-  if (finding.has_peer_last_owner()) {
-    last =
-        absl::StrCat("belonged to ", DescribeOwner(finding.peer_last_owner()));
-    if (finding.peer_last_owner().has_until()) {
-      absl::StrAppend(
-          &last, " until ",
-          FormatStoryTime(FromProto(finding.peer_last_owner().until())));
-    }
-  }
-  switch (finding.kind()) {
-    case v1::VANISHED_PEER:
-      return absl::StrCat(
-          client,
-          finding.severity() == v1::CRITICAL ? " is writing to "
-                                             : " holds an idle connection to ",
-          peer, ", which ", last, "; nobody holds it now; ", risk);
-    case v1::REASSIGNED_PEER:
-      return absl::StrCat(client, " is connected to ", peer, ", which ", last,
-                          " and now belongs to ",
-                          finding.has_peer_current_owner()
-                              ? DescribeOwner(finding.peer_current_owner())
-                              : "someone else",
-                          "; ", risk);
-    case v1::CLOSE_WAIT_WRITER:
-      return absl::StrCat(
-          client, " keeps writing to ", peer,
-          " after the peer closed the connection (",
-          finding.has_peer_current_owner()
-              ? absl::StrCat("now held by ",
-                             DescribeOwner(finding.peer_current_owner()))
-              : "nobody holds it now",
-          "); ", risk);
-    default:
-      return absl::StrCat(client, " talks to ", peer);
-  }
 }
 
 }  // namespace ghostpeer::aggregator

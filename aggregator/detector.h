@@ -165,12 +165,6 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
                                     const DetectorOptions& options,
                                     ConnectionMemory* memory);
 
-// The one-line story of a finding, from its fields:
-// "gpx-cli.1 (logc, pid 412) on node-1 is writing to 10.0.1.6:27017, which
-// belonged to gpx-srv.1 until 12:03:04Z; nobody holds it now; 1.8 KB at
-// risk".
-std::string StoryOf(const v1::Finding& finding);
-
 }  // namespace ghostpeer::aggregator
 
 #endif  // GHOSTPEER_AGGREGATOR_DETECTOR_H_

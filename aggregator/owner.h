@@ -1,5 +1,5 @@
-// Who holds an address: the one definition of owner identity, and how
-// owners and clients are named for people.
+// Who holds an address: the one definition of owner identity. (How owners
+// and clients are named for people: common/story.h.)
 #ifndef GHOSTPEER_AGGREGATOR_OWNER_H_
 #define GHOSTPEER_AGGREGATOR_OWNER_H_
 
@@ -18,14 +18,6 @@ bool SameOwner(const v1::AddressOwner& a, const v1::AddressOwner& b);
 // A string that is equal for two owners iff SameOwner() holds; usable as a
 // map key and stable across processes (it is persisted with findings).
 std::string OwnerIdentityKey(const v1::AddressOwner& owner);
-
-// A short human name: "gpx-srv.1" (container/task name), else the service,
-// else "netns gpx-srv", "host node-1", "VIP of web". Never empty.
-std::string DescribeOwner(const v1::AddressOwner& owner);
-
-// A short human name for the process holding a socket:
-// "gpx-cli.1 (logc, pid 412)", "logc (pid 412)", "netns inode:4026532625".
-std::string DescribeClient(const v1::SocketRecord& socket);
 
 }  // namespace ghostpeer::aggregator
 

@@ -64,13 +64,4 @@ std::optional<absl::Time> TimeOf(const google::protobuf::Timestamp& timestamp) {
   return FromProto(timestamp);
 }
 
-std::string Printable(absl::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    const unsigned char byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) c = '?';
-  }
-  return out;
-}
-
 }  // namespace ghostpeer::cli

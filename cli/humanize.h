@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/human_bytes.h"
+#include "common/names.h"
 #include "google/protobuf/timestamp.pb.h"
 
 namespace ghostpeer::cli {
@@ -37,9 +38,8 @@ std::string ClockTime(absl::Time time, absl::Time now, absl::TimeZone zone);
 // the zero timestamp that proto3 cannot tell from absent).
 std::optional<absl::Time> TimeOf(const google::protobuf::Timestamp& timestamp);
 
-// Replaces control characters (C0, DEL) with '?', so that a name a process
-// or container chose cannot move the cursor or recolour the terminal.
-std::string Printable(absl::string_view text);
+// Control characters replaced with '?' (common/names.h).
+using ::ghostpeer::Printable;
 
 }  // namespace ghostpeer::cli
 

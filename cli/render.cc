@@ -10,9 +10,10 @@
 #include "absl/strings/str_format.h"
 #include "cli/flag_values.h"
 #include "cli/humanize.h"
-#include "cli/story.h"
 #include "cli/table.h"
+#include "common/names.h"
 #include "common/proto_json.h"
+#include "common/story.h"
 #include "common/time_util.h"
 
 namespace ghostpeer::cli {

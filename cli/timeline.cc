@@ -8,8 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "cli/flag_values.h"
 #include "cli/humanize.h"
-#include "cli/story.h"
 #include "cli/table.h"
+#include "common/names.h"
+#include "common/story.h"
 
 namespace ghostpeer::cli {
 namespace {

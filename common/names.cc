@@ -21,4 +21,13 @@ std::string ShortTaskName(absl::string_view name) {
   return std::string(name.substr(0, dot));
 }
 
+std::string Printable(absl::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    const unsigned char byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) c = '?';
+  }
+  return out;
+}
+
 }  // namespace ghostpeer

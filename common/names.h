@@ -1,4 +1,4 @@
-// How swarm names are shown to people.
+// How names from the cluster are shown to people.
 #ifndef GHOSTPEER_COMMON_NAMES_H_
 #define GHOSTPEER_COMMON_NAMES_H_
 
@@ -12,6 +12,11 @@ namespace ghostpeer {
 // task container) name without its 25-character task id, which people do
 // not read. Anything else comes back unchanged. Pure.
 std::string ShortTaskName(absl::string_view name);
+
+// `text` with control characters (C0, DEL) replaced by '?', so that a name
+// a process or container chose can neither move a terminal's cursor nor
+// break a story or an alert into several lines. Pure.
+std::string Printable(absl::string_view text);
 
 }  // namespace ghostpeer
 

@@ -4,8 +4,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "aggregator/alerts/story.h"
 #include "common/human_bytes.h"
+#include "common/story.h"
 #include "common/time_util.h"
 #include "nlohmann/json.hpp"
 
@@ -16,16 +16,11 @@ std::string Rfc3339(absl::Time time) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone());
 }
 
-std::string Endpoint(const std::string& ip, uint32_t port) {
-  if (absl::StrContains(ip, ':')) return absl::StrCat("[", ip, "]:", port);
-  return absl::StrCat(ip, ":", port);
-}
-
 // Everything the on-call person wants without opening a terminal, one line.
 std::string Description(const v1::Finding& finding) {
   const v1::SocketRecord& s = finding.socket();
   std::string text = absl::StrCat(
-      ClientLabel(s), " on ", s.node().empty() ? "?" : s.node(), ": ",
+      StoryClient(s), " on ", s.node().empty() ? "?" : s.node(), ": ",
       Endpoint(s.local_ip(), s.local_port()), " -> ",
       Endpoint(s.remote_ip(), s.remote_port()), " ",
       absl::StripPrefix(v1::TcpState_Name(s.state()), "TCP_STATE_"),
@@ -41,6 +36,12 @@ std::string Description(const v1::Finding& finding) {
                   " at risk. ghostpeer findings shows it; ghostpeer history ",
                   s.remote_ip(), " tells who held the address.");
   return text;
+}
+
+// The finding's story (the Engine's, told at detection); composed as of
+// first_seen, in UTC, for a finding that came without one.
+std::string Summary(const v1::Finding& finding) {
+  return FindingStory(finding, StoryContext{FromProto(finding.first_seen())});
 }
 
 }  // namespace
@@ -87,7 +88,7 @@ std::string AlertmanagerPayload(const std::vector<AlertInput>& alerts,
     nlohmann::json item = {
         {"labels", labels},
         {"annotations",
-         {{"summary", AlertStory(finding)},
+         {{"summary", Summary(finding)},
           {"description", Description(finding)},
           {"finding_id", finding.id()}}},
         {"endsAt", Rfc3339(alert.ends_at)},

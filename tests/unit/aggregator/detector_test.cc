@@ -452,9 +452,10 @@ TEST(DetectorFindingTest, CarriesOwnersStoryAndStableId) {
             FindingId("node-1", SocketKeyView::Of(record), v1::VANISHED_PEER));
   EXPECT_EQ(f.id().size(), 16u);
   EXPECT_EQ(f.story(),
-            "gpx-cli.1 (logc, pid 412) on node-1 is writing to "
-            "10.0.1.6:27017, which belonged to gpx-srv.1 until "
-            "2027-01-15T09:02:04Z; nobody holds it now; 1.8 KB at risk");
+            "gpx-cli.1 on node-1 is writing to 10.0.1.6:27017, which "
+            "belonged to gpx-srv.1 until 09:02:04 UTC; nobody holds it now; "
+            "1.8 KB at risk")
+      << "told at detection (input.now), in UTC, as common/story.h says";
   // Same input, fresh memory: the same id and finding (deterministic).
   ConnectionMemory again;
   auto second = Detect(input, history, AtOnce(), &again);

@@ -52,28 +52,5 @@ TEST(SameOwnerTest, IdentityIsNodeKindContainerNetns) {
   }
 }
 
-TEST(DescribeTest, OwnersAndClients) {
-  EXPECT_EQ(DescribeOwner(Container("10.0.1.6", "gpx-srv.1")), "gpx-srv.1");
-  EXPECT_EQ(DescribeOwner(testing::Vip("10.0.1.2", "web")), "VIP of web");
-  EXPECT_EQ(DescribeOwner(testing::Netns("10.99.0.2", "gpx-srv", "n", 7)),
-            "netns gpx-srv");
-  v1::AddressOwner host;
-  host.set_kind(v1::OWNER_KIND_HOST);
-  host.set_node("node-1");
-  EXPECT_EQ(DescribeOwner(host), "host node-1");
-
-  v1::SocketRecord socket;
-  socket.set_task("gpx-cli.1");
-  socket.set_comm("logc");
-  socket.set_pid(412);
-  EXPECT_EQ(DescribeClient(socket), "gpx-cli.1 (logc, pid 412)");
-  socket.clear_task();
-  EXPECT_EQ(DescribeClient(socket), "logc (pid 412)");
-  socket.clear_comm();
-  socket.clear_pid();
-  socket.set_netns_inode(4026532625);
-  EXPECT_EQ(DescribeClient(socket), "a socket in netns inode:4026532625");
-}
-
 }  // namespace
 }  // namespace ghostpeer::aggregator

@@ -36,7 +36,7 @@ TEST(RenderTest, FindingsTableReadsAtAGlance) {
       "gpx-srv.1   6m56s ago  nobody       CLOSE_WAIT    1833   1.8 KB   6m\n"
       "\n"
       "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-      "gpx-srv.1 until 12:03:04; 1.8 KB at risk\n");
+      "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; 1.8 KB at risk\n");
 }
 
 TEST(RenderTest, FindingsSortWorstFirstAndShowStatusOnlyWhenMixed) {
@@ -164,8 +164,8 @@ TEST(RenderTest, CheckLinesAreBrief) {
   *response.add_findings() = VanishedFinding();
   EXPECT_EQ(RenderFindingLines(response, Options()),
             "CRITICAL  vanished  gpx-cli.1 on node-1 is writing to "
-            "10.99.0.2:27017, which belonged to gpx-srv.1 until 12:03:04; 1.8 "
-            "KB at risk\n");
+            "10.99.0.2:27017, which belonged to gpx-srv.1 until 12:03:04 UTC; "
+            "nobody holds it now; 1.8 KB at risk\n");
 }
 
 TEST(RenderTest, SocketsTableAndTruncationNote) {
@@ -254,7 +254,7 @@ TEST(RenderTest, FindingEventLinesCarryTheirOwnTime) {
   EXPECT_EQ(RenderFindingEvent(opened, Options()),
             "12:04:00  OPENED   CRITICAL  vanished           gpx-cli.1 on "
             "node-1 is writing to 10.99.0.2:27017, which belonged to gpx-srv.1 "
-            "until 12:03:04; 1.8 KB at risk\n");
+            "until 12:03:04 UTC; nobody holds it now; 1.8 KB at risk\n");
 
   v1::FindingEvent closed = opened;
   closed.set_type(v1::CLOSED);
@@ -263,7 +263,7 @@ TEST(RenderTest, FindingEventLinesCarryTheirOwnTime) {
       ToProto(TestNow() - absl::Seconds(1));
   const std::string line = RenderFindingEvent(closed, Options());
   EXPECT_TRUE(absl::StartsWith(line, "12:09:59  CLOSED ")) << line;
-  EXPECT_TRUE(absl::StrContains(line, "(resolved 1s ago)")) << line;
+  EXPECT_TRUE(absl::StrContains(line, "(resolved 12:09:59 UTC)")) << line;
 
   v1::FindingEvent untimed;
   untimed.set_type(v1::UPDATED);

@@ -1,11 +1,12 @@
-#include "cli/story.h"
+#include "common/story.h"
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "cli/humanize.h"
+#include "common/human_bytes.h"
+#include "common/names.h"
+#include "common/time_util.h"
 
-namespace ghostpeer::cli {
+namespace ghostpeer {
 namespace {
 
 bool HasContainerIdentity(const v1::SocketRecord& socket) {
@@ -13,8 +14,59 @@ bool HasContainerIdentity(const v1::SocketRecord& socket) {
          !socket.service().empty();
 }
 
-// In a story, a client without a container is best named by its process:
-// "logc (pid 4242) in netns:4026532625" says more than the namespace alone.
+// False for an absent Timestamp and for the zero one, which proto3 cannot
+// tell from absent.
+bool IsSet(const google::protobuf::Timestamp& timestamp) {
+  return timestamp.seconds() != 0 || timestamp.nanos() != 0;
+}
+
+// ", which belonged to gpx-srv.1 until 12:03:04 UTC", or "" when the
+// finding does not say who held the peer.
+std::string LastOwnerClause(const v1::Finding& finding,
+                            const StoryContext& context) {
+  if (!finding.has_peer_last_owner()) return "";
+  const std::string owner = ShortTaskName(OwnerName(finding.peer_last_owner()));
+  if (owner.empty()) return "";
+  std::string clause = absl::StrCat(", which belonged to ", owner);
+  if (IsSet(finding.peer_last_owner().until())) {
+    absl::StrAppend(
+        &clause, " until ",
+        StoryTime(FromProto(finding.peer_last_owner().until()), context));
+  }
+  return clause;
+}
+
+std::string AtRisk(const v1::Finding& finding) {
+  if (finding.bytes_at_risk() == 0) return "nothing queued yet";
+  return absl::StrCat(HumanBytes(finding.bytes_at_risk()), " at risk");
+}
+
+}  // namespace
+
+std::string StoryTime(absl::Time time, const StoryContext& context) {
+  const bool today = absl::ToCivilDay(time, context.zone) ==
+                     absl::ToCivilDay(context.now, context.zone);
+  return absl::FormatTime(today ? "%H:%M:%S %Z" : "%Y-%m-%d %H:%M:%S %Z", time,
+                          context.zone);
+}
+
+std::string Endpoint(absl::string_view ip, uint32_t port) {
+  if (ip.empty()) return "-";
+  if (port == 0) return std::string(ip);
+  if (absl::StrContains(ip, ':')) return absl::StrCat("[", ip, "]:", port);
+  return absl::StrCat(ip, ":", port);
+}
+
+std::string ClientName(const v1::SocketRecord& socket) {
+  if (!socket.task().empty()) return socket.task();
+  if (!socket.container_name().empty()) return socket.container_name();
+  if (!socket.service().empty()) return socket.service();
+  if (socket.netns_inode() != 0) {
+    return absl::StrCat("netns:", socket.netns_inode());
+  }
+  return "host";
+}
+
 std::string StoryClient(const v1::SocketRecord& socket) {
   if (HasContainerIdentity(socket) ||
       (socket.comm().empty() && socket.pid() == 0)) {
@@ -32,44 +84,6 @@ std::string StoryClient(const v1::SocketRecord& socket) {
     absl::StrAppend(&client, " in netns:", socket.netns_inode());
   }
   return client;
-}
-
-// ", which belonged to gpx-srv.1 until 12:03:04", or "" when the finding
-// does not say who held the peer.
-std::string LastOwnerClause(const v1::Finding& finding,
-                            const StoryContext& context) {
-  if (!finding.has_peer_last_owner()) return "";
-  const std::string owner = ShortTaskName(OwnerName(finding.peer_last_owner()));
-  if (owner.empty()) return "";
-  std::string clause = absl::StrCat(", which belonged to ", owner);
-  if (auto until = TimeOf(finding.peer_last_owner().until())) {
-    absl::StrAppend(&clause, " until ",
-                    ClockTime(*until, context.now, context.zone));
-  }
-  return clause;
-}
-
-std::string AtRisk(const v1::Finding& finding) {
-  if (finding.bytes_at_risk() == 0) return "nothing queued yet";
-  return absl::StrCat(HumanBytes(finding.bytes_at_risk()), " at risk");
-}
-
-}  // namespace
-
-std::string Endpoint(absl::string_view ip, uint32_t port) {
-  if (ip.empty()) return "-";
-  if (port == 0) return std::string(ip);
-  if (absl::StrContains(ip, ':')) return absl::StrCat("[", ip, "]:", port);
-  return absl::StrCat(ip, ":", port);
-}
-
-std::string ClientName(const v1::SocketRecord& socket) {
-  if (!socket.task().empty()) return socket.task();
-  if (!socket.container_name().empty()) return socket.container_name();
-  if (!socket.service().empty()) return socket.service();
-  if (socket.netns_inode() != 0)
-    return absl::StrCat("netns:", socket.netns_inode());
-  return "host";
 }
 
 std::string ProcessName(const v1::SocketRecord& socket) {
@@ -94,8 +108,9 @@ std::string OwnerName(const v1::AddressOwner& owner) {
                                 : absl::StrCat("host ", owner.node());
   }
   if (!owner.netns().empty()) return absl::StrCat("netns ", owner.netns());
-  if (owner.netns_inode() != 0)
+  if (owner.netns_inode() != 0) {
     return absl::StrCat("netns inode:", owner.netns_inode());
+  }
   return "";
 }
 
@@ -110,15 +125,15 @@ std::string ComposeStory(const v1::Finding& finding,
   std::string story;
   switch (finding.kind()) {
     case v1::VANISHED_PEER:
+      // Said outright: that nobody holds the address is the whole finding.
       if (finding.severity() == v1::CRITICAL || finding.bytes_at_risk() > 0) {
         story = absl::StrCat(subject, " is writing to ", peer, last,
-                             last.empty() ? ", which nobody holds now" : "",
-                             "; ", AtRisk(finding));
+                             "; nobody holds it now; ", AtRisk(finding));
       } else {
         story =
             absl::StrCat(subject, " holds an idle connection to ", peer, last,
-                         last.empty() ? ", which nobody holds now" : "",
-                         "; its next write will be lost");
+                         "; nobody holds it now; its next write will be "
+                         "lost");
       }
       break;
     case v1::REASSIGNED_PEER: {
@@ -149,8 +164,10 @@ std::string ComposeStory(const v1::Finding& finding,
       break;
   }
   if (finding.status() == v1::RESOLVED) {
-    if (auto resolved = TimeOf(finding.resolved_at())) {
-      absl::StrAppend(&story, " (resolved ", Ago(*resolved, context.now), ")");
+    if (IsSet(finding.resolved_at())) {
+      absl::StrAppend(&story, " (resolved ",
+                      StoryTime(FromProto(finding.resolved_at()), context),
+                      ")");
     } else {
       absl::StrAppend(&story, " (resolved)");
     }
@@ -164,4 +181,4 @@ std::string FindingStory(const v1::Finding& finding,
   return Printable(ComposeStory(finding, context));
 }
 
-}  // namespace ghostpeer::cli
+}  // namespace ghostpeer
