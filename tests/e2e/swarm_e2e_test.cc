@@ -93,6 +93,36 @@ std::string TaskAddress(const std::string& service) {
   return address.substr(0, address.find('/'));
 }
 
+// The virtual IP of `service` on kNet ("10.0.1.2"), or "" without one.
+std::string ServiceVip(const std::string& service) {
+  CommandResult result = Sh(absl::StrCat(
+      "net=$(docker network inspect --format '{{.Id}}' ", kNet,
+      ") && docker service inspect --format '{{range "
+      ".Endpoint.VirtualIPs}}{{.NetworkID}} {{.Addr}}{{\"\\n\"}}{{end}}' ",
+      service, " | awk -v net=\"$net\" '$1 == net { print $2 }'"));
+  std::string address(absl::StripAsciiWhitespace(result.out));
+  return address.substr(0, address.find('/'));
+}
+
+// Whether ghostpeer reports a socket of `client_service` established to
+// `peer`:27017.
+bool HasEstablishedSocket(const std::string& client_service,
+                          const std::string& peer) {
+  CommandResult sockets =
+      RunBinary({kCli, "sockets", "--peer", peer, "-o", "json"});
+  if (sockets.exit_code != 0) return false;
+  json parsed = json::parse(sockets.out, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return false;
+  for (const json& s : parsed.value("sockets", json::array())) {
+    if (s.value("service", "") == client_service &&
+        AsU64(s["remote_port"]) == 27017u &&
+        s.value("state", "").find("ESTABLISHED") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
 class SwarmE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -124,7 +154,8 @@ class SwarmE2eTest : public ::testing::Test {
 
   static void CleanUp() {
     (void)Sh(absl::StrCat("docker service rm ", kServer, " ", kClient, " ",
-                          kHealthyServer, " ", kHealthyClient,
+                          kHealthyServer, " ", kHealthyClient, " ",
+                          kHealthyServer, "-vip ", kHealthyClient, "-vip",
                           " >/dev/null 2>&1; for i in $(seq 1 30); do docker "
                           "ps -q -f name=gp-e2e- | grep -q . || break; sleep "
                           "1; done; docker network rm ",
@@ -306,14 +337,29 @@ TEST_F(SwarmE2eTest, VipClientIsNeverAGhost) {
           .exit_code != 0) {
     GTEST_SKIP() << "this kernel has no IPVS: swarm VIPs do not work here";
   }
-  CreateService(kHealthyServer + "-vip", "",
+  const std::string server = kHealthyServer + "-vip";
+  const std::string client = kHealthyClient + "-vip";
+  CreateService(server, "",
                 "sh -c 'while true; do nc -l -p 27017 >/dev/null; done'");
-  CreateService(kHealthyClient + "-vip", "",
-                "logc " + kHealthyServer + "-vip 27017");
+  CreateService(client, "", "logc " + server + " 27017");
+  const std::string vip = ServiceVip(server);
+  ASSERT_FALSE(vip.empty()) << "no VIP for " << server << " on " << kNet;
+
+  // No finding proves nothing unless the client really is connected to the
+  // VIP and ghostpeer sees it: a client that never connected has no socket
+  // to judge. Wait for its established socket to the VIP, then watch it.
+  ASSERT_TRUE(WaitFor([&] { return HasEstablishedSocket(client, vip); },
+                      absl::Seconds(60), absl::Seconds(1)))
+      << "ghostpeer never saw " << client << " connected to the VIP " << vip
+      << ": " << RunBinary({kCli, "sockets", "--peer", vip, "-o", "json"}).out;
   absl::SleepFor(absl::Seconds(15));
-  EXPECT_TRUE(FindingFor(kHealthyClient + "-vip", "VANISHED_PEER").is_null());
-  (void)Sh("docker service rm " + kHealthyServer + "-vip " + kHealthyClient +
-           "-vip");
+  EXPECT_TRUE(HasEstablishedSocket(client, vip))
+      << "the client did not stay connected while it was watched";
+  for (const char* kind : {"VANISHED_PEER", "REASSIGNED_PEER"}) {
+    EXPECT_TRUE(FindingFor(client, kind).is_null())
+        << kind << ": " << FindingFor(client, kind).dump(2);
+  }
+  (void)Sh("docker service rm " + server + " " + client);
 }
 
 }  // namespace

@@ -240,9 +240,17 @@ TEST_F(DispatcherTest, UpdatedEventsAreNotNotifications) {
   // A CLOSED whose OPENED this sink never heard is not sent either.
   dispatcher->Notify(
       Event(v1::CLOSED, Resolved(VanishedFinding("00000000000000bb"), T0())));
-  absl::SleepFor(absl::Milliseconds(300));
+  // Silence alone would also come from a dead dispatcher: a real
+  // notification after them must arrive, and it alone.
+  dispatcher->Notify(Event(v1::OPENED, VanishedFinding("00000000000000cc")));
+  ASSERT_TRUE(poster.WaitFor(1)) << "the dispatcher delivers nothing at all";
+  absl::SleepFor(absl::Milliseconds(300));  // room for a wrong second one
   dispatcher->Stop();
-  EXPECT_TRUE(poster.requests().empty());
+  const auto requests = poster.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].Header("X-Ghostpeer-Event"), "OPENED");
+  EXPECT_EQ(nlohmann::json::parse(requests[0].body)["finding"]["id"],
+            "00000000000000cc");
 }
 
 TEST_F(DispatcherTest, OpenedThenResolvedInOrder) {
