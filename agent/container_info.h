@@ -17,7 +17,8 @@ struct ContainerInfo {
   std::string task_slot;
   std::string node_id;  // com.docker.swarm.node.id
   std::string image;
-  int pid = 0;          // the container's init pid (host pid namespace), 0 if not running
+  int pid =
+      0;  // the container's init pid (host pid namespace), 0 if not running
 };
 
 // Looks up container identities. Implementations must be thread-safe: the
@@ -28,7 +29,8 @@ class ContainerResolver {
   // Returns what is known of `container_id`, or nullopt if nothing is.
   // Never blocks on the network for long: implementations answer from a
   // cache kept fresh elsewhere.
-  virtual std::optional<ContainerInfo> Lookup(const std::string& container_id) = 0;
+  virtual std::optional<ContainerInfo> Lookup(
+      const std::string& container_id) = 0;
 };
 
 }  // namespace ghostpeer::agent

@@ -374,9 +374,7 @@ absl::Status SqliteStore::CommitAddressBatch(const std::string& node,
         // two seqs is the larger signed value when their signs agree, and
         // the negative one when they differ. (SQL's MAX alone kept 10 over
         // 2^63+5, and the ack went back after a restart.)
-        GHOSTPEER_ASSIGN_OR_RETURN(
-            sqlite3_stmt * raw,
-            Prepared(R"sql(
+        GHOSTPEER_ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepared(R"sql(
               INSERT INTO agent_seqs (node, agent_instance, seq, updated_us)
               VALUES (?, ?, ?, ?)
               ON CONFLICT (node, agent_instance) DO UPDATE SET

@@ -8,9 +8,9 @@
 #include "absl/status/statusor.h"
 
 // Returns the status of `expr` from the enclosing function if it is not OK.
-#define GHOSTPEER_RETURN_IF_ERROR(expr)                  \
-  do {                                                   \
-    const ::absl::Status ghostpeer_status_ = (expr);     \
+#define GHOSTPEER_RETURN_IF_ERROR(expr)                    \
+  do {                                                     \
+    const ::absl::Status ghostpeer_status_ = (expr);       \
     if (!ghostpeer_status_.ok()) return ghostpeer_status_; \
   } while (0)
 
@@ -19,8 +19,8 @@
 
 // `GHOSTPEER_ASSIGN_OR_RETURN(auto x, MakeX());` declares/assigns `x` from a
 // StatusOr, or returns its error status.
-#define GHOSTPEER_ASSIGN_OR_RETURN(lhs, expr)                                 \
-  GHOSTPEER_ASSIGN_OR_RETURN_IMPL_(                                           \
+#define GHOSTPEER_ASSIGN_OR_RETURN(lhs, expr) \
+  GHOSTPEER_ASSIGN_OR_RETURN_IMPL_(           \
       GHOSTPEER_STATUS_CONCAT_(ghostpeer_statusor_, __LINE__), lhs, expr)
 
 #define GHOSTPEER_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \

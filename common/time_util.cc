@@ -35,7 +35,8 @@ google::protobuf::Duration ToProto(absl::Duration duration) {
 }
 
 absl::Duration FromProto(const google::protobuf::Duration& duration) {
-  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
+  return absl::Seconds(duration.seconds()) +
+         absl::Nanoseconds(duration.nanos());
 }
 
 std::string FormatTime(absl::Time time) {

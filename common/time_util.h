@@ -22,7 +22,8 @@ std::string FormatTime(absl::Time time);
 
 // Parses RFC 3339 ("2026-11-23T19:00:00Z"), a Unix time in seconds, or a
 // time relative to `now` ("-5m", "-2h30m"). InvalidArgument otherwise.
-absl::StatusOr<absl::Time> ParseTimeFlag(absl::string_view text, absl::Time now);
+absl::StatusOr<absl::Time> ParseTimeFlag(absl::string_view text,
+                                         absl::Time now);
 
 // A clock that tests can replace.
 class Clock {

@@ -101,7 +101,7 @@ int Process::Stop(int signal, absl::Duration grace) {
 std::string Process::Log() const { return ReadAll(log_path_); }
 
 CommandResult RunBinary(const std::vector<std::string>& argv,
-                         absl::Duration timeout) {
+                        absl::Duration timeout) {
   CommandResult result;
   char out_path[] = "/tmp/gp-cmd-out-XXXXXX";
   char err_path[] = "/tmp/gp-cmd-err-XXXXXX";

@@ -49,7 +49,7 @@ struct CommandResult {
 
 // Runs argv to completion (killed after `timeout`), capturing its output.
 CommandResult RunBinary(const std::vector<std::string>& argv,
-                         absl::Duration timeout = absl::Seconds(30));
+                        absl::Duration timeout = absl::Seconds(30));
 
 // Polls `condition` every `poll` until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout,

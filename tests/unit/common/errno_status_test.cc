@@ -21,7 +21,8 @@ TEST(ErrnoStatusTest, MapsCommonErrnos) {
       {ENOMEM, absl::StatusCode::kInternal},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(ErrnoToStatus(c.errno_value, "x").code(), c.want) << c.errno_value;
+    EXPECT_EQ(ErrnoToStatus(c.errno_value, "x").code(), c.want)
+        << c.errno_value;
   }
 }
 
