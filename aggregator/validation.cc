@@ -47,6 +47,18 @@ absl::Status CheckIdentity(absl::string_view field, absl::string_view value,
   return absl::OkStatus();
 }
 
+// Names the agent read from its node (process, container, service, task,
+// namespace and interface names): anyone on the node may have chosen them,
+// so a control character in one is a fact to show, not a reason to refuse
+// the node's whole snapshot (that would let one process blind its node).
+// Current agents send them repaired already (RepairUtf8); for any other
+// sender the aggregator repairs them the same way, then bounds the length.
+absl::Status RepairName(absl::string_view field, std::string* value,
+                        const ValidationLimits& limits) {
+  if (HasControlCharacter(*value)) *value = RepairUtf8(*value);
+  return CheckIdentity(field, *value, limits);
+}
+
 // Free text (error messages, status lines): bounded only.
 absl::Status CheckText(absl::string_view field, absl::string_view value,
                        const ValidationLimits& limits) {
@@ -92,16 +104,20 @@ absl::Status CheckOwner(v1::AddressOwner* owner, absl::string_view node,
     return Invalid("node", "not a node name");
   }
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("container_id", owner->container_id(), limits));
+      RepairName("container_id", owner->mutable_container_id(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("container_name", owner->container_name(), limits));
-  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("service", owner->service(), limits));
-  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("task", owner->task(), limits));
-  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("netns", owner->netns(), limits));
-  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("network", owner->network(), limits));
+      RepairName("container_name", owner->mutable_container_name(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("task_slot", owner->task_slot(), limits));
-  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("image", owner->image(), limits));
+      RepairName("service", owner->mutable_service(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(RepairName("task", owner->mutable_task(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      RepairName("netns", owner->mutable_netns(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      RepairName("network", owner->mutable_network(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      RepairName("task_slot", owner->mutable_task_slot(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      RepairName("image", owner->mutable_image(), limits));
   // An owner's interval times are the aggregator's to set, from event times.
   owner->clear_since();
   owner->clear_until();
@@ -134,18 +150,18 @@ absl::Status CheckSocket(v1::SocketRecord* socket, absl::string_view node,
   if (socket->pid() < 0) {
     return Invalid("pid", absl::StrCat(socket->pid(), " is negative"));
   }
-  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("comm", socket->comm(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(RepairName("comm", socket->mutable_comm(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("container_id", socket->container_id(), limits));
+      RepairName("container_id", socket->mutable_container_id(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("container_name", socket->container_name(), limits));
+      RepairName("container_name", socket->mutable_container_name(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("service", socket->service(), limits));
-  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("task", socket->task(), limits));
+      RepairName("service", socket->mutable_service(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(RepairName("task", socket->mutable_task(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("task_slot", socket->task_slot(), limits));
+      RepairName("task_slot", socket->mutable_task_slot(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("node_id", socket->node_id(), limits));
+      RepairName("node_id", socket->mutable_node_id(), limits));
   return absl::OkStatus();
 }
 
@@ -164,7 +180,8 @@ absl::Status CheckNamespace(v1::NamespaceInfo* ns,
       s = Invalid("prefix_len", absl::StrCat(address->prefix_len(),
                                              " is not a prefix length"));
     }
-    if (s.ok()) s = CheckIdentity("interface", address->interface(), limits);
+    if (s.ok())
+      s = RepairName("interface", address->mutable_interface(), limits);
     if (!s.ok()) return Prefixed(s, "addresses[", i, "]");
   }
   if (!v1::NamespaceStatus_IsValid(ns->status())) {
@@ -173,13 +190,14 @@ absl::Status CheckNamespace(v1::NamespaceInfo* ns,
   }
   if (ns->pid() < 0) return Invalid("pid", "negative");
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("netns_name", ns->netns_name(), limits));
+      RepairName("netns_name", ns->mutable_netns_name(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("container_id", ns->container_id(), limits));
+      RepairName("container_id", ns->mutable_container_id(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
-      CheckIdentity("container_name", ns->container_name(), limits));
-  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("service", ns->service(), limits));
-  GHOSTPEER_RETURN_IF_ERROR(CheckIdentity("task", ns->task(), limits));
+      RepairName("container_name", ns->mutable_container_name(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      RepairName("service", ns->mutable_service(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(RepairName("task", ns->mutable_task(), limits));
   GHOSTPEER_RETURN_IF_ERROR(CheckText("error", ns->error(), limits));
   GHOSTPEER_RETURN_IF_ERROR(CheckText("path", ns->path(), limits));
   return absl::OkStatus();

@@ -99,6 +99,11 @@ absl::Status ValidateAddressEventBatch(v1::AddressEventBatch* batch,
                                        absl::string_view node, absl::Time now,
                                        const ValidationLimits& limits);
 
+// Names that come from the node (process, container, service, task,
+// namespace and interface names, in owners, sockets and namespaces) are
+// not refused for a control character: it is escaped as RepairUtf8 does
+// (common/utf8.h), because anyone on the node may choose such a name.
+//
 // Checks and normalises a socket snapshot sent by `node`: sizes, taken_at,
 // snapshot_id > 0, a delta's base_snapshot_id > 0 (full snapshots carry no
 // removed keys), every socket (addresses, ports <= 65535, known non-zero

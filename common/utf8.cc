@@ -30,7 +30,7 @@ bool IsC0OrDel(uint32_t code_point) {
 bool Escapes(Style style, uint32_t code_point) {
   switch (style) {
     case Style::kRepair:
-      return code_point == '\\';
+      return code_point == '\\' || IsC0OrDel(code_point);
     case Style::kLogValue:
       return code_point == '\\' || IsC0OrDel(code_point) ||
              (code_point >= 0x80 && code_point <= 0x9F) ||

@@ -36,9 +36,13 @@ bool IsValidUtf8(absl::string_view text);
 //   - a backslash becomes `\\`, so that a name that really contains the
 //     characters `\xff` (it comes back as `\\xff`) cannot be confused with
 //     a name that contained the byte 0xFF (it comes back as `\xff`);
-//   - everything else, NUL and control characters included, is kept as is.
+//   - control characters (C0 and DEL, NUL included) become `\n`, `\r`,
+//     `\t` or `\xNN`: a name is shown on one line, and the aggregator
+//     would otherwise refuse a snapshot with a tab in a process name;
+//   - everything else is kept as is.
 // The mapping is injective, and the identity on well-formed text without a
-// backslash, which is every name one meets in practice. The result is always
+// backslash or a control character, which is every name one meets in
+// practice. The result is always
 // well-formed UTF-8. Pure.
 std::string RepairUtf8(absl::string_view bytes);
 

@@ -262,7 +262,7 @@ TEST(HostileNames, InvalidUtf8CommAndNamespaceNameStillEncode) {
   } cleanup{netns};
   absl::StatusOr<pid_t> child =
       ::ghostpeer::testing::SpawnInNamespace(netns, [] {
-        prctl(PR_SET_NAME, "\xff\xfe-evil");
+        prctl(PR_SET_NAME, "\xff\xfe\tevil");
         const int fd = socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in address = {};
         address.sin_family = AF_INET;
@@ -286,7 +286,7 @@ TEST(HostileNames, InvalidUtf8CommAndNamespaceNameStillEncode) {
   while (held == nullptr && absl::Now() < deadline) {
     snapshot = Take(*snapshotter);
     for (const v1::SocketRecord& socket : snapshot.sockets()) {
-      if (socket.pid() == *child && socket.comm() == "\\xff\\xfe-evil") {
+      if (socket.pid() == *child && socket.comm() == "\\xff\\xfe\\tevil") {
         held = &socket;
       }
     }

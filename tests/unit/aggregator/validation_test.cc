@@ -103,11 +103,6 @@ TEST(ValidateAddressEventBatchTest, Table) {
          b->mutable_events(1)->mutable_inventory(1)->set_address("nope");
        },
        "events[1].inventory[1].address"},
-      {"control character in a name",
-       [](auto* b) {
-         b->mutable_events(0)->mutable_owner()->set_container_name("a\nb");
-       },
-       "events[0].owner.container_name: contains a control character"},
       {"overlong string",
        [](auto* b) {
          b->mutable_events(0)->mutable_owner()->set_service(
@@ -281,6 +276,37 @@ TEST(ValidateSocketSnapshotTest, NormalisesAddressesAndFillsNode) {
   EXPECT_EQ(snapshot.snapshot().sockets(0).remote_ip(), "10.0.1.6");
   EXPECT_EQ(snapshot.snapshot().sockets(0).node(), "node-1");
   EXPECT_EQ(snapshot.snapshot().node(), "node-1");
+}
+
+// A name from the node with a control character in it (a process may call
+// itself "a\tb"; a service label may hold a newline) is shown escaped: were
+// it refused, the one process would blind its whole node.
+TEST(ValidateSocketSnapshotTest, RepairsControlCharactersInNamesFromTheNode) {
+  v1::SocketSnapshot snapshot = GoodSnapshot();
+  First(&snapshot)->set_comm("evil\tname\n");
+  First(&snapshot)->set_task("db.1\x1b[31m");
+  v1::NamespaceInfo* ns = snapshot.mutable_snapshot()->mutable_namespaces(0);
+  ns->set_netns_name("ns\x7f");
+  ns->mutable_addresses(0)->set_interface("eth\r0");
+  ASSERT_TRUE(
+      ValidateSocketSnapshot(&snapshot, "node-1", kNow, ValidationLimits())
+          .ok());
+  EXPECT_EQ(snapshot.snapshot().sockets(0).comm(), "evil\\tname\\n");
+  EXPECT_EQ(snapshot.snapshot().sockets(0).task(), "db.1\\x1b[31m");
+  EXPECT_EQ(snapshot.snapshot().namespaces(0).netns_name(), "ns\\x7f");
+  EXPECT_EQ(snapshot.snapshot().namespaces(0).addresses(0).interface(),
+            "eth\\r0");
+}
+
+TEST(ValidateAddressEventBatchTest, RepairsControlCharactersInOwnerNames) {
+  v1::AddressEventBatch batch = GoodBatch();
+  batch.mutable_events(0)->mutable_owner()->set_container_name("a\nb");
+  batch.mutable_events(0)->mutable_owner()->set_service("svc\t");
+  ASSERT_TRUE(
+      ValidateAddressEventBatch(&batch, "node-1", kNow, ValidationLimits())
+          .ok());
+  EXPECT_EQ(batch.events(0).owner().container_name(), "a\\nb");
+  EXPECT_EQ(batch.events(0).owner().service(), "svc\\t");
 }
 
 struct HelloCase {

@@ -25,8 +25,8 @@ std::vector<RepairCase> RepairCases() {
        "\xe6\x97\xa5\xe6\x9c\xac"},
       {"four_byte", "\xf0\x9f\x91\xbb", true, "\xf0\x9f\x91\xbb"},
       {"max_code_point", "\xf4\x8f\xbf\xbf", true, "\xf4\x8f\xbf\xbf"},
-      {"embedded_nul_is_valid", "a\0b"s, true, "a\0b"s},
-      {"controls_are_kept", "a\nb\tc\x7f", true, "a\nb\tc\x7f"},
+      {"embedded_nul_is_valid_and_escaped", "a\0b"s, true, "a\\x00b"},
+      {"controls_are_escaped", "a\nb\tc\x7f\x1b", true, "a\\nb\\tc\\x7f\\x1b"},
       {"backslash_is_doubled", "systemd\\x2dfsck", true, "systemd\\\\x2dfsck"},
       {"lone_ff", "\xff", false, "\\xff"},
       {"bad_byte_mid_name",
@@ -48,7 +48,7 @@ std::vector<RepairCase> RepairCases() {
       {"f5_lead", "\xf5\x80\x80\x80", false, "\\xf5\\x80\\x80\\x80"},
       {"valid_after_invalid_resyncs", "\xff\xc3\xa9", false, "\\xff\xc3\xa9"},
       {"backslash_and_bad_byte", "a\\\xff", false, "a\\\\\\xff"},
-      {"nul_and_bad_byte", "\0\xff"s, false, "\0\\xff"s},
+      {"nul_and_bad_byte", "\0\xff"s, false, "\\x00\\xff"},
   };
 }
 
