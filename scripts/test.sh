@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing (apt, idempotent),
-# builds, starts dockerd and a single-node swarm for the end-to-end tests,
-# and runs every test with ctest, whose summary ends the output.
-#   scripts/test.sh                 unit + integration + e2e
-#   scripts/test.sh -L unit         any ctest arguments narrow the run
+# The README's test command, and what CI runs: installs what is missing (apt,
+# idempotent), builds, starts dockerd and a single-node swarm for the
+# end-to-end tests, and runs every test. ctest's summary ends the output.
+#   scripts/test.sh                 the whole gate, in this order:
+#                                   1. formatting (scripts/check-format.sh)
+#                                   2. the unit tests under ASan + UBSan
+#                                   3. every fuzzer, GHOSTPEER_FUZZ_SECONDS
+#                                      (default 10) seconds each
+#                                   4. unit + integration + e2e
+#   scripts/test.sh -L unit         any ctest arguments: step 4 only, narrowed
 #   scripts/test.sh --sanitize address [ctest args]
 #   scripts/test.sh --sanitize thread  [ctest args]
 #       builds with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
@@ -37,7 +42,24 @@ if [[ $EUID -ne 0 ]]; then
   exit 2
 fi
 
+# The whole gate: the cheap checks first, so a formatting slip fails in
+# seconds; the full suite last, so its summary ends the output.
+if [[ -z "$sanitizer" && $# -eq 0 ]]; then
+  step() { echo; echo "=== scripts/test.sh: $*"; }
+  scripts/install-deps.sh --docker --fuzz
+  step "1/4 formatting"
+  scripts/check-format.sh
+  step "2/4 unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  scripts/test.sh --sanitize address -L unit
+  step "3/4 fuzzers, ${GHOSTPEER_FUZZ_SECONDS:-10} s each"
+  scripts/fuzz.sh "${GHOSTPEER_FUZZ_SECONDS:-10}"
+  step "4/4 every test: unit, integration, e2e"
+fi
+
 scripts/install-deps.sh --docker
+# The unit label needs only the unit test executables (and no dockerd).
+unit_only=false
+if [[ "$*" == "-L unit" ]]; then unit_only=true; fi
 if [[ -z "$sanitizer" ]]; then
   scripts/build.sh
 else
@@ -50,11 +72,15 @@ else
   fi
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DGHOSTPEER_SANITIZE="$sanitizer" "${launcher[@]}" >/dev/null
-  BUILD_DIR=$build_dir scripts/build.sh
+  if $unit_only; then
+    BUILD_DIR=$build_dir scripts/build.sh unit_tests
+  else
+    BUILD_DIR=$build_dir scripts/build.sh
+  fi
 fi
 # End-to-end tests need a running dockerd and an active swarm; the script is
 # idempotent and leaves an existing engine alone.
-scripts/docker-up.sh
+$unit_only || scripts/docker-up.sh
 
 if [[ -z "$sanitizer" ]]; then
   cd build
