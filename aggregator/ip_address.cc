@@ -22,7 +22,10 @@ bool IsCanonicalIpv4(absl::string_view text) {
   while (i <= text.size()) {
     size_t start = i;
     int value = 0;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    // At most four digits are read: a fourth already makes the octet
+    // invalid, and reading on would overflow `value` on a long digit run.
+    while (i < text.size() && i - start < 4 && text[i] >= '0' &&
+           text[i] <= '9') {
       value = value * 10 + (text[i] - '0');
       ++i;
     }

@@ -7,6 +7,10 @@
 #   scripts/fuzz.sh --runs N [seconds]     N executions per target (or the
 #                                          seconds, if given, whichever first)
 #   scripts/fuzz.sh --only REGEX 20        only the targets matching REGEX
+#   scripts/fuzz.sh --seed 1 --runs 50000  the same executions every time:
+#                                          what the test gate runs, so that
+#                                          it passes or fails on the code,
+#                                          never on a random draw
 # The working corpora (build-fuzz/fuzz/corpus/<target>/) grow from run to
 # run; the source tree is never written. Logs: build-fuzz/fuzz/logs/.
 #   BUILD_DIR=build-fuzz JOBS=2 scripts/fuzz.sh
@@ -14,16 +18,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: $0 [--runs N] [--only REGEX] [seconds-per-target]" >&2
+  echo "usage: $0 [--runs N] [--seed N] [--only REGEX] [seconds-per-target]" >&2
   exit 2
 }
 
 seconds=""
 runs=""
+random_seed=""
 only="."
 while (($# > 0)); do
   case "$1" in
     --runs) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || usage; runs=$2; shift 2 ;;
+    --seed) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || usage; random_seed=$2; shift 2 ;;
     --only) [[ -n "${2:-}" ]] || usage; only=$2; shift 2 ;;
     -h | --help) usage ;;
     *) [[ "$1" =~ ^[1-9][0-9]*$ ]] || usage; seconds=$1; shift ;;
@@ -116,6 +122,11 @@ for target in "${targets[@]}"; do
   [[ "$target" =~ $only ]] || continue
   seed_dir="$work/seeds/$target"
   corpus="$work/corpus/$target"
+  if [[ -n "$random_seed" ]]; then
+    # A grown corpus would change the executions: start from the seeds only.
+    corpus="$work/corpus-seeded/$target"
+    rm -rf "$corpus"
+  fi
   artifacts="$work/artifacts/$target"
   log="$work/logs/$target.log"
   rm -rf "$seed_dir"
@@ -133,10 +144,12 @@ for target in "${targets[@]}"; do
            -artifact_prefix="$artifacts/")
   if [[ -n "$runs" ]]; then options+=(-runs="$runs"); fi
   if [[ -n "$seconds" ]]; then options+=(-max_total_time="$seconds"); fi
+  if [[ -n "$random_seed" ]]; then options+=(-seed="$random_seed"); fi
   if [[ "$target" == docker_* ]]; then
     options+=(-dict=tests/fuzz/json.dict)
   fi
-  echo "fuzz: $target (${runs:+$runs runs }${seconds:+${seconds}s}), log $log"
+  budget=$(printf '%s' "${runs:+$runs runs, }${seconds:+${seconds}s, }${random_seed:+seed $random_seed, }")
+  echo "fuzz: $target (${budget%, }), log $log"
   started=$(date +%s)
   status=0
   "$build_dir/bin/$target" "${options[@]}" "$corpus" "$seed_dir" \

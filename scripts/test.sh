@@ -5,8 +5,9 @@
 #   scripts/test.sh                 the whole gate, in this order:
 #                                   1. formatting (scripts/check-format.sh)
 #                                   2. the unit tests under ASan + UBSan
-#                                   3. every fuzzer, GHOSTPEER_FUZZ_SECONDS
-#                                      (default 10) seconds each
+#                                   3. every fuzzer, GHOSTPEER_FUZZ_RUNS
+#                                      (default 100000) executions each from
+#                                      a fixed seed: the same every run
 #                                   4. unit + integration + e2e
 #   scripts/test.sh -L unit         any ctest arguments: step 4 only, narrowed
 #   scripts/test.sh --sanitize address [ctest args]
@@ -51,8 +52,8 @@ if [[ -z "$sanitizer" && $# -eq 0 ]]; then
   scripts/check-format.sh
   step "2/4 unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
   scripts/test.sh --sanitize address -L unit
-  step "3/4 fuzzers, ${GHOSTPEER_FUZZ_SECONDS:-10} s each"
-  scripts/fuzz.sh "${GHOSTPEER_FUZZ_SECONDS:-10}"
+  step "3/4 fuzzers, ${GHOSTPEER_FUZZ_RUNS:-100000} executions each, seed 1"
+  scripts/fuzz.sh --seed 1 --runs "${GHOSTPEER_FUZZ_RUNS:-100000}"
   step "4/4 every test: unit, integration, e2e"
 fi
 

@@ -34,6 +34,10 @@ TEST(NormalizeIpAddressTest, Table) {
       {"three octets", "10.0.1", ""},
       {"five octets", "10.0.1.6.7", ""},
       {"trailing dot", "10.0.1.6.", ""},
+      // Found by ingest_fuzzer: a run of digits once overflowed the octet.
+      {"fifteen digits", "192000000000000", ""},
+      {"long first octet", "19200000000.0.0", ""},
+      {"four-digit octet", "1.2.3.0255", ""},
   };
   for (const NormalizeCase& c : cases) {
     absl::StatusOr<std::string> got = NormalizeIpAddress(c.input);
