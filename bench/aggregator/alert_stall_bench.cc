@@ -2,7 +2,8 @@
 // file and the real Alerting (libcurl) delivering to a webhook that refuses
 // every connection (a loopback port bound and never listened on), while
 // simulated agents ingest snapshots and address-event batches at a steady
-// rate. Prints p50/p99/max of each ingest call.
+// rate. Prints p50/p99/max of each ingest call, and their ratio to the
+// reference measured in the same run: the same load with no webhook at all.
 //
 // What it exercises: every snapshot replaces a few of each node's ghost
 // connections (to addresses whose owner left), so findings keep opening and
@@ -14,12 +15,14 @@
 //   alert_stall_bench [--seconds=30] [--nodes=4] [--sockets=2000]
 //                     [--snapshot-interval=100ms] [--batch-interval=50ms]
 //                     [--ghosts=50] [--churn=5] [--retry-initial=1s]
-//                     [--webhook=refusing|none] [--dir=/tmp]
+//                     [--rounds=2] [--dir=/tmp]
 //
 // --retry-initial is the first retry delay of a failed delivery (1s in
 // production); a short one (10ms) makes the dispatcher write as fast as the
-// webhook fails, the worst case. --webhook=none runs the same load with no
-// sink: the baseline the machine gives without any delivery write.
+// webhook fails, the worst case. Each round runs the load twice, --seconds
+// each, on a fresh database: first with no sink (the reference: what the
+// machine gives without any delivery write), then with the refusing
+// webhook. Alternating rounds spread the machine's drift over both.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -58,8 +61,7 @@ struct BenchOptions {
   int ghosts = 50;  // ghost connections per node at any time
   int churn = 5;    // ghosts replaced per snapshot
   absl::Duration retry_initial = absl::Seconds(1);
-  // false: no sink at all, the baseline without delivery writes.
-  bool webhook = true;
+  int rounds = 2;
   std::string dir = "/tmp";
 };
 
@@ -78,10 +80,8 @@ bool ParseFlag(const std::string& arg, BenchOptions* options) {
   if (name == "--sockets") return absl::SimpleAtoi(value, &options->sockets);
   if (name == "--ghosts") return absl::SimpleAtoi(value, &options->ghosts);
   if (name == "--churn") return absl::SimpleAtoi(value, &options->churn);
-  if (name == "--webhook") {
-    if (value != "refusing" && value != "none") return false;
-    options->webhook = value == "refusing";
-    return true;
+  if (name == "--rounds") {
+    return absl::SimpleAtoi(value, &options->rounds) && options->rounds > 0;
   }
   if (name == "--dir") {
     options->dir = value;
@@ -106,21 +106,25 @@ class Latencies {
     std::lock_guard<std::mutex> lock(mu_);
     samples_.push_back(d);
   }
-  void Print(const char* what) {
+  struct Summary {
+    size_t calls = 0;
+    double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  };
+  Summary Summarize() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (samples_.empty()) {
-      std::printf("%-16s no calls\n", what);
-      return;
-    }
+    Summary summary;
+    summary.calls = samples_.size();
+    if (samples_.empty()) return summary;
     std::sort(samples_.begin(), samples_.end());
     auto at = [&](double q) {
       const size_t i = std::min(samples_.size() - 1,
                                 static_cast<size_t>(q * samples_.size()));
       return absl::ToDoubleMilliseconds(samples_[i]);
     };
-    std::printf("%-16s calls %6zu  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n",
-                what, samples_.size(), at(0.50), at(0.99),
-                absl::ToDoubleMilliseconds(samples_.back()));
+    summary.p50_ms = at(0.50);
+    summary.p99_ms = at(0.99);
+    summary.max_ms = absl::ToDoubleMilliseconds(samples_.back());
+    return summary;
   }
 
  private:
@@ -223,13 +227,22 @@ void PrintMetric(const std::string& rendered, absl::string_view name) {
   }
 }
 
-int Run(const BenchOptions& options) {
+// The figures of one configuration, over all its rounds.
+struct Measured {
+  Latencies snapshot;
+  Latencies batch;
+  std::string metrics;  // the last round's delivery metrics, rendered
+};
+
+// One run of the load for options.run_for on a fresh database, with the
+// refusing webhook or with no sink. Returns false when an ingest failed.
+bool RunOnce(const BenchOptions& options, bool webhook, Measured* measured) {
   char dir_template[4096];
   std::snprintf(dir_template, sizeof(dir_template), "%s/alert_stall.XXXXXX",
                 options.dir.c_str());
   if (mkdtemp(dir_template) == nullptr) {
     std::perror("mkdtemp");
-    return 1;
+    return false;
   }
   const std::string dir = dir_template;
   int refusing_fd = -1;
@@ -241,10 +254,10 @@ int Run(const BenchOptions& options) {
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(engine_options);
   if (!engine.ok()) {
     std::fprintf(stderr, "engine: %s\n", engine.status().ToString().c_str());
-    return 1;
+    return false;
   }
   alerts::AlertingOptions alerting_options;
-  if (options.webhook) {
+  if (webhook) {
     alerting_options.webhook_urls = {
         absl::StrCat("http://127.0.0.1:", port, "/hook")};
   }
@@ -256,7 +269,7 @@ int Run(const BenchOptions& options) {
   if (!alerting.ok()) {
     std::fprintf(stderr, "alerting: %s\n",
                  alerting.status().ToString().c_str());
-    return 1;
+    return false;
   }
 
   // The vanished owners: held from 20 minutes ago until 5 minutes ago.
@@ -274,11 +287,12 @@ int Run(const BenchOptions& options) {
             (*engine)->IngestAddressEvents("node-srv", "bench", batch);
         !ack.ok()) {
       std::fprintf(stderr, "history: %s\n", ack.status().ToString().c_str());
-      return 1;
+      return false;
     }
   }
 
-  Latencies snapshot_latency, batch_latency;
+  Latencies& snapshot_latency = measured->snapshot;
+  Latencies& batch_latency = measured->batch;
   std::atomic<bool> failed{false};
   const absl::Time deadline = start + options.run_for;
   std::vector<std::thread> threads;
@@ -348,26 +362,7 @@ int Run(const BenchOptions& options) {
   });
   for (std::thread& t : threads) t.join();
 
-  std::printf(
-      "%d nodes x (%d sockets + %d ghosts, %d replaced) every %s, one address "
-      "event every %s, %s; %s\n",
-      options.nodes, options.sockets, options.ghosts, options.churn,
-      absl::FormatDuration(options.snapshot_interval).c_str(),
-      absl::FormatDuration(options.batch_interval).c_str(),
-      absl::FormatDuration(options.run_for).c_str(),
-      options.webhook
-          ? absl::StrCat("webhook refuses, first retry after ",
-                         absl::FormatDuration(options.retry_initial))
-                .c_str()
-          : "no webhook");
-  snapshot_latency.Print("IngestSnapshot");
-  batch_latency.Print("IngestAddress");
-  const std::string rendered = (*alerting)->registry().Render();
-  PrintMetric(rendered, "ghostpeer_alert_delivery_attempts_total");
-  PrintMetric(rendered, "ghostpeer_alert_deliveries_pending");
-  PrintMetric(rendered, "ghostpeer_findings_opened_total");
-  PrintMetric(rendered, "ghostpeer_store_errors_total");
-
+  measured->metrics = (*alerting)->registry().Render();
   (*alerting)->Stop();
   alerting->reset();
   engine->reset();
@@ -378,7 +373,59 @@ int Run(const BenchOptions& options) {
     std::fprintf(stderr, "could not remove %s: %s\n", dir.c_str(),
                  error.message().c_str());
   }
-  return failed ? 1 : 0;
+  return !failed;
+}
+
+void PrintRow(const char* what, Latencies::Summary summary) {
+  std::printf("  %-16s calls %6zu  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n",
+              what, summary.calls, summary.p50_ms, summary.p99_ms,
+              summary.max_ms);
+}
+
+void PrintRatio(const char* what, Latencies::Summary reference,
+                Latencies::Summary measured) {
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  std::printf("  %-16s p50 x%.2f  p99 x%.2f  max x%.2f\n", what,
+              ratio(measured.p50_ms, reference.p50_ms),
+              ratio(measured.p99_ms, reference.p99_ms),
+              ratio(measured.max_ms, reference.max_ms));
+}
+
+int Run(const BenchOptions& options) {
+  Measured reference, refusing;
+  for (int round = 0; round < options.rounds; ++round) {
+    std::fprintf(stderr, "round %d/%d: no webhook, then a refusing one\n",
+                 round + 1, options.rounds);
+    if (!RunOnce(options, /*webhook=*/false, &reference)) return 1;
+    if (!RunOnce(options, /*webhook=*/true, &refusing)) return 1;
+  }
+  std::printf(
+      "%d nodes x (%d sockets + %d ghosts, %d replaced) every %s, one address "
+      "event every %s; %d round(s) of %s per configuration; failed "
+      "deliveries retried first after %s\n",
+      options.nodes, options.sockets, options.ghosts, options.churn,
+      absl::FormatDuration(options.snapshot_interval).c_str(),
+      absl::FormatDuration(options.batch_interval).c_str(), options.rounds,
+      absl::FormatDuration(options.run_for).c_str(),
+      absl::FormatDuration(options.retry_initial).c_str());
+  const Latencies::Summary reference_snapshot = reference.snapshot.Summarize();
+  const Latencies::Summary reference_batch = reference.batch.Summarize();
+  const Latencies::Summary refusing_snapshot = refusing.snapshot.Summarize();
+  const Latencies::Summary refusing_batch = refusing.batch.Summarize();
+  std::printf("reference, no webhook:\n");
+  PrintRow("IngestSnapshot", reference_snapshot);
+  PrintRow("IngestAddress", reference_batch);
+  std::printf("webhook refusing every delivery:\n");
+  PrintRow("IngestSnapshot", refusing_snapshot);
+  PrintRow("IngestAddress", refusing_batch);
+  PrintMetric(refusing.metrics, "ghostpeer_alert_delivery_attempts_total");
+  PrintMetric(refusing.metrics, "ghostpeer_alert_deliveries_pending");
+  PrintMetric(refusing.metrics, "ghostpeer_findings_opened_total");
+  PrintMetric(refusing.metrics, "ghostpeer_store_errors_total");
+  std::printf("ratio, refusing webhook / reference (1.00: no cost):\n");
+  PrintRatio("IngestSnapshot", reference_snapshot, refusing_snapshot);
+  PrintRatio("IngestAddress", reference_batch, refusing_batch);
+  return 0;
 }
 
 }  // namespace
