@@ -3,7 +3,8 @@
 # Idempotent: packages already present are not touched, and apt is not even
 # asked when nothing is missing.
 #   scripts/install-deps.sh           build + test dependencies
-#   scripts/install-deps.sh --docker  also docker.io and busybox-static (e2e)
+#   scripts/install-deps.sh --docker  also docker.io and busybox-static (e2e),
+#                                     debootstrap (tests/cluster node image)
 #   scripts/install-deps.sh --fuzz    also clang and its libFuzzer/sanitizer
 #                                     runtimes (scripts/fuzz.sh)
 # Flags combine: --docker --fuzz.
@@ -20,7 +21,7 @@ packages=(
 )
 for flag in "$@"; do
   case "$flag" in
-    --docker) packages+=(docker.io busybox-static) ;;
+    --docker) packages+=(docker.io busybox-static debootstrap) ;;
     # Debian 12's clang is clang-14; libclang-rt-14-dev holds libFuzzer and
     # the ASan/UBSan runtimes it links, llvm-14 the symbolizer for reports.
     --fuzz) packages+=(clang libclang-rt-14-dev llvm-14) ;;
