@@ -5,11 +5,19 @@
 #   100 ms, then `docker service update --force` of the server: a new task on
 #   a new address; the client keeps writing to the old one, and nothing
 #   answers. ghostpeer reports the client within a few snapshot intervals.
+#
 #   deploy/demo.sh           run it (ghostpeer must be up: deploy/up.sh)
 #   deploy/demo.sh --clean   remove the demo's services and network
+#
+# The client runs on the manager the docker CLI points at (it is paused and
+# its log read there). With GHOSTPEER_REGISTRY (deploy/up.sh --demo passes
+# its registry) the demo image is pushed there and, on a multi-node swarm,
+# the server runs on another node than the client: the cross-node case.
+# GHOSTPEER_CLI_ARGS: extra arguments for the CLI (--server, TLS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cli=${BUILD_DIR:-build}/bin/ghostpeer
+if command -v ghostpeer >/dev/null 2>&1; then cli=ghostpeer; else cli=${BUILD_DIR:-build}/bin/ghostpeer; fi
+read -r -a cli_args <<<"${GHOSTPEER_CLI_ARGS:-}"
 
 clean() {
   docker service rm gpx-demo-cli gpx-demo-srv >/dev/null 2>&1 || true
@@ -22,36 +30,74 @@ clean() {
 if [[ "${1:-}" == "--clean" ]]; then clean; echo "demo: removed"; exit 0; fi
 
 image=$(deploy/demo/build-image.sh)
+manager=$(docker info --format '{{.Swarm.NodeID}}')
+[[ "$manager" =~ ^[a-z0-9]+$ ]] || { echo "demo: not on a swarm manager" >&2; exit 1; }
+# A locally imported image is in no registry: say so, so that docker does
+# not try and warn about it.
+resolve=(--no-resolve-image)
+server_place=(--constraint "node.id == $manager")
+if [[ -n "${GHOSTPEER_REGISTRY:-}" ]]; then
+  docker tag "$image" "$GHOSTPEER_REGISTRY/$image"
+  docker push "$GHOSTPEER_REGISTRY/$image" >/dev/null
+  image="$GHOSTPEER_REGISTRY/$image"
+  resolve=()
+  if (($(docker node ls -q | wc -l) > 1)); then
+    server_place=(--constraint "node.id != $manager")
+  fi
+fi
 docker network inspect gpx-demo-net >/dev/null 2>&1 ||
   docker network create -d overlay --attachable gpx-demo-net >/dev/null
 docker service rm gpx-demo-cli gpx-demo-srv >/dev/null 2>&1 || true
 echo "demo: server service (dnsrr) and a client writing to it every 100 ms"
-docker service create -q --name gpx-demo-srv --network gpx-demo-net \
-  --endpoint-mode dnsrr "$image" \
+docker service create -q "${resolve[@]}" --name gpx-demo-srv \
+  --network gpx-demo-net --endpoint-mode dnsrr "${server_place[@]}" "$image" \
   sh -c 'while true; do nc -l -p 27017 >/dev/null </dev/null; done' >/dev/null
-docker service create -q --name gpx-demo-cli --network gpx-demo-net \
+docker service create -q "${resolve[@]}" --name gpx-demo-cli \
+  --network gpx-demo-net --constraint "node.id == $manager" \
   "$image" logc gpx-demo-srv 27017 >/dev/null
-sleep 8
-# When swarm kills the old server, its socket closes a few milliseconds
-# before its network goes; a client write landing in between draws an RST
-# and the client fails loudly (no ghost). Restart again when that happens.
-for attempt in 1 2 3; do
-  echo "demo: restarting the server: new task, new address"
-  docker service update -q --force gpx-demo-srv >/dev/null
-  echo "demo: waiting for ghostpeer to notice (up to 40 s)"
-  found=false
-  for _ in $(seq 1 20); do
-    rc=0
-    "$cli" check --severity critical >/dev/null 2>&1 || rc=$?
-    if ((rc == 1)); then found=true; break; fi
-    sleep 2
-  done
-  $found && break
-  echo "demo: this time the dying server reset the client (no ghost); again"
+
+# The client's container (this task's), once it has connected.
+client=""
+for _ in $(seq 1 60); do
+  client=$(docker ps -q --filter label=com.docker.swarm.service.name=gpx-demo-cli | head -n 1)
+  if [[ -n "$client" ]] && docker logs "$client" 2>&1 | grep -q 'logc: connected'; then break; fi
+  client=""
+  sleep 1
 done
-"$cli" findings
+[[ -n "$client" ]] || { echo "demo: the client did not connect within 60 s" >&2; exit 1; }
+sleep 6 # a snapshot or two of the healthy connection
+
+# When swarm stops the old server, its socket closes a few milliseconds
+# before its address goes; a client write landing in between would draw an
+# RST and fail the client loudly (no ghost). Frozen across the restart, the
+# client writes only once the old address is nobody's.
+echo "demo: freezing the client (docker pause) and restarting the server: new task, new address"
+docker pause "$client" >/dev/null
+trap 'docker unpause "$client" >/dev/null 2>&1 || true' EXIT
+docker service update -q --force "${resolve[@]}" gpx-demo-srv >/dev/null
+docker unpause "$client" >/dev/null
+trap - EXIT
+echo "demo: the client writes on; waiting for ghostpeer to notice (up to 40 s)"
+found=false
+for _ in $(seq 1 20); do
+  rc=0
+  "$cli" "${cli_args[@]}" check --severity critical >/dev/null 2>&1 || rc=$?
+  if ((rc == 1)); then found=true; break; fi
+  sleep 2
+done
+"$cli" "${cli_args[@]}" findings
 echo
-echo "The client's log shows no error at all:"
-docker service logs --raw --tail 3 gpx-demo-cli 2>&1 | sed 's/^/  /'
+log=$(docker logs --tail 3 "$client" 2>&1)
+if grep -q 'logc: write' <<<"$log"; then
+  echo "The client's log shows the write failing (its peer answered, so no ghost):"
+else
+  echo "The client's log shows no error at all:"
+fi
+sed 's/^/  /' <<<"$log"
 echo
+if ! $found; then
+  echo "demo: ghostpeer named no critical finding within 40 s: $cli ${cli_args[*]} nodes," \
+    "docker service logs ghostpeer_agent" >&2
+fi
 echo "Remove the demo with: deploy/demo.sh --clean"
+$found

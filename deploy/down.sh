@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Removes the ghostpeer stack (and the demo's services, if present). Volumes
-# (the aggregator's history, the agents' journals) are kept unless --volumes.
+# Removes the ghostpeer stack (and the demo's services and the registry of
+# `up.sh --start-registry`, if present) from the swarm the docker CLI points
+# at. Volumes (the aggregator's history, the agents' journals, the
+# registry's blobs) are kept unless --volumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 volumes=false
@@ -14,10 +16,12 @@ if docker stack ls --format '{{.Name}}' 2>/dev/null | grep -qx ghostpeer; then
     sleep 1
   done
 fi
+deploy/registry.sh --remove
 if $volumes; then
   # A stopped task's container may hold a volume a few seconds after the
   # stack is gone: retry (bounded), and say so if one stays.
-  for volume in ghostpeer_agent-state ghostpeer_aggregator-data; do
+  # (Volumes of other nodes stay: a volume is local to its node.)
+  for volume in ghostpeer_agent-state ghostpeer_aggregator-data ghostpeer-registry-data; do
     for _ in $(seq 1 30); do
       docker volume inspect "$volume" >/dev/null 2>&1 || break
       docker volume rm "$volume" >/dev/null 2>&1 && break

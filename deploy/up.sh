@@ -1,37 +1,153 @@
 #!/usr/bin/env bash
-# Brings ghostpeer up on this machine's swarm, from nothing:
-#   installs what is missing (apt), starts dockerd if none runs, initialises
-#   a single-node swarm (--advertise-addr 127.0.0.1) if none is active,
-#   builds the binaries and the image, deploys the stack (agent on every
-#   node, aggregator on a manager), waits until every node reports, and
-#   prints how to query it. Running it again updates the stack in place.
+# Brings ghostpeer up on a swarm, from nothing, and updates it in place when
+# run again: builds the binaries and the image here, deploys the stack (an
+# agent on every node, the aggregator on the manager it deploys to), waits
+# until every node reports, installs the CLI as /usr/local/bin/ghostpeer and
+# prints how to query it.
 #
-#   deploy/up.sh            deploy (or update)
-#   deploy/up.sh --demo     then reproduce the seed failure (a client writing
-#                           to a restarted server's old address) and show
-#                           ghostpeer naming it; deploy/demo.sh --clean removes it
-#   deploy/up.sh --tls      mutual TLS and a bearer token from swarm secrets
-#                           (certificates made in /etc/ghostpeer/tls if absent)
+# Which swarm: the one Docker's own conventions point at. With DOCKER_HOST
+# or a docker context naming a remote engine (tcp://, ssh://), that engine,
+# which must be a swarm manager: nothing is started here. Otherwise this
+# machine's engine: dockerd is started if none runs (apt installs it) and a
+# single-node swarm (--advertise-addr 127.0.0.1) initialised if none is active.
+#
+#   deploy/up.sh                     deploy (or update); a multi-node swarm
+#                                    needs one of the two options below
+#   deploy/up.sh --registry H:P      push the image to the registry H:P and
+#                                    deploy that reference (every node pulls)
+#   deploy/up.sh --start-registry    run a registry on the manager (Debian's
+#                                    docker-registry, port 5000 or
+#                                    $GHOSTPEER_REGISTRY_PORT) and use it;
+#                                    nodes' dockerd must allow it:
+#                                    --insecure-registry MANAGER:5000
+#   deploy/up.sh --demo              then reproduce the seed failure (a client
+#                                    writing to a restarted server's old
+#                                    address) and show ghostpeer naming it
+#   deploy/up.sh --tls               mutual TLS and a bearer token from swarm
+#                                    secrets (made in /etc/ghostpeer/tls)
+#
+# Environment: GHOSTPEER_AGGREGATOR (HOST:PORT the agents dial; default the
+# manager's swarm address, port 7070), GHOSTPEER_INTERVAL (agent snapshot
+# interval, 5s), GHOSTPEER_DEPLOY_WAIT_S (bound on the wait for reports, 180).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+say() { echo "deploy: $*"; }
+die() { echo "deploy: $*" >&2; exit 1; }
+
 demo=false
 tls=false
-for arg in "$@"; do
-  case "$arg" in
+registry=""
+start_registry=false
+while (($# > 0)); do
+  case "$1" in
     --demo) demo=true ;;
     --tls) tls=true ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "deploy/up.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+    --registry)
+      (($# > 1)) || { echo "deploy/up.sh: --registry needs HOST:PORT" >&2; exit 2; }
+      registry=$2
+      shift
+      ;;
+    --registry=*) registry=${1#*=} ;;
+    --start-registry) start_registry=true ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "deploy/up.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+if [[ -n "$registry" ]] && $start_registry; then
+  echo "deploy/up.sh: --registry and --start-registry exclude each other" >&2
+  exit 2
+fi
+# A registry reference is HOST[:PORT] (what `docker tag` accepts before the
+# first slash); anything else would make a tag nobody can pull.
+if [[ -n "$registry" && ! "$registry" =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$ ]]; then
+  echo "deploy/up.sh: --registry '$registry' is not HOST or HOST:PORT" >&2
+  exit 2
+fi
 if [[ $EUID -ne 0 ]]; then
-  echo "deploy/up.sh: needs root (apt, dockerd, swarm): sudo $0" >&2
+  echo "deploy/up.sh: needs root (apt, dockerd, /usr/local/bin): sudo $0" >&2
   exit 2
 fi
 
 scripts/install-deps.sh --docker
-scripts/docker-up.sh
+
+# The engine Docker's conventions point at: DOCKER_HOST, else the current
+# context (DOCKER_CONTEXT or `docker context use`). Only this machine's
+# default socket is ours to start; any other engine must already run.
+if [[ -n "${DOCKER_HOST:-}" ]]; then
+  endpoint=$DOCKER_HOST
+else
+  endpoint=$(docker context inspect --format '{{.Endpoints.docker.Host}}' 2>/dev/null || true)
+fi
+case "$endpoint" in
+  "" | unix:///var/run/docker.sock | unix:///run/docker.sock) remote=false ;;
+  *) remote=true ;;
+esac
+if $remote; then
+  if ! err=$(docker info --format '{{.ID}}' 2>&1 >/dev/null); then
+    die "cannot reach the Docker engine at $endpoint (DOCKER_HOST / docker context): $err"
+  fi
+else
+  scripts/docker-up.sh
+fi
+
+# The manager we deploy through: it runs the aggregator, and its swarm
+# address is what agents on every node dial.
+info=$(docker info --format \
+  '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}} {{.Swarm.NodeAddr}} {{.Name}}')
+read -r state control node_id node_addr node_name <<<"$info"
+if [[ "$state" != active ]]; then
+  die "the engine at $endpoint is not in a swarm (state: ${state:-unknown}); make it a manager first: docker swarm init --advertise-addr ADDRESS"
+fi
+if [[ "$control" != true ]]; then
+  die "$node_name ($endpoint) is a swarm worker, not a manager: point DOCKER_HOST (or docker context) at a manager; 'docker node ls' on a manager lists them"
+fi
+# Docker's answers go into a constraint, an address and an image name:
+# refuse shapes they never have.
+[[ "$node_id" =~ ^[a-z0-9]+$ ]] || die "unexpected swarm node id '$node_id' from $endpoint"
+[[ "$node_addr" =~ ^[0-9A-Fa-f.:]+$ ]] || die "unexpected swarm address '$node_addr' from $endpoint"
+# Nodes that will run an agent: Ready and not paused or drained.
+nodes=$(docker node ls --format '{{.Status}} {{.Availability}}' | grep -c '^Ready Active$' || true)
+all_nodes=$(docker node ls -q | wc -l)
+say "deploying to the swarm managed by $node_name ($node_addr, node $node_id) through ${endpoint:-the default socket}; $nodes of $all_nodes node(s) ready"
+
 image=$(deploy/build-image.sh)
+
+# Every node needs the image. A single-node swarm has it already; more nodes
+# pull it from a registry.
+if $start_registry; then
+  registry=$(deploy/registry.sh "$node_addr" "${GHOSTPEER_REGISTRY_PORT:-5000}")
+fi
+if [[ -n "$registry" ]]; then
+  ref="$registry/$image"
+  docker tag "$image" "$ref"
+  say "pushing $ref"
+  # A registry just started may take a moment to listen: retry briefly.
+  for attempt in 1 2 3 4 5 6; do
+    if push_err=$(docker push "$ref" 2>&1 >/dev/null); then break; fi
+    ((attempt < 6)) || {
+      echo "$push_err" | tail -n 3 | sed 's/^/  /' >&2
+      if grep -q 'HTTP response to HTTPS client' <<<"$push_err"; then
+        die "$registry is plain HTTP and $node_name's dockerd does not allow it: start every node's dockerd with --insecure-registry $registry (or add it to \"insecure-registries\" in /etc/docker/daemon.json and restart dockerd), then run deploy/up.sh again"
+      fi
+      die "cannot push to $registry from $node_name (is it running and reachable from the manager?)"
+    }
+    sleep 2
+  done
+  # The registry can tell each node the digest: pin it, so every node runs
+  # the same bytes.
+  resolve=(--resolve-image always)
+else
+  if ((all_nodes > 1)); then
+    die "this swarm has $all_nodes nodes, and $image exists on $node_name only: the others would fail with 'No such image'. Either
+    deploy/up.sh --registry HOST:PORT    push it to a registry every node can pull from
+    deploy/up.sh --start-registry        run one on $node_name ($node_addr:${GHOSTPEER_REGISTRY_PORT:-5000}); every node's dockerd must then allow it: --insecure-registry $node_addr:${GHOSTPEER_REGISTRY_PORT:-5000}"
+  fi
+  ref=$image
+  # A locally imported image is in no registry: asking one only warns.
+  resolve=(--resolve-image never)
+fi
 
 stack_files=(-c deploy/stack.yml)
 cli_args=()
@@ -48,44 +164,108 @@ if $tls; then
       docker secret create "$name" "$tls_dir/${pair#*:}" >/dev/null
   done
   stack_files+=(-c deploy/stack.tls.yml)
+  # Agents and the CLI may dial the aggregator by any address: they check
+  # the name its certificate is made for (make-certs.sh), not the address.
   cli_args=(--tls-ca "$tls_dir/ca.pem" --tls-cert "$tls_dir/cli.pem"
-            --tls-key "$tls_dir/cli-key.pem" --token-file "$tls_dir/token")
+            --tls-key "$tls_dir/cli-key.pem" --token-file "$tls_dir/token"
+            --tls-server-name "${GHOSTPEER_TLS_SERVER_NAME:-aggregator}")
 fi
-echo "deploy: deploying stack 'ghostpeer' with $image"
-GHOSTPEER_IMAGE=$image docker stack deploy --resolve-image never \
-  "${stack_files[@]}" ghostpeer
+
+export GHOSTPEER_AGGREGATOR=${GHOSTPEER_AGGREGATOR:-$node_addr:7070}
+if [[ "$node_addr" == *:* && "$GHOSTPEER_AGGREGATOR" == "$node_addr:7070" ]]; then
+  export GHOSTPEER_AGGREGATOR="[$node_addr]:7070"
+fi
+tasks_before=$(docker service ps -q --no-trunc ghostpeer_agent 2>/dev/null || true)
+tasks_before=${tasks_before:-none}
+say "deploying stack 'ghostpeer' with $ref; aggregator on $node_name, agents dial $GHOSTPEER_AGGREGATOR"
+# Newer docker CLIs warn unless told not to wait for convergence; the wait
+# below is ours (it names the nodes that cannot pull).
+detach=()
+if docker stack deploy --help 2>/dev/null | grep -q -- '--detach'; then detach=(--detach=true); fi
+GHOSTPEER_IMAGE=$ref GHOSTPEER_AGGREGATOR_CONSTRAINT="node.id == $node_id" \
+  docker stack deploy "${detach[@]}" "${resolve[@]}" "${stack_files[@]}" ghostpeer
+
+# The CLI on the PATH, as the README and the hints below call it.
+cli=${BUILD_DIR:-build}/bin/ghostpeer
+if ! cmp -s "$cli" /usr/local/bin/ghostpeer; then
+  install -m 0755 "$cli" /usr/local/bin/ghostpeer
+  say "installed the CLI as /usr/local/bin/ghostpeer"
+fi
+cli_args=(--server "$GHOSTPEER_AGGREGATOR" "${cli_args[@]}")
+
+# A node that cannot get the image never starts its agent: say which, and
+# why, instead of waiting out the deadline. Only tasks of this deployment
+# count (an earlier failed one leaves rejected tasks behind).
+pull_failures() {
+  docker service ps ghostpeer_agent --no-trunc \
+    --format '{{.ID}}|{{.Node}}|{{.Image}}|{{.Error}}' 2>/dev/null |
+    grep -vF -f <(echo "$tasks_before") |
+    awk -F'|' -v ref="$ref" \
+      'index($3, ref) == 1 && $4 ~ /No such image|pull|manifest|HTTPS client/ {print $2 ": " $4}' |
+    sort -u || true
+}
+
+# A rolling update still under way: agents of the old image report too.
+updating() {
+  local service state
+  for service in ghostpeer_agent ghostpeer_aggregator; do
+    state=$(docker service inspect --format \
+      '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$service" 2>/dev/null || true)
+    case "$state" in
+      updating | rollback_started) return 0 ;;
+      paused | rollback_paused)
+        die "the update of $service stopped ($state): docker service ps $service --no-trunc" ;;
+    esac
+  done
+  return 1
+}
 
 # Every node of the swarm must report before we call it up.
-nodes=$(docker node ls -q | wc -l)
-echo "deploy: waiting for $nodes node(s) to report (up to 180 s)"
-cli=${BUILD_DIR:-build}/bin/ghostpeer
-deadline=$((SECONDS + 180))
+wait_s=${GHOSTPEER_DEPLOY_WAIT_S:-180}
+say "waiting for $nodes node(s) to report (up to $wait_s s)"
+started=$SECONDS
+sleep 2 # the swarm marks an update as started a moment after the deploy
+deadline=$((SECONDS + wait_s))
 while :; do
   reporting=$("$cli" "${cli_args[@]}" nodes -o json 2>/dev/null |
     grep -o '"connected": *true' | wc -l || true)
-  if ((reporting >= nodes)); then break; fi
+  if ((reporting >= nodes)) && ! updating; then break; fi
+  failed=$(pull_failures)
+  if [[ -n "$failed" ]]; then
+    echo "$failed" | sed 's/^/  /' >&2
+    if [[ -n "$registry" ]]; then
+      die "these nodes cannot pull $ref. If $registry is plain HTTP, every node's dockerd must allow it: --insecure-registry $registry (or \"insecure-registries\" in /etc/docker/daemon.json, then restart dockerd); then run deploy/up.sh again"
+    fi
+    die "these nodes do not have $image: deploy with --registry HOST:PORT or --start-registry"
+  fi
   if ((SECONDS > deadline)); then
-    echo "deploy: only $reporting of $nodes node(s) report after 180 s." >&2
+    echo "deploy: only $reporting of $nodes node(s) report after $wait_s s." >&2
     echo "  docker service ps ghostpeer_agent ghostpeer_aggregator --no-trunc" >&2
     echo "  docker service logs ghostpeer_agent" >&2
     exit 1
   fi
   sleep 2
 done
+say "$nodes node(s) report after $((SECONDS - started)) s"
 "$cli" "${cli_args[@]}" nodes
-if $tls; then
-  cli="$cli ${cli_args[*]}"
-fi
-cat <<EOT
 
-ghostpeer is up: an agent on each of $nodes node(s), the aggregator on port 7070.
-  $cli findings            clients writing to vanished peers
-  $cli watch               follow findings as they open and resolve
-  $cli check               exit 1 when critical findings are open (for scripts)
-  $cli history 10.0.1.6    who held an address, and when
-  deploy/down.sh           remove the stack
-EOT
+# The hints name the aggregator only when the CLI's default would miss it.
+hint=ghostpeer
+if [[ "$GHOSTPEER_AGGREGATOR" != 127.0.0.1:7070 ]]; then
+  hint="ghostpeer --server $GHOSTPEER_AGGREGATOR"
+fi
+if $tls; then
+  hint="$hint ${cli_args[*]:2}"
+fi
+echo
+echo "ghostpeer is up: an agent on each of $nodes node(s), the aggregator on $node_name ($GHOSTPEER_AGGREGATOR)."
+printf '  %-28s %s\n' \
+  "$hint findings" "clients writing to vanished peers" \
+  "$hint watch" "follow findings as they open and resolve" \
+  "$hint check" "exit 1 when critical findings are open (for scripts)" \
+  "$hint history 10.0.1.6" "who held an address, and when" \
+  "deploy/down.sh" "remove the stack"
 
 if $demo; then
-  deploy/demo.sh
+  GHOSTPEER_REGISTRY=$registry GHOSTPEER_CLI_ARGS="${cli_args[*]}" deploy/demo.sh
 fi
