@@ -20,6 +20,9 @@
 #                                    $GHOSTPEER_REGISTRY_PORT) and use it;
 #                                    nodes' dockerd must allow it:
 #                                    --insecure-registry MANAGER:5000
+#   deploy/up.sh --image-on-nodes    the image (deploy/build-image.sh prints
+#                                    it) is on every node already, e.g. by
+#                                    docker save | docker load: deploy as is
 #   deploy/up.sh --demo              then reproduce the seed failure (a client
 #                                    writing to a restarted server's old
 #                                    address) and show ghostpeer naming it
@@ -39,6 +42,7 @@ demo=false
 tls=false
 registry=""
 start_registry=false
+image_on_nodes=false
 while (($# > 0)); do
   case "$1" in
     --demo) demo=true ;;
@@ -50,13 +54,18 @@ while (($# > 0)); do
       ;;
     --registry=*) registry=${1#*=} ;;
     --start-registry) start_registry=true ;;
+    --image-on-nodes) image_on_nodes=true ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "deploy/up.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
-if [[ -n "$registry" ]] && $start_registry; then
-  echo "deploy/up.sh: --registry and --start-registry exclude each other" >&2
+sources=0 # how the nodes get the image: one way at most
+if [[ -n "$registry" ]]; then sources=$((sources + 1)); fi
+if $start_registry; then sources=$((sources + 1)); fi
+if $image_on_nodes; then sources=$((sources + 1)); fi
+if ((sources > 1)); then
+  echo "deploy/up.sh: --registry, --start-registry and --image-on-nodes exclude each other" >&2
   exit 2
 fi
 # A registry reference is HOST[:PORT] (what `docker tag` accepts before the
@@ -112,10 +121,17 @@ nodes=$(docker node ls --format '{{.Status}} {{.Availability}}' | grep -c '^Read
 all_nodes=$(docker node ls -q | wc -l)
 say "deploying to the swarm managed by $node_name ($node_addr, node $node_id) through ${endpoint:-the default socket}; $nodes of $all_nodes node(s) ready"
 
+if ((all_nodes > 1)) && [[ -z "$registry" ]] && ! $start_registry && ! $image_on_nodes; then
+  die "this swarm has $all_nodes nodes, and an image built here reaches $node_name only: the others would fail with 'No such image'. Either
+    deploy/up.sh --registry HOST:PORT    push it to a registry every node can pull from
+    deploy/up.sh --start-registry        run one on $node_name ($node_addr:${GHOSTPEER_REGISTRY_PORT:-5000}); every node's dockerd must then allow it: --insecure-registry $node_addr:${GHOSTPEER_REGISTRY_PORT:-5000}
+    deploy/up.sh --image-on-nodes        you put the image (deploy/build-image.sh prints it) on every node yourself"
+fi
+
 image=$(deploy/build-image.sh)
 
 # Every node needs the image. A single-node swarm has it already; more nodes
-# pull it from a registry.
+# pull it from a registry, or were given it (--image-on-nodes).
 if $start_registry; then
   registry=$(deploy/registry.sh "$node_addr" "${GHOSTPEER_REGISTRY_PORT:-5000}")
 fi
@@ -126,24 +142,19 @@ if [[ -n "$registry" ]]; then
   # A registry just started may take a moment to listen: retry briefly.
   for attempt in 1 2 3 4 5 6; do
     if push_err=$(docker push "$ref" 2>&1 >/dev/null); then break; fi
-    ((attempt < 6)) || {
+    if grep -q 'HTTP response to HTTPS client' <<<"$push_err"; then
+      die "$registry is plain HTTP and $node_name's dockerd does not allow it: start every node's dockerd with --insecure-registry $registry (or add it to \"insecure-registries\" in /etc/docker/daemon.json and restart dockerd), then run deploy/up.sh again"
+    fi
+    if ((attempt == 6)); then
       echo "$push_err" | tail -n 3 | sed 's/^/  /' >&2
-      if grep -q 'HTTP response to HTTPS client' <<<"$push_err"; then
-        die "$registry is plain HTTP and $node_name's dockerd does not allow it: start every node's dockerd with --insecure-registry $registry (or add it to \"insecure-registries\" in /etc/docker/daemon.json and restart dockerd), then run deploy/up.sh again"
-      fi
       die "cannot push to $registry from $node_name (is it running and reachable from the manager?)"
-    }
+    fi
     sleep 2
   done
   # The registry can tell each node the digest: pin it, so every node runs
   # the same bytes.
   resolve=(--resolve-image always)
 else
-  if ((all_nodes > 1)); then
-    die "this swarm has $all_nodes nodes, and $image exists on $node_name only: the others would fail with 'No such image'. Either
-    deploy/up.sh --registry HOST:PORT    push it to a registry every node can pull from
-    deploy/up.sh --start-registry        run one on $node_name ($node_addr:${GHOSTPEER_REGISTRY_PORT:-5000}); every node's dockerd must then allow it: --insecure-registry $node_addr:${GHOSTPEER_REGISTRY_PORT:-5000}"
-  fi
   ref=$image
   # A locally imported image is in no registry: asking one only warns.
   resolve=(--resolve-image never)
@@ -234,9 +245,9 @@ while :; do
   if [[ -n "$failed" ]]; then
     echo "$failed" | sed 's/^/  /' >&2
     if [[ -n "$registry" ]]; then
-      die "these nodes cannot pull $ref. If $registry is plain HTTP, every node's dockerd must allow it: --insecure-registry $registry (or \"insecure-registries\" in /etc/docker/daemon.json, then restart dockerd); then run deploy/up.sh again"
+      die "these nodes cannot pull $ref. If $registry is plain HTTP, every node's dockerd must allow it: --insecure-registry $registry (or \"insecure-registries\" in /etc/docker/daemon.json, then restart dockerd); a dockerd with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 in its environment never pulls for services. Then run deploy/up.sh again"
     fi
-    die "these nodes do not have $image: deploy with --registry HOST:PORT or --start-registry"
+    die "these nodes do not have $image: put it there (docker save | docker load) or deploy with --registry HOST:PORT or --start-registry"
   fi
   if ((SECONDS > deadline)); then
     echo "deploy: only $reporting of $nodes node(s) report after $wait_s s." >&2
@@ -251,20 +262,28 @@ say "$nodes node(s) report after $((SECONDS - started)) s"
 
 # The hints name the aggregator only when the CLI's default would miss it.
 hint=ghostpeer
-if [[ "$GHOSTPEER_AGGREGATOR" != 127.0.0.1:7070 ]]; then
-  hint="ghostpeer --server $GHOSTPEER_AGGREGATOR"
-fi
 if $tls; then
   hint="$hint ${cli_args[*]:2}"
 fi
 echo
 echo "ghostpeer is up: an agent on each of $nodes node(s), the aggregator on $node_name ($GHOSTPEER_AGGREGATOR)."
-printf '  %-28s %s\n' \
-  "$hint findings" "clients writing to vanished peers" \
-  "$hint watch" "follow findings as they open and resolve" \
-  "$hint check" "exit 1 when critical findings are open (for scripts)" \
-  "$hint history 10.0.1.6" "who held an address, and when" \
-  "deploy/down.sh" "remove the stack"
+rows=()
+if [[ "$GHOSTPEER_AGGREGATOR" != 127.0.0.1:7070 ]]; then
+  rows+=("export GHOSTPEER_SERVER=$GHOSTPEER_AGGREGATOR" "where the CLI finds the aggregator")
+fi
+rows+=(
+  "$hint findings" "clients writing to vanished peers"
+  "$hint watch" "follow findings as they open and resolve"
+  "$hint check" "exit 1 when critical findings are open (for scripts)"
+  "$hint history 10.0.1.6" "who held an address, and when"
+  "deploy/down.sh" "remove the stack")
+width=0
+for ((i = 0; i < ${#rows[@]}; i += 2)); do
+  ((${#rows[i]} > width)) && width=${#rows[i]}
+done
+for ((i = 0; i < ${#rows[@]}; i += 2)); do
+  printf '  %-*s  %s\n' "$width" "${rows[i]}" "${rows[i + 1]}"
+done
 
 if $demo; then
   GHOSTPEER_REGISTRY=$registry GHOSTPEER_CLI_ARGS="${cli_args[*]}" deploy/demo.sh
