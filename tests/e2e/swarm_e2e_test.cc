@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/integration/system/json_number.h"
 #include "tests/integration/system/process.h"
 
 namespace ghostpeer::testing {
@@ -39,15 +39,6 @@ CommandResult Sh(const std::string& command,
 bool InCi() {
   const char* ci = std::getenv("CI");
   return ci != nullptr && std::string(ci) == "true";
-}
-
-uint64_t AsU64(const json& value) {
-  if (value.is_number_unsigned()) return value.get<uint64_t>();
-  if (value.is_number_integer())
-    return static_cast<uint64_t>(value.get<int64_t>());
-  uint64_t out = 0;
-  if (value.is_string()) (void)absl::SimpleAtoi(value.get<std::string>(), &out);
-  return out;
 }
 
 json Findings(const std::string& status = "all") {

@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/integration/system/json_number.h"
 #include "tests/integration/system/process.h"
 #include "tests/support/command.h"
 #include "tests/support/netns_scenario.h"
@@ -33,15 +33,6 @@ constexpr char kClientNode[] = "node-cli";
 // intervals of the evidence. The margin covers process start-up and the
 // address event's way through the server's node.
 const absl::Duration kFindingDeadline = absl::Seconds(12);
-
-uint64_t AsU64(const json& value) {
-  if (value.is_number_unsigned()) return value.get<uint64_t>();
-  if (value.is_number_integer())
-    return static_cast<uint64_t>(value.get<int64_t>());
-  uint64_t out = 0;
-  if (value.is_string()) (void)absl::SimpleAtoi(value.get<std::string>(), &out);
-  return out;
-}
 
 class SystemTest : public ::testing::Test {
  protected:
