@@ -37,10 +37,32 @@ bool MergeDescription(const v1::AddressOwner& from, v1::AddressOwner* into) {
   merge(from.task_slot(), into->mutable_task_slot());
   merge(from.image(), into->mutable_image());
   merge(from.network(), into->mutable_network());
+  // Only a cluster-wide word may replace a node-local one: Docker knows the
+  // network, an observation that came before Docker answered only guessed.
+  const bool downgrade = into->scope() == v1::ADDRESS_SCOPE_CLUSTER &&
+                         from.scope() == v1::ADDRESS_SCOPE_NODE;
+  if (from.scope() != v1::ADDRESS_SCOPE_UNSPECIFIED &&
+      from.scope() != into->scope() && !downgrade) {
+    into->set_scope(from.scope());
+    changed = true;
+  }
   return changed;
 }
 
 }  // namespace
+
+bool IsClusterWide(const v1::AddressOwner& owner) {
+  if (owner.kind() == v1::OWNER_KIND_SWARM_TASK ||
+      owner.kind() == v1::OWNER_KIND_SWARM_VIP) {
+    return true;
+  }
+  return owner.scope() != v1::ADDRESS_SCOPE_NODE;
+}
+
+bool ReachableFrom(const v1::AddressOwner& owner,
+                   absl::string_view client_node) {
+  return IsClusterWide(owner) || owner.node() == client_node;
+}
 
 v1::AddressOwner OwnershipInterval::ToProto() const {
   v1::AddressOwner out = owner;

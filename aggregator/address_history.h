@@ -43,6 +43,26 @@ struct OwnershipInterval {
   v1::AddressOwner ToProto() const;
 };
 
+// Address scope (docs/DESIGN.md "Address scope"; model.proto AddressScope).
+// A node-local address is keyed by (owner node, address): two nodes holding
+// 172.18.0.3 at once are two addresses that share a text. The history keeps
+// one record per address text and every interval says its scope; readers
+// that resolve a client's peer look only at the intervals reachable from
+// the client's node (ReachableFrom).
+//
+// Whether `owner`'s address means one holder in the whole cluster. Node-local
+// only when the owner says ADDRESS_SCOPE_NODE (swarm tasks and VIPs never
+// are); unspecified — agents older than the field, and intervals stored
+// before it — stays cluster-wide, as everything was before, so an upgrade
+// changes no verdict about old history. Pure.
+bool IsClusterWide(const v1::AddressOwner& owner);
+
+// Whether a client on `client_node` can reach the holding `owner` describes:
+// a cluster-wide one from anywhere, a node-local one only from its own node.
+// Pure.
+bool ReachableFrom(const v1::AddressOwner& owner,
+                   absl::string_view client_node);
+
 // Everything known about one address.
 struct AddressRecord {
   // Sorted by (since, id); usually a handful.
@@ -70,7 +90,10 @@ using HistoryChanges = std::vector<HistoryOp>;
 //   holds the address open, nothing new opens (idempotent; replays, and an
 //   observation confirming a Docker event); non-empty descriptive fields of
 //   the event (names, service, task, image, network) fill in or replace the
-//   open interval's. An owner's intervals for one address never overlap: an
+//   open interval's. Scope merges apart: unspecified says nothing, and a
+//   cluster-wide word (Docker's, for an overlay network) is never turned
+//   back into node-local (an observation's guess, made before Docker
+//   answered). An owner's intervals for one address never overlap: an
 //   ATTACH dated before that owner's last `until` opens at that `until`.
 // * DETACH closes the owner's open interval at the event's time (never
 //   before its `since`). A DETACH for an owner that never held the address is
@@ -84,6 +107,9 @@ using HistoryChanges = std::vector<HistoryOp>;
 //   and missing from the set close at the event's time; members not held
 //   open are opened as by ATTACH. A manager's task inventory therefore never
 //   closes what its own namespaces hold, and vice versa.
+// * Owners of different nodes are different owners (SameOwner): node A's
+//   events never open, close or describe node B's intervals, so a
+//   node-local address reused on two nodes keeps two histories.
 // * Event times are the agents' clocks, already validated and clamped
 //   (validation.h): history compares them only within one address.
 //

@@ -61,16 +61,34 @@ class Fnv1a {
   uint64_t hash_ = 0xcbf29ce484222325ULL;
 };
 
-// The per-address facts the rules use, computed once per socket.
+// The per-address facts the rules use, computed once per socket, over the
+// intervals the client's node can reach (ReachableFrom, address_history.h):
+// another node's holding of a node-local address is another address.
 class AddressView {
  public:
-  AddressView(const AddressRecord& record, const AddressHistory& history)
-      : record_(record), history_(history) {}
+  AddressView(const AddressRecord& record, const AddressHistory& history,
+              absl::string_view client_node)
+      : history_(history) {
+    for (const OwnershipInterval& interval : record.intervals) {
+      if (!ReachableFrom(interval.owner, client_node)) continue;
+      intervals_.push_back(&interval);
+      if (interval.open()) ++open_count_;
+      if (interval.owner.kind() == v1::OWNER_KIND_SWARM_VIP) ever_vip_ = true;
+    }
+  }
+
+  // Nobody the client can reach ever held the address (in the retained
+  // history).
+  bool empty() const { return intervals_.empty(); }
+  // Held now by someone the client can reach.
+  bool held() const { return open_count_ > 0; }
+  bool ever_vip() const { return ever_vip_; }
 
   // Does `owner` match any current holder (identity or container id)?
   bool HeldNowBy(OwnerId owner) const {
     const std::string& container = history_.OwnerContainerId(owner);
-    for (const OwnershipInterval& interval : record_.intervals) {
+    for (const OwnershipInterval* reachable : intervals_) {
+      const OwnershipInterval& interval = *reachable;
       if (!interval.open()) continue;
       if (interval.owner_id == owner) return true;
       if (!container.empty() && interval.owner.container_id() == container) {
@@ -84,7 +102,8 @@ class AddressView {
   // only among those recorded before `mark`.
   const OwnershipInterval* LastEnded(IntervalId mark = 0) const {
     const OwnershipInterval* last = nullptr;
-    for (const OwnershipInterval& interval : record_.intervals) {
+    for (const OwnershipInterval* reachable : intervals_) {
+      const OwnershipInterval& interval = *reachable;
       if (interval.open()) continue;
       if (mark > 0 && interval.id >= mark) continue;
       if (last == nullptr || interval.until > last->until ||
@@ -98,7 +117,8 @@ class AddressView {
   // The current holder recorded last.
   const OwnershipInterval* NewestHolder() const {
     const OwnershipInterval* newest = nullptr;
-    for (const OwnershipInterval& interval : record_.intervals) {
+    for (const OwnershipInterval* reachable : intervals_) {
+      const OwnershipInterval& interval = *reachable;
       if (interval.open() && (newest == nullptr || interval.id > newest->id)) {
         newest = &interval;
       }
@@ -109,7 +129,8 @@ class AddressView {
   // The latest interval of `owner` (any state).
   const OwnershipInterval* LatestOf(OwnerId owner) const {
     const OwnershipInterval* latest = nullptr;
-    for (const OwnershipInterval& interval : record_.intervals) {
+    for (const OwnershipInterval* reachable : intervals_) {
+      const OwnershipInterval& interval = *reachable;
       if (interval.owner_id == owner &&
           (latest == nullptr || interval.id > latest->id)) {
         latest = &interval;
@@ -123,7 +144,8 @@ class AddressView {
   const OwnershipInterval* FormerOwnerAt(absl::Time heard_at,
                                          absl::Duration margin) const {
     const OwnershipInterval* former = nullptr;
-    for (const OwnershipInterval& interval : record_.intervals) {
+    for (const OwnershipInterval* reachable : intervals_) {
+      const OwnershipInterval& interval = *reachable;
       const bool current = HeldNowBy(interval.owner_id);
       const bool covers_loosely = interval.since - margin <= heard_at &&
                                   heard_at < interval.until + margin;
@@ -142,23 +164,25 @@ class AddressView {
 
   void Holders(absl::InlinedVector<OwnerId, 2>* out) const {
     out->clear();
-    for (const OwnershipInterval& interval : record_.intervals) {
+    for (const OwnershipInterval* reachable : intervals_) {
+      const OwnershipInterval& interval = *reachable;
       if (interval.open()) out->push_back(interval.owner_id);
     }
   }
 
   bool AllHoldingsRecordedSince(IntervalId mark) const {
-    for (const OwnershipInterval& interval : record_.intervals) {
+    for (const OwnershipInterval* reachable : intervals_) {
+      const OwnershipInterval& interval = *reachable;
       if (interval.open() && interval.id < mark) return false;
     }
     return true;
   }
 
-  const AddressRecord& record() const { return record_; }
-
  private:
-  const AddressRecord& record_;
   const AddressHistory& history_;
+  absl::InlinedVector<const OwnershipInterval*, 4> intervals_;
+  int open_count_ = 0;
+  bool ever_vip_ = false;
 };
 
 // When the peer was last heard from on this connection (agent clock), if
@@ -289,8 +313,9 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
       continue;
     }
     const AddressRecord* record = history.Find(remote);
-    if (record == nullptr || record->ever_vip) continue;
-    const AddressView address(*record, history);
+    if (record == nullptr) continue;
+    const AddressView address(*record, history, input.node);
+    if (address.empty() || address.ever_vip()) continue;
 
     // 1. Memory.
     const SocketKeyView key = SocketKeyView::Of(socket);
@@ -349,7 +374,7 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
       out.memory = EncodeMemory(mem, history);
     };
 
-    if (record->open_count == 0) {
+    if (!address.held()) {
       // 3. VANISHED_PEER.
       const OwnershipInterval* last = address.LastEnded();
       const std::optional<absl::Time> heard = LastHeard(view, input.taken_at);
@@ -395,7 +420,7 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
     // 5. CLOSE_WAIT_WRITER.
     if (close_wait && written > mem.written_at_fin) {
       emit(v1::CLOSE_WAIT_WRITER, v1::WARNING,
-           record->open_count == 0 ? address.LastEnded() : nullptr,
+           !address.held() ? address.LastEnded() : nullptr,
            address.NewestHolder());
     }
   }

@@ -114,6 +114,12 @@ struct DetectedFinding {
 //    socket inode: the application closed it and is gone; the kernel's last
 //    retransmissions of a LAST_ACK or FIN_WAIT1 socket leave nobody to tell
 //    and nothing to fix), so a finding resolves when its client goes away.
+//    The remote address is resolved in the scope the client can reach
+//    (ReachableFrom, address_history.h): its cluster-wide holdings, and
+//    node-local ones only of the client's own node (input.node). Another
+//    node's 172.18.0.3 is another address: it neither keeps the client's
+//    peer "held" nor makes one "vanished". "Held", "holders" and "owners"
+//    below are all over the reachable intervals.
 // 1. Memory. First sight records first_seen, the history mark and the
 //    current holders. "Wrote" means the application's written byte count,
 //    W = tcp_info.bytes_acked + send_queue (= write_seq - ISN), grew since

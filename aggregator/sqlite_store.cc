@@ -46,10 +46,25 @@ constexpr const char* kMigrations[] = {
       memory BLOB NOT NULL      -- the detector's memory of the connection
     ) WITHOUT ROWID;
     )sql",
+    // 1 -> 2: address scope (model.proto AddressScope). A node-local address
+    // is keyed by (node, address); scope_node is that node, '' for
+    // cluster-wide — which every row written before scopes existed is. The
+    // owner blob stays the truth (it carries the scope); the column makes
+    // the key visible to SQL, and the version bump keeps an older build,
+    // which would read every scoped row as cluster-wide, off this file.
+    R"sql(
+    ALTER TABLE intervals ADD COLUMN scope_node TEXT NOT NULL DEFAULT '';
+    CREATE INDEX intervals_by_address ON intervals (address, scope_node);
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 constexpr int kBusyTimeoutMs = 5000;
+
+// The node half of an interval's (node, address) key; '' for cluster-wide.
+std::string ScopeNode(const v1::AddressOwner& owner) {
+  return IsClusterWide(owner) ? std::string() : owner.node();
+}
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
@@ -314,7 +329,8 @@ absl::Status SqliteStore::WriteOp(const HistoryOp& op) {
       GHOSTPEER_ASSIGN_OR_RETURN(
           sqlite3_stmt * raw,
           Prepared("INSERT INTO intervals (id, address, owner, reporter, "
-                   "source, since_us, until_us) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+                   "source, since_us, until_us, scope_node) VALUES (?, ?, ?, "
+                   "?, ?, ?, ?, ?)"));
       Statement insert(raw);
       insert.Bind(1, interval.id);
       insert.Bind(2, interval.owner.address());
@@ -327,6 +343,7 @@ absl::Status SqliteStore::WriteOp(const HistoryOp& op) {
       } else {
         insert.Bind(7, Micros(interval.until));
       }
+      insert.Bind(8, ScopeNode(interval.owner));
       const int rc = insert.Step();
       if (rc != SQLITE_DONE) return Error(rc, "insert interval");
       return absl::OkStatus();
@@ -345,10 +362,12 @@ absl::Status SqliteStore::WriteOp(const HistoryOp& op) {
     case HistoryOp::Kind::kUpdateOwner: {
       GHOSTPEER_ASSIGN_OR_RETURN(
           sqlite3_stmt * raw,
-          Prepared("UPDATE intervals SET owner = ? WHERE id = ?"));
+          Prepared("UPDATE intervals SET owner = ?, scope_node = ? WHERE "
+                   "id = ?"));
       Statement update(raw);
       update.BindBlob(1, interval.owner.SerializeAsString());
-      update.Bind(2, interval.id);
+      update.Bind(2, ScopeNode(interval.owner));  // a merge may scope it
+      update.Bind(3, interval.id);
       const int rc = update.Step();
       if (rc != SQLITE_DONE) return Error(rc, "update interval owner");
       return absl::OkStatus();

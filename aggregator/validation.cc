@@ -118,6 +118,13 @@ absl::Status CheckOwner(v1::AddressOwner* owner, absl::string_view node,
       RepairName("task_slot", owner->mutable_task_slot(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
       RepairName("image", owner->mutable_image(), limits));
+  // A scope this build does not know (a newer agent's) is read as the
+  // narrower one: a node-local reading can miss a ghost, a cluster-wide one
+  // of a repeated private range can page for another node's container.
+  // Refusing would drop the whole batch over a description.
+  if (!v1::AddressScope_IsValid(owner->scope())) {
+    owner->set_scope(v1::ADDRESS_SCOPE_NODE);
+  }
   // An owner's interval times are the aggregator's to set, from event times.
   owner->clear_since();
   owner->clear_until();

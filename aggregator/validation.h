@@ -91,10 +91,11 @@ absl::Status ValidateHello(const v1::Hello& hello,
 // strictly increasing within the batch; replays against stored seqs are the
 // store's business, not an error), known event types and sources, owners
 // (address parses, kind known, bounded strings; empty owner.node becomes
-// `node`), times (see CheckAgentTime). An INVENTORY carries its owners in
-// `inventory` (each checked like an owner; their own times are ignored);
-// ATTACH/DETACH carry one `owner`. InvalidArgument on the first bad field;
-// `batch` may then be partly normalised and must be discarded.
+// `node`; an unknown scope becomes ADDRESS_SCOPE_NODE), times (see
+// CheckAgentTime). An INVENTORY carries its owners in `inventory` (each checked
+// like an owner; their own times are ignored); ATTACH/DETACH carry one `owner`.
+// InvalidArgument on the first bad field; `batch` may then be partly normalised
+// and must be discarded.
 absl::Status ValidateAddressEventBatch(v1::AddressEventBatch* batch,
                                        absl::string_view node, absl::Time now,
                                        const ValidationLimits& limits);

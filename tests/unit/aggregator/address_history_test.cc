@@ -235,5 +235,94 @@ TEST(AddressHistoryTest, VipsAreMarked) {
   EXPECT_TRUE(history.Find("10.0.1.2")->ever_vip);
 }
 
+v1::AddressOwner Scoped(v1::AddressOwner owner, v1::AddressScope scope) {
+  owner.set_scope(scope);
+  return owner;
+}
+
+// Two nodes hand out the same bridge address: each node's events touch only
+// its own intervals, and each reads as a different address from the other
+// node.
+TEST(AddressHistoryTest, NodeLocalAddressesAreKeptPerNode) {
+  const v1::AddressOwner here =
+      Scoped(Container("172.18.0.3", "a.1", "node-1"), v1::ADDRESS_SCOPE_NODE);
+  const v1::AddressOwner there =
+      Scoped(Container("172.18.0.3", "b.1", "node-2"), v1::ADDRESS_SCOPE_NODE);
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-1", Attach(1, T(10), here), &changes);
+  history.Apply("node-2", Attach(1, T(11), there), &changes);
+  history.Apply("node-2", Detach(2, T(20), there), &changes);
+  // node-1's inventory closes nothing of node-2's, and node-2's empty one
+  // nothing of node-1's.
+  history.Apply("node-1", Inventory(2, T(30), {here}), &changes);
+  history.Apply("node-2", Inventory(3, T(31), {}), &changes);
+  EXPECT_EQ(Timeline(history, "172.18.0.3"), "a.1@10-open b.1@11-20");
+
+  const AddressRecord* record = history.Find("172.18.0.3");
+  ASSERT_NE(record, nullptr);
+  const OwnershipInterval& a = record->intervals[0];
+  const OwnershipInterval& b = record->intervals[1];
+  EXPECT_TRUE(ReachableFrom(a.owner, "node-1"));
+  EXPECT_FALSE(ReachableFrom(a.owner, "node-2"));
+  EXPECT_FALSE(ReachableFrom(b.owner, "node-1"));
+  EXPECT_TRUE(ReachableFrom(b.owner, "node-2"));
+}
+
+TEST(AddressHistoryTest, ScopeReachability) {
+  struct Case {
+    std::string name;
+    v1::AddressOwner owner;
+    bool from_own_node;
+    bool from_other_node;
+  };
+  const v1::AddressOwner container = Container("10.0.1.6", "a.1", "node-1");
+  v1::AddressOwner task = Scoped(container, v1::ADDRESS_SCOPE_NODE);
+  task.set_kind(v1::OWNER_KIND_SWARM_TASK);
+  const std::vector<Case> cases = {
+      {"cluster-wide", Scoped(container, v1::ADDRESS_SCOPE_CLUSTER), true,
+       true},
+      {"node-local", Scoped(container, v1::ADDRESS_SCOPE_NODE), true, false},
+      // Older agents: as before the field, cluster-wide.
+      {"unspecified", container, true, true},
+      // The tasks API knows swarm networks only, whatever it is told.
+      {"swarm task", task, true, true},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(ReachableFrom(c.owner, "node-1"), c.from_own_node) << c.name;
+    EXPECT_EQ(ReachableFrom(c.owner, "node-2"), c.from_other_node) << c.name;
+  }
+}
+
+// An observation made before Docker answered guesses node-local; Docker's
+// overlay word makes it cluster-wide, and a later guess never takes that
+// back.
+TEST(AddressHistoryTest, ScopeMergesTowardsDockersWord) {
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Attach(1, T(10), Scoped(kA, v1::ADDRESS_SCOPE_NODE)),
+                &changes);
+  history.Apply(
+      "node-2",
+      Attach(2, T(11), Scoped(kA, v1::ADDRESS_SCOPE_CLUSTER), v1::DOCKER_EVENT),
+      &changes);
+  const AddressRecord* record = history.Find("10.0.1.6");
+  ASSERT_EQ(record->intervals.size(), 1u);
+  EXPECT_EQ(record->intervals[0].owner.scope(), v1::ADDRESS_SCOPE_CLUSTER);
+  changes.clear();
+  history.Apply("node-2", Attach(3, T(12), Scoped(kA, v1::ADDRESS_SCOPE_NODE)),
+                &changes);
+  history.Apply("node-2", Attach(4, T(13), kA), &changes);
+  EXPECT_TRUE(changes.empty());
+  EXPECT_EQ(record->intervals[0].owner.scope(), v1::ADDRESS_SCOPE_CLUSTER);
+
+  // An interval recorded before scopes (unspecified) takes the first word.
+  history.Apply("node-2", Attach(5, T(14), kB), &changes);
+  history.Apply("node-3", Attach(5, T(15), Scoped(kB, v1::ADDRESS_SCOPE_NODE)),
+                &changes);
+  EXPECT_EQ(history.Find("10.0.1.6")->intervals[1].owner.scope(),
+            v1::ADDRESS_SCOPE_NODE);
+}
+
 }  // namespace
 }  // namespace ghostpeer::aggregator

@@ -68,6 +68,27 @@ struct DetectorCase {
 const v1::AddressOwner kServer = Container("10.0.1.6", "gpx-srv.1");
 const v1::AddressOwner kOther = Container("10.0.1.6", "gpx-other.1", "node-3");
 
+// Scoped owners (model.proto AddressScope): a bridge address each node hands
+// out again, and an overlay address that is one in the cluster.
+v1::AddressOwner Local(const std::string& address, const std::string& name,
+                       const std::string& node) {
+  v1::AddressOwner owner = Container(address, name, node);
+  owner.set_network("docker_gwbridge");
+  owner.set_scope(v1::ADDRESS_SCOPE_NODE);
+  return owner;
+}
+v1::AddressOwner Overlay(const std::string& address, const std::string& name,
+                         const std::string& node) {
+  v1::AddressOwner owner = Container(address, name, node);
+  owner.set_network("gpx_net");
+  owner.set_scope(v1::ADDRESS_SCOPE_CLUSTER);
+  return owner;
+}
+// The client is on node-1; these three hold 172.18.0.3 on their own nodes.
+const v1::AddressOwner kBridgeHere = Local("172.18.0.3", "gpx-a.1", "node-1");
+const v1::AddressOwner kBridgeThere = Local("172.18.0.3", "gpx-b.1", "node-2");
+const v1::AddressOwner kBridgeNext = Local("172.18.0.3", "gpx-c.1", "node-1");
+
 SocketSpec Idle() { return SocketSpec{}; }
 SocketSpec Stuck(uint32_t queue = 720) {
   SocketSpec spec;
@@ -354,6 +375,63 @@ const std::vector<DetectorCase>& Cases() {
              {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
           {"a DETACH with no known start is evidence of an owner",
            {{{On("node-2", Detach(1, T(5), kServer))},
+             {Stuck()},
+             10,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+          // Address scope: node-local addresses are resolved on the
+          // client's node only (node-1 here).
+          {"two nodes reuse a bridge address; the other node's holder dies",
+           {{{On("node-1", Attach(1, T(0), kBridgeHere)),
+              On("node-2", Attach(1, T(0), kBridgeThere))},
+             {To("172.18.0.3", Stuck())},
+             10,
+             {}},
+            {{On("node-2", Detach(2, T(12), kBridgeThere))},
+             {To("172.18.0.3", Stuck())},
+             15,
+             {}},
+            {{}, {To("172.18.0.3", Stuck())}, 20, {}}}},
+          {"our bridge peer left while another node still holds the address",
+           {{{On("node-1", Attach(1, T(0), kBridgeHere)),
+              On("node-2", Attach(1, T(0), kBridgeThere))},
+             {To("172.18.0.3", Stuck())},
+             10,
+             {}},
+            {{On("node-1", Detach(2, T(12), kBridgeHere))},
+             {To("172.18.0.3", Stuck())},
+             15,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+          {"our bridge peer left and another node took the address: vanished",
+           {{{On("node-1", Attach(1, T(0), kBridgeHere))},
+             {To("172.18.0.3", Stuck())},
+             10,
+             {}},
+            {{On("node-1", Detach(2, T(12), kBridgeHere)),
+              On("node-2", Attach(1, T(13), kBridgeThere))},
+             {To("172.18.0.3", Stuck())},
+             15,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+          {"our bridge address handed to another container here: reassigned",
+           {{{On("node-1", Attach(1, T(0), kBridgeHere))},
+             {To("172.18.0.3", Stuck())},
+             10,
+             {}},
+            {{On("node-1", Detach(2, T(12), kBridgeHere)),
+              On("node-1", Attach(3, T(13), kBridgeNext))},
+             {To("172.18.0.3", Stuck())},
+             15,
+             {{v1::REASSIGNED_PEER, v1::CRITICAL}}}}},
+          {"only another node ever held the bridge address: never judged",
+           {{{On("node-2", Attach(1, T(0), kBridgeThere)),
+              On("node-2", Detach(2, T(5), kBridgeThere))},
+             {To("172.18.0.3", Stuck())},
+             10,
+             {}}}},
+          {"overlay peer on another node vanished: cluster-wide",
+           {{{On("node-2",
+                 Attach(1, T(0), Overlay("10.0.1.6", "gpx-o.1", "node-2"))),
+              On("node-2",
+                 Detach(2, T(5), Overlay("10.0.1.6", "gpx-o.1", "node-2")))},
              {Stuck()},
              10,
              {{v1::VANISHED_PEER, v1::CRITICAL}}}}},

@@ -117,6 +117,118 @@ TEST(SqliteStoreTest, NewerSchemaIsRefused) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("version 99"));
 }
 
+// A database as schema version 1 wrote it (before address scopes), with
+// one interval whose owner says no scope.
+void WriteVersion1(const std::string& path) {
+  v1::AddressOwner owner = testing::Container("172.18.0.3", "old.1", "node-2");
+  const std::string blob = owner.SerializeAsString();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, R"sql(
+    CREATE TABLE schema_version (version INTEGER NOT NULL);
+    INSERT INTO schema_version VALUES (1);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta VALUES ('created_us', '1800000001000000');
+    CREATE TABLE intervals (
+      id INTEGER PRIMARY KEY, address TEXT NOT NULL, owner BLOB NOT NULL,
+      reporter TEXT NOT NULL, source INTEGER NOT NULL,
+      since_us INTEGER NOT NULL, until_us INTEGER);
+    CREATE INDEX intervals_by_until ON intervals (until_us)
+      WHERE until_us IS NOT NULL;
+    CREATE TABLE agent_seqs (
+      node TEXT NOT NULL, agent_instance TEXT NOT NULL, seq INTEGER NOT NULL,
+      updated_us INTEGER NOT NULL, PRIMARY KEY (node, agent_instance)
+    ) WITHOUT ROWID;
+    CREATE TABLE findings (
+      id TEXT PRIMARY KEY, node TEXT NOT NULL, status INTEGER NOT NULL,
+      updated_us INTEGER NOT NULL, finding BLOB NOT NULL,
+      memory BLOB NOT NULL) WITHOUT ROWID;
+  )sql",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_stmt* insert = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(raw,
+                               "INSERT INTO intervals VALUES (7, '172.18.0.3', "
+                               "?, 'node-2', 1, 1800000002000000, NULL)",
+                               -1, &insert, nullptr),
+            SQLITE_OK);
+  sqlite3_bind_blob(insert, 1, blob.data(), static_cast<int>(blob.size()),
+                    SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
+  sqlite3_finalize(insert);
+  sqlite3_close(raw);
+}
+
+// "version|id:scope_node,..." read straight from the file.
+std::string SchemaAndScopeNodes(const std::string& path) {
+  sqlite3* raw = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  std::string out;
+  auto append = [](void* into, int columns, char** values, char**) {
+    auto* text = static_cast<std::string*>(into);
+    for (int i = 0; i < columns; ++i) {
+      absl::StrAppend(text, i > 0 ? ":" : "", values[i] ? values[i] : "NULL");
+    }
+    absl::StrAppend(text, ",");
+    return 0;
+  };
+  EXPECT_EQ(sqlite3_exec(raw, "SELECT version FROM schema_version", append,
+                         &out, nullptr),
+            SQLITE_OK);
+  out += "|";
+  EXPECT_EQ(
+      sqlite3_exec(raw, "SELECT id, scope_node FROM intervals ORDER BY id",
+                   append, &out, nullptr),
+      SQLITE_OK);
+  sqlite3_close(raw);
+  return out;
+}
+
+TEST(SqliteStoreTest, Version1GainsAddressScopesAndKeepsItsHistory) {
+  TempDb db("v1");
+  WriteVersion1(db.path());
+  {
+    auto store = SqliteStore::Open(db.path(), T(99));
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ((*store)->created_at(), T(1));
+    auto state = (*store)->Load();
+    ASSERT_TRUE(state.ok()) << state.status();
+    ASSERT_EQ(state->intervals.size(), 1u);
+    // Unscoped, hence cluster-wide: old history reads as it always did.
+    EXPECT_EQ(state->intervals[0].owner.scope(), v1::ADDRESS_SCOPE_UNSPECIFIED);
+    EXPECT_TRUE(ReachableFrom(state->intervals[0].owner, "node-1"));
+
+    // A node-local interval of another node reusing the address, and the
+    // old one scoped by a merge.
+    OwnershipInterval bridge;
+    bridge.id = 8;
+    bridge.owner = testing::Container("172.18.0.3", "new.1", "node-3");
+    bridge.owner.set_scope(v1::ADDRESS_SCOPE_NODE);
+    bridge.reporter = "node-3";
+    bridge.source = v1::OBSERVATION;
+    bridge.since = T(5);
+    OwnershipInterval scoped = state->intervals[0];
+    scoped.owner.set_scope(v1::ADDRESS_SCOPE_NODE);
+    ASSERT_TRUE(
+        (*store)
+            ->CommitAddressBatch(
+                "node-3", "i", 1,
+                {{HistoryOp::Kind::kInsert, bridge, {}},
+                 {HistoryOp::Kind::kUpdateOwner, scoped, state->intervals[0]}},
+                T(6))
+            .ok());
+  }
+  EXPECT_EQ(SchemaAndScopeNodes(db.path()), "2,|7:node-2,8:node-3,");
+  auto store = SqliteStore::Open(db.path(), T(99));
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto state = (*store)->Load();
+  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_EQ(state->intervals.size(), 2u);
+  for (const OwnershipInterval& interval : state->intervals) {
+    EXPECT_EQ(interval.owner.scope(), v1::ADDRESS_SCOPE_NODE) << interval.id;
+  }
+}
+
 TEST(SqliteStoreTest, UsesWal) {
   TempDb db("wal");
   auto store = SqliteStore::Open(db.path(), T(1));

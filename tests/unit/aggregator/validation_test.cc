@@ -309,6 +309,23 @@ TEST(ValidateAddressEventBatchTest, RepairsControlCharactersInOwnerNames) {
   EXPECT_EQ(batch.events(0).owner().service(), "svc\\t");
 }
 
+// A scope this build does not know reads as the narrower, node-local one;
+// known scopes pass as sent.
+TEST(ValidateAddressEventBatchTest, UnknownScopeBecomesNodeLocal) {
+  v1::AddressOwner unknown = Container("10.0.1.6", "srv.1");
+  unknown.set_scope(static_cast<v1::AddressScope>(7));
+  v1::AddressOwner cluster = Container("10.0.1.7", "srv.2");
+  cluster.set_scope(v1::ADDRESS_SCOPE_CLUSTER);
+  v1::AddressEventBatch batch;
+  *batch.add_events() = Attach(1, T(900), unknown);
+  *batch.add_events() = Attach(2, T(900), cluster);
+  ASSERT_TRUE(
+      ValidateAddressEventBatch(&batch, "node-1", kNow, ValidationLimits())
+          .ok());
+  EXPECT_EQ(batch.events(0).owner().scope(), v1::ADDRESS_SCOPE_NODE);
+  EXPECT_EQ(batch.events(1).owner().scope(), v1::ADDRESS_SCOPE_CLUSTER);
+}
+
 struct HelloCase {
   std::string name;
   std::function<void(v1::Hello*)> mutate;
