@@ -92,7 +92,7 @@ if [[ "$have" != "$want" || "$running" != true ]]; then
     --label ghostpeer.registry=1 \
     -p "$port:5000" -v ghostpeer-registry-data:/var/lib/registry \
     "$image" >/dev/null
-  echo "registry: started $name on the manager, port $port" >&2
+  echo "registry: started $name on $(docker info --format "{{.Name}}"), port $port" >&2
 else
   echo "registry: $name runs (port $port)" >&2
 fi
