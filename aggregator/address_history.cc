@@ -21,6 +21,14 @@ bool IsClusterSource(v1::AddressEventSource source) {
   return source == v1::SWARM_TASKS;
 }
 
+// Docker and the tasks API report a departure as it happens; an
+// observation only notices an address missing from one reading.
+EndEvidence DetachEvidence(v1::AddressEventSource source) {
+  return source == v1::DOCKER_EVENT || source == v1::SWARM_TASKS
+             ? EndEvidence::kDeparture
+             : EndEvidence::kAbsence;
+}
+
 // Copies the non-empty descriptive fields of `from` into `into`. Returns
 // whether anything changed.
 bool MergeDescription(const v1::AddressOwner& from, v1::AddressOwner* into) {
@@ -154,7 +162,7 @@ void AddressHistory::Apply(absl::string_view reporter,
       Attach(reporter, event.source(), time, event.owner(), changes);
       break;
     case v1::DETACH:
-      Detach(time, event.owner(), changes);
+      Detach(event.source(), time, event.owner(), changes);
       break;
     case v1::INVENTORY:
       Inventory(reporter, event, changes);
@@ -199,7 +207,8 @@ void AddressHistory::Attach(absl::string_view reporter,
   Insert(std::move(interval));
 }
 
-void AddressHistory::Detach(absl::Time time, const v1::AddressOwner& owner,
+void AddressHistory::Detach(v1::AddressEventSource source, absl::Time time,
+                            const v1::AddressOwner& owner,
                             HistoryChanges* changes) {
   const OwnerId owner_id = Intern(owner);
   auto it = records_.find(owner.address());
@@ -211,6 +220,7 @@ void AddressHistory::Detach(absl::Time time, const v1::AddressOwner& owner,
       if (!interval.open()) continue;
       OwnershipInterval before = interval;
       interval.until = std::max(time, interval.since);
+      interval.ended_by = DetachEvidence(source);
       --it->second.open_count;
       changes->push_back(
           {HistoryOp::Kind::kClose, interval, std::move(before)});
@@ -227,6 +237,7 @@ void AddressHistory::Detach(absl::Time time, const v1::AddressOwner& owner,
   interval.source = v1::ADDRESS_EVENT_SOURCE_UNSPECIFIED;
   interval.since = time;
   interval.until = time;
+  interval.ended_by = DetachEvidence(source);
   changes->push_back({HistoryOp::Kind::kInsert, interval, {}});
   Insert(std::move(interval));
 }
@@ -251,6 +262,7 @@ void AddressHistory::Inventory(absl::string_view reporter,
       if (listed.contains(std::make_pair(address, interval.owner_id))) continue;
       OwnershipInterval before = interval;
       interval.until = std::max(time, interval.since);
+      interval.ended_by = EndEvidence::kAbsence;
       --record.open_count;
       changes->push_back(
           {HistoryOp::Kind::kClose, interval, std::move(before)});

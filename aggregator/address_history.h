@@ -25,6 +25,23 @@ using IntervalId = int64_t;
 // only: persist OwnerIdentityKey instead.
 using OwnerId = uint32_t;
 
+// How the end of an interval became known. The detector trusts the two
+// kinds differently (detector.h, DetectorOptions::departure_skew): a reading
+// can miss an address for a moment, so an address absent from one reading
+// may come back; an event that reports a departure cannot be such a gap.
+enum class EndEvidence {
+  // Open, or closed before this process started (not persisted: an
+  // interval loaded from the store counts as no better than kAbsence).
+  kUnknown,
+  // The address was missing from an observation (OBSERVATION DETACH) or
+  // from an inventory of any source.
+  kAbsence,
+  // A DETACH that reports the departure itself: Docker's die, destroy or
+  // disconnect (DOCKER_EVENT), or the tasks API saying the task ended or is
+  // gone (SWARM_TASKS).
+  kDeparture,
+};
+
 // One owner holding one address from `since` until `until` (InfiniteFuture
 // while still held).
 struct OwnershipInterval {
@@ -37,6 +54,8 @@ struct OwnershipInterval {
   v1::AddressEventSource source = v1::ADDRESS_EVENT_SOURCE_UNSPECIFIED;
   absl::Time since = absl::InfinitePast();
   absl::Time until = absl::InfiniteFuture();
+  // Why `until` is what it is; kUnknown while open.
+  EndEvidence ended_by = EndEvidence::kUnknown;
 
   bool open() const { return until == absl::InfiniteFuture(); }
   // `owner` with since and (when closed) until filled in.
@@ -96,17 +115,19 @@ using HistoryChanges = std::vector<HistoryOp>;
 //   answered). An owner's intervals for one address never overlap: an
 //   ATTACH dated before that owner's last `until` opens at that `until`.
 // * DETACH closes the owner's open interval at the event's time (never
-//   before its `since`). A DETACH for an owner that never held the address is
-//   kept as a zero-length closed interval [time, time]: it is evidence that
-//   the owner held the address up to then (a Docker `die` for a container
-//   seen before the agent started). A DETACH for an owner whose intervals are
-//   all closed already is a duplicate and ignored.
+//   before its `since`), ended_by kDeparture for the DOCKER_EVENT and
+//   SWARM_TASKS sources, kAbsence for OBSERVATION. A DETACH for an owner that
+//   never held the address is kept as a zero-length closed interval [time,
+//   time]: it is evidence that the owner held the address up to then (a Docker
+//   `die` for a container seen before the agent started). A DETACH for an owner
+//   whose intervals are all closed already is a duplicate and ignored.
 // * INVENTORY from node R with source S is the complete set R holds now
 //   according to S's family — node-local (OBSERVATION, DOCKER_EVENT) or
 //   cluster-wide (SWARM_TASKS): open intervals R reported from that family
 //   and missing from the set close at the event's time; members not held
 //   open are opened as by ATTACH. A manager's task inventory therefore never
-//   closes what its own namespaces hold, and vice versa.
+//   closes what its own namespaces hold, and vice versa. What an inventory
+//   closes ended by kAbsence.
 // * Owners of different nodes are different owners (SameOwner): node A's
 //   events never open, close or describe node B's intervals, so a
 //   node-local address reused on two nodes keeps two histories.
@@ -176,8 +197,8 @@ class AddressHistory {
   void Attach(absl::string_view reporter, v1::AddressEventSource source,
               absl::Time time, const v1::AddressOwner& owner,
               HistoryChanges* changes);
-  void Detach(absl::Time time, const v1::AddressOwner& owner,
-              HistoryChanges* changes);
+  void Detach(v1::AddressEventSource source, absl::Time time,
+              const v1::AddressOwner& owner, HistoryChanges* changes);
   void Inventory(absl::string_view reporter, const v1::AddressEvent& event,
                  HistoryChanges* changes);
   void Insert(OwnershipInterval interval);

@@ -72,8 +72,17 @@ class AddressView {
     for (const OwnershipInterval& interval : record.intervals) {
       if (!ReachableFrom(interval.owner, client_node)) continue;
       intervals_.push_back(&interval);
-      if (interval.open()) ++open_count_;
       if (interval.owner.kind() == v1::OWNER_KIND_SWARM_VIP) ever_vip_ = true;
+      const std::string& container = interval.owner.container_id();
+      if (interval.ended_by != EndEvidence::kDeparture || container.empty()) {
+        continue;
+      }
+      auto [it, inserted] =
+          last_departure_.try_emplace(container, interval.until);
+      if (!inserted) it->second = std::max(it->second, interval.until);
+    }
+    for (const OwnershipInterval* interval : intervals_) {
+      if (Holds(*interval)) ++holding_count_;
     }
   }
 
@@ -81,15 +90,49 @@ class AddressView {
   // history).
   bool empty() const { return intervals_.empty(); }
   // Held now by someone the client can reach.
-  bool held() const { return open_count_ > 0; }
+  bool held() const { return holding_count_ > 0; }
   bool ever_vip() const { return ever_vip_; }
+
+  // Rule 6: an open interval holds the address unless a reported departure
+  // of its container came at or after its start (a late view of a
+  // container Docker or the tasks API said is gone).
+  bool Holds(const OwnershipInterval& interval) const {
+    if (!interval.open()) return false;
+    const std::string& container = interval.owner.container_id();
+    if (container.empty() || last_departure_.empty()) return true;
+    auto it = last_departure_.find(container);
+    return it == last_departure_.end() || it->second < interval.since;
+  }
+
+  // Rule 6: when the departure that ended `interval` (or, open, made it
+  // no holding) was reported: the earliest end, at or after `interval`
+  // began, of an interval of its container (itself included) that ended by
+  // kDeparture. The earliest, because later reports of one departure (a
+  // poll of the tasks API) are late stamps of the same fact. nullopt when
+  // no event reported it.
+  std::optional<absl::Time> ReportedDeparture(
+      const OwnershipInterval& interval) const {
+    std::optional<absl::Time> at;
+    if (interval.ended_by == EndEvidence::kDeparture) at = interval.until;
+    const std::string& container = interval.owner.container_id();
+    if (container.empty() || !last_departure_.contains(container)) return at;
+    for (const OwnershipInterval* other : intervals_) {
+      if (other->ended_by != EndEvidence::kDeparture ||
+          other->owner.container_id() != container ||
+          other->until < interval.since) {
+        continue;
+      }
+      if (!at.has_value() || other->until < *at) at = other->until;
+    }
+    return at;
+  }
 
   // Does `owner` match any current holder (identity or container id)?
   bool HeldNowBy(OwnerId owner) const {
     const std::string& container = history_.OwnerContainerId(owner);
     for (const OwnershipInterval* reachable : intervals_) {
       const OwnershipInterval& interval = *reachable;
-      if (!interval.open()) continue;
+      if (!Holds(interval)) continue;
       if (interval.owner_id == owner) return true;
       if (!container.empty() && interval.owner.container_id() == container) {
         return true;
@@ -119,7 +162,7 @@ class AddressView {
     const OwnershipInterval* newest = nullptr;
     for (const OwnershipInterval* reachable : intervals_) {
       const OwnershipInterval& interval = *reachable;
-      if (interval.open() && (newest == nullptr || interval.id > newest->id)) {
+      if (Holds(interval) && (newest == nullptr || interval.id > newest->id)) {
         newest = &interval;
       }
     }
@@ -166,14 +209,14 @@ class AddressView {
     out->clear();
     for (const OwnershipInterval* reachable : intervals_) {
       const OwnershipInterval& interval = *reachable;
-      if (interval.open()) out->push_back(interval.owner_id);
+      if (Holds(interval)) out->push_back(interval.owner_id);
     }
   }
 
   bool AllHoldingsRecordedSince(IntervalId mark) const {
     for (const OwnershipInterval* reachable : intervals_) {
       const OwnershipInterval& interval = *reachable;
-      if (interval.open() && interval.id < mark) return false;
+      if (Holds(interval) && interval.id < mark) return false;
     }
     return true;
   }
@@ -181,7 +224,10 @@ class AddressView {
  private:
   const AddressHistory& history_;
   absl::InlinedVector<const OwnershipInterval*, 4> intervals_;
-  int open_count_ = 0;
+  // Container id -> the latest end of its intervals that ended by
+  // kDeparture (views into the record).
+  absl::flat_hash_map<absl::string_view, absl::Time> last_departure_;
+  int holding_count_ = 0;
   bool ever_vip_ = false;
 };
 
@@ -374,17 +420,32 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
       out.memory = EncodeMemory(mem, history);
     };
 
+    // 6. Does this snapshot prove the connection outlived a departure an
+    //    event reported, with data nobody acknowledged?
+    const std::optional<absl::Time> heard = LastHeard(view, input.taken_at);
+    auto outlived_reported_departure = [&](const OwnershipInterval* gone) {
+      if (!options.fast_departures || gone == nullptr || !has_info ||
+          !data_waiting) {
+        return false;
+      }
+      const std::optional<absl::Time> departed =
+          address.ReportedDeparture(*gone);
+      if (!departed.has_value()) return false;
+      const absl::Time after = *departed + options.departure_skew;
+      return input.taken_at >= after && heard.has_value() && *heard <= after;
+    };
+
     if (!address.held()) {
       // 3. VANISHED_PEER.
       const OwnershipInterval* last = address.LastEnded();
-      const std::optional<absl::Time> heard = LastHeard(view, input.taken_at);
       const bool answered_since =
           last != nullptr && heard.has_value() &&
           *heard > last->until + options.evidence_margin;
       const bool vanished = last != nullptr && !answered_since;
       mem.vanished_streak = NextStreak(mem.vanished_streak, vanished);
       mem.reassigned_streak = 0;
-      if (vanished && mem.vanished_streak >= confirmations) {
+      if (vanished && (mem.vanished_streak >= confirmations ||
+                       outlived_reported_departure(last))) {
         emit(v1::VANISHED_PEER,
              data_waiting || wrote ? v1::CRITICAL : v1::WARNING, last, nullptr);
       }
@@ -403,15 +464,14 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
           previous = before;
         }
       }
-      if (previous == nullptr) {
-        if (std::optional<absl::Time> heard = LastHeard(view, input.taken_at)) {
-          previous = address.FormerOwnerAt(*heard, options.evidence_margin);
-        }
+      if (previous == nullptr && heard.has_value()) {
+        previous = address.FormerOwnerAt(*heard, options.evidence_margin);
       }
       mem.reassigned_streak =
           NextStreak(mem.reassigned_streak, previous != nullptr);
       mem.vanished_streak = 0;
-      if (previous != nullptr && mem.reassigned_streak >= confirmations) {
+      if (previous != nullptr && (mem.reassigned_streak >= confirmations ||
+                                  outlived_reported_departure(previous))) {
         emit(v1::REASSIGNED_PEER, data_waiting ? v1::CRITICAL : v1::WARNING,
              previous, address.NewestHolder());
       }

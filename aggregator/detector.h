@@ -78,6 +78,19 @@ struct DetectorOptions {
   // can be a gap in a reading (a namespace skipped, an owner described two
   // ways); a ghost stays. 1: at once.
   int confirmations = 2;
+  // A departure an event reported (EndEvidence::kDeparture: Docker's die,
+  // destroy or disconnect; the tasks API's ended task) is no gap in a
+  // reading. Its ghost is therefore raised at the first snapshot of the
+  // client that proves the connection outlived it, without waiting for
+  // `confirmations` (rule 6 below). false: every finding waits.
+  bool fast_departures = true;
+  // How much later than a reported departure (another node's clock) a
+  // client snapshot must be taken, and how much later the peer may have
+  // last been heard, for rule 6. It absorbs clock skew between the two
+  // nodes and the moment a dying peer's FIN or reset needs to arrive. With
+  // the agents' 5 s interval the first counting snapshot comes at most
+  // interval + departure_skew after the departure.
+  absl::Duration departure_skew = absl::Seconds(2);
 };
 
 struct DetectionInput {
@@ -157,12 +170,31 @@ struct DetectedFinding {
 //    reassignment. CRITICAL when data waits, else WARNING.
 // 3 and 4 are raised only once their evidence held in
 //    options.confirmations consecutive snapshots of the client (counted in
-//    the memory, which a persisted finding carries across restarts).
+//    the memory, which a persisted finding carries across restarts), or at
+//    once under rule 6.
 // 5. CLOSE_WAIT_WRITER: CLOSE_WAIT and W grew past the FIN baseline — the
 //    application wrote after the peer closed — whoever holds the address.
 //    WARNING. Judged independently of 3 and 4: a socket can carry one
 //    finding of each kind (ids differ by kind), and the peer findings'
 //    bytes_at_risk uses the same formula, so each is complete on its own.
+// 6. Reported departures (options.fast_departures). An open interval is
+//    not a holding when an interval of the same container (non-empty id)
+//    ended by kDeparture at or after its start: the tasks API and the
+//    container's namespace describe one container, and Docker said it
+//    died; the poll that will close the other view is only late. The
+//    departure behind 3 (the interval that ended last) or 4 (the former
+//    owner's) is reported when that interval, or such an interval of its
+//    container, ended by kDeparture; its time D is the latest such end.
+//    Then one snapshot raises the finding when all of these hold:
+//    taken_at >= D + departure_skew; tcp_info present; data waiting
+//    (send_queue, unacked or backoff > 0); and the peer last heard no
+//    later than D + departure_skew. The guard this replaces — a second
+//    snapshot — protects against a reading's gap, which a reported
+//    departure cannot be; the conditions stand in for what the second
+//    snapshot also showed: the connection is still there after the
+//    departure, still holds data nobody acknowledged, and nobody answered
+//    it since. Departures inferred from absence (kAbsence, or kUnknown
+//    after a restart) keep `confirmations`.
 //
 // `memory` is updated (entries of sockets not in this snapshot are
 // dropped). Findings are returned sorted by id.

@@ -121,17 +121,6 @@ const char* IngestLimitName(IngestLimit limit) {
   return "unknown";
 }
 
-void LatencyHistogram::Observe(absl::Duration latency) {
-  const double seconds = absl::ToDoubleSeconds(latency);
-  size_t bucket = 0;
-  while (bucket < kBoundsSeconds.size() && seconds > kBoundsSeconds[bucket]) {
-    ++bucket;
-  }
-  ++buckets[bucket];
-  ++count;
-  sum_seconds += seconds;
-}
-
 Engine::Engine(EngineOptions options, std::unique_ptr<HistoryStore> store)
     : options_(std::move(options)), store_(std::move(store)) {}
 
@@ -519,6 +508,7 @@ void Engine::Publish(NodeState& state,
   std::vector<TrackedFinding*> saved;
   std::vector<v1::FindingEvent> events;
   std::array<uint64_t, 4> opened{}, resolved{};
+  std::vector<absl::Duration> departure_waits;
   for (const FindingChange& change : changes) {
     TrackedFinding& tracked = state.findings.at(change.id);
     const bool silent = change.type == v1::FINDING_EVENT_TYPE_UNSPECIFIED;
@@ -533,6 +523,14 @@ void Engine::Publish(NodeState& state,
     const size_t kind = EnumIndex(tracked.finding.kind(), opened.size());
     if (change.type == v1::OPENED) ++opened[kind];
     if (change.type == v1::CLOSED) ++resolved[kind];
+    if (change.type == v1::OPENED &&
+        tracked.finding.kind() != v1::CLOSE_WAIT_WRITER &&
+        tracked.finding.peer_last_owner().has_until()) {
+      departure_waits.push_back(
+          std::max(absl::ZeroDuration(),
+                   FromProto(tracked.finding.first_seen()) -
+                       FromProto(tracked.finding.peer_last_owner().until())));
+    }
   }
   // A failed write costs durability until the finding's next change or
   // refresh re-saves it; the ingest goes on.
@@ -553,6 +551,9 @@ void Engine::Publish(NodeState& state,
     for (size_t i = 0; i < opened.size(); ++i) {
       counters_.findings_opened_by_kind[i] += opened[i];
       counters_.findings_resolved_by_kind[i] += resolved[i];
+    }
+    for (absl::Duration wait : departure_waits) {
+      counters_.departure_to_finding.Observe(wait);
     }
   }
   if (events.empty()) return;

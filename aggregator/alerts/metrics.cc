@@ -22,12 +22,14 @@ std::string SourceName(v1::AddressEventSource source) {
   return absl::AsciiStrToLower(v1::AddressEventSource_Name(source));
 }
 
+template <typename Histogram>
 std::vector<double> Bounds() {
-  return std::vector<double>(LatencyHistogram::kBoundsSeconds.begin(),
-                             LatencyHistogram::kBoundsSeconds.end());
+  return std::vector<double>(Histogram::kBoundsSeconds.begin(),
+                             Histogram::kBoundsSeconds.end());
 }
 
-std::vector<uint64_t> Buckets(const LatencyHistogram& histogram) {
+template <typename Histogram>
+std::vector<uint64_t> Buckets(const Histogram& histogram) {
   return std::vector<uint64_t>(histogram.buckets.begin(),
                                histogram.buckets.end());
 }
@@ -108,10 +110,17 @@ AggregatorMetrics::AggregatorMetrics(metrics::Registry* registry, Caps caps)
       ingest_latency_(registry->AddHistogram(
           "ghostpeer_ingest_latency_seconds",
           "Time to ingest one snapshot, validation to acknowledgement.", {},
-          Bounds())),
-      detection_latency_(registry->AddHistogram(
-          "ghostpeer_detection_latency_seconds",
-          "Time the detector took for one snapshot.", {}, Bounds())) {}
+          Bounds<LatencyHistogram>())),
+      detection_latency_(
+          registry->AddHistogram("ghostpeer_detection_latency_seconds",
+                                 "Time the detector took for one snapshot.", {},
+                                 Bounds<LatencyHistogram>())),
+      departure_to_finding_(registry->AddHistogram(
+          "ghostpeer_departure_to_finding_seconds",
+          "From a peer's departure (its owner's interval end, as the "
+          "reporting node dated it) to the VANISHED_PEER or REASSIGNED_PEER "
+          "finding opened for a client still connected to it.",
+          {}, Bounds<DepartureHistogram>())) {}
 
 void AggregatorMetrics::Fill(const EngineReading& reading) {
   const EngineCounters& c = reading.counters;
@@ -199,6 +208,8 @@ void AggregatorMetrics::Fill(const EngineReading& reading) {
                              c.ingest_latency.sum_seconds);
   detection_latency_->SetTotals({}, Buckets(c.detection_latency),
                                 c.detection_latency.sum_seconds);
+  departure_to_finding_->SetTotals({}, Buckets(c.departure_to_finding),
+                                   c.departure_to_finding.sum_seconds);
 }
 
 void AggregatorMetrics::CollectFrom(const Engine* engine, const Clock* clock) {

@@ -67,6 +67,7 @@ class AggregatorMetrics {
   metrics::GaugeFamily* history_addresses_;
   metrics::HistogramFamily* ingest_latency_;
   metrics::HistogramFamily* detection_latency_;
+  metrics::HistogramFamily* departure_to_finding_;
 };
 
 }  // namespace ghostpeer::aggregator::alerts

@@ -167,6 +167,56 @@ TEST(AddressHistoryTest, AttachFillsInNamesWithoutANewOwner) {
   EXPECT_EQ(history.Find("10.0.1.6")->intervals[0].owner.service(), "mongo");
 }
 
+// What ended an interval decides how soon the detector trusts it: a
+// reported departure at once, an absence after confirmations.
+TEST(AddressHistoryTest, EachEndSaysWhatEndedIt) {
+  struct Case {
+    std::string name;
+    v1::AddressEvent end;
+    EndEvidence want;
+  };
+  const std::vector<Case> cases = {
+      {"docker die", Detach(2, T(20), kA, v1::DOCKER_EVENT),
+       EndEvidence::kDeparture},
+      {"task ended", Detach(2, T(20), kA, v1::SWARM_TASKS),
+       EndEvidence::kDeparture},
+      {"missing from an observation", Detach(2, T(20), kA),
+       EndEvidence::kAbsence},
+      {"missing from an inventory", Inventory(2, T(20), {}),
+       EndEvidence::kAbsence},
+      {"missing from a docker inventory",
+       Inventory(2, T(20), {}, v1::DOCKER_EVENT), EndEvidence::kAbsence},
+  };
+  for (const Case& c : cases) {
+    AddressHistory history;
+    HistoryChanges changes;
+    history.Apply("node-2", Attach(1, T(10), kA, c.end.source()), &changes);
+    EXPECT_EQ(history.Find("10.0.1.6")->intervals[0].ended_by,
+              EndEvidence::kUnknown)
+        << c.name;
+    changes.clear();
+    history.Apply("node-2", c.end, &changes);
+    ASSERT_EQ(changes.size(), 1u) << c.name;
+    EXPECT_EQ(changes[0].after.ended_by, c.want) << c.name;
+    EXPECT_EQ(history.Find("10.0.1.6")->intervals[0].ended_by, c.want)
+        << c.name;
+    // Undone with the rest of a failed batch.
+    history.Revert(changes);
+    EXPECT_EQ(history.Find("10.0.1.6")->intervals[0].ended_by,
+              EndEvidence::kUnknown)
+        << c.name;
+  }
+  // A DETACH of an owner never seen holding it keeps its evidence too.
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Detach(1, T(20), kA, v1::DOCKER_EVENT), &changes);
+  EXPECT_EQ(history.Find("10.0.1.6")->intervals[0].ended_by,
+            EndEvidence::kDeparture);
+  history.Apply("node-2", Detach(1, T(20), kB), &changes);
+  EXPECT_EQ(history.Find("10.0.1.6")->intervals[1].ended_by,
+            EndEvidence::kAbsence);
+}
+
 TEST(AddressHistoryTest, RevertRestoresExactly) {
   AddressHistory history;
   HistoryChanges first;

@@ -701,6 +701,221 @@ TEST_F(DetectorConfirmationTest, AReassignmentNeedsTwoSnapshotsToo) {
   EXPECT_THAT(KindsAt(15), ElementsAre("REASSIGNED_PEER"));
 }
 
+// Rule 6: a departure an event reported needs one snapshot of the client,
+// one inferred from absence keeps two. Times: the client's snapshots every
+// 5 s; departure_skew is the default 2 s.
+class FastDepartureTest : public ::testing::Test {
+ protected:
+  void Apply(const std::string& reporter, const v1::AddressEvent& event) {
+    history_.Apply(reporter, event, &changes_);
+  }
+  // "KIND/SEVERITY" of each finding the client's snapshot at `at` raises.
+  std::vector<std::string> At(double at, const SocketSpec& spec) {
+    const v1::SocketRecord record = Socket(spec);
+    const std::vector<SocketView> views = {{&record, 0}};
+    DetectionInput input;
+    input.node = "node-1";
+    input.now = T(at);
+    input.taken_at = T(at);
+    input.sockets = views;
+    std::vector<std::string> found;
+    for (const DetectedFinding& d :
+         Detect(input, history_, options_, &memory_)) {
+      found.push_back(Describe(d.finding.kind(), d.finding.severity()));
+    }
+    return found;
+  }
+  // Queued data the peer has not acknowledged for `silent_s` seconds.
+  static SocketSpec StuckFor(double silent_s) {
+    SocketSpec spec = Stuck(720);
+    spec.last_ack_recv_ms = static_cast<uint32_t>(silent_s * 1000);
+    spec.last_data_recv_ms = spec.last_ack_recv_ms;
+    return spec;
+  }
+
+  // The same container as the tasks API describes it (a manager's view).
+  static v1::AddressOwner TaskOf(v1::AddressOwner owner) {
+    owner.set_kind(v1::OWNER_KIND_SWARM_TASK);
+    owner.clear_netns_inode();
+    owner.clear_netns();
+    return owner;
+  }
+
+  DetectorOptions options_;
+  AddressHistory history_;
+  HistoryChanges changes_;
+  ConnectionMemory memory_;
+  const std::string kVanishedCritical =
+      Describe(v1::VANISHED_PEER, v1::CRITICAL);
+};
+
+TEST_F(FastDepartureTest, DockerDieRaisesAtTheFirstSnapshotAfterIt) {
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  EXPECT_THAT(At(5, StuckFor(0.1)), IsEmpty());
+  Apply("node-2", Detach(2, T(7), kServer, v1::DOCKER_EVENT));
+  EXPECT_THAT(At(10, StuckFor(3)), ElementsAre(kVanishedCritical));
+  EXPECT_THAT(At(15, StuckFor(8)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, AnEndedTaskIsAReportedDepartureToo) {
+  const v1::AddressOwner task = TaskOf(kServer);
+  Apply("manager-1", Attach(1, T(0), task, v1::SWARM_TASKS));
+  Apply("manager-1", Detach(2, T(7), task, v1::SWARM_TASKS));
+  EXPECT_THAT(At(10, StuckFor(3)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, AbsenceFromAnObservationStillNeedsTwoSnapshots) {
+  Apply("node-2", Attach(1, T(0), kServer));
+  Apply("node-2", Detach(2, T(7), kServer));  // OBSERVATION
+  EXPECT_THAT(At(10, StuckFor(3)), IsEmpty());
+  EXPECT_THAT(At(15, StuckFor(8)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, AnInventoryThatNoLongerListsItStillNeedsTwo) {
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  Apply("node-2", testing::Inventory(2, T(7), {}));
+  EXPECT_THAT(At(10, StuckFor(3)), IsEmpty());
+  EXPECT_THAT(At(15, StuckFor(8)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, AnObservationBlipRaisesNothing) {
+  Apply("node-2", Attach(1, T(0), kServer));
+  EXPECT_THAT(At(5, StuckFor(6)), IsEmpty());
+  Apply("node-2", Detach(2, T(7), kServer));
+  EXPECT_THAT(At(10, StuckFor(11)), IsEmpty());
+  Apply("node-2", Attach(3, T(12), kServer));
+  EXPECT_THAT(At(15, StuckFor(16)), IsEmpty());
+  EXPECT_THAT(At(20, StuckFor(21)), IsEmpty());
+}
+
+TEST_F(FastDepartureTest, ASnapshotTakenBeforeTheDepartureNeverCounts) {
+  // Within departure_skew of the departure: the client's clock may be
+  // ahead, the dying peer's FIN may still be on its way.
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  Apply("node-2", Detach(2, T(9), kServer, v1::DOCKER_EVENT));
+  EXPECT_THAT(At(10, StuckFor(3)), IsEmpty());
+  // Five seconds later it counts (and is also the second snapshot).
+  EXPECT_THAT(At(15, StuckFor(8)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, ADepartureDatedAfterTheSnapshotDoesNotCount) {
+  // The event was recorded before this snapshot arrived, but happened
+  // after it was taken: the snapshot shows the connection while the peer
+  // still lived.
+  options_.confirmations = 3;
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  Apply("node-2", Detach(2, T(12), kServer, v1::DOCKER_EVENT));
+  EXPECT_THAT(At(10, StuckFor(3)), IsEmpty());
+  EXPECT_THAT(At(15, StuckFor(8)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, APeerHeardAfterTheDepartureWaitsForConfirmations) {
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  Apply("node-2", Detach(2, T(5), kServer, v1::DOCKER_EVENT));
+  // Heard at T(9.5): someone answered 4.5 s after the owner left.
+  EXPECT_THAT(At(10, StuckFor(0.5)), IsEmpty());
+  EXPECT_THAT(At(15, StuckFor(5.5)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, NothingInFlightOrNoTcpInfoWaitsForConfirmations) {
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  Apply("node-2", Detach(2, T(5), kServer, v1::DOCKER_EVENT));
+  SocketSpec idle = HeardAgo(6000);
+  EXPECT_THAT(At(10, idle), IsEmpty());
+  EXPECT_THAT(At(15, idle),
+              ElementsAre(Describe(v1::VANISHED_PEER, v1::WARNING)));
+
+  FastDepartureTest::memory_ = ConnectionMemory();
+  SocketSpec proc = StuckFor(6);
+  proc.tcp_info = false;
+  EXPECT_THAT(At(20, proc), IsEmpty());
+  EXPECT_THAT(At(25, proc), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, OffWhenDisabled) {
+  options_.fast_departures = false;
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  Apply("node-2", Detach(2, T(5), kServer, v1::DOCKER_EVENT));
+  EXPECT_THAT(At(10, StuckFor(6)), IsEmpty());
+  EXPECT_THAT(At(15, StuckFor(11)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, DepartureLoadedFromTheStoreCountsAsAbsence) {
+  // Why an interval ended is not persisted: after a restart it is trusted
+  // no more than an absence.
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  Apply("node-2", Detach(2, T(5), kServer, v1::DOCKER_EVENT));
+  std::vector<OwnershipInterval> stored;
+  history_.ForEach([&](const OwnershipInterval& interval) {
+    OwnershipInterval copy = interval;
+    copy.ended_by = EndEvidence::kUnknown;
+    stored.push_back(copy);
+  });
+  ASSERT_TRUE(history_.Load(stored).ok());
+  EXPECT_THAT(At(10, StuckFor(6)), IsEmpty());
+  EXPECT_THAT(At(15, StuckFor(11)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, ALateTaskPollDoesNotHoldADeadContainersAddress) {
+  // The manager's tasks API still lists the task running (its next poll is
+  // up to an interval away); the container's own node said it died.
+  const v1::AddressOwner task = TaskOf(kServer);
+  Apply("manager-1", Attach(1, T(0), task, v1::SWARM_TASKS));
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  Apply("node-2", Detach(2, T(7), kServer, v1::DOCKER_EVENT));
+  EXPECT_THAT(At(10, StuckFor(3)), ElementsAre(kVanishedCritical));
+  Apply("manager-1", Detach(2, T(7.2), task, v1::SWARM_TASKS));
+  EXPECT_THAT(At(15, StuckFor(8)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, ARestartedContainerHoldsItsAddressAgain) {
+  // die, then start: the same container id holds the address from the
+  // start on; the departure before it proves nothing about now.
+  const v1::AddressOwner task = TaskOf(kServer);
+  Apply("manager-1", Attach(1, T(0), task, v1::SWARM_TASKS));
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  Apply("node-2", Detach(2, T(7), kServer, v1::DOCKER_EVENT));
+  v1::AddressOwner restarted = kServer;
+  restarted.set_netns_inode(4026539999);
+  restarted.set_netns("inode:4026539999");
+  Apply("node-2", Attach(3, T(8), restarted, v1::DOCKER_EVENT));
+  EXPECT_THAT(At(10, StuckFor(3)), IsEmpty());
+  EXPECT_THAT(At(15, StuckFor(8)), IsEmpty());
+}
+
+TEST_F(FastDepartureTest, ALateObservationOfTheSameContainerKeepsTheDieTime) {
+  // Docker knew the container by another identity than the observation
+  // (no namespace inode), so the observation's close comes at node-2's
+  // next snapshot; the departure is still Docker's.
+  v1::AddressOwner by_docker = kServer;
+  by_docker.clear_netns_inode();
+  by_docker.clear_netns();
+  Apply("node-2", Attach(1, T(0), kServer));
+  Apply("node-2", Attach(2, T(0), by_docker, v1::DOCKER_EVENT));
+  Apply("node-2", Detach(3, T(7), by_docker, v1::DOCKER_EVENT));
+  Apply("node-2", Detach(4, T(11), kServer));
+  EXPECT_THAT(At(12, StuckFor(5)), ElementsAre(kVanishedCritical));
+}
+
+TEST_F(FastDepartureTest, AReassignmentAfterADockerDieRaisesAtOnce) {
+  Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT));
+  EXPECT_THAT(At(5, StuckFor(0.1)), IsEmpty());
+  Apply("node-2", Detach(2, T(6), kServer, v1::DOCKER_EVENT));
+  Apply("node-3", Attach(1, T(7), kOther, v1::DOCKER_EVENT));
+  EXPECT_THAT(At(10, StuckFor(4)),
+              ElementsAre(Describe(v1::REASSIGNED_PEER, v1::CRITICAL)));
+}
+
+TEST_F(FastDepartureTest, AReassignmentSeenOnlyByObservationNeedsTwo) {
+  Apply("node-2", Attach(1, T(0), kServer));
+  EXPECT_THAT(At(5, StuckFor(0.1)), IsEmpty());
+  Apply("node-2", Detach(2, T(6), kServer));
+  Apply("node-3", Attach(1, T(7), kOther));
+  EXPECT_THAT(At(10, StuckFor(4)), IsEmpty());
+  EXPECT_THAT(At(15, StuckFor(9)),
+              ElementsAre(Describe(v1::REASSIGNED_PEER, v1::CRITICAL)));
+}
+
 TEST(StoryBytesTest, Units) {
   EXPECT_EQ(HumanBytes(0), "0 B");
   EXPECT_EQ(HumanBytes(1023), "1023 B");

@@ -180,6 +180,83 @@ TEST_F(EngineTest, VanishedPeerOpensAndResolvesEndToEnd) {
   EXPECT_EQ(counters.agents_connected, 2u);
 }
 
+// With the production confirmations (2): Docker's die on node-2 makes the
+// client on node-1 a finding at its first snapshot after it, and the wait
+// from the departure is measured.
+TEST_F(EngineTest, ADockerDieIsAFindingAtTheFirstSnapshotAfterIt) {
+  std::unique_ptr<Engine> engine = OpenEngine(":memory:", 2);
+  ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(engine->Hello(HelloFrom("node-2", "srv-agent")).ok());
+  ASSERT_TRUE(engine->Hello(HelloFrom("node-1", "cli-agent")).ok());
+  clock_.Set(T(10));
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents(
+                      "node-2", "srv-agent",
+                      Batch({Attach(1, T(1), kServer, v1::DOCKER_EVENT)}))
+                  .ok());
+  SocketSpec healthy = Stuck(0);
+  healthy.last_ack_recv_ms = healthy.last_data_recv_ms = 50;
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "cli-agent",
+                                   Full(1, T(15), {Socket(healthy)}), T(15))
+                  .ok());
+
+  clock_.Set(T(16.2));
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents(
+                      "node-2", "srv-agent",
+                      Batch({Detach(2, T(16), kServer, v1::DOCKER_EVENT)}))
+                  .ok());
+  SocketSpec stuck = Stuck(720);
+  stuck.last_ack_recv_ms = stuck.last_data_recv_ms = 4100;
+  clock_.Set(T(20.1));
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "cli-agent",
+                                   Delta(2, 1, T(20), {Socket(stuck)}, {}),
+                                   T(20.1))
+                  .ok());
+  v1::ListFindingsResponse findings = engine->ListFindings({});
+  ASSERT_EQ(findings.findings_size(), 1);
+  EXPECT_EQ(findings.findings(0).kind(), v1::VANISHED_PEER);
+  EXPECT_EQ(findings.findings(0).severity(), v1::CRITICAL);
+  EXPECT_EQ(FromProto(findings.findings(0).first_seen()), T(20.1));
+
+  const DepartureHistogram waits = engine->Counters().departure_to_finding;
+  EXPECT_EQ(waits.count, 1u);
+  EXPECT_NEAR(waits.sum_seconds, 4.1, 1e-6);
+  EXPECT_EQ(waits.buckets[4], 1u);  // (4 s, 5 s]
+}
+
+// The same departure seen only as an address missing from node-2's
+// observation waits for a second snapshot of the client.
+TEST_F(EngineTest, AnObservedAbsenceWaitsForTheSecondSnapshot) {
+  std::unique_ptr<Engine> engine = OpenEngine(":memory:", 2);
+  ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(engine->Hello(HelloFrom("node-2", "srv-agent")).ok());
+  ASSERT_TRUE(engine->Hello(HelloFrom("node-1", "cli-agent")).ok());
+  clock_.Set(T(20));
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents("node-2", "srv-agent",
+                                        Batch({Attach(1, T(1), kServer),
+                                               Detach(2, T(16), kServer)}))
+                  .ok());
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "cli-agent",
+                                   Full(1, T(20), {Socket(Stuck(720))}), T(20))
+                  .ok());
+  EXPECT_TRUE(engine->ListFindings({}).findings().empty());
+  clock_.Set(T(25));
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "cli-agent",
+                                   Delta(2, 1, T(25), {Socket(Stuck(720))}, {}),
+                                   T(25))
+                  .ok());
+  ASSERT_EQ(engine->ListFindings({}).findings_size(), 1);
+  const DepartureHistogram waits = engine->Counters().departure_to_finding;
+  EXPECT_EQ(waits.count, 1u);
+  EXPECT_NEAR(waits.sum_seconds, 9.0, 1e-6);
+}
+
 TEST_F(EngineTest, DeltaWithUnknownBaseAsksForAFullSnapshot) {
   std::unique_ptr<Engine> engine = OpenEngine();
   ASSERT_TRUE(engine->Hello(HelloFrom("node-1", "a")).ok());

@@ -27,6 +27,8 @@ TEST(AggregatorMetricsTest, FillsEveryIssue5Metric) {
   reading.counters.agents_connected = 2;
   reading.counters.ingest_latency.Observe(absl::Milliseconds(3));
   reading.counters.detection_latency.Observe(absl::Microseconds(200));
+  reading.counters.departure_to_finding.Observe(absl::Seconds(4.5));
+  reading.counters.departure_to_finding.Observe(absl::Seconds(11));
   *reading.open_findings.add_findings() = VanishedFinding("a1");
   *reading.open_findings.add_findings() = VanishedFinding("a2");
   v1::Finding no_service = VanishedFinding("a3");
@@ -67,6 +69,12 @@ TEST(AggregatorMetricsTest, FillsEveryIssue5Metric) {
       "ghostpeer_ingest_latency_seconds_bucket{le=\"0.0025\"} 0\n",
       "ghostpeer_ingest_latency_seconds_count 1\n",
       "ghostpeer_detection_latency_seconds_bucket{le=\"0.0005\"} 1\n",
+      "ghostpeer_departure_to_finding_seconds_bucket{le=\"4\"} 0\n",
+      "ghostpeer_departure_to_finding_seconds_bucket{le=\"5\"} 1\n",
+      "ghostpeer_departure_to_finding_seconds_bucket{le=\"10\"} 1\n",
+      "ghostpeer_departure_to_finding_seconds_bucket{le=\"12.5\"} 2\n",
+      "ghostpeer_departure_to_finding_seconds_count 2\n",
+      "ghostpeer_departure_to_finding_seconds_sum 15.5\n",
   };
   for (const std::string& line : want) {
     EXPECT_TRUE(absl::StrContains(text, line)) << line << "in:\n" << text;
