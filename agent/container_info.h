@@ -4,8 +4,11 @@
 #ifndef GHOSTPEER_AGENT_CONTAINER_INFO_H_
 #define GHOSTPEER_AGENT_CONTAINER_INFO_H_
 
+#include <map>
 #include <optional>
 #include <string>
+
+#include "ghostpeer/v1/model.pb.h"
 
 namespace ghostpeer::agent {
 
@@ -19,6 +22,9 @@ struct ContainerInfo {
   std::string image;
   int pid =
       0;  // the container's init pid (host pid namespace), 0 if not running
+  // The addresses Docker says the container holds, with the scope of each
+  // one's network (agent/docker/address_book.h ScopeOfNetwork).
+  std::map<std::string, v1::AddressScope> address_scopes;
 };
 
 // Looks up container identities. Implementations must be thread-safe: the

@@ -414,6 +414,14 @@ void Snapshotter::Attribute(const std::vector<NetnsEntry>& namespaces,
       info->set_task_slot(container->task_slot);
       info->set_node_id(container->node_id);
       info->set_image(container->image);
+      // Docker's word on each address's network; the rest stay unspecified
+      // and the address tracker scopes them conservatively.
+      for (v1::InterfaceAddress& address : *info->mutable_addresses()) {
+        auto scope = container->address_scopes.find(address.address());
+        if (scope != container->address_scopes.end()) {
+          address.set_scope(scope->second);
+        }
+      }
     }
 
     const auto [begin, end] = ranges[i];

@@ -73,10 +73,69 @@ std::vector<HeldAddress> AddressesOf(const ContainerDetails& details) {
     const std::string& v6 = n.global_ipv6_address.empty()
                                 ? n.ipam_ipv6_address
                                 : n.global_ipv6_address;
-    if (!v4.empty()) held.push_back({n.network_name, v4});
-    if (!v6.empty()) held.push_back({n.network_name, v6});
+    if (!v4.empty()) held.push_back({n.network_name, n.network_id, v4});
+    if (!v6.empty()) held.push_back({n.network_name, n.network_id, v6});
   }
   return held;
+}
+
+v1::AddressScope ScopeOfNetwork(const Network* network) {
+  if (network == nullptr) return v1::ADDRESS_SCOPE_NODE;
+  // "swarm": overlay networks swarm manages; "global": networks of a
+  // cluster-wide driver (overlay with an external key-value store). Only
+  // "local" networks repeat their ranges per node.
+  if (network->scope == "swarm" || network->scope == "global") {
+    return v1::ADDRESS_SCOPE_CLUSTER;
+  }
+  if (network->scope.empty() && network->driver == "overlay") {
+    return v1::ADDRESS_SCOPE_CLUSTER;
+  }
+  return v1::ADDRESS_SCOPE_NODE;
+}
+
+const Network* ContainerAddressBook::FindNetwork(
+    const std::string& id, const std::string& name) const {
+  auto it = networks_.find(id);
+  if (it == networks_.end() && id.empty()) {
+    auto by_name = network_ids_by_name_.find(name);
+    if (by_name != network_ids_by_name_.end()) {
+      it = networks_.find(by_name->second);
+    }
+  }
+  return it == networks_.end() ? nullptr : &it->second;
+}
+
+std::vector<v1::AddressEvent> ContainerAddressBook::SetNetworks(
+    const std::vector<Network>& networks, absl::Time now) {
+  networks_.clear();
+  network_ids_by_name_.clear();
+  for (const Network& network : networks) {
+    networks_[network.id] = network;
+    network_ids_by_name_[network.name] = network.id;
+  }
+  std::vector<v1::AddressEvent> events;
+  for (auto& [id, known] : containers_) {
+    for (auto& [key, owner] : known.held) {
+      // key is network|address; the owner keeps the network's name.
+      const v1::AddressScope scope =
+          ScopeOfNetwork(FindNetwork(known.network_ids[key], owner.network()));
+      if (scope == owner.scope()) continue;
+      owner.set_scope(scope);
+      events.push_back(MakeEvent(v1::ATTACH, v1::DOCKER_EVENT, owner, now));
+    }
+  }
+  SortByTime(events);
+  return events;
+}
+
+bool ContainerAddressBook::KnowsNetworksOf(
+    const ContainerDetails& details) const {
+  for (const NetworkEndpoint& endpoint : details.networks) {
+    if (FindNetwork(endpoint.network_id, endpoint.network_name) == nullptr) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::vector<v1::AddressEvent> ContainerAddressBook::ApplyEvent(
@@ -112,6 +171,7 @@ std::vector<v1::AddressEvent> ContainerAddressBook::Apply(
     }
     events.push_back(
         MakeEvent(v1::DETACH, v1::DOCKER_EVENT, it->second, detach_time));
+    known.network_ids.erase(it->first);
     known.held.erase(it++);
   }
   for (const auto& [key, address] : now) {
@@ -127,6 +187,8 @@ std::vector<v1::AddressEvent> ContainerAddressBook::Apply(
     owner.set_node(node_);
     owner.set_network(address.network);
     owner.set_address(address.address);
+    owner.set_scope(
+        ScopeOfNetwork(FindNetwork(address.network_id, address.network)));
     if (netns_inode != 0) {
       owner.set_netns_inode(netns_inode);
       owner.set_netns(absl::StrCat("inode:", netns_inode));
@@ -134,6 +196,7 @@ std::vector<v1::AddressEvent> ContainerAddressBook::Apply(
     *owner.mutable_since() = ToProto(attach_time);
     events.push_back(
         MakeEvent(v1::ATTACH, v1::DOCKER_EVENT, owner, attach_time));
+    known.network_ids[key] = address.network_id;
     known.held.emplace(key, std::move(owner));
   }
   SortByTime(events);
@@ -189,7 +252,11 @@ std::optional<ContainerInfo> ContainerAddressBook::Lookup(
     const std::string& id) const {
   auto it = containers_.find(id);
   if (it == containers_.end()) return std::nullopt;
-  return it->second.info;
+  ContainerInfo info = it->second.info;
+  for (const auto& [key, owner] : it->second.held) {
+    info.address_scopes[owner.address()] = owner.scope();
+  }
+  return info;
 }
 
 std::vector<v1::AddressOwner> ContainerAddressBook::Held() const {
@@ -252,6 +319,8 @@ std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
                             ? network_names[attachment.network_id]
                             : attachment.network_name);
       owner.set_address(address);
+      // The tasks API lists swarm networks only.
+      owner.set_scope(v1::ADDRESS_SCOPE_CLUSTER);
       return owner;
     };
     for (const TaskAttachment& attachment : task.attachments) {
@@ -321,6 +390,7 @@ std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
       owner.set_service(service.name);
       owner.set_network(network_names[vip.network_id]);
       owner.set_address(vip.address);
+      owner.set_scope(v1::ADDRESS_SCOPE_CLUSTER);
       vips.emplace(absl::StrCat("vip|", service.id, "|", vip.network_id, "|",
                                 vip.address),
                    std::move(owner));

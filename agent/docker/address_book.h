@@ -35,12 +35,24 @@ ContainerInfo IdentityOf(const std::string& id, const std::string& name,
 // and GlobalIPv6Address (else IPAMConfig.IPv6Address).
 struct HeldAddress {
   std::string network;  // network name
+  std::string network_id;
   std::string address;
 };
+
+// The scope of an address on `network` (model.proto AddressScope): one
+// holder in the cluster on swarm- and global-scoped networks (overlay,
+// ingress); one per node on local ones (bridge, docker_gwbridge, user
+// bridges, macvlan and ipvlan without swarm scope, host). An unknown network
+// (null) is node-local: read as cluster-wide, a private range that another
+// node reuses would let that node's containers speak for ours (a false
+// finding, or a missed one); read as node-local, the worst is that clients
+// on other nodes go unjudged.
+v1::AddressScope ScopeOfNetwork(const Network* network);
 std::vector<HeldAddress> AddressesOf(const ContainerDetails& details);
 
 // Containers of this node, from /containers and /events (source
-// DOCKER_EVENT, kind OWNER_KIND_CONTAINER).
+// DOCKER_EVENT, kind OWNER_KIND_CONTAINER), each address scoped by its
+// network (SetNetworks).
 class ContainerAddressBook {
  public:
   // `node` is copied into every owner's `node`.
@@ -76,6 +88,17 @@ class ContainerAddressBook {
   std::vector<v1::AddressEvent> RetainOnly(
       const absl::flat_hash_set<std::string>& present, absl::Time now);
 
+  // The node's networks (GET /networks), which give each address its scope
+  // (ScopeOfNetwork). Addresses held now whose scope this changes are
+  // ATTACHed again at `now` with the new scope (the history merges them
+  // into the open interval).
+  std::vector<v1::AddressEvent> SetNetworks(
+      const std::vector<Network>& networks, absl::Time now);
+
+  // Whether every network `details` is attached to is known by id: if not,
+  // list the networks before applying it.
+  bool KnowsNetworksOf(const ContainerDetails& details) const;
+
   // Whether the book believes `id` holds any address.
   bool HoldsAddresses(const std::string& id) const;
 
@@ -92,6 +115,8 @@ class ContainerAddressBook {
     // network|address -> the owner as attached (kept for its DETACH, since
     // inspect no longer shows the address once the container is dead).
     absl::flat_hash_map<std::string, v1::AddressOwner> held;
+    // network|address -> the network's id, for re-scoping (SetNetworks).
+    absl::flat_hash_map<std::string, std::string> network_ids;
   };
 
   std::vector<v1::AddressEvent> Apply(const ContainerDetails& details,
@@ -99,8 +124,14 @@ class ContainerAddressBook {
                                       absl::Time attach_time,
                                       absl::Time detach_time);
 
+  const Network* FindNetwork(const std::string& id,
+                             const std::string& name) const;
+
   const std::string node_;
   absl::flat_hash_map<std::string, Known> containers_;
+  // By id; names are a fallback for endpoints without one.
+  absl::flat_hash_map<std::string, Network> networks_;
+  absl::flat_hash_map<std::string, std::string> network_ids_by_name_;
 };
 
 // One poll of a swarm manager: the cluster's tasks, services, networks and

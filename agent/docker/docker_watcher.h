@@ -71,6 +71,7 @@ struct DockerWatcherStats {
   uint64_t inspect_failures = 0;
   uint64_t swarm_polls = 0;
   uint64_t swarm_poll_failures = 0;
+  uint64_t network_list_failures = 0;  // GET /networks, for address scopes
 };
 
 class DockerWatcher final : public ContainerResolver {
@@ -133,6 +134,10 @@ class DockerWatcher final : public ContainerResolver {
   // dropped and the state re-synced (dockerd stopped answering inspects).
   bool HandleEvent(const absl::StatusOr<Event>& event);
   absl::Status PollSwarm();
+  // Lists the node's networks into the book (address scopes), appending
+  // the re-scoping events to `*events`. The list's error, if any.
+  absl::Status RefreshNetworks(absl::Time now,
+                               std::vector<v1::AddressEvent>* events);
 
   uint64_t NetnsInode(int pid) const;
   void Emit(std::vector<v1::AddressEvent> events);
@@ -159,6 +164,7 @@ class DockerWatcher final : public ContainerResolver {
   ContainerAddressBook containers_ ABSL_GUARDED_BY(mu_);
   SwarmAddressBook swarm_ ABSL_GUARDED_BY(mu_);
   bool swarm_manager_ ABSL_GUARDED_BY(mu_) = false;
+  bool network_list_failing_ ABSL_GUARDED_BY(mu_) = false;
   DockerWatcherStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -41,6 +41,16 @@ v1::AddressOwner OwnerOf(const std::string& node, const v1::NamespaceInfo& ns,
   owner.set_netns_inode(ns.inode());
   owner.set_address(address.address());
   owner.set_network(address.interface());
+  // Docker's word when it has one (the snapshotter stamps container
+  // addresses with their network's scope); an address Docker does not
+  // explain — the host's, an `ip netns` namespace's, a container's before
+  // Docker answered — is node-local. Read as cluster-wide, a private range
+  // that another node reuses would let that node's holder speak for ours:
+  // a false finding, or a missed one. Read as node-local, the worst is that
+  // clients on other nodes are not judged against it.
+  owner.set_scope(address.scope() != v1::ADDRESS_SCOPE_UNSPECIFIED
+                      ? address.scope()
+                      : v1::ADDRESS_SCOPE_NODE);
   return owner;
 }
 
@@ -79,7 +89,12 @@ std::vector<v1::AddressEvent> AddressTracker::Observe(
     *event.mutable_owner() = owner;
   }
   for (const auto& [key, owner] : now) {
-    if (held_.contains(key)) continue;
+    // Held before with the same scope: nothing new. A changed scope (Docker
+    // answered since) is said again; the history merges it.
+    if (auto before = held_.find(key);
+        before != held_.end() && before->second.scope() == owner.scope()) {
+      continue;
+    }
     v1::AddressEvent& event = events.emplace_back();
     event.set_type(v1::ATTACH);
     event.set_source(v1::OBSERVATION);

@@ -48,6 +48,33 @@ TEST(AddressTrackerTest, FirstObservationAttachesEverything) {
   EXPECT_EQ(events[0].owner().network(), "eth0");
 }
 
+// Docker's word (stamped by the snapshotter) when it has one; an address
+// Docker does not explain is node-local. When Docker answers later, the
+// holding is said again with its scope.
+TEST(AddressTrackerTest, ScopeIsDockersWordElseNodeLocal) {
+  AddressTracker tracker;
+  v1::NamespaceInfo task = Namespace(1, {"10.0.1.6", "172.18.0.3"}, "c1");
+  v1::NamespaceInfo host = Namespace(2, {"192.168.1.10"});
+  host.set_is_host(true);
+  auto events = tracker.Observe(Snapshot(100, {task, host}));
+  ASSERT_EQ(events.size(), 3u);
+  for (const auto& event : events) {
+    EXPECT_EQ(event.owner().scope(), v1::ADDRESS_SCOPE_NODE)
+        << event.owner().address();
+  }
+
+  task.mutable_addresses(0)->set_scope(v1::ADDRESS_SCOPE_CLUSTER);
+  task.mutable_addresses(1)->set_scope(v1::ADDRESS_SCOPE_NODE);
+  events = tracker.Observe(Snapshot(105, {task, host}));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type(), v1::ATTACH);
+  EXPECT_EQ(events[0].owner().address(), "10.0.1.6");
+  EXPECT_EQ(events[0].owner().scope(), v1::ADDRESS_SCOPE_CLUSTER);
+  EXPECT_TRUE(tracker.Observe(Snapshot(110, {task, host})).empty());
+  EXPECT_EQ(tracker.Inventory(absl::FromUnixSeconds(110)).inventory(0).scope(),
+            v1::ADDRESS_SCOPE_CLUSTER);  // 10.0.1.6 sorts first
+}
+
 TEST(AddressTrackerTest, UnchangedObservationIsSilent) {
   AddressTracker tracker;
   (void)tracker.Observe(Snapshot(100, {Namespace(1, {"10.99.0.2"})}));

@@ -1,6 +1,8 @@
 // The diff engines behind DockerWatcher: Docker's view in, ATTACH/DETACH out.
 #include "agent/docker/address_book.h"
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -158,6 +160,100 @@ TEST(ContainerAddressBookTest, ConnectAndDisconnectWhileRunning) {
                       kT0 + absl::Seconds(3));
   EXPECT_THAT(Render(moved),
               ElementsAre("DETACH 10.9.0.3 b@+3s", "ATTACH 10.9.0.7 b@+3s"));
+}
+
+Network MakeNetwork(std::string name, std::string driver, std::string scope) {
+  Network network;
+  network.id = name + "-id";  // as Endpoint() names it
+  network.name = std::move(name);
+  network.driver = std::move(driver);
+  network.scope = std::move(scope);
+  return network;
+}
+
+// "10.0.1.6 NODE" for each event: the scope each address was given.
+std::vector<std::string> Scopes(const std::vector<v1::AddressEvent>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) {
+    out.push_back(absl::StrCat(e.owner().address(), " ",
+                               v1::AddressScope_Name(e.owner().scope())
+                                   .substr(sizeof("ADDRESS_SCOPE_") - 1)));
+  }
+  return out;
+}
+
+TEST(ScopeOfNetworkTest, Table) {
+  struct Case {
+    std::string name;
+    std::optional<Network> network;
+    v1::AddressScope want;
+  };
+  const std::vector<Case> cases = {
+      {"overlay", MakeNetwork("ovl", "overlay", "swarm"),
+       v1::ADDRESS_SCOPE_CLUSTER},
+      {"ingress", MakeNetwork("ingress", "overlay", "swarm"),
+       v1::ADDRESS_SCOPE_CLUSTER},
+      {"global driver", MakeNetwork("kv", "overlay", "global"),
+       v1::ADDRESS_SCOPE_CLUSTER},
+      {"swarm-scoped macvlan", MakeNetwork("lan", "macvlan", "swarm"),
+       v1::ADDRESS_SCOPE_CLUSTER},
+      {"overlay without a scope", MakeNetwork("old", "overlay", ""),
+       v1::ADDRESS_SCOPE_CLUSTER},
+      {"bridge", MakeNetwork("bridge", "bridge", "local"),
+       v1::ADDRESS_SCOPE_NODE},
+      {"docker_gwbridge", MakeNetwork("docker_gwbridge", "bridge", "local"),
+       v1::ADDRESS_SCOPE_NODE},
+      {"local macvlan", MakeNetwork("lan", "macvlan", "local"),
+       v1::ADDRESS_SCOPE_NODE},
+      {"host", MakeNetwork("host", "host", "local"), v1::ADDRESS_SCOPE_NODE},
+      {"unknown network", std::nullopt, v1::ADDRESS_SCOPE_NODE},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(ScopeOfNetwork(c.network ? &*c.network : nullptr), c.want)
+        << c.name;
+  }
+}
+
+TEST(ContainerAddressBookTest, AddressesAreScopedByTheirNetwork) {
+  ContainerAddressBook book("n");
+  EXPECT_THAT(
+      book.SetNetworks({MakeNetwork("ovl", "overlay", "swarm"),
+                        MakeNetwork("docker_gwbridge", "bridge", "local")},
+                       kT0),
+      IsEmpty());
+  const ContainerDetails task = Container(
+      "c1", true,
+      {Endpoint("ovl", "10.0.1.6"), Endpoint("docker_gwbridge", "172.18.0.3")});
+  EXPECT_TRUE(book.KnowsNetworksOf(task));
+  EXPECT_THAT(Scopes(book.ApplyEvent(task, 0, kT0)),
+              UnorderedElementsAre("10.0.1.6 CLUSTER", "172.18.0.3 NODE"));
+  // What the snapshotter stamps on the namespace's addresses.
+  std::optional<ContainerInfo> info = book.Lookup("c1");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->address_scopes, (std::map<std::string, v1::AddressScope>{
+                                      {"10.0.1.6", v1::ADDRESS_SCOPE_CLUSTER},
+                                      {"172.18.0.3", v1::ADDRESS_SCOPE_NODE}}));
+}
+
+TEST(ContainerAddressBookTest, NetworksLearnedLaterRescopeHeldAddresses) {
+  ContainerAddressBook book("n");
+  const ContainerDetails task =
+      Container("c1", true, {Endpoint("ovl", "10.0.1.6")});
+  EXPECT_FALSE(book.KnowsNetworksOf(task));
+  // Not known yet: node-local until Docker says otherwise.
+  EXPECT_THAT(Scopes(book.ApplyEvent(task, 0, kT0)),
+              ElementsAre("10.0.1.6 NODE"));
+  auto rescoped = book.SetNetworks({MakeNetwork("ovl", "overlay", "swarm")},
+                                   kT0 + absl::Seconds(2));
+  EXPECT_THAT(Render(rescoped), ElementsAre("ATTACH 10.0.1.6 ovl@+2s"));
+  EXPECT_THAT(Scopes(rescoped), ElementsAre("10.0.1.6 CLUSTER"));
+  EXPECT_TRUE(book.KnowsNetworksOf(task));
+  EXPECT_THAT(book.SetNetworks({MakeNetwork("ovl", "overlay", "swarm")},
+                               kT0 + absl::Seconds(3)),
+              IsEmpty());
+  // Its DETACH names the owner as last said, scope included.
+  EXPECT_THAT(Scopes(book.Remove("c1", kT0 + absl::Seconds(4))),
+              ElementsAre("10.0.1.6 CLUSTER"));
 }
 
 TEST(ContainerAddressBookTest, ConnectBeforeStartAttachesAtStart) {
@@ -323,6 +419,7 @@ TEST(SwarmAddressBookTest, VipsAreKnownAndFollowTheirService) {
   auto events = book.Apply(view, kT0 + absl::Seconds(10));
   ASSERT_THAT(Render(events), ElementsAre("ATTACH 10.0.1.4 ovl@+3s"));
   EXPECT_EQ(events[0].owner().kind(), v1::OWNER_KIND_SWARM_VIP);
+  EXPECT_EQ(events[0].owner().scope(), v1::ADDRESS_SCOPE_CLUSTER);
   EXPECT_EQ(events[0].owner().service(), "srv");
   ASSERT_THAT(book.Vips(), SizeIs(1));
   EXPECT_EQ(book.Vips()[0].address(), "10.0.1.4");
@@ -332,6 +429,14 @@ TEST(SwarmAddressBookTest, VipsAreKnownAndFollowTheirService) {
   EXPECT_THAT(Render(book.Apply(view, kT0 + absl::Seconds(20))),
               ElementsAre("DETACH 10.0.1.4 ovl@+20s"));
   EXPECT_THAT(book.Vips(), IsEmpty());
+}
+
+TEST(SwarmAddressBookTest, TaskAddressesAreClusterWide) {
+  SwarmAddressBook book;
+  auto events = book.Apply(
+      View({MakeTask("g", "running", 0, "10.0.1.7", kT0, kT0)}), kT0);
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0].owner().scope(), v1::ADDRESS_SCOPE_CLUSTER);
 }
 
 TEST(SwarmAddressBookTest, GlobalTaskNamedByNodeAndUnknownHostnameById) {

@@ -247,6 +247,30 @@ TEST_F(DockerWatcherTest, EventsAttachAtStartAndDetachAtDie) {
   EXPECT_EQ(collector_.All().size(), 2u);
 }
 
+// Addresses are scoped by their network: listed at sync, and listed again
+// when an event names a network the watcher has not seen (created since).
+TEST_F(DockerWatcherTest, AddressesCarryTheirNetworksScope) {
+  configure_ = [](FakeDockerTransport& fake) {
+    fake.Set("/containers/json?all=1", 200, "[]");
+    fake.Set("/networks", 200, "[]");
+  };
+  StartWatcher();
+  ASSERT_TRUE(fake_->WaitForStream(1, kWait));
+  fake_->Set(
+      "/networks", 200,
+      R"([{"Name":"net","Id":"netid","Scope":"swarm","Driver":"overlay"}])");
+  Serve({{"c9", true, "10.5.0.2", kT0 + absl::Seconds(2)}});
+  fake_->PushEvent(
+      EventJson("container", "start", "c9", kT0 + absl::Seconds(2)));
+  auto events = collector_.WaitFor(1);
+  ASSERT_THAT(Render(events), ::testing::ElementsAre("ATTACH c9 10.5.0.2@+2s"));
+  EXPECT_EQ(events[0].owner().scope(), v1::ADDRESS_SCOPE_CLUSTER);
+  auto c9 = watcher_->Lookup("c9");
+  ASSERT_TRUE(c9.has_value());
+  EXPECT_EQ(c9->address_scopes.at("10.5.0.2"), v1::ADDRESS_SCOPE_CLUSTER);
+  EXPECT_EQ(watcher_->Stats().network_list_failures, 0u);
+}
+
 TEST_F(DockerWatcherTest, BadEventLinesAreSkipped) {
   configure_ = [](FakeDockerTransport& fake) {
     fake.Set("/containers/json?all=1", 200, "[]");
