@@ -160,11 +160,25 @@ else
   resolve=(--resolve-image never)
 fi
 
+export GHOSTPEER_AGGREGATOR=${GHOSTPEER_AGGREGATOR:-$node_addr:7070}
+if [[ "$node_addr" == *:* && "$GHOSTPEER_AGGREGATOR" == "$node_addr:7070" ]]; then
+  export GHOSTPEER_AGGREGATOR="[$node_addr]:7070"
+fi
+
 stack_files=(-c deploy/stack.yml)
 cli_args=()
 if $tls; then
   tls_dir=/etc/ghostpeer/tls
-  deploy/tls/make-certs.sh "$tls_dir"
+  # The certificate must name what the agents dial (the manager's address,
+  # or the host of GHOSTPEER_AGGREGATOR).
+  agg_host=${GHOSTPEER_AGGREGATOR%:*}
+  agg_host=${agg_host#[}
+  agg_host=${agg_host%]}
+  deploy/tls/make-certs.sh "$tls_dir" "$agg_host"
+  if [[ "$agg_host" =~ ^[0-9.]+$ || "$agg_host" == *:* ]]; then check=-checkip; else check=-checkhost; fi
+  if ! openssl x509 -in "$tls_dir/aggregator.pem" -noout "$check" "$agg_host" | grep -q ' does match'; then
+    die "$tls_dir/aggregator.pem does not name $agg_host, which the agents dial: it was made for another address. Remove the stack (deploy/down.sh), the secrets ghostpeer_aggregator_cert and ghostpeer_aggregator_key (docker secret rm) and $tls_dir/aggregator*.pem, then run deploy/up.sh --tls again"
+  fi
   # name:file pairs; a swarm secret cannot change, so create only missing ones.
   for pair in ghostpeer_ca:ca.pem ghostpeer_token:token \
       ghostpeer_agent_cert:agent.pem ghostpeer_agent_key:agent-key.pem \
@@ -175,17 +189,10 @@ if $tls; then
       docker secret create "$name" "$tls_dir/${pair#*:}" >/dev/null
   done
   stack_files+=(-c deploy/stack.tls.yml)
-  # Agents and the CLI may dial the aggregator by any address: they check
-  # the name its certificate is made for (make-certs.sh), not the address.
   cli_args=(--tls-ca "$tls_dir/ca.pem" --tls-cert "$tls_dir/cli.pem"
-            --tls-key "$tls_dir/cli-key.pem" --token-file "$tls_dir/token"
-            --tls-server-name "${GHOSTPEER_TLS_SERVER_NAME:-aggregator}")
+            --tls-key "$tls_dir/cli-key.pem" --token-file "$tls_dir/token")
 fi
 
-export GHOSTPEER_AGGREGATOR=${GHOSTPEER_AGGREGATOR:-$node_addr:7070}
-if [[ "$node_addr" == *:* && "$GHOSTPEER_AGGREGATOR" == "$node_addr:7070" ]]; then
-  export GHOSTPEER_AGGREGATOR="[$node_addr]:7070"
-fi
 tasks_before=$(docker service ps -q --no-trunc ghostpeer_agent 2>/dev/null || true)
 tasks_before=${tasks_before:-none}
 say "deploying stack 'ghostpeer' with $ref; aggregator on $node_name, agents dial $GHOSTPEER_AGGREGATOR"
@@ -281,6 +288,7 @@ width=0
 for ((i = 0; i < ${#rows[@]}; i += 2)); do
   ((${#rows[i]} > width)) && width=${#rows[i]}
 done
+((width > 36)) && width=36 # long TLS commands: no column then
 for ((i = 0; i < ${#rows[@]}; i += 2)); do
   printf '  %-*s  %s\n' "$width" "${rows[i]}" "${rows[i + 1]}"
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes what secure channels need, for a test cluster or a first setup:
 # a CA, the aggregator's server certificate (for 127.0.0.1, localhost and
-# the names given), client certificates for agents and for the CLI, and a
+# the names or addresses given), client certificates for agents and for the CLI, and a
 # bearer token. Real clusters bring their own PKI; the file names are what
 # deploy/stack.tls.yml and the README expect.
 #   deploy/tls/make-certs.sh OUT_DIR [SERVER_NAME...]
@@ -24,7 +24,14 @@ issue() {
   shift 2
   [[ -f "$name.pem" ]] && return 0
   local san="DNS:localhost,IP:127.0.0.1"
-  for extra in "$@"; do san+=",DNS:$extra"; done
+  for extra in "$@"; do
+    # An address (what agents on other nodes dial) is an IP name, not a DNS one.
+    if [[ "$extra" =~ ^[0-9.]+$ || "$extra" == *:* ]]; then
+      san+=",IP:$extra"
+    else
+      san+=",DNS:$extra"
+    fi
+  done
   openssl req -newkey rsa:2048 -nodes -subj "/CN=$cn" \
     -keyout "$name-key.pem" -out "$name.csr" 2>/dev/null
   openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca-key.pem \
