@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -262,6 +263,50 @@ class ClusterE2eTest : public ::testing::Test {
     return address;
   }
 
+  // Moves `server` from B to C while `client` (on A) is frozen, so that
+  // the dying server cannot reset it; `while_frozen` runs once the old
+  // server is dead, before the client thaws, with the client's container
+  // id. Returns when the old server died, or InfinitePast (and a failure).
+  static absl::Time MoveServerWhileClientFrozen(
+      const std::string& server, const std::string& client,
+      const std::function<bool(const std::string&)>& while_frozen = nullptr) {
+    const std::string client_container = ContainerOf(client, kA);
+    const std::string old_server = ContainerOf(server, kB);
+    if (client_container.empty() || old_server.empty() ||
+        Docker(kA, "pause " + client_container).exit_code != 0) {
+      ADD_FAILURE() << "cannot freeze " << client << " (" << client_container
+                    << ") or find " << server << " on B (" << old_server << ")";
+      return absl::InfinitePast();
+    }
+    const CommandResult moved = Docker(
+        kA, absl::StrCat("service update -d -q --constraint-rm node.hostname==",
+                         NodeName(kB), " --constraint-add node.hostname==",
+                         NodeName(kC), " ", server));
+    // Thaw the client as soon as the old server is dead, whatever happened.
+    const bool died =
+        moved.exit_code == 0 &&
+        WaitFor(
+            [&] {
+              return Trim(Docker(kB, "inspect -f '{{.State.Running}}' " +
+                                         old_server)
+                              .out) != "true";
+            },
+            absl::Seconds(60), absl::Milliseconds(200));
+    const bool done =
+        died && (while_frozen == nullptr || while_frozen(client_container));
+    const bool thawed =
+        Docker(kA, "unpause " + client_container).exit_code == 0;
+    if (!died || !done || !thawed) {
+      ADD_FAILURE() << "moving " << server << " to C: " << moved.err
+                    << (died ? "" : "; the old server on B never stopped")
+                    << (done ? "" : "; the step while frozen failed")
+                    << (thawed ? "" : "; the client did not thaw");
+      return absl::InfinitePast();
+    }
+    return ParseTime(Trim(
+        Docker(kB, "inspect -f '{{.State.FinishedAt}}' " + old_server).out));
+  }
+
   // Waits until ghostpeer reports a socket of `client` to `peer`:27017.
   static bool SeesSocket(const std::string& client, const std::string& peer,
                          absl::Duration timeout = absl::Seconds(90)) {
@@ -306,32 +351,8 @@ void ClusterE2eTest::SeedRun(int run, std::vector<double>* seconds) {
         << "while the server lives: " << FindingFor(client, kind).dump(2);
   }
 
-  const std::string client_container = ContainerOf(client, kA);
-  const std::string old_server = ContainerOf(server, kB);
-  ASSERT_FALSE(client_container.empty());
-  ASSERT_FALSE(old_server.empty());
-  ASSERT_EQ(Docker(kA, "pause " + client_container).exit_code, 0);
-  ASSERT_EQ(Docker(kA, absl::StrCat("service update -d -q --constraint-rm "
-                                    "node.hostname==",
-                                    NodeName(kB),
-                                    " --constraint-add "
-                                    "node.hostname==",
-                                    NodeName(kC), " ", server))
-                .exit_code,
-            0);
-  // Unfreeze the client as soon as the old server is dead.
-  const bool died = WaitFor(
-      [&] {
-        return Trim(Docker(kB, "inspect -f '{{.State.Running}}' " + old_server)
-                        .out) != "true";
-      },
-      absl::Seconds(60), absl::Milliseconds(200));
-  const std::string unpause_status =
-      absl::StrCat(Docker(kA, "unpause " + client_container).exit_code);
-  ASSERT_TRUE(died) << "the old server on B never stopped";
-  ASSERT_EQ(unpause_status, "0");
-  const absl::Time departed = ParseTime(
-      Trim(Docker(kB, "inspect -f '{{.State.FinishedAt}}' " + old_server).out));
+  const absl::Time departed = MoveServerWhileClientFrozen(server, client);
+  ASSERT_NE(departed, absl::InfinitePast());
 
   json finding;
   const bool found = WaitFor(
@@ -406,6 +427,47 @@ TEST_F(ClusterE2eTest, HealthyCrossNodeConnectionIsNoFinding) {
   EXPECT_TRUE(SeesSocket(client, address, absl::Seconds(10)))
       << "the healthy client did not stay connected";
   EXPECT_TRUE(FindingFor(client).is_null()) << FindingFor(client).dump(2);
+}
+
+// 3b. A client whose server moved but which noticed and reconnected: no
+// finding. The client is frozen across the move, and its socket to the
+// old address destroyed (SOCK_DESTROY, as `ss -K` does) before it thaws:
+// its next write fails, the task exits and swarm starts it again, and the
+// new task connects to the server's new address.
+TEST_F(ClusterE2eTest, ClientThatReconnectedIsNoFinding) {
+  const std::string server = "gpc-re-srv", client = "gpc-re-cli";
+  const std::string old_address =
+      StartPair(server, kB, kHealthyServer, client, kA);
+  ASSERT_FALSE(old_address.empty());
+  std::string destroy_err;
+  const absl::Time departed = MoveServerWhileClientFrozen(
+      server, client, [&](const std::string& container) {
+        const CommandResult destroyed = Sh(
+            absl::StrCat(kCluster,
+                         " exec 1 sh -c 'nsenter -n -t \"$(docker inspect -f "
+                         "\"{{.State.Pid}}\" ",
+                         container, ")\" ss -K dst ", old_address,
+                         " dport = :27017 | grep -q ", old_address, "'"));
+        destroy_err = destroyed.out + destroyed.err;
+        return destroyed.exit_code == 0;
+      });
+  ASSERT_NE(departed, absl::InfinitePast())
+      << "ss -K in the client's namespace: " << destroy_err;
+  std::string new_address;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        new_address = TaskAddress(server);
+        return !new_address.empty() && new_address != old_address;
+      },
+      absl::Seconds(60), absl::Seconds(1)));
+  ASSERT_TRUE(SeesSocket(client, new_address))
+      << client << " never reconnected to " << new_address;
+  // Three snapshot intervals, and two confirmations each, pass.
+  absl::SleepFor(absl::Seconds(15));
+  for (const char* kind : {"VANISHED_PEER", "REASSIGNED_PEER"}) {
+    EXPECT_TRUE(FindingFor(client, kind).is_null())
+        << FindingFor(client, kind).dump(2);
+  }
 }
 
 // 4. The agent on A restarts while its node lives: no false finding, and
