@@ -653,6 +653,12 @@ absl::StatusOr<v1::GetAddressHistoryResponse> Engine::GetAddressHistory(
   const AddressRecord* record = history_.Find(*address);
   if (record == nullptr) return response;
   for (const OwnershipInterval& interval : record->intervals) {
+    // Narrowed to a node: what a client there reaches (as the detector
+    // resolves it).
+    if (!request.node().empty() &&
+        !ReachableFrom(interval.owner, request.node())) {
+      continue;
+    }
     // A zero-length interval (a DETACH with no known start) covers its
     // instant.
     if (at_time && !(interval.since <= at &&

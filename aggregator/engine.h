@@ -247,9 +247,10 @@ class Engine {
       const v1::ListSocketsRequest& request) const;
 
   // Every retained interval of the address (oldest first), or those
-  // covering `at`. InvalidArgument for an address that does not parse,
-  // OutOfRange ("history retained since <t>") when `at` is before the
-  // retained horizon: max(database creation, now - retention).
+  // covering `at`; with `node`, only those a client on that node reaches
+  // (ReachableFrom, address_history.h). InvalidArgument for an address that
+  // does not parse, OutOfRange ("history retained since <t>") when `at` is
+  // before the retained horizon: max(database creation, now - retention).
   absl::StatusOr<v1::GetAddressHistoryResponse> GetAddressHistory(
       const v1::GetAddressHistoryRequest& request) const;
 

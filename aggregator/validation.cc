@@ -293,6 +293,10 @@ absl::Status ValidateAddressHistoryRequest(
   if (request->has_at()) {
     GHOSTPEER_RETURN_IF_ERROR(CheckTimestamp(request->at(), "at"));
   }
+  if (!request->node().empty()) {
+    GHOSTPEER_RETURN_IF_ERROR(
+        ValidateNodeName(request->node(), ValidationLimits()));
+  }
   return absl::OkStatus();
 }
 

@@ -72,8 +72,8 @@ absl::Status ValidateFindingFilter(const v1::ListFindingsRequest& filter);
 // ListSockets: a declared TcpState; remote_ip empty or an IP address, made
 // canonical so that it compares equal to stored records.
 absl::Status ValidateListSocketsRequest(v1::ListSocketsRequest* request);
-// GetAddressHistory: an IP address (made canonical) and, if set, a valid
-// `at` (see CheckTimestamp).
+// GetAddressHistory: an IP address (made canonical), if set a valid `at`
+// (see CheckTimestamp), and if set a node name (ValidateNodeName).
 absl::Status ValidateAddressHistoryRequest(
     v1::GetAddressHistoryRequest* request);
 

@@ -53,6 +53,7 @@ struct SocketFlags {
 struct HistoryFlags {
   std::string address;
   std::string at;
+  std::string node;
 };
 
 // Prefixes a value parser's complaint with the flag it came from.
@@ -190,15 +191,22 @@ Examples:
 )";
 
 constexpr char kHistoryFooter[] = R"(
-Shows every interval during which someone held ADDRESS (owner, kind, node,
-network, from, until), then draws them on one time axis with a "nobody" row
-for the gaps: the window in which writes to ADDRESS reached no one.
+Shows every interval during which someone held ADDRESS (owner, kind, scope,
+node, network, from, until), then draws them on one time axis with a
+"nobody" row for the gaps: the window in which writes to ADDRESS reached no
+one. SCOPE is "cluster" (overlay: one holder in the swarm), "node" (bridge
+and other node-local networks: every node may hand the address out again,
+so two nodes' holdings are two addresses) or "unscoped" (an agent older
+than scopes; read as cluster-wide). --node NODE keeps what a client on NODE
+reaches, as the detector resolves it: cluster-wide holdings and NODE's own
+node-local ones.
 TIME is RFC 3339 (2026-11-23T19:00:00Z), Unix seconds, or relative (-5m).
 The aggregator keeps history for a limited time; asking before it says so.
 
 Examples:
   ghostpeer history 10.0.1.6
   ghostpeer history 10.0.1.6 --at -15m
+  ghostpeer history 172.18.0.3 --node node-2
 )";
 
 constexpr char kNodesFooter[] = R"(
@@ -307,6 +315,9 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
   history->add_option("ADDRESS", history_flags.address, "IPv4 or IPv6 address")
       ->required();
   history->add_option("--at", history_flags.at, "Only the owner at TIME");
+  history->add_option("--node", history_flags.node,
+                      "Only what a client on NODE reaches (cluster-wide and "
+                      "NODE's node-local holdings)");
   history->footer(kHistoryFooter);
 
   CLI::App* nodes =
@@ -402,8 +413,9 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
       if (!parsed.ok()) return bad_flag(ForFlag("--at", parsed.status()));
       at = *parsed;
     }
-    command = [address = *address, at](const CommandContext& c) {
-      return RunHistory(c, address, at);
+    command = [address = *address, at,
+               node = history_flags.node](const CommandContext& c) {
+      return RunHistory(c, address, at, node);
     };
   } else if (nodes->parsed()) {
     command = [](const CommandContext& c) { return RunNodes(c); };

@@ -231,9 +231,11 @@ absl::StatusOr<int> RunSockets(const CommandContext& context,
 
 absl::StatusOr<int> RunHistory(const CommandContext& context,
                                const std::string& address,
-                               std::optional<absl::Time> at) {
+                               std::optional<absl::Time> at,
+                               const std::string& node) {
   v1::GetAddressHistoryRequest request;
   request.set_address(address);
+  request.set_node(node);
   if (at) *request.mutable_at() = ToProto(*at);
   absl::StatusOr<v1::GetAddressHistoryResponse> response =
       GetHistory(context, request);
@@ -246,6 +248,7 @@ absl::StatusOr<int> RunHistory(const CommandContext& context,
                                     ClockTime(*at, now, context.zone), ": ");
     v1::GetAddressHistoryRequest everything;
     everything.set_address(address);
+    everything.set_node(node);
     auto whole = GetHistory(context, everything);
     if (whole.ok() && TimeOf(whole->retained_since())) {
       const absl::Time since = *TimeOf(whole->retained_since());

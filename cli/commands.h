@@ -53,9 +53,11 @@ absl::StatusOr<int> RunSockets(const CommandContext& context,
 // answers OUT_OF_RANGE for `at`, asks once more for the whole history to say
 // how far back it goes: OutOfRange "no history of A at T: history retained
 // since S (...)".
+// `node` non-empty narrows to what a client on that node reaches.
 absl::StatusOr<int> RunHistory(const CommandContext& context,
                                const std::string& address,
-                               std::optional<absl::Time> at);
+                               std::optional<absl::Time> at,
+                               const std::string& node = "");
 
 absl::StatusOr<int> RunNodes(const CommandContext& context);
 

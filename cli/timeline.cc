@@ -15,6 +15,20 @@
 namespace ghostpeer::cli {
 namespace {
 
+// The SCOPE column: "cluster", "node" (the address is NODE's alone: other
+// nodes may hold the same text at the same time), or "unscoped" (an agent
+// older than scopes; the aggregator reads it as cluster-wide).
+std::string ScopeName(const v1::AddressOwner& owner) {
+  switch (owner.scope()) {
+    case v1::ADDRESS_SCOPE_CLUSTER:
+      return "cluster";
+    case v1::ADDRESS_SCOPE_NODE:
+      return "node";
+    default:
+      return "unscoped";
+  }
+}
+
 constexpr absl::string_view kHeld = "\u2588";  // full block
 constexpr absl::string_view kFree = "\u00b7";  // middle dot
 constexpr size_t kLabelWidth = 24;
@@ -191,6 +205,7 @@ std::string RenderHistory(const v1::GetAddressHistoryResponse& response,
   std::vector<Column> columns = {
       {"OWNER", Align::kLeft, options.wide ? 0 : kLabelWidth + 4},
       {"KIND"},
+      {"SCOPE"},
       {"NODE"},
       {"NETWORK"},
       {"FROM"},
@@ -208,6 +223,7 @@ std::string RenderHistory(const v1::GetAddressHistoryResponse& response,
     std::vector<std::string> row = {
         Label(interval, /*full=*/options.wide),
         OwnerKindName(interval.kind()),
+        ScopeName(interval),
         interval.node().empty() ? "-" : interval.node(),
         interval.network().empty() ? "-" : interval.network(),
         TimeOf(interval.since())

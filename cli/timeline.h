@@ -36,9 +36,9 @@ std::string DrawTimeline(
     std::optional<absl::Time> at, const RenderOptions& options, int width = 48);
 
 // The whole `history` answer for `address`: for `at`, first a line saying
-// who held it then; a table (OWNER, KIND, NODE, NETWORK, FROM, UNTIL, HELD;
-// wide adds the container id and namespace); the drawing; and how far back
-// the history goes. A clear sentence when there is no interval at all.
+// who held it then; a table (OWNER, KIND, SCOPE, NODE, NETWORK, FROM, UNTIL,
+// HELD; wide adds the container id and namespace); the drawing; and how far
+// back the history goes. A clear sentence when there is no interval at all.
 std::string RenderHistory(const v1::GetAddressHistoryResponse& response,
                           const std::string& address,
                           std::optional<absl::Time> at,

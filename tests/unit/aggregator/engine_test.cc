@@ -227,6 +227,82 @@ TEST_F(EngineTest, ADockerDieIsAFindingAtTheFirstSnapshotAfterIt) {
   EXPECT_EQ(waits.buckets[4], 1u);  // (4 s, 5 s]
 }
 
+// Two nodes hand out 172.18.0.3 on their docker_gwbridge at once. A client
+// on node-1 is judged by node-1's holder only, and `history --node` shows
+// what each node reaches.
+TEST_F(EngineTest, NodeLocalAddressesAreJudgedOnTheClientsNodeOnly) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  ASSERT_NE(engine, nullptr);
+  auto local = [](const std::string& name, const std::string& node) {
+    v1::AddressOwner owner = Container("172.18.0.3", name, node);
+    owner.set_network("docker_gwbridge");
+    owner.set_scope(v1::ADDRESS_SCOPE_NODE);
+    return owner;
+  };
+  const v1::AddressOwner here = local("gpx-a.1", "node-1");
+  const v1::AddressOwner there = local("gpx-b.1", "node-2");
+  ASSERT_TRUE(engine->Hello(HelloFrom("node-1", "a1")).ok());
+  ASSERT_TRUE(engine->Hello(HelloFrom("node-2", "a2")).ok());
+  ASSERT_TRUE(
+      engine
+          ->IngestAddressEvents("node-1", "a1", Batch({Attach(1, T(1), here)}))
+          .ok());
+  ASSERT_TRUE(
+      engine
+          ->IngestAddressEvents("node-2", "a2", Batch({Attach(1, T(1), there)}))
+          .ok());
+  SocketSpec stuck = Stuck(720);
+  stuck.remote_ip = "172.18.0.3";
+  stuck.local_ip = "172.18.0.9";
+  clock_.Set(T(10));
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "a1",
+                                   Full(1, T(10), {Socket(stuck)}), T(10))
+                  .ok());
+
+  // node-2's container dies: not the client's peer.
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents("node-2", "a2",
+                                        Batch({Detach(2, T(12), there)}))
+                  .ok());
+  clock_.Set(T(15));
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "a1",
+                                   Full(2, T(15), {Socket(stuck)}), T(15))
+                  .ok());
+  EXPECT_EQ(engine->ListFindings({}).findings_size(), 0);
+
+  v1::GetAddressHistoryRequest request;
+  request.set_address("172.18.0.3");
+  EXPECT_EQ(engine->GetAddressHistory(request)->intervals_size(), 2);
+  request.set_node("node-1");
+  auto reached = engine->GetAddressHistory(request);
+  ASSERT_TRUE(reached.ok()) << reached.status();
+  ASSERT_EQ(reached->intervals_size(), 1);
+  EXPECT_EQ(reached->intervals(0).task(), "gpx-a.1");
+  EXPECT_EQ(reached->intervals(0).scope(), v1::ADDRESS_SCOPE_NODE);
+
+  // node-1's own peer leaves: a ghost, though node-2 reuses the address.
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents("node-2", "a2",
+                                        Batch({Attach(3, T(16), there)}))
+                  .ok());
+  ASSERT_TRUE(
+      engine
+          ->IngestAddressEvents("node-1", "a1", Batch({Detach(2, T(16), here)}))
+          .ok());
+  clock_.Set(T(20));
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "a1",
+                                   Full(3, T(20), {Socket(stuck)}), T(20))
+                  .ok());
+  v1::ListFindingsResponse findings = engine->ListFindings({});
+  ASSERT_EQ(findings.findings_size(), 1);
+  EXPECT_EQ(findings.findings(0).kind(), v1::VANISHED_PEER);
+  EXPECT_EQ(findings.findings(0).peer_last_owner().task(), "gpx-a.1");
+  EXPECT_EQ(findings.findings(0).peer_last_owner().node(), "node-1");
+}
+
 // The same departure seen only as an address missing from node-2's
 // observation waits for a second snapshot of the client.
 TEST_F(EngineTest, AnObservedAbsenceWaitsForTheSecondSnapshot) {

@@ -326,6 +326,17 @@ TEST(ValidateAddressEventBatchTest, UnknownScopeBecomesNodeLocal) {
   EXPECT_EQ(batch.events(1).owner().scope(), v1::ADDRESS_SCOPE_CLUSTER);
 }
 
+TEST(ValidateAddressHistoryRequestTest, NodeIsOptionalButMustBeAName) {
+  v1::GetAddressHistoryRequest request;
+  request.set_address("172.18.0.3");
+  EXPECT_TRUE(ValidateAddressHistoryRequest(&request).ok());
+  request.set_node("node-2");
+  EXPECT_TRUE(ValidateAddressHistoryRequest(&request).ok());
+  request.set_node("node 2");
+  EXPECT_EQ(ValidateAddressHistoryRequest(&request).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 struct HelloCase {
   std::string name;
   std::function<void(v1::Hello*)> mutate;

@@ -421,6 +421,12 @@ TEST_F(CliTest, HistoryDrawsTheTimeline) {
       << at.out;
   EXPECT_EQ(FromProto(aggregator_.service().history_requests().back().at()),
             TestNow() - absl::Minutes(9));
+  EXPECT_EQ(aggregator_.service().history_requests().back().node(), "");
+
+  // --node asks for what a client on that node reaches.
+  const Result narrowed = Run({"history", "10.99.0.2", "--node", "node-2"});
+  ASSERT_EQ(narrowed.code, kExitOk) << narrowed.err;
+  EXPECT_EQ(aggregator_.service().history_requests().back().node(), "node-2");
 }
 
 TEST_F(CliTest, HistoryOutOfRangeSaysHowFarBackItGoes) {

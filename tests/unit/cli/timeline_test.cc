@@ -131,14 +131,53 @@ TEST(TimelineTest, HistoryShowsTableDrawingAndRetention) {
   const std::vector<std::string> lines = absl::StrSplit(text, '\n');
   ASSERT_GE(lines.size(), 9u) << text;
   EXPECT_EQ(lines[0],
-            "OWNER      KIND       NODE    NETWORK  FROM      UNTIL     HELD");
+            "OWNER      KIND       SCOPE     NODE    NETWORK  FROM      UNTIL  "
+            "   HELD");
   EXPECT_EQ(lines[1],
-            "gpx-srv.1  container  node-1  gpx-ovl  12:00:00  12:03:04  3m4s");
+            "gpx-srv.1  container  unscoped  node-1  gpx-ovl  12:00:00  "
+            "12:03:04  3m4s");
   EXPECT_EQ(lines[2],
-            "gpx-srv.2  container  node-1  gpx-ovl  12:05:00  now         5m");
+            "gpx-srv.2  container  unscoped  node-1  gpx-ovl  12:05:00  now  "
+            "       5m");
   EXPECT_TRUE(absl::StrContains(text, "nobody     "));
   EXPECT_TRUE(
       absl::StrContains(text, "history retained since 10:10:00 (2h ago)"));
+}
+
+// A bridge address two nodes hand out at once, and an overlay one: each
+// row says its scope, and the node a node-local holding belongs to.
+TEST(TimelineTest, HistoryShowsEachIntervalsScope) {
+  v1::GetAddressHistoryResponse history;
+  const struct {
+    const char* task;
+    const char* node;
+    v1::AddressScope scope;
+  } rows[] = {
+      {"gpx-a.1", "node-1", v1::ADDRESS_SCOPE_NODE},
+      {"gpx-b.1", "node-2", v1::ADDRESS_SCOPE_NODE},
+      {"gpx-c.1", "node-3", v1::ADDRESS_SCOPE_CLUSTER},
+  };
+  for (const auto& row : rows) {
+    v1::AddressOwner* owner = history.add_intervals();
+    owner->set_kind(v1::OWNER_KIND_CONTAINER);
+    owner->set_task(row.task);
+    owner->set_container_name(row.task);
+    owner->set_node(row.node);
+    owner->set_scope(row.scope);
+    *owner->mutable_since() = ToProto(TestNow() - absl::Minutes(10));
+  }
+  const std::string text =
+      RenderHistory(history, "172.18.0.3", std::nullopt, Options());
+  const std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  ASSERT_GE(lines.size(), 4u) << text;
+  EXPECT_TRUE(absl::StartsWith(lines[0], "OWNER    KIND       SCOPE    NODE"))
+      << lines[0];
+  EXPECT_TRUE(absl::StartsWith(lines[1], "gpx-a.1  container  node     node-1"))
+      << lines[1];
+  EXPECT_TRUE(absl::StartsWith(lines[2], "gpx-b.1  container  node     node-2"))
+      << lines[2];
+  EXPECT_TRUE(absl::StartsWith(lines[3], "gpx-c.1  container  cluster  node-3"))
+      << lines[3];
 }
 
 TEST(TimelineTest, HistoryAtSaysWhoHeldItThen) {
