@@ -13,7 +13,8 @@
 # its log read there). With GHOSTPEER_REGISTRY (deploy/up.sh --demo passes
 # its registry) the demo image is pushed there and, on a multi-node swarm,
 # the server runs on another node than the client: the cross-node case.
-# GHOSTPEER_CLI_ARGS: extra arguments for the CLI (--server, TLS).
+# GHOSTPEER_CLI_ARGS: extra arguments for the CLI (--server, TLS); without
+# it or GHOSTPEER_SERVER, the CLI asks the manager's address, port 7070.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v ghostpeer >/dev/null 2>&1; then cli=ghostpeer; else cli=${BUILD_DIR:-build}/bin/ghostpeer; fi
@@ -30,8 +31,14 @@ clean() {
 if [[ "${1:-}" == "--clean" ]]; then clean; echo "demo: removed"; exit 0; fi
 
 image=$(deploy/demo/build-image.sh)
-manager=$(docker info --format '{{.Swarm.NodeID}}')
+read -r manager manager_addr <<<"$(docker info --format '{{.Swarm.NodeID}} {{.Swarm.NodeAddr}}')"
 [[ "$manager" =~ ^[a-z0-9]+$ ]] || { echo "demo: not on a swarm manager" >&2; exit 1; }
+# Run on its own, the demo asks the aggregator where deploy/up.sh puts it:
+# on this manager.
+if [[ -z "${GHOSTPEER_CLI_ARGS:-}" && -z "${GHOSTPEER_SERVER:-}" &&
+      "$manager_addr" =~ ^[0-9.]+$ ]]; then
+  cli_args=(--server "$manager_addr:7070")
+fi
 # A locally imported image is in no registry: say so, so that docker does
 # not try and warn about it.
 resolve=(--no-resolve-image)
