@@ -8,7 +8,8 @@
 #                                          the manager. Again with the same N on
 #                                          a healthy cluster: changes nothing.
 #   tests/cluster/cluster.sh down          remove everything `up` made, by name
-#                                          (idempotent)
+#                                          (idempotent); the node image stays,
+#                                          a cache (docker rmi gp-cluster-node:TAG)
 #   tests/cluster/cluster.sh status        the node containers and the swarm's
 #                                          node table
 #   tests/cluster/cluster.sh exec NODE CMD...
