@@ -359,6 +359,8 @@ TEST_F(DockerWatcherIntegrationTest,
   ASSERT_TRUE(attach.has_value()) << "no ATTACH for " << id << " " << ip;
   EXPECT_EQ(attach->owner().kind(), v1::OWNER_KIND_CONTAINER);
   EXPECT_EQ(attach->owner().network(), network_);
+  // A user bridge: every node may hand the same address out again.
+  EXPECT_EQ(attach->owner().scope(), v1::ADDRESS_SCOPE_NODE);
   EXPECT_EQ(attach->owner().container_name(), "gp-test-ctr-" + suffix_);
   EXPECT_EQ(attach->owner().node(), "test-node");
   EXPECT_EQ(attach->owner().image(), image_);
@@ -442,6 +444,7 @@ TEST_F(DockerWatcherIntegrationTest, ManagerSeesTaskAddressesAndTheirEnd) {
   EXPECT_EQ(task->owner().kind(), v1::OWNER_KIND_SWARM_TASK);
   EXPECT_EQ(task->owner().network(), network_);
   EXPECT_EQ(task->owner().task_slot(), "1");
+  EXPECT_EQ(task->owner().scope(), v1::ADDRESS_SCOPE_CLUSTER);
   EXPECT_THAT(task->owner().task(), StartsWith(service_ + ".1."));
   const std::string address = task->owner().address();
   // The same address from the node's own container events, with identity.
@@ -450,6 +453,8 @@ TEST_F(DockerWatcherIntegrationTest, ManagerSeesTaskAddressesAndTheirEnd) {
   ASSERT_TRUE(container.has_value());
   EXPECT_EQ(container->owner().task(), task->owner().task());
   EXPECT_EQ(container->owner().container_id(), task->owner().container_id());
+  // The overlay's scope, from the node's own /networks.
+  EXPECT_EQ(container->owner().scope(), v1::ADDRESS_SCOPE_CLUSTER);
   EXPECT_TRUE(watcher_->IsSwarmManager());
 
   ASSERT_TRUE(RunCommand({"docker", "service", "rm", service_}).ok());
