@@ -378,6 +378,23 @@ absl::Status Snapshotter::CaptureFromProc(const NetnsEntry& entry,
   return absl::OkStatus();
 }
 
+void DescribeNamespace(const ContainerInfo& container, v1::NamespaceInfo* ns) {
+  ns->set_container_name(container.name);
+  ns->set_service(container.service);
+  ns->set_task(container.task);
+  ns->set_task_slot(container.task_slot);
+  ns->set_node_id(container.node_id);
+  ns->set_image(container.image);
+  // Docker's word on each address's network; the rest stay unspecified and
+  // the address tracker scopes them conservatively.
+  for (v1::InterfaceAddress& address : *ns->mutable_addresses()) {
+    auto scope = container.address_scopes.find(address.address());
+    if (scope != container.address_scopes.end()) {
+      address.set_scope(scope->second);
+    }
+  }
+}
+
 void Snapshotter::Attribute(const std::vector<NetnsEntry>& namespaces,
                             const std::vector<std::pair<int, int>>& ranges,
                             v1::NodeSnapshot* snapshot) {
@@ -408,20 +425,7 @@ void Snapshotter::Attribute(const std::vector<NetnsEntry>& namespaces,
       }
     }
     if (const ContainerInfo* container = lookup(info->container_id())) {
-      info->set_container_name(container->name);
-      info->set_service(container->service);
-      info->set_task(container->task);
-      info->set_task_slot(container->task_slot);
-      info->set_node_id(container->node_id);
-      info->set_image(container->image);
-      // Docker's word on each address's network; the rest stay unspecified
-      // and the address tracker scopes them conservatively.
-      for (v1::InterfaceAddress& address : *info->mutable_addresses()) {
-        auto scope = container->address_scopes.find(address.address());
-        if (scope != container->address_scopes.end()) {
-          address.set_scope(scope->second);
-        }
-      }
+      DescribeNamespace(*container, info);
     }
 
     const auto [begin, end] = ranges[i];

@@ -29,6 +29,13 @@ enum class CaptureMode {
   kProcNetTcp,
 };
 
+// Describes `ns` as its container `container` (what Docker says of it):
+// names, service, task, slot, node id, image, and the scope of every address
+// Docker explains (ContainerInfo::address_scopes). An address Docker does
+// not explain keeps its scope unspecified (AddressTracker makes it
+// node-local). Pure.
+void DescribeNamespace(const ContainerInfo& container, v1::NamespaceInfo* ns);
+
 struct SnapshotterOptions {
   std::string node;  // node name put in every record; empty: the host name
   std::string proc_root = "/proc";
