@@ -69,6 +69,9 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
   //    starts, with the path in the message.
   GHOSTPEER_ASSIGN_OR_RETURN(options.reporter.credentials,
                              MakeChannelCredentials(options.tls));
+  if (!options.tls.ca_file.empty()) {
+    options.reporter.tls_server_name = options.tls.server_name;
+  }
   if (!options.token_file.empty()) {
     GHOSTPEER_ASSIGN_OR_RETURN(options.reporter.bearer_token,
                                ReadTokenFile(options.token_file));

@@ -44,6 +44,9 @@ grpc::ChannelArguments ReporterChannelArguments(
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 500);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
   args.SetMaxSendMessageSize(64 << 20);
+  if (options.credentials != nullptr && !options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
   return args;
 }
 

@@ -34,6 +34,9 @@ struct ReporterOptions {
   int full_every = 12;
   // Null: plaintext.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // With TLS credentials: the name the aggregator's certificate must carry
+  // when it is not the host in `aggregator` (--tls-server-name).
+  std::string tls_server_name;
   // Sent as "authorization: Bearer <token>" when not empty.
   std::string bearer_token;
   // HTTP/2 pings on an idle stream and how long to wait for their answer:

@@ -259,5 +259,36 @@ TEST_F(ReporterTest, KeepsTryingUntilTheAggregatorComesUp) {
   EXPECT_THAT(History("10.0.1.6"), ::testing::ElementsAre("node-1 open"));
 }
 
+// The name override reached the channel only in the CLI once: the agent
+// parsed --tls-server-name and dialled without it (issue 9, multi-node TLS).
+std::string ChannelArgument(const grpc::ChannelArguments& args,
+                            absl::string_view key) {
+  const grpc_channel_args c_args = args.c_channel_args();
+  for (size_t i = 0; i < c_args.num_args; ++i) {
+    if (c_args.args[i].key == key && c_args.args[i].type == GRPC_ARG_STRING) {
+      return c_args.args[i].value.string;
+    }
+  }
+  return "";
+}
+
+TEST(ReporterChannelArgumentsTest, CarriesTheTlsServerNameOnlyWithTls) {
+  ReporterOptions options;
+  options.tls_server_name = "aggregator.test";
+  EXPECT_EQ(ChannelArgument(ReporterChannelArguments(options),
+                            GRPC_SSL_TARGET_NAME_OVERRIDE_ARG),
+            "")
+      << "plaintext has no certificate to check a name against";
+  options.credentials =
+      grpc::SslCredentials(grpc::SslCredentialsOptions{"", "", ""});
+  EXPECT_EQ(ChannelArgument(ReporterChannelArguments(options),
+                            GRPC_SSL_TARGET_NAME_OVERRIDE_ARG),
+            "aggregator.test");
+  options.tls_server_name.clear();
+  EXPECT_EQ(ChannelArgument(ReporterChannelArguments(options),
+                            GRPC_SSL_TARGET_NAME_OVERRIDE_ARG),
+            "");
+}
+
 }  // namespace
 }  // namespace ghostpeer::agent
