@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/daemon/daemon.h"
+#include "agent/inet_address.h"
 #include "agent/run_once.h"
 #include "agent/tcp_state.h"
 #include "common/flag_checks.h"
@@ -51,6 +52,7 @@ struct Flags {
   std::string docker_socket = "/var/run/docker.sock";
   std::string swarm_poll_interval = "5s";
   std::vector<std::string> netns_only;
+  std::vector<std::string> cluster_cidrs;
   std::string tls_ca;
   std::string tls_cert;
   std::string tls_key;
@@ -121,6 +123,17 @@ void DefineFlags(CLI::App& app, Flags& flags) {
                  "these globs (comma-separated or repeated); the host's and "
                  "unnamed namespaces are then left out")
       ->delimiter(',');
+  app.add_option("--cluster-cidr", flags.cluster_cidrs,
+                 "Addresses in these ranges that Docker does not explain are "
+                 "cluster-wide (routed networks every node reaches: the "
+                 "hosts' LAN, a non-Docker overlay); other unexplained "
+                 "addresses are node-local (comma-separated or repeated)")
+      ->delimiter(',')
+      ->check([](const std::string& value) -> std::string {
+        absl::StatusOr<ghostpeer::agent::InetPrefix> prefix =
+            ghostpeer::agent::ParseInetPrefix(value);
+        return prefix.ok() ? "" : std::string(prefix.status().message());
+      });
   app.add_option("--log-level", flags.log_level,
                  "trace, debug, info, warn, error or off (logs go to stderr; "
                  "default: warn with --once, info otherwise)")
@@ -194,6 +207,12 @@ ghostpeer::agent::SnapshotterOptions ToSnapshotterOptions(const Flags& flags) {
   options.attribute_processes = !flags.no_processes;
   options.scan_threads = flags.scan_threads;
   options.netns_only = flags.netns_only;
+  for (const std::string& cidr : flags.cluster_cidrs) {
+    // Validated by the flag's check.
+    if (auto prefix = ghostpeer::agent::ParseInetPrefix(cidr); prefix.ok()) {
+      options.cluster_prefixes.push_back(*prefix);
+    }
+  }
   return options;
 }
 

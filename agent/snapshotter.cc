@@ -204,6 +204,12 @@ absl::StatusOr<v1::NodeSnapshot> Snapshotter::Take() {
     Attribute(listing->namespaces, ranges, &snapshot);
   }
   *stats->mutable_attribution_duration() = ToProto(Since(attribution_start));
+  // After Docker's word (Attribute), the operator's cluster-wide ranges.
+  if (!options_.cluster_prefixes.empty()) {
+    for (v1::NamespaceInfo& ns : *snapshot.mutable_namespaces()) {
+      ScopeByPrefixes(options_.cluster_prefixes, &ns);
+    }
+  }
 
   stats->set_namespaces_seen(snapshot.namespaces_size());
   stats->set_sockets(snapshot.sockets_size());
@@ -391,6 +397,19 @@ void DescribeNamespace(const ContainerInfo& container, v1::NamespaceInfo* ns) {
     auto scope = container.address_scopes.find(address.address());
     if (scope != container.address_scopes.end()) {
       address.set_scope(scope->second);
+    }
+  }
+}
+
+void ScopeByPrefixes(absl::Span<const InetPrefix> cluster_prefixes,
+                     v1::NamespaceInfo* ns) {
+  for (v1::InterfaceAddress& address : *ns->mutable_addresses()) {
+    if (address.scope() != v1::ADDRESS_SCOPE_UNSPECIFIED) continue;
+    for (const InetPrefix& prefix : cluster_prefixes) {
+      if (PrefixContains(prefix, address.address())) {
+        address.set_scope(v1::ADDRESS_SCOPE_CLUSTER);
+        break;
+      }
     }
   }
 }

@@ -9,7 +9,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "agent/container_info.h"
+#include "agent/inet_address.h"
 #include "agent/namespace_worker.h"
 #include "agent/namespaces.h"
 #include "agent/netlink_socket.h"
@@ -36,6 +38,12 @@ enum class CaptureMode {
 // node-local). Pure.
 void DescribeNamespace(const ContainerInfo& container, v1::NamespaceInfo* ns);
 
+// Makes the addresses of `ns` that no one has scoped yet cluster-wide when
+// they lie in one of `cluster_prefixes` (the agent's --cluster-cidr: routed
+// ranges every node reaches, which Docker does not describe). Pure.
+void ScopeByPrefixes(absl::Span<const InetPrefix> cluster_prefixes,
+                     v1::NamespaceInfo* ns);
+
 struct SnapshotterOptions {
   std::string node;  // node name put in every record; empty: the host name
   std::string proc_root = "/proc";
@@ -44,6 +52,10 @@ struct SnapshotterOptions {
   ContainerResolver* container_resolver = nullptr;  // not owned, may be null
   const Clock* clock = Clock::Real();
   CaptureMode capture = CaptureMode::kNetlink;
+  // Ranges whose addresses are cluster-wide when Docker does not say
+  // otherwise (ScopeByPrefixes); the rest of what Docker does not explain
+  // is node-local.
+  std::vector<InetPrefix> cluster_prefixes;
   // Socket inode -> pid/comm and pid -> container id.
   bool attribute_processes = true;
   // Threads that may read processes' fd tables at once (the cost of a cold

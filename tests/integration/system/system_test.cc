@@ -67,14 +67,16 @@ class SystemTest : public ::testing::Test {
   }
 
   // An agent that sees only the named namespaces (globs), as a node would
-  // see only its own containers.
+  // see only its own containers. The scenario's range stands for a network
+  // both "nodes" reach, which Docker does not describe: the operator says
+  // so with --cluster-cidr (unexplained addresses are node-local).
   void StartAgent(const std::string& node,
                   const std::vector<std::string>& only) {
     auto process = Process::Start(
         {kBin + "/ghostpeer-agent", "--aggregator", server_, "--interval", "1s",
          "--node", node, "--netns-only", absl::StrJoin(only, ","),
-         "--docker-socket", "", "--state-dir", dir_ + "/state-" + node,
-         "--log-level", "debug"},
+         "--cluster-cidr", "10.99.0.0/24,fd00:99::/64", "--docker-socket", "",
+         "--state-dir", dir_ + "/state-" + node, "--log-level", "debug"},
         dir_ + "/agent-" + node + ".log");
     ASSERT_TRUE(process.ok()) << process.status();
     agents_.push_back(std::move(*process));
