@@ -194,6 +194,9 @@ const ProcessIdentity* ProcessIndex::Identity(int pid) {
   }
   verified_.insert(pid);
   if (it != identities_.end() && it->second.start_time == stat->start_time) {
+    // The same process, but exec and prctl(PR_SET_NAME) rename it: a task
+    // first seen as runc:[2:INIT] must not keep that name for its lifetime.
+    it->second.comm = std::move(stat->comm);
     return &it->second;
   }
   ProcessIdentity identity;

@@ -5,6 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <string>
+
 #include "agent/process_index.h"
 #include "ghostpeer/v1/ingest.pb.h"
 #include "gtest/gtest.h"
@@ -110,6 +114,40 @@ TEST(ProcessIdentity, HostileCommStillEncodesAParsableMessage) {
   // What the agent sent before: the raw name, which no peer can parse.
   record->set_comm(kHostileName);
   EXPECT_FALSE(parsed.ParseFromString(message.SerializeAsString()));
+}
+
+// Defect (issue 9, the multi-node e2e): the index kept a process's first
+// name for as long as its start time matched, so a server first seen while
+// its container started was reported as runc:[2:INIT] until the agent
+// restarted. exec keeps the start time and changes the name.
+TEST(ProcessIdentity, FollowsARenameOfTheSameProcess) {
+  const std::string root = ::testing::TempDir() + "/gp-proc-rename";
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root + "/4242");
+  auto write_stat = [&](const std::string& comm) {
+    std::ofstream(root + "/4242/stat")
+        << "4242 (" << comm
+        << ") S 1 4242 4242 0 -1 4194560 1626 0 0 0 5 2 0 0 20 0 3 0 987654 "
+           "25903104 4371\n";
+  };
+  std::ofstream(root + "/4242/cgroup") << "0::/system.slice/x.scope\n";
+  const int pids[] = {4242};
+  ProcessIndex index(root);
+
+  write_stat("runc:[2:INIT]");
+  index.BeginSnapshot(pids);
+  const ProcessIdentity* first = index.Identity(4242);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->comm, "runc:[2:INIT]");
+  const uint64_t start_time = first->start_time;
+
+  write_stat("server");  // exec: same process, same start time
+  index.BeginSnapshot(pids);
+  const ProcessIdentity* second = index.Identity(4242);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->comm, "server");
+  EXPECT_EQ(second->start_time, start_time);
+  std::filesystem::remove_all(root);
 }
 
 TEST(ListPids, IncludesOurselvesInOrder) {
