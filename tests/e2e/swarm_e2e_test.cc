@@ -180,8 +180,11 @@ TEST_F(SwarmE2eTest, SeedFailureIsNamedThenResolves) {
       kServer, "--endpoint-mode dnsrr",
       "sh -c 'while true; do nc -l -p 27017 >/dev/null </dev/null; done'");
   CreateService(kClient, "", "logc " + kServer + " 27017");
+  // A task's stdin is /dev/null: nc alone would half-close at once, so a
+  // pipe that never ends keeps the healthy server's write side open.
   CreateService(kHealthyServer, "--endpoint-mode dnsrr",
-                "sh -c 'while true; do nc -l -p 27017 >/dev/null; done'");
+                "sh -c 'while true; do sleep 1000000 | nc -l -p 27017 "
+                ">/dev/null; done'");
   CreateService(kHealthyClient, "", "logc " + kHealthyServer + " 27017");
 
   // The restart: a new task on a new address. When swarm kills the old
@@ -289,7 +292,8 @@ TEST_F(SwarmE2eTest, SeedFailureIsNamedThenResolves) {
   EXPECT_EQ(RunBinary({kCli, "check", "--severity", "critical"}).exit_code, 1);
 
   // Controls: the healthy client has no finding of any kind.
-  for (const char* kind : {"VANISHED_PEER", "REASSIGNED_PEER"}) {
+  for (const char* kind :
+       {"VANISHED_PEER", "REASSIGNED_PEER", "CLOSE_WAIT_WRITER"}) {
     EXPECT_TRUE(FindingFor(kHealthyClient, kind).is_null()) << kind;
   }
 
@@ -331,7 +335,8 @@ TEST_F(SwarmE2eTest, VipClientIsNeverAGhost) {
   const std::string server = kHealthyServer + "-vip";
   const std::string client = kHealthyClient + "-vip";
   CreateService(server, "",
-                "sh -c 'while true; do nc -l -p 27017 >/dev/null; done'");
+                "sh -c 'while true; do sleep 1000000 | nc -l -p 27017 "
+                ">/dev/null; done'");
   CreateService(client, "", "logc " + server + " 27017");
   const std::string vip = ServiceVip(server);
   ASSERT_FALSE(vip.empty()) << "no VIP for " << server << " on " << kNet;
