@@ -57,6 +57,32 @@ bool MergeDescription(const v1::AddressOwner& from, v1::AddressOwner* into) {
   return changed;
 }
 
+// Why a DETACH closes: the agent's word when it gave one it may give (it
+// knows a `die` from a network disconnect), else what the source implies.
+v1::CloseReason DetachReason(v1::AddressEventSource source,
+                             const v1::AddressOwner& owner) {
+  switch (owner.close_reason()) {
+    case v1::CLOSE_REASON_DETACHED:
+    case v1::CLOSE_REASON_CONTAINER_DIED:
+    case v1::CLOSE_REASON_TASK_ENDED:
+    case v1::CLOSE_REASON_NODE_LOST:
+      return owner.close_reason();
+    default:
+      break;  // unset, unknown, or the aggregator's own NOT_IN_INVENTORY
+  }
+  if (source == v1::SWARM_TASKS && owner.kind() == v1::OWNER_KIND_SWARM_TASK) {
+    return v1::CLOSE_REASON_TASK_ENDED;
+  }
+  return v1::CLOSE_REASON_DETACHED;
+}
+
+// The owner as an interval keeps it: no times, no reason (the interval's).
+void ClearHolding(v1::AddressOwner* owner) {
+  owner->clear_since();
+  owner->clear_until();
+  owner->clear_close_reason();
+}
+
 }  // namespace
 
 bool IsClusterWide(const v1::AddressOwner& owner) {
@@ -75,7 +101,10 @@ bool ReachableFrom(const v1::AddressOwner& owner,
 v1::AddressOwner OwnershipInterval::ToProto() const {
   v1::AddressOwner out = owner;
   *out.mutable_since() = ghostpeer::ToProto(since);
-  if (!open()) *out.mutable_until() = ghostpeer::ToProto(until);
+  if (!open()) {
+    *out.mutable_until() = ghostpeer::ToProto(until);
+    out.set_close_reason(close_reason);
+  }
   return out;
 }
 
@@ -90,8 +119,7 @@ absl::Status AddressHistory::Load(std::vector<OwnershipInterval> intervals) {
           absl::StrCat("stored interval id ", interval.id, " appears twice"));
     }
     next_id_ = std::max(next_id_, interval.id + 1);
-    interval.owner.clear_since();
-    interval.owner.clear_until();
+    ClearHolding(&interval.owner);
     interval.owner_id = Intern(interval.owner);
     records_[interval.owner.address()].intervals.push_back(std::move(interval));
     ++interval_count_;
@@ -198,8 +226,7 @@ void AddressHistory::Attach(absl::string_view reporter,
   interval.id = next_id_++;
   interval.owner_id = owner_id;
   interval.owner = owner;
-  interval.owner.clear_since();
-  interval.owner.clear_until();
+  ClearHolding(&interval.owner);
   interval.reporter = std::string(reporter);
   interval.source = source;
   interval.since = since;
@@ -207,10 +234,27 @@ void AddressHistory::Attach(absl::string_view reporter,
   Insert(std::move(interval));
 }
 
+void AddressHistory::Close(OwnershipInterval& interval, AddressRecord& record,
+                           absl::Time time, v1::CloseReason reason,
+                           EndEvidence evidence, HistoryChanges* changes) {
+  OwnershipInterval before = interval;
+  interval.until = std::max(time, interval.since);
+  interval.close_reason = reason;
+  interval.ended_by = evidence;
+  --record.open_count;
+  changes->push_back({HistoryOp::Kind::kClose, interval, std::move(before)});
+}
+
 void AddressHistory::Detach(v1::AddressEventSource source, absl::Time time,
                             const v1::AddressOwner& owner,
                             HistoryChanges* changes) {
   const OwnerId owner_id = Intern(owner);
+  const v1::CloseReason reason = DetachReason(source, owner);
+  // A node the managers lost is their view alone, not a departure Docker or
+  // the tasks API reported: it must not outrun the Engine's node-loss rule.
+  const EndEvidence evidence = reason == v1::CLOSE_REASON_NODE_LOST
+                                   ? EndEvidence::kAbsence
+                                   : DetachEvidence(source);
   auto it = records_.find(owner.address());
   if (it != records_.end()) {
     bool held_before = false;
@@ -218,12 +262,7 @@ void AddressHistory::Detach(v1::AddressEventSource source, absl::Time time,
       if (interval.owner_id != owner_id) continue;
       held_before = true;
       if (!interval.open()) continue;
-      OwnershipInterval before = interval;
-      interval.until = std::max(time, interval.since);
-      interval.ended_by = DetachEvidence(source);
-      --it->second.open_count;
-      changes->push_back(
-          {HistoryOp::Kind::kClose, interval, std::move(before)});
+      Close(interval, it->second, time, reason, evidence, changes);
       return;
     }
     if (held_before) return;  // duplicate DETACH
@@ -232,12 +271,12 @@ void AddressHistory::Detach(v1::AddressEventSource source, absl::Time time,
   interval.id = next_id_++;
   interval.owner_id = owner_id;
   interval.owner = owner;
-  interval.owner.clear_since();
-  interval.owner.clear_until();
+  ClearHolding(&interval.owner);
   interval.source = v1::ADDRESS_EVENT_SOURCE_UNSPECIFIED;
   interval.since = time;
   interval.until = time;
-  interval.ended_by = DetachEvidence(source);
+  interval.close_reason = reason;
+  interval.ended_by = evidence;
   changes->push_back({HistoryOp::Kind::kInsert, interval, {}});
   Insert(std::move(interval));
 }
@@ -260,18 +299,32 @@ void AddressHistory::Inventory(absl::string_view reporter,
         continue;
       }
       if (listed.contains(std::make_pair(address, interval.owner_id))) continue;
-      OwnershipInterval before = interval;
-      interval.until = std::max(time, interval.since);
-      interval.ended_by = EndEvidence::kAbsence;
-      --record.open_count;
-      changes->push_back(
-          {HistoryOp::Kind::kClose, interval, std::move(before)});
+      Close(interval, record, time, v1::CLOSE_REASON_NOT_IN_INVENTORY,
+            EndEvidence::kAbsence, changes);
     }
   }
   // 2. Open what it lists and nobody recorded.
   for (const v1::AddressOwner& owner : event.inventory()) {
     Attach(reporter, event.source(), time, owner, changes);
   }
+}
+
+size_t AddressHistory::CloseNode(absl::string_view node, absl::Time time,
+                                 HistoryChanges* changes) {
+  size_t closed = 0;
+  for (auto& [address, record] : records_) {
+    if (record.open_count == 0) continue;
+    for (OwnershipInterval& interval : record.intervals) {
+      // By the owner's node only: a manager's agent reports tasks of other
+      // nodes, which live on when the manager is lost.
+      if (!interval.open() || interval.owner.node() != node) continue;
+      Close(interval, record, time, v1::CLOSE_REASON_NODE_LOST,
+            EndEvidence::kDeparture, changes);
+      ++closed;
+    }
+  }
+  if (closed > 0) ++generation_;
+  return closed;
 }
 
 void AddressHistory::Revert(const HistoryChanges& changes) {

@@ -56,9 +56,11 @@ struct OwnershipInterval {
   absl::Time until = absl::InfiniteFuture();
   // Why `until` is what it is; kUnknown while open.
   EndEvidence ended_by = EndEvidence::kUnknown;
+  // Why it ended (UNSPECIFIED while open, or when closed by an older build).
+  v1::CloseReason close_reason = v1::CLOSE_REASON_UNSPECIFIED;
 
   bool open() const { return until == absl::InfiniteFuture(); }
-  // `owner` with since and (when closed) until filled in.
+  // `owner` with since and (when closed) until and close_reason filled in.
   v1::AddressOwner ToProto() const;
 };
 
@@ -115,22 +117,32 @@ using HistoryChanges = std::vector<HistoryOp>;
 //   answered). An owner's intervals for one address never overlap: an
 //   ATTACH dated before that owner's last `until` opens at that `until`.
 // * DETACH closes the owner's open interval at the event's time (never
-//   before its `since`), ended_by kDeparture for the DOCKER_EVENT and
-//   SWARM_TASKS sources, kAbsence for OBSERVATION. A DETACH for an owner that
-//   never held the address is kept as a zero-length closed interval [time,
-//   time]: it is evidence that the owner held the address up to then (a Docker
-//   `die` for a container seen before the agent started). A DETACH for an owner
-//   whose intervals are all closed already is a duplicate and ignored.
+//   before its `since`), for the reason the event's owner gives
+//   (close_reason), else the one its source implies: TASK_ENDED for a swarm
+//   task, DETACHED otherwise; ended_by kDeparture for the DOCKER_EVENT and
+//   SWARM_TASKS sources, kAbsence for OBSERVATION and for a NODE_LOST an
+//   agent reports (the managers' view alone: the Engine decides node loss).
+//   A DETACH for an owner that never held the address is kept as a
+//   zero-length closed interval [time, time]: it is evidence that the owner
+//   held the address up to then (a Docker `die` for a container seen before
+//   the agent started). A DETACH for an owner whose intervals are all closed
+//   already is a duplicate and ignored.
 // * INVENTORY from node R with source S is the complete set R holds now
 //   according to S's family — node-local (OBSERVATION, DOCKER_EVENT) or
 //   cluster-wide (SWARM_TASKS): open intervals R reported from that family
 //   and missing from the set close at the event's time; members not held
 //   open are opened as by ATTACH. A manager's task inventory therefore never
 //   closes what its own namespaces hold, and vice versa. What an inventory
-//   closes ended by kAbsence.
+//   closes ended by kAbsence, for NOT_IN_INVENTORY.
 // * Owners of different nodes are different owners (SameOwner): node A's
 //   events never open, close or describe node B's intervals, so a
 //   node-local address reused on two nodes keeps two histories.
+// * CloseNode (node loss, decided by the Engine from the managers' view)
+//   closes every open interval whose owner is on the node, for NODE_LOST —
+//   not those the node reported about others (a manager's view of tasks
+//   elsewhere), ended_by kDeparture: the Engine decided it on two signals
+//   (node_loss.h), no gap in one reading. The node's next INVENTORY reopens
+//   what it still holds, as new intervals.
 // * Event times are the agents' clocks, already validated and clamped
 //   (validation.h): history compares them only within one address.
 //
@@ -149,6 +161,12 @@ class AddressHistory {
   // appending what changed to `*changes`.
   void Apply(absl::string_view reporter, const v1::AddressEvent& event,
              HistoryChanges* changes);
+
+  // Closes, at `time` (never before an interval's since), every open
+  // interval whose owner's node is `node`, for NODE_LOST, appending the
+  // closes to `*changes`. Returns how many closed.
+  size_t CloseNode(absl::string_view node, absl::Time time,
+                   HistoryChanges* changes);
 
   // Undoes `changes`, which must be the most recent ops applied (newest
   // last), restoring the history as it was before them.
@@ -199,6 +217,10 @@ class AddressHistory {
               HistoryChanges* changes);
   void Detach(v1::AddressEventSource source, absl::Time time,
               const v1::AddressOwner& owner, HistoryChanges* changes);
+  // Closes `interval` (open, in `record`) at `time` for `reason`.
+  static void Close(OwnershipInterval& interval, AddressRecord& record,
+                    absl::Time time, v1::CloseReason reason,
+                    EndEvidence evidence, HistoryChanges* changes);
   void Inventory(absl::string_view reporter, const v1::AddressEvent& event,
                  HistoryChanges* changes);
   void Insert(OwnershipInterval interval);

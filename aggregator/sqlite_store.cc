@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -55,6 +56,11 @@ constexpr const char* kMigrations[] = {
     R"sql(
     ALTER TABLE intervals ADD COLUMN scope_node TEXT NOT NULL DEFAULT '';
     CREATE INDEX intervals_by_address ON intervals (address, scope_node);
+    )sql",
+    // 2 -> 3: why an interval ended (v1.CloseReason; 0 while open, and for
+    // intervals closed before this step, which did not record it).
+    R"sql(
+    ALTER TABLE intervals ADD COLUMN close_reason INTEGER NOT NULL DEFAULT 0;
     )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
@@ -270,8 +276,8 @@ absl::StatusOr<StoredState> SqliteStore::Load() {
   {
     GHOSTPEER_ASSIGN_OR_RETURN(
         sqlite3_stmt * raw,
-        Prepared("SELECT id, owner, reporter, source, since_us, until_us FROM "
-                 "intervals"));
+        Prepared("SELECT id, owner, reporter, source, since_us, until_us, "
+                 "close_reason FROM intervals"));
     Statement select(raw);
     int rc;
     while ((rc = select.Step()) == SQLITE_ROW) {
@@ -286,6 +292,12 @@ absl::StatusOr<StoredState> SqliteStore::Load() {
       interval.since = FromMicros(select.Int(4));
       interval.until =
           select.IsNull(5) ? absl::InfiniteFuture() : FromMicros(select.Int(5));
+      // A reason this build does not know reads as unspecified.
+      const int64_t reason = select.Int(6);
+      if (!interval.open() && reason >= 0 && reason <= INT32_MAX &&
+          v1::CloseReason_IsValid(static_cast<int>(reason))) {
+        interval.close_reason = static_cast<v1::CloseReason>(reason);
+      }
       state.intervals.push_back(std::move(interval));
     }
     if (rc != SQLITE_DONE) return Error(rc, "read intervals");
@@ -329,8 +341,8 @@ absl::Status SqliteStore::WriteOp(const HistoryOp& op) {
       GHOSTPEER_ASSIGN_OR_RETURN(
           sqlite3_stmt * raw,
           Prepared("INSERT INTO intervals (id, address, owner, reporter, "
-                   "source, since_us, until_us, scope_node) VALUES (?, ?, ?, "
-                   "?, ?, ?, ?, ?)"));
+                   "source, since_us, until_us, scope_node, close_reason) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
       Statement insert(raw);
       insert.Bind(1, interval.id);
       insert.Bind(2, interval.owner.address());
@@ -344,6 +356,7 @@ absl::Status SqliteStore::WriteOp(const HistoryOp& op) {
         insert.Bind(7, Micros(interval.until));
       }
       insert.Bind(8, ScopeNode(interval.owner));
+      insert.Bind(9, static_cast<int64_t>(interval.close_reason));
       const int rc = insert.Step();
       if (rc != SQLITE_DONE) return Error(rc, "insert interval");
       return absl::OkStatus();
@@ -351,10 +364,12 @@ absl::Status SqliteStore::WriteOp(const HistoryOp& op) {
     case HistoryOp::Kind::kClose: {
       GHOSTPEER_ASSIGN_OR_RETURN(
           sqlite3_stmt * raw,
-          Prepared("UPDATE intervals SET until_us = ? WHERE id = ?"));
+          Prepared("UPDATE intervals SET until_us = ?, close_reason = ? "
+                   "WHERE id = ?"));
       Statement update(raw);
       update.Bind(1, Micros(interval.until));
-      update.Bind(2, interval.id);
+      update.Bind(2, static_cast<int64_t>(interval.close_reason));
+      update.Bind(3, interval.id);
       const int rc = update.Step();
       if (rc != SQLITE_DONE) return Error(rc, "close interval");
       return absl::OkStatus();

@@ -24,7 +24,7 @@ namespace ghostpeer::aggregator {
 
 // The newest schema this build writes. Open() migrates older databases up to
 // it and refuses newer ones.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Thread-safe: one connection, serialised by an internal mutex. Every method
 // that writes does so in one transaction: it happens entirely or not at all.

@@ -211,6 +211,23 @@ std::string OwnerKindName(v1::OwnerKind kind) {
   }
 }
 
+std::string CloseReasonName(v1::CloseReason reason) {
+  switch (reason) {
+    case v1::CLOSE_REASON_DETACHED:
+      return "detached";
+    case v1::CLOSE_REASON_CONTAINER_DIED:
+      return "container-died";
+    case v1::CLOSE_REASON_TASK_ENDED:
+      return "task-ended";
+    case v1::CLOSE_REASON_NOT_IN_INVENTORY:
+      return "not-in-inventory";
+    case v1::CLOSE_REASON_NODE_LOST:
+      return "node-lost";
+    default:
+      return "?";
+  }
+}
+
 std::string EventTypeName(v1::FindingEventType type) {
   switch (type) {
     case v1::OPENED:

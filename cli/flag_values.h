@@ -52,6 +52,9 @@ std::string SeverityName(v1::Severity severity);
 std::string StatusName(v1::FindingStatus status);
 std::string StateName(v1::TcpState state);
 std::string OwnerKindName(v1::OwnerKind kind);
+// Why an interval ended: "node-lost", "container-died", ...; "?" when the
+// aggregator did not record it (closed by an older build).
+std::string CloseReasonName(v1::CloseReason reason);
 std::string EventTypeName(v1::FindingEventType type);
 
 }  // namespace ghostpeer::cli

@@ -211,6 +211,7 @@ std::string RenderHistory(const v1::GetAddressHistoryResponse& response,
       {"FROM"},
       {"UNTIL"},
       {"HELD", Align::kRight},
+      {"WHY"},  // why it ended
   };
   if (options.wide) {
     columns.push_back({"CONTAINER"});
@@ -231,6 +232,7 @@ std::string RenderHistory(const v1::GetAddressHistoryResponse& response,
             : "?",
         until ? ClockTime(*until, options.now, options.zone) : "now",
         CompactDuration(span.until - span.from),
+        until ? CloseReasonName(interval.close_reason()) : "-",
     };
     if (options.wide) {
       row.push_back(interval.container_id().empty()

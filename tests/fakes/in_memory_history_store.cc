@@ -90,6 +90,7 @@ absl::Status InMemoryHistoryStore::CommitAddressBatch(
       case HistoryOp::Kind::kClose:
         if (auto it = intervals.find(id); it != intervals.end()) {
           it->second.until = op.after.until;
+          it->second.close_reason = op.after.close_reason;
         }
         break;
       case HistoryOp::Kind::kUpdateOwner:

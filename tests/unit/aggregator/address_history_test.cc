@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "tests/unit/aggregator/test_util.h"
 
@@ -148,6 +149,186 @@ TEST(AddressHistoryTest, Rules) {
     ASSERT_NE(history.Find(c.address), nullptr) << c.name;
     EXPECT_EQ(history.Find(c.address)->open_count, c.open_count) << c.name;
   }
+}
+
+// The close reason of each interval of `address`, in history order: the
+// enum's name without its prefix, "open" while held.
+std::string Reasons(const AddressHistory& history, const std::string& address) {
+  const AddressRecord* record = history.Find(address);
+  if (record == nullptr) return "";
+  std::vector<std::string> parts;
+  for (const OwnershipInterval& i : record->intervals) {
+    if (i.open()) {
+      EXPECT_EQ(i.close_reason, v1::CLOSE_REASON_UNSPECIFIED);
+      EXPECT_FALSE(i.ToProto().has_until());
+      parts.push_back("open");
+      continue;
+    }
+    // What history queries show is what the interval holds.
+    EXPECT_EQ(i.ToProto().close_reason(), i.close_reason);
+    const std::string name = v1::CloseReason_Name(i.close_reason);
+    parts.push_back(std::string(absl::StripPrefix(name, "CLOSE_REASON_")));
+  }
+  return absl::StrJoin(parts, " ");
+}
+
+v1::AddressOwner Saying(v1::AddressOwner owner, v1::CloseReason reason) {
+  owner.set_close_reason(reason);
+  return owner;
+}
+
+TEST(AddressHistoryTest, EveryCloseSaysWhy) {
+  v1::AddressOwner task = kB;
+  task.set_kind(v1::OWNER_KIND_SWARM_TASK);
+  const std::vector<HistoryCase> cases = {
+      {"observed detach: detached",
+       {{"node-2", Attach(1, T(10), kA)}, {"node-2", Detach(2, T(20), kA)}},
+       "10.0.1.6",
+       "DETACHED",
+       0},
+      {"the agent's reason wins",
+       {{"node-2", Attach(1, T(10), kA, v1::DOCKER_EVENT)},
+        {"node-2", Detach(2, T(20), Saying(kA, v1::CLOSE_REASON_CONTAINER_DIED),
+                          v1::DOCKER_EVENT)}},
+       "10.0.1.6",
+       "CONTAINER_DIED",
+       0},
+      {"a zero-length interval keeps the agent's reason",
+       {{"node-2", Detach(1, T(20), Saying(kA, v1::CLOSE_REASON_CONTAINER_DIED),
+                          v1::DOCKER_EVENT)}},
+       "10.0.1.6",
+       "CONTAINER_DIED",
+       0},
+      {"an agent cannot claim the inventory's reason",
+       {{"node-2", Attach(1, T(10), kA)},
+        {"node-2",
+         Detach(2, T(20), Saying(kA, v1::CLOSE_REASON_NOT_IN_INVENTORY))}},
+       "10.0.1.6",
+       "DETACHED",
+       0},
+      {"an unknown reason reads as the source's",
+       {{"node-2", Attach(1, T(10), kA)},
+        {"node-2",
+         Detach(2, T(20), Saying(kA, static_cast<v1::CloseReason>(77)))}},
+       "10.0.1.6",
+       "DETACHED",
+       0},
+      {"a swarm task's detach: task ended",
+       {{"manager-1", Attach(1, T(10), task, v1::SWARM_TASKS)},
+        {"manager-1", Detach(2, T(20), task, v1::SWARM_TASKS)}},
+       "10.0.1.6",
+       "TASK_ENDED",
+       0},
+      {"inventory: not in inventory",
+       {{"node-2", Attach(1, T(10), kA)}, {"node-2", Inventory(2, T(50), {})}},
+       "10.0.1.6",
+       "NOT_IN_INVENTORY",
+       0},
+      {"a reattach after a close is open again",
+       {{"node-2", Attach(1, T(10), kA)},
+        {"node-2", Detach(2, T(20), kA)},
+        {"node-2", Attach(3, T(30), kA)}},
+       "10.0.1.6",
+       "DETACHED open",
+       1},
+  };
+  for (const HistoryCase& c : cases) {
+    AddressHistory history;
+    HistoryChanges changes;
+    for (const auto& [reporter, event] : c.events) {
+      history.Apply(reporter, event, &changes);
+    }
+    EXPECT_EQ(Reasons(history, c.address), c.want) << c.name;
+    ASSERT_NE(history.Find(c.address), nullptr) << c.name;
+    EXPECT_EQ(history.Find(c.address)->open_count, c.open_count) << c.name;
+    // The owner as stored carries no reason of its own: the interval does.
+    for (const OwnershipInterval& i : history.Find(c.address)->intervals) {
+      EXPECT_EQ(i.owner.close_reason(), v1::CLOSE_REASON_UNSPECIFIED) << c.name;
+    }
+  }
+}
+
+// The managers' view alone (an agent's NODE_LOST DETACH of a task on a
+// down node) is no reported departure: only the Engine's node-loss rule,
+// which also waits for the node's agent to fall silent, makes one.
+TEST(AddressHistoryTest, AnAgentsNodeLostIsNoDeparture) {
+  v1::AddressOwner task = kB;
+  task.set_kind(v1::OWNER_KIND_SWARM_TASK);
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("manager-1", Attach(1, T(10), task, v1::SWARM_TASKS), &changes);
+  history.Apply("manager-1",
+                Detach(2, T(20), Saying(task, v1::CLOSE_REASON_NODE_LOST),
+                       v1::SWARM_TASKS),
+                &changes);
+  ASSERT_EQ(history.Find("10.0.1.6")->intervals.size(), 1u);
+  EXPECT_EQ(history.Find("10.0.1.6")->intervals[0].close_reason,
+            v1::CLOSE_REASON_NODE_LOST);
+  EXPECT_EQ(history.Find("10.0.1.6")->intervals[0].ended_by,
+            EndEvidence::kAbsence);
+}
+
+TEST(AddressHistoryTest, CloseNodeClosesOnlyThatNodesOwners) {
+  AddressHistory history;
+  HistoryChanges changes;
+  v1::AddressOwner task_on_2 = Container("10.0.1.7", "t.1", "node-2");
+  task_on_2.set_kind(v1::OWNER_KIND_SWARM_TASK);
+  v1::AddressOwner task_on_3 = Container("10.0.1.8", "u.1", "node-3");
+  task_on_3.set_kind(v1::OWNER_KIND_SWARM_TASK);
+  history.Apply("node-2", Attach(1, T(10), kA), &changes);
+  history.Apply("node-2", Attach(2, T(10), Container("10.0.1.9", "d.1")),
+                &changes);
+  history.Apply("node-2", Detach(3, T(15), Container("10.0.1.9", "d.1")),
+                &changes);
+  // A manager (node-2 itself) reports a task of its own and one of node-3.
+  history.Apply("node-2", Attach(4, T(11), task_on_2, v1::SWARM_TASKS),
+                &changes);
+  history.Apply("node-2", Attach(5, T(11), task_on_3, v1::SWARM_TASKS),
+                &changes);
+  history.Apply("node-3", Attach(1, T(12), kB), &changes);
+  const uint64_t generation = history.generation();
+  changes.clear();
+
+  EXPECT_EQ(history.CloseNode("node-2", T(40), &changes), 2u);
+  EXPECT_GT(history.generation(), generation);
+  EXPECT_EQ(Timeline(history, "10.0.1.6"), "a.1@10-40 b.1@12-open");
+  EXPECT_EQ(Reasons(history, "10.0.1.6"), "NODE_LOST open");
+  // Decided on two signals (node_loss.h): a departure, not a reading's gap.
+  EXPECT_EQ(history.Find("10.0.1.6")->intervals[0].ended_by,
+            EndEvidence::kDeparture);
+  EXPECT_EQ(Reasons(history, "10.0.1.7"), "NODE_LOST");
+  // Closed before: keeps its own end and reason.
+  EXPECT_EQ(Timeline(history, "10.0.1.9"), "d.1@10-15");
+  EXPECT_EQ(Reasons(history, "10.0.1.9"), "DETACHED");
+  // Reported by the lost node, owned by a live one: held still.
+  EXPECT_EQ(Reasons(history, "10.0.1.8"), "open");
+  ASSERT_EQ(changes.size(), 2u);
+  for (const HistoryOp& op : changes) {
+    EXPECT_EQ(op.kind, HistoryOp::Kind::kClose);
+    EXPECT_TRUE(op.before.open());
+  }
+
+  // Idempotent: nothing is left to close.
+  HistoryChanges again;
+  EXPECT_EQ(history.CloseNode("node-2", T(50), &again), 0u);
+  EXPECT_TRUE(again.empty());
+
+  // Never before since; and Revert undoes it exactly.
+  HistoryChanges early;
+  history.Apply("node-4",
+                Attach(1, T(60), Container("10.0.2.1", "e.1", "node-4")),
+                &early);
+  early.clear();
+  EXPECT_EQ(history.CloseNode("node-4", T(30), &early), 1u);
+  EXPECT_EQ(Timeline(history, "10.0.2.1"), "e.1@60-60");
+  history.Revert(early);
+  EXPECT_EQ(Reasons(history, "10.0.2.1"), "open");
+  EXPECT_EQ(history.Find("10.0.2.1")->open_count, 1);
+
+  // The node's next inventory reopens what it still holds, as a new
+  // interval after the lost one.
+  history.Apply("node-2", Inventory(6, T(70), {kA}), &changes);
+  EXPECT_EQ(Timeline(history, "10.0.1.6"), "a.1@10-40 b.1@12-open a.1@70-open");
 }
 
 TEST(AddressHistoryTest, AttachFillsInNamesWithoutANewOwner) {

@@ -218,7 +218,8 @@ TEST(SqliteStoreTest, Version1GainsAddressScopesAndKeepsItsHistory) {
                 T(6))
             .ok());
   }
-  EXPECT_EQ(SchemaAndScopeNodes(db.path()), "2,|7:node-2,8:node-3,");
+  EXPECT_EQ(SchemaAndScopeNodes(db.path()),
+            absl::StrCat(kSchemaVersion, ",|7:node-2,8:node-3,"));
   auto store = SqliteStore::Open(db.path(), T(99));
   ASSERT_TRUE(store.ok()) << store.status();
   auto state = (*store)->Load();
@@ -227,6 +228,90 @@ TEST(SqliteStoreTest, Version1GainsAddressScopesAndKeepsItsHistory) {
   for (const OwnershipInterval& interval : state->intervals) {
     EXPECT_EQ(interval.owner.scope(), v1::ADDRESS_SCOPE_NODE) << interval.id;
   }
+}
+
+// Loads what the database at `path` holds into `*history` (reopening it,
+// as a restart does).
+void LoadHistory(const std::string& path, AddressHistory* history) {
+  auto store = SqliteStore::Open(path, T(99));
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto state = (*store)->Load();
+  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_TRUE(history->Load(state->intervals).ok());
+}
+
+void Exec(const std::string& path, const char* sql) {
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(raw);
+  sqlite3_close(raw);
+}
+
+// Versions before close reasons kept none: their intervals load with none
+// and keep their times, and closes from then on store theirs.
+TEST(SqliteStoreTest, OlderVersionsGainCloseReasonsFromThenOn) {
+  TempDb db("reasons_v1");
+  WriteVersion1(db.path());
+  // An interval version 1 closed (same owner blob as id 7, which is open).
+  Exec(db.path(),
+       "INSERT INTO intervals SELECT 6, address, owner, reporter, source, "
+       "1800000000000000, 1800000001000000 FROM intervals WHERE id = 7");
+  AddressHistory migrated;
+  LoadHistory(db.path(), &migrated);
+  const AddressRecord* record = migrated.Find("172.18.0.3");
+  ASSERT_NE(record, nullptr);
+  ASSERT_EQ(record->intervals.size(), 2u);
+  EXPECT_EQ(record->intervals[0].until, T(1));
+  EXPECT_EQ(record->intervals[0].close_reason, v1::CLOSE_REASON_UNSPECIFIED);
+  EXPECT_TRUE(record->intervals[1].open());
+  // The open one is lost with its node now.
+  HistoryChanges changes;
+  EXPECT_EQ(migrated.CloseNode("node-2", T(30), &changes), 1u);
+  {
+    auto store = SqliteStore::Open(db.path(), T(99));
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE(
+        (*store)->CommitAddressBatch("node-1", "i", 1, changes, T(30)).ok());
+  }
+  AddressHistory reloaded;
+  LoadHistory(db.path(), &reloaded);
+  record = reloaded.Find("172.18.0.3");
+  ASSERT_NE(record, nullptr);
+  ASSERT_EQ(record->intervals.size(), 2u);
+  EXPECT_EQ(record->intervals[1].until, T(30));
+  EXPECT_EQ(record->intervals[1].close_reason, v1::CLOSE_REASON_NODE_LOST);
+  EXPECT_EQ(record->intervals[1].ToProto().close_reason(),
+            v1::CLOSE_REASON_NODE_LOST);
+}
+
+// A zero-length interval (inserted closed) keeps its reason; a reason some
+// newer build wrote that this one does not know reads as unspecified.
+TEST(SqliteStoreTest, InsertedClosedKeepsReasonAndUnknownReadsUnspecified) {
+  TempDb db("reasons");
+  {
+    auto store = SqliteStore::Open(db.path(), T(1));
+    ASSERT_TRUE(store.ok()) << store.status();
+    AddressHistory history;
+    HistoryChanges changes;
+    v1::AddressOwner dead = testing::Container("10.0.1.6", "a.1");
+    dead.set_close_reason(v1::CLOSE_REASON_CONTAINER_DIED);
+    history.Apply("node-2", testing::Detach(1, T(20), dead, v1::DOCKER_EVENT),
+                  &changes);
+    const v1::AddressOwner other = testing::Container("10.0.1.7", "b");
+    history.Apply("node-2", testing::Attach(2, T(20), other), &changes);
+    history.Apply("node-2", testing::Detach(3, T(25), other), &changes);
+    ASSERT_TRUE(
+        (*store)->CommitAddressBatch("node-2", "i", 3, changes, T(30)).ok());
+  }
+  Exec(db.path(),
+       "UPDATE intervals SET close_reason = 1000 WHERE address = '10.0.1.7'");
+  AddressHistory history;
+  LoadHistory(db.path(), &history);
+  EXPECT_EQ(history.Find("10.0.1.6")->intervals[0].close_reason,
+            v1::CLOSE_REASON_CONTAINER_DIED);
+  EXPECT_EQ(history.Find("10.0.1.7")->intervals[0].close_reason,
+            v1::CLOSE_REASON_UNSPECIFIED);
 }
 
 TEST(SqliteStoreTest, UsesWal) {

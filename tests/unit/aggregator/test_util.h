@@ -242,7 +242,9 @@ inline void ExpectSample(const StoredState& state) {
   EXPECT_EQ(record->intervals[0].until, T(20));
   EXPECT_EQ(record->intervals[0].reporter, "node-2");
   EXPECT_EQ(record->intervals[0].source, v1::OBSERVATION);
+  EXPECT_EQ(record->intervals[0].close_reason, v1::CLOSE_REASON_DETACHED);
   EXPECT_TRUE(record->intervals[1].open());
+  EXPECT_EQ(record->intervals[1].close_reason, v1::CLOSE_REASON_UNSPECIFIED);
   ASSERT_EQ(state.seqs.size(), 1u);
   EXPECT_EQ(state.seqs[0].node, "node-2");
   EXPECT_EQ(state.seqs[0].agent_instance, "inst-1");

@@ -41,12 +41,14 @@ v1::AddressOwner Interval(const char* task, absl::Duration since_ago,
   return owner;
 }
 
-// gpx-srv.1 held 10.99.0.2 from 12:00:00 to 12:03:04; nobody until 12:05:00;
+// gpx-srv.1 held 10.99.0.2 from 12:00:00 to 12:03:04 (its node was lost);
+// nobody until 12:05:00;
 // gpx-srv.2 since then. "Now" is 12:10:00.
 v1::GetAddressHistoryResponse ScenarioHistory() {
   v1::GetAddressHistoryResponse response;
   *response.add_intervals() = Interval("gpx-srv.1", absl::Minutes(10),
                                        absl::Minutes(6) + absl::Seconds(56));
+  response.mutable_intervals(0)->set_close_reason(v1::CLOSE_REASON_NODE_LOST);
   *response.add_intervals() =
       Interval("gpx-srv.2", absl::Minutes(5), std::nullopt);
   *response.mutable_retained_since() = ToProto(TestNow() - absl::Hours(2));
@@ -132,13 +134,13 @@ TEST(TimelineTest, HistoryShowsTableDrawingAndRetention) {
   ASSERT_GE(lines.size(), 9u) << text;
   EXPECT_EQ(lines[0],
             "OWNER      KIND       SCOPE     NODE    NETWORK  FROM      UNTIL  "
-            "   HELD");
+            "   HELD  WHY");
   EXPECT_EQ(lines[1],
             "gpx-srv.1  container  unscoped  node-1  gpx-ovl  12:00:00  "
-            "12:03:04  3m4s");
+            "12:03:04  3m4s  node-lost");
   EXPECT_EQ(lines[2],
             "gpx-srv.2  container  unscoped  node-1  gpx-ovl  12:05:00  now  "
-            "       5m");
+            "       5m  -");
   EXPECT_TRUE(absl::StrContains(text, "nobody     "));
   EXPECT_TRUE(
       absl::StrContains(text, "history retained since 10:10:00 (2h ago)"));
