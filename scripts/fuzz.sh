@@ -65,7 +65,7 @@ declare -A seeds=(
   [docker_containers_fuzzer]="$(echo $testdata/docker/container{s,_inspect}*.json $testdata/docker/error_*.json)"
   [docker_tasks_fuzzer]="$testdata/docker/tasks.json"
   [docker_services_fuzzer]="$testdata/docker/services.json"
-  [docker_networks_fuzzer]="$testdata/docker/networks.json $testdata/docker/nodes.json $testdata/docker/info.json"
+  [docker_networks_fuzzer]="$testdata/docker/networks.json $testdata/docker/nodes.json $testdata/docker/nodes_down.json $testdata/docker/info.json"
   [docker_events_fuzzer]="$(echo $testdata/docker/events_*.jsonl)"
   # made from tests/testdata/ingest/ by write_ingest_seeds
   [ingest_fuzzer]=""

@@ -35,7 +35,8 @@ std::string KernelRelease() {
 }
 
 // The node's snapshots, stamped with the Docker watcher's state so the
-// aggregator can tell "no containers" from "Docker unreachable".
+// aggregator can tell "no containers" from "Docker unreachable", and on a
+// manager with the swarm's nodes as the managers see them.
 class WithDockerStatus final : public SnapshotSource {
  public:
   // `watcher` may be null (Docker disabled); neither is owned.
@@ -47,6 +48,13 @@ class WithDockerStatus final : public SnapshotSource {
     // The status may quote what dockerd answered.
     snapshot.set_docker_status(watcher_ ? RepairUtf8(watcher_->Status())
                                         : "disabled");
+    // On a manager, the managers' view of every node: how the aggregator
+    // learns that a silent node is lost rather than restarting.
+    if (watcher_ != nullptr) {
+      for (v1::SwarmNode& node : watcher_->SwarmNodes()) {
+        *snapshot.add_swarm_nodes() = std::move(node);
+      }
+    }
     return snapshot;
   }
 

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/time_util.h"
+#include "common/utf8.h"
 
 namespace ghostpeer::agent::docker {
 namespace {
@@ -25,6 +26,36 @@ v1::AddressEvent MakeEvent(v1::AddressEventType type,
   if (type == v1::DETACH)
     *event.mutable_owner()->mutable_until() = ToProto(time);
   return event;
+}
+
+// A DETACH that says why the address left.
+v1::AddressEvent MakeDetach(v1::AddressEventSource source,
+                            const v1::AddressOwner& owner, absl::Time time,
+                            v1::CloseReason reason) {
+  v1::AddressEvent event = MakeEvent(v1::DETACH, source, owner, time);
+  event.mutable_owner()->set_close_reason(reason);
+  return event;
+}
+
+v1::SwarmNodeState NodeStateOf(const std::string& state) {
+  if (state == "ready") return v1::SWARM_NODE_STATE_READY;
+  if (state == "down") return v1::SWARM_NODE_STATE_DOWN;
+  if (state == "unknown") return v1::SWARM_NODE_STATE_UNKNOWN;
+  if (state == "disconnected") return v1::SWARM_NODE_STATE_DISCONNECTED;
+  return v1::SWARM_NODE_STATE_UNSPECIFIED;
+}
+
+v1::SwarmNodeRole NodeRoleOf(const std::string& role) {
+  if (role == "worker") return v1::SWARM_NODE_ROLE_WORKER;
+  if (role == "manager") return v1::SWARM_NODE_ROLE_MANAGER;
+  return v1::SWARM_NODE_ROLE_UNSPECIFIED;
+}
+
+v1::SwarmNodeAvailability NodeAvailabilityOf(const std::string& value) {
+  if (value == "active") return v1::SWARM_NODE_AVAILABILITY_ACTIVE;
+  if (value == "pause") return v1::SWARM_NODE_AVAILABILITY_PAUSE;
+  if (value == "drain") return v1::SWARM_NODE_AVAILABILITY_DRAIN;
+  return v1::SWARM_NODE_AVAILABILITY_UNSPECIFIED;
 }
 
 bool IsTerminal(const std::string& state) {
@@ -169,8 +200,12 @@ std::vector<v1::AddressEvent> ContainerAddressBook::Apply(
       ++it;
       continue;
     }
-    events.push_back(
-        MakeEvent(v1::DETACH, v1::DOCKER_EVENT, it->second, detach_time));
+    // Inspect lists no address of a container that is not running: it
+    // stopped or died. A running one lost this address alone.
+    events.push_back(MakeDetach(v1::DOCKER_EVENT, it->second, detach_time,
+                                details.running
+                                    ? v1::CLOSE_REASON_DETACHED
+                                    : v1::CLOSE_REASON_CONTAINER_DIED));
     known.network_ids.erase(it->first);
     known.held.erase(it++);
   }
@@ -220,7 +255,8 @@ std::vector<v1::AddressEvent> ContainerAddressBook::Remove(
   auto it = containers_.find(id);
   if (it == containers_.end()) return events;
   for (const auto& [key, owner] : it->second.held) {
-    events.push_back(MakeEvent(v1::DETACH, v1::DOCKER_EVENT, owner, time));
+    events.push_back(MakeDetach(v1::DOCKER_EVENT, owner, time,
+                                v1::CLOSE_REASON_CONTAINER_DIED));
   }
   containers_.erase(it);
   SortByTime(events);
@@ -267,11 +303,32 @@ std::vector<v1::AddressOwner> ContainerAddressBook::Held() const {
   return held;
 }
 
+v1::SwarmNode ToSwarmNode(const Node& node, absl::Time observed_at) {
+  v1::SwarmNode out;
+  out.set_id(RepairUtf8(node.id));
+  out.set_hostname(RepairUtf8(node.hostname));
+  out.set_state(NodeStateOf(node.state));
+  out.set_availability(NodeAvailabilityOf(node.availability));
+  out.set_role(NodeRoleOf(node.role));
+  out.set_address(RepairUtf8(node.address));
+  out.set_message(RepairUtf8(node.message));
+  if (node.updated_at != absl::InfinitePast()) {
+    *out.mutable_state_since() = ToProto(node.updated_at);
+  }
+  *out.mutable_observed_at() = ToProto(observed_at);
+  return out;
+}
+
 std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
                                                       absl::Time now) {
   absl::flat_hash_map<std::string, std::string> hostnames;
+  // Nodes the managers lost, and since when (never in the future).
+  absl::flat_hash_map<std::string, absl::Time> down_since;
   for (const Node& node : view.nodes) {
     if (!node.hostname.empty()) hostnames[node.id] = node.hostname;
+    if (node.state == "down") {
+      down_since[node.id] = std::min(Or(node.updated_at, now), now);
+    }
   }
   absl::flat_hash_map<std::string, std::string> network_names;
   for (const Network& network : view.networks) {
@@ -288,7 +345,9 @@ std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
   absl::flat_hash_set<std::string> running;
   absl::flat_hash_set<std::string> listed;
   for (const Task& task : view.tasks) {
-    const bool is_running = task.state == "running";
+    const auto down = down_since.find(task.node_id);
+    const bool node_down = down != down_since.end();
+    const bool is_running = task.state == "running" && !node_down;
     const bool ended = IsTerminal(task.state) && !task.container_id.empty();
     auto make_owner = [&](const TaskAttachment& attachment,
                           const std::string& address) {
@@ -340,7 +399,20 @@ std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
           }
           continue;
         }
-        // 2. Ended: report once, as an interval if it was never seen held.
+        // 2. Running on a node the managers lost: it held the address until
+        //    they marked the node down.
+        if (node_down && !IsTerminal(task.state)) {
+          auto held_it = held_.find(key);
+          if (held_it == held_.end()) continue;
+          const absl::Time until =
+              std::max(down->second, FromProto(held_it->second.since()));
+          events.push_back(MakeDetach(v1::SWARM_TASKS, held_it->second,
+                                      std::min(until, now),
+                                      v1::CLOSE_REASON_NODE_LOST));
+          held_.erase(held_it);
+          continue;
+        }
+        // 3. Ended: report once, as an interval if it was never seen held.
         if (!ended || ended_.contains(key)) continue;
         ended_.insert(key);
         const absl::Time until = Or(task.status_time, now);
@@ -361,7 +433,7 @@ std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
       }
     }
   }
-  // 3. Held tasks that are neither running nor listed any more left unseen
+  // 4. Held tasks that are neither running nor listed any more left unseen
   //    (a task can also go from running to a state we do not count, such
   //    as being removed with its service): they end now.
   for (auto it = held_.begin(); it != held_.end();) {
@@ -381,7 +453,7 @@ std::vector<v1::AddressEvent> SwarmAddressBook::Apply(const SwarmView& view,
     }
   }
 
-  // 4. VIPs: addresses of the services themselves, never of a container.
+  // 5. VIPs: addresses of the services themselves, never of a container.
   absl::flat_hash_map<std::string, v1::AddressOwner> vips;
   for (const Service& service : view.services) {
     for (const VirtualIp& vip : service.virtual_ips) {

@@ -143,6 +143,12 @@ struct SwarmView {
   std::vector<Node> nodes;
 };
 
+// A node of GET /nodes as ghostpeer reports it (NodeSnapshot.swarm_nodes),
+// read at `observed_at`. Every string is repaired to valid UTF-8 (a
+// hostname is anyone's who may join a node); states, roles and
+// availabilities this build does not know map to UNSPECIFIED.
+v1::SwarmNode ToSwarmNode(const Node& node, absl::Time observed_at);
+
 // Task and VIP addresses across the cluster, from a manager's /tasks and
 // /services (source SWARM_TASKS; kinds OWNER_KIND_SWARM_TASK and
 // OWNER_KIND_SWARM_VIP).
@@ -156,6 +162,13 @@ class SwarmAddressBook {
   //    book never saw it running (a task that ended before the agent came);
   //  - a held task that left the list (history pruned, service removed) is
   //    DETACHed at `now`;
+  //  - a task on a node the managers mark down holds nothing, whatever its
+  //    observed state: swarm keeps "running" as the last word of a node it
+  //    lost (its desired state turns to shutdown when it reschedules). A
+  //    held one is DETACHed (close_reason NODE_LOST) when the node was
+  //    marked down (its UpdatedAt; never before the holding began nor after
+  //    `now`), and ATTACHed again should the node come back with it
+  //    running;
   //  - a service VIP is ATTACHed when first seen (at the service's creation
   //    if known) and DETACHed at `now` when its service or VIP goes.
   // Owners name the node by hostname when /nodes knows it, else by id.

@@ -462,8 +462,16 @@ absl::StatusOr<std::vector<Node>> ParseNodeList(absl::string_view body) {
         node.id = r.RequiredString(n, "ID", at);
         node.hostname = r.String(r.Object(n, "Description", at), "Hostname",
                                  absl::StrCat(at, "Description."));
-        node.address = r.String(r.Object(n, "Status", at), "Addr",
-                                absl::StrCat(at, "Status."));
+        const std::string status_at = absl::StrCat(at, "Status.");
+        const Json& status = r.Object(n, "Status", at);
+        node.address = r.String(status, "Addr", status_at);
+        node.state = r.String(status, "State", status_at);
+        node.message = r.String(status, "Message", status_at);
+        const std::string spec_at = absl::StrCat(at, "Spec.");
+        const Json& spec = r.Object(n, "Spec", at);
+        node.availability = r.String(spec, "Availability", spec_at);
+        node.role = r.String(spec, "Role", spec_at);
+        node.updated_at = r.Time(n, "UpdatedAt", at);
         return node;
       });
 }

@@ -125,11 +125,22 @@ struct Network {
   std::string scope;
 };
 
-// One element of GET /nodes (managers only).
+// One element of GET /nodes (managers only): the node as the managers see
+// it.
 struct Node {
   std::string id;
   std::string hostname;  // Description.Hostname
   std::string address;   // Status.Addr
+  // Status.State: "ready", "down", "unknown", "disconnected". A node the
+  // managers lost stays "down" while its tasks keep their last observed
+  // state ("running").
+  std::string state;
+  std::string message;       // Status.Message ("heartbeat failure", ...)
+  std::string availability;  // Spec.Availability: "active", "pause", "drain"
+  std::string role;          // Spec.Role: "worker", "manager"
+  // UpdatedAt: the managers' last change to the node; for a down node, when
+  // they marked it down (or a later change). Unset: InfinitePast.
+  absl::Time updated_at = absl::InfinitePast();
 };
 
 // The parts of GET /info that decide what the watcher may ask.

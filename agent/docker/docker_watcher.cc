@@ -98,6 +98,16 @@ bool DockerWatcher::IsSwarmManager() const {
   return swarm_manager_;
 }
 
+std::vector<v1::SwarmNode> DockerWatcher::SwarmNodes() const {
+  const absl::Time now = options_.clock->Now();
+  absl::MutexLock lock(&mu_);
+  if (!swarm_manager_ ||
+      now - swarm_nodes_at_ > 3 * options_.swarm_poll_interval) {
+    return {};
+  }
+  return swarm_nodes_;
+}
+
 DockerWatcherStats DockerWatcher::Stats() const {
   absl::MutexLock lock(&mu_);
   return stats_;
@@ -349,6 +359,7 @@ absl::Status DockerWatcher::PollSwarm() {
   {
     absl::MutexLock lock(&mu_);
     swarm_manager_ = manager;
+    if (!manager) swarm_nodes_.clear();
   }
   // Workers cannot see the cluster; what they knew as managers stays (it
   // is not evidence of anything ending), and another manager reports on.
@@ -369,10 +380,18 @@ absl::Status DockerWatcher::PollSwarm() {
   view.services = *std::move(services);
   view.networks = *std::move(networks);
   view.nodes = *std::move(nodes);
+  const absl::Time now = options_.clock->Now();
+  std::vector<v1::SwarmNode> swarm_nodes;
+  swarm_nodes.reserve(view.nodes.size());
+  for (const Node& node : view.nodes) {
+    swarm_nodes.push_back(ToSwarmNode(node, now));
+  }
   std::vector<v1::AddressEvent> events;
   {
     absl::MutexLock lock(&mu_);
-    events = swarm_.Apply(view, options_.clock->Now());
+    events = swarm_.Apply(view, now);
+    swarm_nodes_ = std::move(swarm_nodes);
+    swarm_nodes_at_ = now;
   }
   Emit(std::move(events));
   return absl::OkStatus();

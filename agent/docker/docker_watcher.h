@@ -119,6 +119,13 @@ class DockerWatcher final : public ContainerResolver {
   // Whether the last /info said this node is a swarm manager.
   bool IsSwarmManager() const;
 
+  // Every node of the swarm as the managers saw it at the last successful
+  // poll (ToSwarmNode, stamped with that poll's time): for
+  // NodeSnapshot.swarm_nodes. Empty on a worker, and once no poll has
+  // succeeded for three poll intervals: a stale view would speak for the
+  // managers after they stopped answering.
+  std::vector<v1::SwarmNode> SwarmNodes() const;
+
   DockerWatcherStats Stats() const;
 
  private:
@@ -165,6 +172,8 @@ class DockerWatcher final : public ContainerResolver {
   SwarmAddressBook swarm_ ABSL_GUARDED_BY(mu_);
   bool swarm_manager_ ABSL_GUARDED_BY(mu_) = false;
   bool network_list_failing_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<v1::SwarmNode> swarm_nodes_ ABSL_GUARDED_BY(mu_);
+  absl::Time swarm_nodes_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   DockerWatcherStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -12,7 +12,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "agent/docker/address_book.h"
 #include "agent/docker/docker_api.h"
+#include "common/utf8.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace ghostpeer::agent::docker {
@@ -74,7 +76,19 @@ bool LooksLikeArray(absl::string_view body) {
   // The other small bodies: /networks, /nodes (arrays), /info (an object).
   if (LooksLikeArray(body)) {
     CheckIdentities(ParseNetworkList(body));
-    CheckIdentities(ParseNodeList(body));
+    absl::StatusOr<std::vector<Node>> nodes = ParseNodeList(body);
+    CheckIdentities(nodes);
+    if (!nodes.ok()) return;
+    // What a manager's agent reports of them (NodeSnapshot.swarm_nodes) is
+    // valid UTF-8, whatever bytes a node's name or message held.
+    for (const Node& node : *nodes) {
+      const v1::SwarmNode reported =
+          ToSwarmNode(node, absl::FromUnixSeconds(1800000000));
+      FUZZ_CHECK(IsValidUtf8(reported.id()));
+      FUZZ_CHECK(IsValidUtf8(reported.hostname()));
+      FUZZ_CHECK(IsValidUtf8(reported.address()));
+      FUZZ_CHECK(IsValidUtf8(reported.message()));
+    }
     return;
   }
   ParseInfo(body).IgnoreError();

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/time_util.h"
+#include "common/utf8.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -135,6 +136,7 @@ TEST(ContainerAddressBookTest, StartDieDestroyLifecycle) {
   ASSERT_THAT(Render(detach), ElementsAre("DETACH 172.19.0.2 net@+5s"));
   EXPECT_EQ(detach[0].owner().netns_inode(), 4026532625u);
   EXPECT_EQ(FromProto(detach[0].owner().until()), kT0 + absl::Seconds(5));
+  EXPECT_EQ(detach[0].owner().close_reason(), v1::CLOSE_REASON_CONTAINER_DIED);
   EXPECT_EQ(book.Lookup("c1")->pid, 0);
 
   // destroy after die: nothing left to detach, and the container is gone.
@@ -154,6 +156,14 @@ TEST(ContainerAddressBookTest, ConnectAndDisconnectWhileRunning) {
       book.ApplyEvent(Container("c1", true, {Endpoint("b", "10.9.0.3")}), 0,
                       kT0 + absl::Seconds(2));
   EXPECT_THAT(Render(disconnect), ElementsAre("DETACH 10.0.0.2 a@+2s"));
+  // The container lives on: the address left it, the container did not die.
+  EXPECT_EQ(disconnect[0].owner().close_reason(), v1::CLOSE_REASON_DETACHED);
+  // Removed while holding: it died with it.
+  auto removed = book.Remove("c1", kT0 + absl::Seconds(4));
+  ASSERT_THAT(removed, SizeIs(1));
+  EXPECT_EQ(removed[0].owner().close_reason(), v1::CLOSE_REASON_CONTAINER_DIED);
+  book.ApplyEvent(Container("c1", true, {Endpoint("b", "10.9.0.3")}), 0,
+                  kT0 + absl::Seconds(2));
   // Same network, new address (reconnected elsewhere): left, then taken.
   auto moved =
       book.ApplyEvent(Container("c1", true, {Endpoint("b", "10.9.0.7")}), 0,
@@ -331,6 +341,16 @@ Task MakeTask(std::string id, std::string state, int slot, std::string address,
   return t;
 }
 
+Node SwarmNodeOf(std::string id, std::string hostname, std::string address,
+                 std::string state) {
+  Node node;
+  node.id = std::move(id);
+  node.hostname = std::move(hostname);
+  node.address = std::move(address);
+  node.state = std::move(state);
+  return node;
+}
+
 SwarmView View(std::vector<Task> tasks) {
   SwarmView view;
   view.tasks = std::move(tasks);
@@ -340,7 +360,7 @@ SwarmView View(std::vector<Task> tasks) {
   s.endpoint_mode = "dnsrr";
   view.services = {s};
   view.networks = {Network{"net1", "ovl", "overlay", "swarm"}};
-  view.nodes = {Node{"node1", "host-a", "127.0.0.1"}};
+  view.nodes = {SwarmNodeOf("node1", "host-a", "127.0.0.1", "ready")};
   return view;
 }
 
@@ -448,6 +468,118 @@ TEST(SwarmAddressBookTest, GlobalTaskNamedByNodeAndUnknownHostnameById) {
   EXPECT_EQ(events[0].owner().task(), "srv.node1.g");
   EXPECT_EQ(events[0].owner().task_slot(), "");
   EXPECT_EQ(events[0].owner().node(), "node1");
+}
+
+// The managers lost node1 (link cut, then the node killed): they mark it
+// down, and its task keeps "running" as its last word while its desired
+// state turns to shutdown. It holds nothing from when the node went down.
+TEST(SwarmAddressBookTest, TaskOnANodeMarkedDownHoldsNothing) {
+  const Task task = MakeTask("a", "running", 1, "10.0.1.6", kT0, kT0);
+  SwarmAddressBook book;
+  ASSERT_THAT(Render(book.Apply(View({task}), kT0 + absl::Seconds(1))),
+              ElementsAre("ATTACH 10.0.1.6 ovl@+0s"));
+
+  SwarmView down = View({task});
+  down.tasks[0].desired_state = "shutdown";
+  down.nodes[0].state = "down";
+  down.nodes[0].updated_at = kT0 + absl::Seconds(13);
+  auto lost = book.Apply(down, kT0 + absl::Seconds(20));
+  ASSERT_THAT(Render(lost), ElementsAre("DETACH 10.0.1.6 ovl@+13s"));
+  EXPECT_EQ(lost[0].owner().close_reason(), v1::CLOSE_REASON_NODE_LOST);
+  EXPECT_THAT(book.HeldTaskAddresses(), IsEmpty());
+  EXPECT_THAT(book.Apply(down, kT0 + absl::Seconds(25)), IsEmpty());
+
+  // An agent (re)started meanwhile never counts it as held.
+  SwarmAddressBook fresh;
+  EXPECT_THAT(fresh.Apply(down, kT0 + absl::Seconds(30)), IsEmpty());
+  // Nor when the managers have not rescheduled it yet (desired running).
+  SwarmView down_not_moved = down;
+  down_not_moved.tasks[0].desired_state = "running";
+  EXPECT_THAT(fresh.Apply(down_not_moved, kT0 + absl::Seconds(31)), IsEmpty());
+
+  // The node comes back with the task still running: held again.
+  EXPECT_THAT(Render(book.Apply(View({task}), kT0 + absl::Seconds(40))),
+              ElementsAre("ATTACH 10.0.1.6 ovl@+0s"));
+}
+
+// The down mark is bounded: a node marked down before the holding began (a
+// manager's clock behind) or after the poll (ahead) still gives a time
+// within the holding.
+TEST(SwarmAddressBookTest, DownMarkIsClampedToTheHoldingAndThePoll) {
+  struct Case {
+    std::string name;
+    absl::Time updated_at;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {"before the holding", kT0 - absl::Seconds(30),
+       "DETACH 10.0.1.6 ovl@+5s"},
+      {"unset", absl::InfinitePast(), "DETACH 10.0.1.6 ovl@+50s"},
+      {"after the poll", kT0 + absl::Hours(1), "DETACH 10.0.1.6 ovl@+50s"},
+  };
+  for (const Case& c : cases) {
+    SwarmAddressBook book;
+    const Task task =
+        MakeTask("a", "running", 1, "10.0.1.6", kT0, kT0 + absl::Seconds(5));
+    book.Apply(View({task}), kT0 + absl::Seconds(6));
+    SwarmView down = View({task});
+    down.nodes[0].state = "down";
+    down.nodes[0].updated_at = c.updated_at;
+    EXPECT_THAT(Render(book.Apply(down, kT0 + absl::Seconds(50))),
+                ElementsAre(c.want))
+        << c.name;
+  }
+}
+
+TEST(ToSwarmNodeTest, MapsStatesAndRepairsStrings) {
+  Node node = SwarmNodeOf("id1",
+                          "host-\xff\x01"
+                          "b",
+                          "10.0.0.5", "down");
+  node.message = "heartbeat failure";
+  node.availability = "drain";
+  node.role = "manager";
+  node.updated_at = kT0 + absl::Seconds(13);
+  const v1::SwarmNode out = ToSwarmNode(node, kT0 + absl::Seconds(20));
+  EXPECT_EQ(out.id(), "id1");
+  EXPECT_TRUE(IsValidUtf8(out.hostname())) << out.hostname();
+  EXPECT_EQ(out.hostname().find('\x01'), std::string::npos);
+  EXPECT_EQ(out.state(), v1::SWARM_NODE_STATE_DOWN);
+  EXPECT_EQ(out.availability(), v1::SWARM_NODE_AVAILABILITY_DRAIN);
+  EXPECT_EQ(out.role(), v1::SWARM_NODE_ROLE_MANAGER);
+  EXPECT_EQ(out.address(), "10.0.0.5");
+  EXPECT_EQ(out.message(), "heartbeat failure");
+  EXPECT_EQ(FromProto(out.state_since()), kT0 + absl::Seconds(13));
+  EXPECT_EQ(FromProto(out.observed_at()), kT0 + absl::Seconds(20));
+
+  struct Case {
+    std::string state, availability, role;
+    v1::SwarmNodeState want_state;
+    v1::SwarmNodeAvailability want_availability;
+    v1::SwarmNodeRole want_role;
+  };
+  const std::vector<Case> cases = {
+      {"ready", "active", "worker", v1::SWARM_NODE_STATE_READY,
+       v1::SWARM_NODE_AVAILABILITY_ACTIVE, v1::SWARM_NODE_ROLE_WORKER},
+      {"unknown", "pause", "", v1::SWARM_NODE_STATE_UNKNOWN,
+       v1::SWARM_NODE_AVAILABILITY_PAUSE, v1::SWARM_NODE_ROLE_UNSPECIFIED},
+      {"disconnected", "", "boss", v1::SWARM_NODE_STATE_DISCONNECTED,
+       v1::SWARM_NODE_AVAILABILITY_UNSPECIFIED,
+       v1::SWARM_NODE_ROLE_UNSPECIFIED},
+      {"Down", "DRAIN", "Manager", v1::SWARM_NODE_STATE_UNSPECIFIED,
+       v1::SWARM_NODE_AVAILABILITY_UNSPECIFIED,
+       v1::SWARM_NODE_ROLE_UNSPECIFIED},
+  };
+  for (const Case& c : cases) {
+    Node n = SwarmNodeOf("id", "h", "", c.state);
+    n.availability = c.availability;
+    n.role = c.role;
+    const v1::SwarmNode mapped = ToSwarmNode(n, kT0);
+    EXPECT_EQ(mapped.state(), c.want_state) << c.state;
+    EXPECT_EQ(mapped.availability(), c.want_availability) << c.availability;
+    EXPECT_EQ(mapped.role(), c.want_role) << c.role;
+    EXPECT_FALSE(mapped.has_state_since()) << c.state;
+  }
 }
 
 }  // namespace

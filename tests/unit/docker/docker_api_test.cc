@@ -230,6 +230,64 @@ TEST(ParseNodeListTest, Captured) {
   EXPECT_EQ((*nodes)[0].id, "8khqi23xjph6q21bs9s4l3iv5");
   EXPECT_EQ((*nodes)[0].hostname, "vm");
   EXPECT_EQ((*nodes)[0].address, "127.0.0.1");
+  EXPECT_EQ((*nodes)[0].state, "ready");
+  EXPECT_EQ((*nodes)[0].role, "manager");
+  EXPECT_EQ((*nodes)[0].availability, "active");
+  EXPECT_EQ((*nodes)[0].message, "");
+  EXPECT_EQ((*nodes)[0].updated_at,
+            absl::FromUnixNanos(int64_t{1795462258253611258}));
+}
+
+// Hand-made in the captured shape (docker.io 20.10.24 leaves out
+// Status.Message while a node is ready): three nodes, one the managers
+// lost (link cut, then killed; issue 9).
+TEST(ParseNodeListTest, ANodeTheManagersLost) {
+  auto nodes = ParseNodeList(Testdata("nodes_down.json"));
+  ASSERT_TRUE(nodes.ok()) << nodes.status();
+  ASSERT_THAT(*nodes, SizeIs(3));
+  const Node& lost = (*nodes)[1];
+  EXPECT_EQ(lost.hostname, "gp-node-2");
+  EXPECT_EQ(lost.state, "down");
+  EXPECT_EQ(lost.message, "heartbeat failure");
+  EXPECT_EQ(lost.role, "worker");
+  EXPECT_EQ(lost.address, "172.31.250.3");
+  EXPECT_NE(lost.updated_at, absl::InfinitePast());
+  EXPECT_EQ((*nodes)[2].availability, "drain");
+  EXPECT_EQ((*nodes)[2].state, "ready");
+}
+
+TEST(ParseNodeListTest, HostileShapesAreRefusedOrZero) {
+  struct Case {
+    std::string name;
+    std::string body;
+    bool ok;
+    std::string want_error;  // substring, when !ok
+  };
+  const std::vector<Case> cases = {
+      {"state not a string", R"([{"ID":"a","Status":{"State":7}}])", false,
+       "nodes[0].Status.State"},
+      {"status not an object", R"([{"ID":"a","Status":"down"}])", false,
+       "nodes[0].Status"},
+      {"spec role not a string", R"([{"ID":"a","Spec":{"Role":[]}}])", false,
+       "nodes[0].Spec.Role"},
+      {"bad UpdatedAt", R"([{"ID":"a","UpdatedAt":"yesterday"}])", false,
+       "nodes[0].UpdatedAt"},
+      {"nulls read as zero",
+       R"([{"ID":"a","Status":null,"Spec":null,"UpdatedAt":null}])", true, ""},
+      {"no ID", R"([{"Status":{"State":"down"}}])", false, "ID"},
+  };
+  for (const Case& c : cases) {
+    auto nodes = ParseNodeList(c.body);
+    EXPECT_EQ(nodes.ok(), c.ok) << c.name << ": " << nodes.status();
+    if (!c.ok) {
+      EXPECT_THAT(std::string(nodes.status().message()),
+                  HasSubstr(c.want_error))
+          << c.name;
+    } else {
+      EXPECT_EQ((*nodes)[0].state, "") << c.name;
+      EXPECT_EQ((*nodes)[0].updated_at, absl::InfinitePast()) << c.name;
+    }
+  }
 }
 
 TEST(ParseInfoTest, CapturedManager) {
