@@ -12,6 +12,7 @@
 #include "aggregator/socket_state.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 
 namespace ghostpeer::aggregator {
 
@@ -39,8 +40,13 @@ struct NodeState {
   uint32_t namespaces_seen ABSL_GUARDED_BY(mu) = 0;
   uint32_t namespaces_failed ABSL_GUARDED_BY(mu) = 0;
   std::string docker_status ABSL_GUARDED_BY(mu);
-  // Last time anything arrived from it (staleness, forgetting).
+  // Last time anything arrived from it (staleness, forgetting, node loss).
   absl::Time last_contact ABSL_GUARDED_BY(mu);
+  // Its agent spoke in this process (a node loaded with stored findings
+  // alone has not: its last_contact is the load time).
+  bool heard ABSL_GUARDED_BY(mu) = false;
+  // The latest snapshot's own time (the agent's clock).
+  absl::Time last_taken_at ABSL_GUARDED_BY(mu) = absl::InfinitePast();
   // Tick removed it from the Engine's nodes: a caller that found it before
   // must not bring it back to life (its data would go nowhere).
   bool forgotten ABSL_GUARDED_BY(mu) = false;
@@ -122,7 +128,9 @@ const char* IngestLimitName(IngestLimit limit) {
 }
 
 Engine::Engine(EngineOptions options, std::unique_ptr<HistoryStore> store)
-    : options_(std::move(options)), store_(std::move(store)) {}
+    : options_(std::move(options)),
+      store_(std::move(store)),
+      started_at_(options_.clock->Now()) {}
 
 Engine::~Engine() = default;
 
@@ -302,6 +310,7 @@ absl::StatusOr<uint64_t> Engine::Hello(const v1::Hello& hello) {
     state->kernel = hello.kernel();
     ++state->streams;
     state->last_contact = now;
+    state->heard = true;
   }
   return StoredSeq(hello.node(), hello.agent_instance());
 }
@@ -406,6 +415,15 @@ absl::StatusOr<v1::Ack> Engine::IngestSnapshot(
         "socket snapshot from node '", node, "': ", valid.message()));
   }
 
+  // A manager's view of the swarm's nodes is evidence whatever becomes of
+  // the rest of the snapshot; acted on first, so that this snapshot's own
+  // detection already sees a lost node's addresses closed, and before the
+  // node's lock (the check takes other nodes' locks).
+  if (snapshot.snapshot().swarm_nodes_size() > 0) {
+    UpdateSwarmView(node, snapshot.snapshot().swarm_nodes(), received_at);
+    CheckNodeLoss(started);
+  }
+
   v1::Ack ack;
   ack.set_snapshot_id(snapshot.snapshot_id());
   ack.set_address_seq(StoredSeq(node, agent_instance));
@@ -419,6 +437,7 @@ absl::StatusOr<v1::Ack> Engine::IngestSnapshot(
     absl::MutexLock lock(&state.mu);
     if (state.forgotten) return ForgottenMeanwhile(node);
     state.last_contact = received_at;
+    state.heard = true;
     // Deltas refer to snapshots of one agent process; a new process starts
     // from a full snapshot. The connection memory stays: sockets outlive
     // agent restarts.
@@ -459,6 +478,7 @@ absl::StatusOr<v1::Ack> Engine::IngestSnapshot(
 
     const v1::NodeSnapshot& latest = state.sockets.latest();
     const absl::Time taken_at = FromProto(latest.taken_at());
+    state.last_taken_at = taken_at;
     state.last_report = received_at;
     state.lag = received_at - taken_at;
     if (!latest.agent_version().empty()) {
@@ -671,24 +691,163 @@ absl::StatusOr<v1::GetAddressHistoryResponse> Engine::GetAddressHistory(
 }
 
 v1::ListNodesResponse Engine::ListNodes() const {
-  v1::ListNodesResponse response;
+  absl::btree_map<std::string, SwarmNodeEntry> swarm;
+  {
+    absl::MutexLock lock(&swarm_mu_);
+    swarm = swarm_nodes_;
+  }
+  std::vector<v1::NodeStatus> nodes;
+  auto add_swarm = [&swarm](const std::string& name, v1::NodeStatus* status) {
+    auto it = swarm.find(name);
+    if (it == swarm.end()) return;
+    const SwarmNodeEntry& entry = it->second;
+    *status->mutable_swarm() = entry.view.node;
+    status->set_swarm_reported_by(entry.view.reported_by);
+    *status->mutable_swarm_received_at() = ToProto(entry.view.received_at);
+    if (entry.lost) {
+      status->set_lost(true);
+      *status->mutable_lost_at() = ToProto(entry.lost_at);
+    }
+    swarm.erase(it);
+  };
   for (const std::shared_ptr<NodeState>& state : AllNodes()) {
     absl::MutexLock lock(&state->mu);
-    v1::NodeStatus* status = response.add_nodes();
-    status->set_node(state->name);
-    status->set_agent_version(state->agent_version);
+    v1::NodeStatus& status = nodes.emplace_back();
+    status.set_node(state->name);
+    status.set_agent_version(state->agent_version);
     if (state->last_report != absl::InfinitePast()) {
-      *status->mutable_last_report() = ToProto(state->last_report);
-      *status->mutable_lag() = ToProto(state->lag);
+      *status.mutable_last_report() = ToProto(state->last_report);
+      *status.mutable_lag() = ToProto(state->lag);
     }
-    status->set_namespaces_seen(state->namespaces_seen);
-    status->set_namespaces_failed(state->namespaces_failed);
-    status->set_sockets(static_cast<uint32_t>(state->sockets.size()));
-    status->set_connected(state->streams > 0);
-    status->set_docker_status(state->docker_status);
-    status->set_kernel(state->kernel);
+    status.set_namespaces_seen(state->namespaces_seen);
+    status.set_namespaces_failed(state->namespaces_failed);
+    status.set_sockets(static_cast<uint32_t>(state->sockets.size()));
+    status.set_connected(state->streams > 0);
+    status.set_docker_status(state->docker_status);
+    status.set_kernel(state->kernel);
+    if (state->heard) {
+      *status.mutable_last_contact() = ToProto(state->last_contact);
+    }
+    add_swarm(state->name, &status);
+  }
+  // Nodes the managers know and no agent spoke for: an agent missing.
+  while (!swarm.empty()) {
+    const std::string name = swarm.begin()->first;
+    v1::NodeStatus& status = nodes.emplace_back();
+    status.set_node(name);
+    add_swarm(name, &status);
+  }
+  std::sort(nodes.begin(), nodes.end(),
+            [](const v1::NodeStatus& a, const v1::NodeStatus& b) {
+              return a.node() < b.node();
+            });
+  v1::ListNodesResponse response;
+  for (v1::NodeStatus& status : nodes) {
+    *response.add_nodes() = std::move(status);
   }
   return response;
+}
+
+void Engine::UpdateSwarmView(
+    const std::string& reporter,
+    const google::protobuf::RepeatedPtrField<v1::SwarmNode>& nodes,
+    absl::Time received_at) {
+  absl::MutexLock lock(&swarm_mu_);
+  absl::btree_map<std::string, SwarmNodeEntry> next;
+  for (const v1::SwarmNode& node : nodes) {
+    const std::string& name =
+        node.hostname().empty() ? node.id() : node.hostname();
+    if (name.empty()) continue;
+    SwarmNodeEntry& entry = next[name];
+    if (auto old = swarm_nodes_.find(name); old != swarm_nodes_.end()) {
+      entry = std::move(old->second);
+    }
+    entry.view = {node, reporter, received_at};
+  }
+  swarm_nodes_ = std::move(next);
+}
+
+void Engine::CheckNodeLoss(absl::Time now) {
+  absl::MutexLock serial(&node_loss_mu_);
+  // 1. The nodes the managers call down; a node they no longer do is not
+  //    lost (its agent's next INVENTORY reopens what it holds).
+  std::vector<std::pair<std::string, SwarmNodeEntry>> down;
+  {
+    absl::MutexLock lock(&swarm_mu_);
+    for (auto& [name, entry] : swarm_nodes_) {
+      if (entry.view.node.state() == v1::SWARM_NODE_STATE_DOWN) {
+        down.emplace_back(name, entry);
+      } else {
+        entry.lost = false;
+      }
+    }
+  }
+  for (auto& [name, entry] : down) {
+    // 2. What its own agent said, and when.
+    AgentPresence agent;
+    agent.last_contact = started_at_;
+    if (std::shared_ptr<NodeState> state = FindNode(name)) {
+      absl::MutexLock lock(&state->mu);
+      agent.last_contact = std::max(state->last_contact, started_at_);
+      agent.last_taken_at = state->last_taken_at;
+    }
+    const std::optional<absl::Time> at =
+        NodeLostAt(entry.view, agent, now, options_.node_loss);
+    // 3. Close what it held, unless that was done and nothing changed since.
+    size_t closed = 0;
+    uint64_t generation = 0;
+    if (at.has_value()) {
+      absl::MutexLock lock(&history_mu_);
+      if (entry.lost && entry.closed_contact == agent.last_contact &&
+          entry.closed_generation == history_.generation()) {
+        continue;
+      }
+      HistoryChanges changes;
+      closed = history_.CloseNode(name, *at, &changes);
+      // Owners known only from the tasks API name the node by id when the
+      // managers gave no hostname.
+      const std::string& id = entry.view.node.id();
+      if (!id.empty() && id != name) {
+        closed += history_.CloseNode(id, *at, &changes);
+      }
+      if (!changes.empty()) {
+        absl::Status stored = store_->CommitHistoryChanges(changes);
+        store_health_.Record(StoreWrite::kIngest, stored, now);
+        if (!stored.ok()) {
+          // Memory follows disk; the next check (Tick) tries again.
+          history_.Revert(changes);
+          GP_LOG_WARN("node {} lost, its intervals not closed yet: {}", name,
+                      stored.ToString());
+          absl::MutexLock counters_lock(&counters_mu_);
+          ++counters_.store_errors;
+          continue;
+        }
+      }
+      generation = history_.generation();
+    }
+    if (closed > 0) {
+      GP_LOG_WARN(
+          "node {} lost: the managers marked it down ({}), its agent silent "
+          "since {}; {} address holding(s) closed at {}",
+          name, EscapeForLog(entry.view.node.message(), 200),
+          ghostpeer::FormatTime(agent.last_contact), closed,
+          ghostpeer::FormatTime(*at));
+    }
+    absl::MutexLock lock(&swarm_mu_);
+    auto it = swarm_nodes_.find(name);
+    if (it == swarm_nodes_.end()) continue;
+    SwarmNodeEntry& current = it->second;
+    if (!at.has_value()) {
+      current.lost = false;
+      continue;
+    }
+    if (!current.lost || current.closed_contact != agent.last_contact) {
+      current.lost_at = *at;
+    }
+    current.lost = true;
+    current.closed_contact = agent.last_contact;
+    current.closed_generation = generation;
+  }
 }
 
 int Engine::Subscribe(FindingListener listener) {
@@ -746,6 +905,7 @@ absl::Status Engine::Tick() {
       if (it != nodes_.end() && it->second == state) nodes_.erase(it);
     }
   }
+  CheckNodeLoss(now);
   if (!stored.ok()) {
     absl::MutexLock lock(&counters_mu_);
     ++counters_.store_errors;

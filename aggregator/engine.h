@@ -26,6 +26,7 @@
 #include "aggregator/address_history.h"
 #include "aggregator/detector.h"
 #include "aggregator/findings.h"
+#include "aggregator/node_loss.h"
 #include "aggregator/store_health.h"
 #include "aggregator/validation.h"
 #include "common/time_util.h"
@@ -86,6 +87,9 @@ struct EngineOptions {
   ValidationLimits limits;
   IngestLimits ingest_limits;
   DetectorOptions detector;
+  // When a node counts as lost (node_loss.h): the managers mark it down and
+  // its agent is silent this long. Its open intervals then close, NODE_LOST.
+  NodeLossOptions node_loss;
   // ListSockets answers at most this many records (request.limit lower).
   uint32_t max_list_sockets = 10000;
 };
@@ -168,9 +172,10 @@ struct EngineCounters {
 
 // Thread-safe. Every method may be called from any thread concurrently;
 // snapshots of different nodes are ingested in parallel (one lock per
-// node), address batches are serialised (one history). Lock order: node ->
-// history -> store; listeners are called with the node's lock held (so a
-// node's events arrive in order) and must not call back into the Engine.
+// node), address batches are serialised (one history). Lock order:
+// node-loss check -> node -> history -> store; listeners are called with the
+// node's lock held (so a node's events arrive in order) and must not call back
+// into the Engine.
 class Engine {
  public:
   // Opens (creating or migrating) the store at options.db_path and loads
@@ -254,7 +259,10 @@ class Engine {
   absl::StatusOr<v1::GetAddressHistoryResponse> GetAddressHistory(
       const v1::GetAddressHistoryRequest& request) const;
 
-  // Every known node, by name.
+  // Every known node, by name: those whose agent said hello or reported,
+  // and those only the managers' view names (a node without an agent),
+  // each with the managers' view of it when a manager's agent reported one,
+  // and whether it was lost.
   v1::ListNodesResponse ListNodes() const;
 
   // Finding changes (OPENED/UPDATED/CLOSED) as they happen. The listener
@@ -268,7 +276,9 @@ class Engine {
   // agent seqs past retention (memory and disk), drops the socket views of
   // stale nodes, forgets nodes silent for `retention` (resolving their
   // findings) and nodes that said hello `node_stale_after` ago without ever
-  // reporting. Returns the store's error, if any; memory is purged anyway.
+  // reporting, and closes the intervals of nodes lost since the last check
+  // (node_loss.h: an agent's silence grows with time alone). Returns the
+  // store's error, if any; memory is purged anyway.
   absl::Status Tick();
 
   EngineCounters Counters() const;
@@ -302,6 +312,18 @@ class Engine {
   // Persists and announces `changes` of `state`'s findings.
   // Requires state.mu held.
   void Publish(NodeState& state, const std::vector<FindingChange>& changes);
+  // Replaces the managers' view with `nodes`, as `reporter`'s agent sent
+  // it at `received_at` (the managers share one view; the latest report
+  // speaks for them). Loss marks of nodes still listed are kept.
+  void UpdateSwarmView(
+      const std::string& reporter,
+      const google::protobuf::RepeatedPtrField<v1::SwarmNode>& nodes,
+      absl::Time received_at);
+  // Closes, NODE_LOST, the open intervals of every node NodeLostAt says is
+  // lost, unless nothing changed since it last did (the node's agent spoke
+  // again, or history moved). Takes node locks, then history: call with no
+  // lock held.
+  void CheckNodeLoss(absl::Time now);
   uint64_t StoredSeq(const std::string& node,
                      const std::string& agent_instance) const;
   absl::Time RetainedSince(absl::Time now) const;
@@ -318,6 +340,25 @@ class Engine {
   };
   absl::flat_hash_map<std::pair<std::string, std::string>, SeqState> seqs_
       ABSL_GUARDED_BY(history_mu_);
+
+  // The swarm's nodes as the managers last reported them, by the name
+  // their agents report as (the hostname; the node id without one).
+  struct SwarmNodeEntry {
+    ManagersView view;
+    // Its intervals were closed as lost, at lost_at; closed_contact is the
+    // agent's last contact then, closed_generation the history's after it.
+    bool lost = false;
+    absl::Time lost_at;
+    absl::Time closed_contact;
+    uint64_t closed_generation = 0;
+  };
+  mutable absl::Mutex swarm_mu_;  // a leaf: taken with no other lock after it
+  absl::btree_map<std::string, SwarmNodeEntry> swarm_nodes_
+      ABSL_GUARDED_BY(swarm_mu_);
+  // Serialises CheckNodeLoss; taken before any node lock.
+  absl::Mutex node_loss_mu_;
+  // When this Engine started: a node no agent spoke for is silent since.
+  absl::Time started_at_;
 
   mutable absl::Mutex nodes_mu_;
   absl::btree_map<std::string, std::shared_ptr<NodeState>> nodes_

@@ -79,6 +79,11 @@ class HistoryStore {
                                           const HistoryChanges& changes,
                                           absl::Time now) = 0;
 
+  // Writes `changes` the aggregator made on its own evidence rather than an
+  // agent's events (a lost node's intervals closed), in one transaction; no
+  // seq moves. Empty: OK, nothing done.
+  virtual absl::Status CommitHistoryChanges(const HistoryChanges& changes) = 0;
+
   // Inserts or replaces findings (by id), in one transaction. `now` stamps
   // them (Purge forgets resolved findings by it). Empty: OK, nothing done.
   virtual absl::Status SaveFindings(const std::vector<StoredFinding>& findings,

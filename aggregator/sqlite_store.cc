@@ -430,6 +430,18 @@ absl::Status SqliteStore::CommitAddressBatch(const std::string& node,
       });
 }
 
+absl::Status SqliteStore::CommitHistoryChanges(const HistoryChanges& changes) {
+  if (changes.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  return InTransaction("store history changes",
+                       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                         for (const HistoryOp& op : changes) {
+                           GHOSTPEER_RETURN_IF_ERROR(WriteOp(op));
+                         }
+                         return absl::OkStatus();
+                       });
+}
+
 absl::Status SqliteStore::SaveFindings(
     const std::vector<StoredFinding>& findings, absl::Time now) {
   if (findings.empty()) return absl::OkStatus();

@@ -56,6 +56,9 @@ class SqliteStore final : public HistoryStore {
                                   uint64_t seq, const HistoryChanges& changes,
                                   absl::Time now) override;
 
+  // Writes `changes` (in order), with no seq, in one transaction.
+  absl::Status CommitHistoryChanges(const HistoryChanges& changes) override;
+
   // Inserts or replaces findings (by id), in one transaction.
   absl::Status SaveFindings(const std::vector<StoredFinding>& findings,
                             absl::Time now) override;

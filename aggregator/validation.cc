@@ -131,6 +131,44 @@ absl::Status CheckOwner(v1::AddressOwner* owner, absl::string_view node,
   return absl::OkStatus();
 }
 
+absl::Status CheckSwarmNode(v1::SwarmNode* swarm_node, absl::Time now,
+                            const ValidationLimits& limits) {
+  GHOSTPEER_RETURN_IF_ERROR(RepairName("id", swarm_node->mutable_id(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      RepairName("hostname", swarm_node->mutable_hostname(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      RepairName("address", swarm_node->mutable_address(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      RepairName("message", swarm_node->mutable_message(), limits));
+  if (!v1::SwarmNodeState_IsValid(swarm_node->state())) {
+    swarm_node->set_state(v1::SWARM_NODE_STATE_UNSPECIFIED);
+  }
+  if (!v1::SwarmNodeRole_IsValid(swarm_node->role())) {
+    swarm_node->set_role(v1::SWARM_NODE_ROLE_UNSPECIFIED);
+  }
+  if (!v1::SwarmNodeAvailability_IsValid(swarm_node->availability())) {
+    swarm_node->set_availability(v1::SWARM_NODE_AVAILABILITY_UNSPECIFIED);
+  }
+  // Optional times: unset stays unset (the managers gave none).
+  auto check_time = [&](absl::string_view field,
+                        google::protobuf::Timestamp* time) -> absl::Status {
+    absl::StatusOr<absl::Time> checked =
+        CheckAgentTime(*time, field, now, limits);
+    if (!checked.ok()) return checked.status();
+    *time = ToProto(*checked);
+    return absl::OkStatus();
+  };
+  if (swarm_node->has_state_since()) {
+    GHOSTPEER_RETURN_IF_ERROR(
+        check_time("state_since", swarm_node->mutable_state_since()));
+  }
+  if (swarm_node->has_observed_at()) {
+    GHOSTPEER_RETURN_IF_ERROR(
+        check_time("observed_at", swarm_node->mutable_observed_at()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckSocket(v1::SocketRecord* socket, absl::string_view node,
                          const ValidationLimits& limits) {
   if (socket->node().empty()) {
@@ -448,6 +486,16 @@ absl::Status ValidateSocketSnapshot(v1::SocketSnapshot* snapshot,
   for (int i = 0; i < snapshot->removed_size(); ++i) {
     absl::Status s = CheckSocketKey(snapshot->mutable_removed(i));
     if (!s.ok()) return Prefixed(s, "removed[", i, "]");
+  }
+  if (body->swarm_nodes_size() >
+      static_cast<int>(limits.max_swarm_nodes_per_snapshot)) {
+    return Invalid("snapshot.swarm_nodes",
+                   absl::StrCat(body->swarm_nodes_size(), " nodes, more than ",
+                                limits.max_swarm_nodes_per_snapshot));
+  }
+  for (int i = 0; i < body->swarm_nodes_size(); ++i) {
+    absl::Status s = CheckSwarmNode(body->mutable_swarm_nodes(i), now, limits);
+    if (!s.ok()) return Prefixed(s, "snapshot.swarm_nodes[", i, "]");
   }
   return absl::OkStatus();
 }

@@ -41,6 +41,9 @@ struct ValidationLimits {
   size_t max_addresses_per_namespace = 1024;
   size_t max_events_per_batch = 10000;
   size_t max_inventory_size = 100000;
+  // Swarm nodes in one manager's view (NodeSnapshot.swarm_nodes); swarm
+  // itself is tested to a few thousand.
+  size_t max_swarm_nodes_per_snapshot = 10000;
   // Agents' clocks are their own. An event or snapshot up to this far ahead
   // of the aggregator's clock is clamped to the aggregator's now (ordinary
   // skew); further ahead it is impossible and the message is refused.
@@ -110,7 +113,10 @@ absl::Status ValidateAddressEventBatch(v1::AddressEventBatch* batch,
 // removed keys), every socket (addresses, ports <= 65535, known non-zero
 // TcpState, known CaptureSource, bounded strings, node equal to `node` or
 // empty -> filled), every namespace (addresses, prefix lengths, status),
-// every removed key. InvalidArgument on the first bad field; `snapshot` may
+// every removed key, every swarm node (bounded, repaired names; times as
+// CheckAgentTime; a state, role or availability this build does not know
+// becomes UNSPECIFIED rather than refusing a newer manager's whole view).
+// InvalidArgument on the first bad field; `snapshot` may
 // then be partly normalised and must be discarded.
 absl::Status ValidateSocketSnapshot(v1::SocketSnapshot* snapshot,
                                     absl::string_view node, absl::Time now,

@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "cli/flag_values.h"
 #include "cli/humanize.h"
 #include "cli/table.h"
@@ -284,6 +286,41 @@ std::string RenderSockets(const v1::ListSocketsResponse& response,
   return out;
 }
 
+// Heard from within this long, an agent is reporting (it sends a snapshot
+// every 5 s by default); a stream can look open for a while after its node
+// died (the aggregator's keepalive notices after ~40 s).
+constexpr absl::Duration kReportingWithin = absl::Seconds(15);
+
+// The node as its agent shows it: "reporting", "silent 2m" (since it was
+// last heard from), "none" (no agent ever spoke for it).
+std::string AgentCell(const v1::NodeStatus& node, absl::Time now) {
+  std::optional<absl::Time> heard = TimeOf(node.last_contact());
+  if (!heard) heard = TimeOf(node.last_report());
+  if (!heard) return node.connected() ? "reporting" : "none";
+  if (node.connected() && now - *heard < kReportingWithin) return "reporting";
+  return absl::StrCat("silent ", CompactDuration(now - *heard));
+}
+
+// The node as the swarm managers show it: "ready", "down 45s" (since they
+// marked it so), ", lost" once its addresses were closed; "-" when no
+// manager's agent reported it.
+std::string SwarmCell(const v1::NodeStatus& node, absl::Time now) {
+  if (!node.has_swarm()) return "-";
+  const v1::SwarmNodeState state = node.swarm().state();
+  std::string cell =
+      state == v1::SWARM_NODE_STATE_UNSPECIFIED ||
+              !v1::SwarmNodeState_IsValid(state)
+          ? "?"
+          : absl::AsciiStrToLower(absl::StripPrefix(
+                v1::SwarmNodeState_Name(state), "SWARM_NODE_STATE_"));
+  const auto since = TimeOf(node.swarm().state_since());
+  if (since && state != v1::SWARM_NODE_STATE_READY) {
+    absl::StrAppend(&cell, " ", CompactDuration(now - *since));
+  }
+  if (node.lost()) absl::StrAppend(&cell, ", lost");
+  return cell;
+}
+
 std::string RenderNodes(const v1::ListNodesResponse& response,
                         const RenderOptions& options) {
   if (response.nodes().empty()) return "";
@@ -295,10 +332,11 @@ std::string RenderNodes(const v1::ListNodesResponse& response,
                    });
   std::vector<Column> columns = {
       {"NODE", Align::kLeft, Cap(kNodeWidth * 2, options)},
-      {"CONNECTED"},
+      {"SWARM"},
+      {"AGENT"},
       {"LAST REPORT"},
       {"LAG", Align::kRight},
-      {"AGENT"},
+      {"VERSION"},
       {"NAMESPACES", Align::kRight},
       {"FAILED", Align::kRight},
       {"SOCKETS", Align::kRight},
@@ -309,7 +347,8 @@ std::string RenderNodes(const v1::ListNodesResponse& response,
   for (const v1::NodeStatus* node : nodes) {
     std::vector<std::string> row = {
         node->node().empty() ? "-" : node->node(),
-        node->connected() ? "yes" : "no",
+        SwarmCell(*node, options.now),
+        AgentCell(*node, options.now),
         AgoOrDash(node->last_report(), options.now),
         node->has_lag() ? ShortLatency(FromProto(node->lag())) : "-",
         node->agent_version().empty() ? "-" : node->agent_version(),

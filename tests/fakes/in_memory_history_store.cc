@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace ghostpeer::fakes {
 
@@ -63,14 +64,7 @@ absl::StatusOr<StoredState> InMemoryHistoryStore::Load() {
   return state;
 }
 
-absl::Status InMemoryHistoryStore::CommitAddressBatch(
-    const std::string& node, const std::string& agent_instance, uint64_t seq,
-    const HistoryChanges& changes, absl::Time now) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status injected = TakeInjected(Write::kAddressBatch);
-      !injected.ok()) {
-    return injected;
-  }
+absl::Status InMemoryHistoryStore::ApplyChanges(const HistoryChanges& changes) {
   // All or nothing: change a copy, keep it only if every op applied. Like
   // SQL's UPDATE, a close or owner update of an unknown id changes nothing;
   // like a primary key, a second insert of one id is an error.
@@ -101,6 +95,31 @@ absl::Status InMemoryHistoryStore::CommitAddressBatch(
     }
   }
   intervals_ = std::move(intervals);
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryHistoryStore::CommitHistoryChanges(
+    const HistoryChanges& changes) {
+  if (changes.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  if (absl::Status injected = TakeInjected(Write::kAddressBatch);
+      !injected.ok()) {
+    return injected;
+  }
+  GHOSTPEER_RETURN_IF_ERROR(ApplyChanges(changes));
+  ++successes_[Write::kAddressBatch];
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryHistoryStore::CommitAddressBatch(
+    const std::string& node, const std::string& agent_instance, uint64_t seq,
+    const HistoryChanges& changes, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status injected = TakeInjected(Write::kAddressBatch);
+      !injected.ok()) {
+    return injected;
+  }
+  GHOSTPEER_RETURN_IF_ERROR(ApplyChanges(changes));
   Seq& stored = seqs_[{node, agent_instance}];
   stored.seq = std::max(stored.seq, seq);
   stored.updated = now;

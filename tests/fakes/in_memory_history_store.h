@@ -44,6 +44,9 @@ class InMemoryHistoryStore final : public aggregator::HistoryStore {
                                   uint64_t seq,
                                   const aggregator::HistoryChanges& changes,
                                   absl::Time now) override;
+  // Fails as kAddressBatch does (one injection covers both history writes).
+  absl::Status CommitHistoryChanges(
+      const aggregator::HistoryChanges& changes) override;
   absl::Status SaveFindings(
       const std::vector<aggregator::StoredFinding>& findings,
       absl::Time now) override;
@@ -64,6 +67,10 @@ class InMemoryHistoryStore final : public aggregator::HistoryStore {
     absl::Time updated;
   };
 
+  // Applies `changes` to intervals_ whole, or returns an error and changes
+  // nothing.
+  absl::Status ApplyChanges(const aggregator::HistoryChanges& changes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The injected failure for `write`, consuming one; OK when none is due.
   absl::Status TakeInjected(Write write) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -20,6 +20,7 @@ namespace {
 
 using ::ghostpeer::fakes::InMemoryHistoryStore;
 using testing::Attach;
+using testing::Batch;
 using testing::Container;
 using testing::Delta;
 using testing::Detach;
@@ -27,18 +28,13 @@ using testing::FakeClock;
 using testing::Full;
 using ::testing::HasSubstr;
 using testing::HelloFrom;
+using testing::Recorder;
 using testing::Socket;
 using testing::SocketSpec;
 using testing::T;
 using testing::TempDb;
 
 const v1::AddressOwner kServer = Container("10.0.1.6", "gpx-srv.1");
-
-v1::AddressEventBatch Batch(std::vector<v1::AddressEvent> events) {
-  v1::AddressEventBatch batch;
-  for (auto& e : events) *batch.add_events() = std::move(e);
-  return batch;
-}
 
 // A socket whose peer stopped answering long ago (a live peer's recent ACK
 // would be evidence against a ghost).
@@ -51,27 +47,6 @@ SocketSpec Stuck(uint32_t queue) {
   spec.backoff = 3;
   return spec;
 }
-
-// Records every finding event.
-class Recorder {
- public:
-  Engine::FindingListener Listener() {
-    return [this](const v1::FindingEvent& event) {
-      absl::MutexLock lock(&mu_);
-      events_.push_back(
-          absl::StrCat(v1::FindingEventType_Name(event.type()), " ",
-                       v1::FindingKind_Name(event.finding().kind())));
-    };
-  }
-  std::vector<std::string> Take() {
-    absl::MutexLock lock(&mu_);
-    return std::exchange(events_, {});
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<std::string> events_;
-};
 
 class EngineTest : public ::testing::Test {
  protected:

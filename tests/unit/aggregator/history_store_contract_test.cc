@@ -82,6 +82,29 @@ TEST_P(HistoryStoreContractTest, AFailedBatchStoresNothing) {
   EXPECT_EQ(state->seqs[0].seq, 3u);
 }
 
+// Changes the aggregator makes on its own evidence (a lost node) move no
+// seq, are all-or-nothing, and an empty set is no write.
+TEST_P(HistoryStoreContractTest, HistoryChangesWithoutASeq) {
+  ASSERT_TRUE(store_->CommitHistoryChanges({}).ok());
+  AddressHistory history;
+  HistoryChanges changes = SomeChanges(&history);
+  ASSERT_TRUE(store_->CommitHistoryChanges(changes).ok());
+  HistoryChanges lost;
+  ASSERT_EQ(history.CloseNode("node-3", T(45), &lost), 1u);
+  ASSERT_TRUE(store_->CommitHistoryChanges(lost).ok());
+  EXPECT_FALSE(store_->CommitHistoryChanges(changes).ok());  // ids exist
+  auto state = store_->Load();
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(state->seqs.empty());
+  ASSERT_EQ(state->intervals.size(), 2u);
+  AddressHistory loaded;
+  ASSERT_TRUE(loaded.Load(state->intervals).ok());
+  const AddressRecord* record = loaded.Find("10.0.1.6");
+  ASSERT_NE(record, nullptr);
+  EXPECT_EQ(record->intervals[1].until, T(45));
+  EXPECT_EQ(record->intervals[1].close_reason, v1::CLOSE_REASON_NODE_LOST);
+}
+
 TEST_P(HistoryStoreContractTest, FindingsAreReplacedById) {
   StoredFinding finding;
   finding.finding.set_id("f");

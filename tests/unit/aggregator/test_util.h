@@ -6,16 +6,20 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "aggregator/address_history.h"
 #include "aggregator/history_store.h"
 #include "common/time_util.h"
 #include "ghostpeer/v1/ingest.pb.h"
 #include "ghostpeer/v1/model.pb.h"
+#include "ghostpeer/v1/query.pb.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
 
@@ -111,6 +115,33 @@ inline v1::AddressEvent Inventory(
   for (const auto& owner : owners) *event.add_inventory() = owner;
   return event;
 }
+
+inline v1::AddressEventBatch Batch(std::vector<v1::AddressEvent> events) {
+  v1::AddressEventBatch batch;
+  for (auto& e : events) *batch.add_events() = std::move(e);
+  return batch;
+}
+
+// Records every finding event an Engine announces, as "TYPE KIND".
+class Recorder {
+ public:
+  std::function<void(const v1::FindingEvent&)> Listener() {
+    return [this](const v1::FindingEvent& event) {
+      absl::MutexLock lock(&mu_);
+      events_.push_back(
+          absl::StrCat(v1::FindingEventType_Name(event.type()), " ",
+                       v1::FindingKind_Name(event.finding().kind())));
+    };
+  }
+  std::vector<std::string> Take() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(events_, {});
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> events_;
+};
 
 // A client socket on node-1, in the client's namespace, to `remote`.
 struct SocketSpec {

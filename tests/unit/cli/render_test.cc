@@ -232,17 +232,44 @@ TEST(RenderTest, NodesTableSortedByName) {
   a->set_docker_status("connected");
   a->set_kernel("6.18.0");
 
+  // The managers lost node-c: down for 45 s, its addresses closed; its
+  // agent went silent 1m ago (its stream still looks open).
+  v1::NodeStatus* c = response.add_nodes();
+  c->set_node("node-c");
+  c->set_connected(true);
+  *c->mutable_last_contact() = ToProto(TestNow() - absl::Minutes(1));
+  *c->mutable_last_report() = ToProto(TestNow() - absl::Minutes(1));
+  c->set_agent_version("0.1.0");
+  c->mutable_swarm()->set_state(v1::SWARM_NODE_STATE_DOWN);
+  *c->mutable_swarm()->mutable_state_since() =
+      ToProto(TestNow() - absl::Seconds(45));
+  c->set_lost(true);
+  *a->mutable_last_contact() = ToProto(TestNow() - absl::Seconds(3));
+  a->mutable_swarm()->set_state(v1::SWARM_NODE_STATE_READY);
+  *a->mutable_swarm()->mutable_state_since() =
+      ToProto(TestNow() - absl::Hours(2));
+  // A node only the managers know: no agent runs there.
+  v1::NodeStatus* d = response.add_nodes();
+  d->set_node("node-d");
+  d->mutable_swarm()->set_state(v1::SWARM_NODE_STATE_READY);
+
   std::vector<std::string> lines = Lines(RenderNodes(response, Options()));
-  ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(lines.size(), 5u);
   EXPECT_EQ(lines[0],
-            "NODE    CONNECTED  LAST REPORT    LAG  AGENT  NAMESPACES  FAILED  "
-            "SOCKETS  DOCKER");
+            "NODE    SWARM           AGENT      LAST REPORT    LAG  VERSION  "
+            "NAMESPACES  FAILED  SOCKETS  DOCKER");
   EXPECT_EQ(lines[1],
-            "node-a  yes        3s ago       120ms  0.1.0          12       1  "
-            "   4321  connected");
+            "node-a  ready           reporting  3s ago       120ms  0.1.0    "
+            "        12       1     4321  connected");
   EXPECT_EQ(lines[2],
-            "node-b  no         5m ago           -  0.1.0           0       0  "
-            "      0  unavailable: connection refused");
+            "node-b  -               silent 5m  5m ago           -  0.1.0    "
+            "         0       0        0  unavailable: connection refused");
+  EXPECT_EQ(lines[3],
+            "node-c  down 45s, lost  silent 1m  1m ago           -  0.1.0    "
+            "         0       0        0  -");
+  EXPECT_EQ(lines[4],
+            "node-d  ready           none       -                -  -        "
+            "         0       0        0  -");
   EXPECT_TRUE(
       absl::StrContains(RenderNodes(response, Options(true)), "6.18.0"));
 }
