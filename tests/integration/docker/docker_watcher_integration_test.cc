@@ -456,6 +456,20 @@ TEST_F(DockerWatcherIntegrationTest, ManagerSeesTaskAddressesAndTheirEnd) {
   // The overlay's scope, from the node's own /networks.
   EXPECT_EQ(container->owner().scope(), v1::ADDRESS_SCOPE_CLUSTER);
   EXPECT_TRUE(watcher_->IsSwarmManager());
+  // The managers' view of the nodes, as the real engine answers /nodes:
+  // this node, ready, a manager, read at the last poll.
+  const std::vector<v1::SwarmNode> nodes = watcher_->SwarmNodes();
+  ASSERT_FALSE(nodes.empty());
+  bool ready_manager = false;
+  for (const v1::SwarmNode& node : nodes) {
+    EXPECT_FALSE(node.id().empty());
+    EXPECT_TRUE(node.has_observed_at());
+    if (node.state() == v1::SWARM_NODE_STATE_READY &&
+        node.role() == v1::SWARM_NODE_ROLE_MANAGER && node.has_state_since()) {
+      ready_manager = true;
+    }
+  }
+  EXPECT_TRUE(ready_manager);
 
   ASSERT_TRUE(RunCommand({"docker", "service", "rm", service_}).ok());
   service_.clear();
