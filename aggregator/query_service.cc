@@ -187,6 +187,10 @@ class QueryService::WatchReactor final
   }
 
   void OnDone() override {
+    // Taken and released: the last OnWriteDone's changes are ordered before
+    // the delete, also for ThreadSanitizer (gRPC orders the two inside
+    // libgrpc, which it cannot see).
+    { absl::MutexLock lock(&backlog_->mu); }
     engine_->Unsubscribe(subscription_);
     delete this;
   }
