@@ -1,6 +1,7 @@
 #include "agent/docker/address_book.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -495,6 +496,24 @@ std::vector<v1::AddressOwner> SwarmAddressBook::Vips() const {
   std::vector<v1::AddressOwner> vips;
   for (const auto& [key, owner] : vips_) vips.push_back(owner);
   return vips;
+}
+
+v1::AddressEvent SwarmAddressBook::Inventory(absl::Time now) const {
+  std::vector<const v1::AddressOwner*> owners;
+  owners.reserve(held_.size() + vips_.size());
+  for (const auto& [key, owner] : held_) owners.push_back(&owner);
+  for (const auto& [key, owner] : vips_) owners.push_back(&owner);
+  std::sort(owners.begin(), owners.end(),
+            [](const v1::AddressOwner* a, const v1::AddressOwner* b) {
+              return std::tie(a->address(), a->task(), a->service()) <
+                     std::tie(b->address(), b->task(), b->service());
+            });
+  v1::AddressEvent event;
+  event.set_type(v1::INVENTORY);
+  event.set_source(v1::SWARM_TASKS);
+  *event.mutable_time() = ToProto(now);
+  for (const v1::AddressOwner* owner : owners) *event.add_inventory() = *owner;
+  return event;
 }
 
 std::vector<v1::AddressOwner> SwarmAddressBook::HeldTaskAddresses() const {

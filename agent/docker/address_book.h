@@ -180,6 +180,14 @@ class SwarmAddressBook {
   // Task addresses held according to the last view.
   std::vector<v1::AddressOwner> HeldTaskAddresses() const;
 
+  // An INVENTORY (source SWARM_TASKS) at `now` of every task address and
+  // VIP the last view holds, sorted by address. Apply() reports changes
+  // only, and this book lives in memory: a task that ended while the agent
+  // was away (the stack removed and deployed again) would stay open in the
+  // aggregator's history for good. The aggregator closes what this
+  // reporter's cluster-wide intervals hold and the inventory does not list.
+  v1::AddressEvent Inventory(absl::Time now) const;
+
  private:
   // task id|network id|address (or "vip|service|network|address") -> owner.
   absl::flat_hash_map<std::string, v1::AddressOwner> held_;

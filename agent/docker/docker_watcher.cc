@@ -390,6 +390,12 @@ absl::Status DockerWatcher::PollSwarm() {
   {
     absl::MutexLock lock(&mu_);
     events = swarm_.Apply(view, now);
+    // Once per agent life, after the first complete view: tasks that ended
+    // while no agent watched left no trace to diff against.
+    if (!swarm_inventory_sent_) {
+      events.push_back(swarm_.Inventory(now));
+      swarm_inventory_sent_ = true;
+    }
     swarm_nodes_ = std::move(swarm_nodes);
     swarm_nodes_at_ = now;
   }

@@ -170,6 +170,8 @@ class DockerWatcher final : public ContainerResolver {
   std::string status_ ABSL_GUARDED_BY(mu_) = "starting";
   ContainerAddressBook containers_ ABSL_GUARDED_BY(mu_);
   SwarmAddressBook swarm_ ABSL_GUARDED_BY(mu_);
+  // Whether the first complete swarm view went out as an INVENTORY.
+  bool swarm_inventory_sent_ ABSL_GUARDED_BY(mu_) = false;
   bool swarm_manager_ ABSL_GUARDED_BY(mu_) = false;
   bool network_list_failing_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<v1::SwarmNode> swarm_nodes_ ABSL_GUARDED_BY(mu_);

@@ -451,6 +451,35 @@ TEST(SwarmAddressBookTest, VipsAreKnownAndFollowTheirService) {
   EXPECT_THAT(book.Vips(), IsEmpty());
 }
 
+// The stack was removed and deployed again while no agent watched: the old
+// tasks are simply not in the new view, so Apply() has nothing to diff. The
+// inventory lists what is held now, so the aggregator closes the rest.
+TEST(SwarmAddressBookTest, InventoryListsHeldTasksAndVips) {
+  SwarmAddressBook book;
+  SwarmView view =
+      View({MakeTask("b", "running", 2, "10.0.1.9", kT0, kT0),
+            MakeTask("a", "running", 1, "10.0.1.6", kT0, kT0),
+            MakeTask("gone", "shutdown", 3, "10.0.1.7", kT0, kT0)});
+  view.services[0].virtual_ips = {VirtualIp{"net1", "10.0.1.2"}};
+  book.Apply(view, kT0 + absl::Seconds(5));
+  const v1::AddressEvent inventory = book.Inventory(kT0 + absl::Seconds(5));
+  EXPECT_EQ(inventory.type(), v1::INVENTORY);
+  EXPECT_EQ(inventory.source(), v1::SWARM_TASKS);
+  EXPECT_EQ(FromProto(inventory.time()), kT0 + absl::Seconds(5));
+  std::vector<std::string> listed;
+  for (const v1::AddressOwner& owner : inventory.inventory()) {
+    listed.push_back(
+        absl::StrCat(owner.address(), " ", owner.task(),
+                     owner.kind() == v1::OWNER_KIND_SWARM_VIP ? "vip" : ""));
+  }
+  EXPECT_THAT(listed, ElementsAre("10.0.1.2 vip", "10.0.1.6 srv.1.a",
+                                  "10.0.1.9 srv.2.b"));
+  // An empty view: an empty inventory, which closes everything.
+  SwarmAddressBook empty;
+  empty.Apply(View({}), kT0);
+  EXPECT_EQ(empty.Inventory(kT0).inventory_size(), 0);
+}
+
 TEST(SwarmAddressBookTest, TaskAddressesAreClusterWide) {
   SwarmAddressBook book;
   auto events = book.Apply(

@@ -366,9 +366,15 @@ TEST_F(DockerWatcherTest, ManagerPollsTasksAndKnowsVips) {
     fake.Set("/nodes", 200, Testdata("nodes.json"));
   };
   StartWatcher(absl::Milliseconds(10));
-  // Captured: two running tasks, one shut down (ATTACH+DETACH), one VIP.
-  auto events = collector_.WaitFor(5);
-  ASSERT_EQ(events.size(), 5u);
+  // Captured: two running tasks, one shut down (ATTACH+DETACH), one VIP,
+  // then the inventory of the first view: the two running tasks and the VIP.
+  auto events = collector_.WaitFor(6);
+  ASSERT_EQ(events.size(), 6u);
+  const v1::AddressEvent inventory = events.back();
+  events.pop_back();
+  EXPECT_EQ(inventory.type(), v1::INVENTORY);
+  EXPECT_EQ(inventory.source(), v1::SWARM_TASKS);
+  EXPECT_EQ(inventory.inventory_size(), 3);
   int vips = 0, tasks = 0;
   for (const auto& e : events) {
     EXPECT_EQ(e.source(), v1::SWARM_TASKS);
@@ -386,12 +392,13 @@ TEST_F(DockerWatcherTest, ManagerPollsTasksAndKnowsVips) {
   EXPECT_EQ(tasks, 4);
   EXPECT_TRUE(watcher_->IsSwarmManager());
   ASSERT_EQ(watcher_->ServiceVips().size(), 1u);
-  // Later polls of an unchanged cluster add nothing.
   absl::Time deadline = absl::Now() + kWait;
   while (watcher_->Stats().swarm_polls < 4 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(2));
   }
-  EXPECT_EQ(collector_.All().size(), 5u);
+  // Later polls of an unchanged cluster add nothing, not even another
+  // inventory.
+  EXPECT_EQ(collector_.All().size(), 6u);
 }
 
 TEST_F(DockerWatcherTest, WorkerDoesNotPollTasks) {
