@@ -4,8 +4,12 @@
 #ifndef GHOSTPEER_AGENT_NETLINK_H_
 #define GHOSTPEER_AGENT_NETLINK_H_
 
+#include <linux/netlink.h>
+
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
@@ -59,6 +63,24 @@ bool WalkAttributes(
     absl::Span<const uint8_t> attributes,
     const std::function<void(uint16_t type, absl::Span<const uint8_t> payload)>&
         on_attribute);
+
+// A complete dump request: a header of `type` with NLM_F_REQUEST|NLM_F_DUMP
+// and `seq`, followed by `request` (the family's fixed header, e.g.
+// ifaddrmsg or nfgenmsg), which must be trivially copyable.
+template <typename Request>
+std::vector<uint8_t> BuildNetlinkDumpRequest(uint16_t type, uint32_t seq,
+                                             const Request& request) {
+  nlmsghdr header;
+  std::memset(&header, 0, sizeof(header));
+  header.nlmsg_len = NLMSG_LENGTH(sizeof(Request));
+  header.nlmsg_type = type;
+  header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  header.nlmsg_seq = seq;
+  std::vector<uint8_t> message(header.nlmsg_len);
+  std::memcpy(message.data(), &header, sizeof(header));
+  std::memcpy(message.data() + NLMSG_HDRLEN, &request, sizeof(request));
+  return message;
+}
 
 // Rounds `length` up to the 4-byte netlink alignment.
 constexpr size_t NetlinkAlign(size_t length) {

@@ -20,21 +20,6 @@
 namespace ghostpeer::agent {
 namespace {
 
-template <typename Request>
-std::vector<uint8_t> BuildDumpRequest(uint16_t type, uint32_t seq,
-                                      const Request& request) {
-  nlmsghdr header;
-  std::memset(&header, 0, sizeof(header));
-  header.nlmsg_len = NLMSG_LENGTH(sizeof(Request));
-  header.nlmsg_type = type;
-  header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  header.nlmsg_seq = seq;
-  std::vector<uint8_t> message(header.nlmsg_len);
-  std::memcpy(message.data(), &header, sizeof(header));
-  std::memcpy(message.data() + NLMSG_HDRLEN, &request, sizeof(request));
-  return message;
-}
-
 std::string AttributeString(absl::Span<const uint8_t> payload) {
   const auto* begin = reinterpret_cast<const char*>(payload.data());
   // NUL-terminated by the kernel, but never trust it to be; and an
@@ -118,14 +103,14 @@ std::vector<uint8_t> BuildGetAddressRequest(uint32_t seq) {
   ifaddrmsg request;
   std::memset(&request, 0, sizeof(request));
   request.ifa_family = AF_UNSPEC;
-  return BuildDumpRequest(RTM_GETADDR, seq, request);
+  return BuildNetlinkDumpRequest(RTM_GETADDR, seq, request);
 }
 
 std::vector<uint8_t> BuildGetLinkRequest(uint32_t seq) {
   ifinfomsg request;
   std::memset(&request, 0, sizeof(request));
   request.ifi_family = AF_UNSPEC;
-  return BuildDumpRequest(RTM_GETLINK, seq, request);
+  return BuildNetlinkDumpRequest(RTM_GETLINK, seq, request);
 }
 
 absl::Status ParseRtnetlinkMessagesInto(absl::Span<const uint8_t> buffer,
