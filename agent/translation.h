@@ -20,7 +20,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "agent/netlink.h"
 
 namespace ghostpeer::agent {
 
@@ -41,8 +43,13 @@ struct Translation {
   // DestIP:DPrt.
   std::string backend_ip;
   uint16_t backend_port = 0;
-  // The kernel's state name for the flow ("ESTABLISHED", "CLOSE_WAIT", ...)
-  // and seconds until the entry expires unless refreshed.
+  // The kernel's state name for the flow and seconds until the entry expires
+  // unless refreshed. TCP: conntrack's TCP state (NONE, SYN_SENT, SYN_RECV,
+  // ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE; SYN_SENT2;
+  // "STATE_<n>" for a number newer than us) or IPVS's (those plus LISTEN,
+  // SYNACK). UDP has no state in conntrack: "UNREPLIED" (no reply seen yet),
+  // "ASSURED" (replies both ways, kept under pressure) or "" (replied, not
+  // assured); IPVS says "UDP".
   std::string state;
   uint32_t expires_s = 0;
 
@@ -57,7 +64,12 @@ struct Translation {
 
 // Parses /proc/net/ip_vs_conn (IPv4 and IPv6 lines, header skipped). A line
 // that does not parse is skipped and counted in `*malformed` (when not
-// null): one bad line must not hide the rest.
+// null): one bad line must not hide the rest. Lines of other protocols
+// (SCTP, ESP, AH) are skipped without being counted. IPv4 addresses are the
+// kernel's "%08X" of the host-order value (0A000105 is 10.0.1.5), IPv6 ones
+// "%pI6"; each of a line's three addresses may be of either family (an IPv4
+// service may forward to an IPv6 real server). translator = kIpvs, client =
+// FromIP:FPrt, service = ToIP:TPrt, backend = DestIP:DPrt.
 std::vector<Translation> ParseIpVsConn(absl::string_view text,
                                        size_t* malformed = nullptr);
 
@@ -68,12 +80,32 @@ std::vector<Translation> ParseIpVsConn(absl::string_view text,
 // the dump: `*done` set when seen), InvalidArgument on a truncated or
 // malformed message (what came before it is kept), and the kernel's error
 // for an NLMSG_ERROR reply (PermissionDenied for EPERM: no CAP_NET_ADMIN).
+// The client is the original tuple's source, the service its destination,
+// the backend the reply tuple's source (port: the reply's source port).
+// Entries of other protocols or without IPS_DST_NAT are skipped before their
+// tuples are checked; a TCP/UDP NAT entry without both complete tuples, any
+// entry without CTA_STATUS, and any attribute of the wrong size are
+// malformed. Messages of other types (not ctnetlink's NEW) are ignored.
 absl::Status ParseConntrackDump(absl::Span<const uint8_t> bytes,
                                 std::vector<Translation>* out, bool* done);
 
+// The same, checking each message's sequence number and port id against
+// `expect` (replies to another request are ignored): what the socket reader
+// uses.
+absl::Status ParseConntrackMessagesInto(absl::Span<const uint8_t> bytes,
+                                        const NetlinkExpect& expect,
+                                        std::vector<Translation>* out,
+                                        bool* done);
+
+// The complete ctnetlink dump request (IPCTNL_MSG_CT_GET, NLM_F_DUMP) for
+// the conntrack entries of both families (nfgen_family AF_UNSPEC).
+std::vector<uint8_t> BuildConntrackDumpRequest(uint32_t seq);
+
 // Parses /proc/net/nf_conntrack text (the fallback where ctnetlink is not
-// allowed): keeps TCP and UDP entries whose reply source differs from the
-// original destination (destination NAT). Malformed lines as above.
+// allowed): keeps TCP and UDP entries whose reply source (address or port)
+// differs from the original destination (destination NAT; the text has no
+// status bits). IPv6 addresses are printed uncompressed and come out
+// canonical. Other protocols are skipped, malformed lines counted as above.
 std::vector<Translation> ParseProcConntrack(absl::string_view text,
                                             size_t* malformed = nullptr);
 
@@ -90,9 +122,24 @@ struct NamespaceTranslations {
   // Set when the namespace has IPVS (/proc/thread-self/net/ip_vs_conn
   // exists).
   std::optional<IpvsSettings> ipvs;
-  // Why conntrack could not be read (empty when it could, or when the
-  // namespace has no conntrack at all).
+  // Why conntrack or IPVS could not be read, or not wholly (a cap was hit):
+  // empty when all was read, or when the namespace has no conntrack at all.
+  // `flows` holds what was read either way.
   std::string error;
+};
+
+// Bounds and choices of ReadTranslationsHere; the defaults are the agent's.
+struct TranslationReadOptions {
+  // Flows kept per table (conntrack, IPVS) and namespace; beyond, the rest
+  // is dropped and `error` says so. A node with more NAT flows than this in
+  // one namespace is not one the agent can afford to join anyway.
+  size_t max_flows = 1'000'000;
+  // Bytes read from a /proc table (~150-250 bytes a line).
+  size_t max_proc_bytes = size_t{256} << 20;
+  // False: skip ctnetlink and read /proc/thread-self/net/nf_conntrack only
+  // (tests of the fallback).
+  bool use_ctnetlink = true;
+  absl::Duration receive_timeout = absl::Seconds(5);
 };
 
 // Reads the translations of the calling thread's network namespace: call it
@@ -101,7 +148,15 @@ struct NamespaceTranslations {
 // /proc/thread-self/net/nf_conntrack; IPVS from
 // /proc/thread-self/net/ip_vs_conn and /proc/sys/net/ipv4/vs/*.
 // `proc_root` is where /proc is mounted for this thread ("/proc").
+// ctnetlink refused (PermissionDenied) or missing (Unimplemented) falls back
+// to the /proc file (its absence then is an error: nothing could be read);
+// a namespace without conntrack (an empty dump; with use_ctnetlink false, no
+// file) gives no flows and no error. Any other
+// ctnetlink failure is reported in `error` without the fallback. Never
+// fails as a whole: what could be read is returned.
 NamespaceTranslations ReadTranslationsHere(const std::string& proc_root);
+NamespaceTranslations ReadTranslationsHere(
+    const std::string& proc_root, const TranslationReadOptions& options);
 
 }  // namespace ghostpeer::agent
 
