@@ -11,6 +11,8 @@
 //     whole `ghostpeer-agent --once` run (target <= 0.5x).
 // Cases: 50 namespaces x 200 connections, 1 x 20,000 sockets, and a node
 // with 100,000 sockets (one namespace). `--quick` shrinks them tenfold.
+// Then "translations": the VIP translation dump over 10,000 DNAT'ed flows
+// against `conntrack -L` (bench/agent/translation_cost.h).
 // Every namespace and holder is removed at the end (by name, by pid).
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -42,6 +44,7 @@
 #include "agent/netlink_socket.h"
 #include "agent/snapshotter.h"
 #include "agent/sock_diag.h"
+#include "bench/agent/translation_cost.h"
 #include "tests/support/command.h"
 
 namespace ghostpeer::agent {
@@ -406,6 +409,15 @@ int main(int argc, char** argv) {
         c.title, c.namespaces, c.connections, c.compare_ss);
     if (!status.ok()) {
       std::fprintf(stderr, "agent_bench: %s: %s\n", c.title,
+                   status.ToString().c_str());
+      return 1;
+    }
+  }
+  if (std::string("translations").find(only) != std::string::npos) {
+    const absl::Status status =
+        ghostpeer::agent::RunTranslationCost(10000 / scale, 7);
+    if (!status.ok()) {
+      std::fprintf(stderr, "agent_bench: translations: %s\n",
                    status.ToString().c_str());
       return 1;
     }
