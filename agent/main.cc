@@ -40,6 +40,7 @@ struct Flags {
   std::string sort = "send-queue";
   std::vector<std::string> states;
   std::string capture = "netlink";
+  std::string translations = "on";
   bool no_processes = false;
   int scan_threads = 0;
   std::string log_level = "";  // --once: warn; daemon: info
@@ -110,6 +111,13 @@ void DefineFlags(CLI::App& app, Flags& flags) {
                  "'netlink' (sock_diag, /proc where refused) or 'proc' "
                  "(/proc/<pid>/net/tcp only: no tcp_info)")
       ->check(CLI::IsMember({"netlink", "proc"}))
+      ->capture_default_str();
+  app.add_option("--translations", flags.translations,
+                 "'on': read every namespace's conntrack (DNAT) and IPVS "
+                 "tables and show, for a socket to a VIP, the backend it "
+                 "really reaches; 'off': skip them (the node then reports "
+                 "that it cannot see through VIPs)")
+      ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   app.add_flag("--no-processes", flags.no_processes,
                "Skip socket -> process -> container attribution");
@@ -205,6 +213,7 @@ ghostpeer::agent::SnapshotterOptions ToSnapshotterOptions(const Flags& flags) {
                         ? ghostpeer::agent::CaptureMode::kProcNetTcp
                         : ghostpeer::agent::CaptureMode::kNetlink;
   options.attribute_processes = !flags.no_processes;
+  options.translations = flags.translations == "on";
   options.scan_threads = flags.scan_threads;
   options.netns_only = flags.netns_only;
   for (const std::string& cidr : flags.cluster_cidrs) {

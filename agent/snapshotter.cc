@@ -17,6 +17,7 @@
 #include "agent/proc_fs.h"
 #include "agent/proc_net_tcp.h"
 #include "agent/rtnetlink.h"
+#include "agent/translation_join.h"
 #include "common/logging.h"
 #include "common/utf8.h"
 #include "common/version.h"
@@ -168,7 +169,24 @@ absl::StatusOr<v1::NodeSnapshot> Snapshotter::Take() {
     }
   }
 
-  // 1. Sockets and addresses, namespace by namespace.
+  // 1. Translations (conntrack, IPVS), read on the namespace worker, one hop
+  //    per namespace, while this thread dumps sockets through the netlink
+  //    sockets it keeps: the hops and table walks overlap the dumps
+  //    instead of adding to them.
+  std::vector<NamespaceTranslations> translations;
+  std::vector<absl::Status> translations_entered;
+  absl::Duration translation_read;
+  JoinOnExit translation_reader;
+  if (options_.translations) {
+    translation_reader.thread = std::thread([&] {
+      const SteadyClock::time_point read_start = SteadyClock::now();
+      ReadTranslations(listing->namespaces, &translations,
+                       &translations_entered);
+      translation_read = Since(read_start);
+    });
+  }
+
+  // 2. Sockets and addresses, namespace by namespace.
   const SteadyClock::time_point dump_start = SteadyClock::now();
   std::vector<std::pair<int, int>> ranges;  // each namespace's sockets
   ranges.reserve(listing->namespaces.size());
@@ -197,7 +215,16 @@ absl::StatusOr<v1::NodeSnapshot> Snapshotter::Take() {
   if (!options_.keep_namespace_sockets) sockets_.clear();
   *stats->mutable_dump_duration() = ToProto(Since(dump_start));
 
-  // 2. Who owns each socket, and which container that is.
+  // 3. Each socket to a translated address gets its real backend.
+  if (options_.translations) {
+    translation_reader.Join();
+    ApplyTranslations(std::move(translations), translations_entered,
+                      translation_read, &snapshot);
+  } else {
+    snapshot.set_translation_status(kTranslationsOff);
+  }
+
+  // 4. Who owns each socket, and which container that is.
   const SteadyClock::time_point attribution_start = SteadyClock::now();
   if (options_.attribute_processes) {
     prefetch.Join();
@@ -302,6 +329,73 @@ void Snapshotter::CaptureNamespace(const NetnsEntry& entry,
   }
   MoveRecords(result.records, snapshot->mutable_sockets());
   info->set_status(v1::NAMESPACE_STATUS_OK);
+}
+
+void Snapshotter::ReadTranslations(const std::vector<NetnsEntry>& namespaces,
+                                   std::vector<NamespaceTranslations>* out,
+                                   std::vector<absl::Status>* entered) {
+  out->resize(namespaces.size());
+  entered->resize(namespaces.size());
+  for (size_t i = 0; i < namespaces.size(); ++i) {
+    const NetnsEntry& entry = namespaces[i];
+    NamespaceTranslations* tables = &(*out)[i];
+    // /proc, not proc_root: ReadTranslationsHere reads the worker thread's
+    // own /proc/thread-self/net, which follows the thread into the namespace.
+    (*entered)[i] = worker_->RunIn(entry.is_own ? "" : entry.path, [tables]() {
+      *tables = ReadTranslationsHere("/proc");
+      return absl::OkStatus();
+    });
+  }
+}
+
+void Snapshotter::ApplyTranslations(
+    std::vector<NamespaceTranslations> translations,
+    const std::vector<absl::Status>& entered, absl::Duration read_duration,
+    v1::NodeSnapshot* snapshot) {
+  const SteadyClock::time_point join_start = SteadyClock::now();
+  v1::SnapshotStats* stats = snapshot->mutable_stats();
+  std::vector<TranslationTable> tables;
+  tables.reserve(translations.size());
+  uint32_t flows = 0;
+  uint32_t failed = 0;
+  for (size_t i = 0; i < translations.size(); ++i) {
+    v1::NamespaceInfo* info = snapshot->mutable_namespaces(static_cast<int>(i));
+    NamespaceTranslations& read = translations[i];
+    std::string error;
+    if (!entered[i].ok()) {
+      // Gone between the listing and the hop: it translates nothing now.
+      if (!absl::IsNotFound(entered[i])) {
+        error = absl::StrCat("cannot enter: ", entered[i].message());
+      }
+    } else {
+      error = std::move(read.error);
+      if (read.ipvs.has_value()) {
+        v1::IpvsSettings* ipvs = info->mutable_ipvs();
+        ipvs->set_expire_nodest_conn(read.ipvs->expire_nodest_conn);
+        ipvs->set_expire_quiescent_template(
+            read.ipvs->expire_quiescent_template);
+        ipvs->set_conn_reuse_mode(read.ipvs->conn_reuse_mode);
+      }
+      flows += static_cast<uint32_t>(read.flows.size());
+      if (!read.flows.empty()) {
+        tables.push_back({info->inode(), std::move(read.flows)});
+      }
+    }
+    if (error.empty()) continue;
+    info->set_translation_error(RepairUtf8(error));
+    ++failed;
+  }
+  const JoinResult joined =
+      JoinTranslations(tables, snapshot->mutable_sockets());
+  if (joined.ambiguous > 0) {
+    GP_LOG_DEBUG("{} of {} translated sockets had several candidate backends",
+                 joined.ambiguous, joined.translated);
+  }
+  stats->set_translations(flows);
+  stats->set_translation_namespaces_failed(failed);
+  *stats->mutable_translation_duration() =
+      ToProto(read_duration + Since(join_start));
+  snapshot->set_translation_status(TranslationStatus(*snapshot));
 }
 
 absl::StatusOr<Snapshotter::NamespaceSockets*> Snapshotter::SocketsFor(

@@ -17,6 +17,7 @@
 #include "agent/netlink_socket.h"
 #include "agent/process_index.h"
 #include "agent/snapshot_source.h"
+#include "agent/translation.h"
 #include "common/time_util.h"
 #include "ghostpeer/v1/model.pb.h"
 
@@ -73,7 +74,16 @@ struct SnapshotterOptions {
   // to watch a chosen set of namespaces, or to run several agents on one
   // machine as if each were its own node (the system tests do).
   std::vector<std::string> netns_only;
+  // Read every namespace's conntrack (DNAT) and IPVS tables and join them to
+  // the sockets, so a socket to a VIP names its real backend
+  // (translation_join.h). Off: no socket is translated and
+  // translation_status says the node cannot see through VIPs.
+  bool translations = true;
 };
+
+// NodeSnapshot.translation_status when translations are turned off.
+inline constexpr char kTranslationsOff[] =
+    "unavailable: translations are turned off (--translations=off)";
 
 class Snapshotter final : public SnapshotSource {
  public:
@@ -87,6 +97,20 @@ class Snapshotter final : public SnapshotSource {
   // socket_count), sockets (each with node and netns_inode) and stats. A
   // namespace that cannot be entered or dumped is reported FAILED with its
   // error (or FALLBACK when /proc could stand in) and never fails the call.
+  //
+  // With options.translations, also each namespace's translations, read on
+  // the namespace worker inside it (ReadTranslationsHere) while this thread
+  // dumps sockets, then joined to the sockets of all namespaces
+  // (JoinTranslations): NamespaceInfo.ipvs where the namespace has IPVS,
+  // NamespaceInfo.translation_error where its conntrack could not be read
+  // (or it could not be entered), stats.translations (flows read),
+  // stats.translation_namespaces_failed (namespaces with an error) and
+  // stats.translation_duration (reading, wall time, plus the join), and
+  // translation_status (TranslationStatus in translation_join.h): "ok"
+  // when every namespace's translation tables that exist were read (one
+  // that disappeared before it could be entered has none left), else
+  // "unavailable: ..." naming how many namespaces failed and the first;
+  // kTranslationsOff when turned off.
   // Errors: only when the namespaces cannot be listed at all (proc_root or
   // the agent's own namespace unreadable). Not thread-safe: one caller.
   absl::StatusOr<v1::NodeSnapshot> Take() override;
@@ -116,6 +140,17 @@ class Snapshotter final : public SnapshotSource {
   // /proc/<pid>/net/tcp{,6} of a process inside `entry`.
   absl::Status CaptureFromProc(const NetnsEntry& entry,
                                v1::NodeSnapshot* snapshot);
+  // Reads every namespace's translations on the worker, one hop each, into
+  // `out` (by index) and `entered` (the hop's status).
+  void ReadTranslations(const std::vector<NetnsEntry>& namespaces,
+                        std::vector<NamespaceTranslations>* out,
+                        std::vector<absl::Status>* entered);
+  // Fills the namespaces' and the snapshot's translation fields from what
+  // ReadTranslations read, and joins the flows to the sockets.
+  void ApplyTranslations(std::vector<NamespaceTranslations> translations,
+                         const std::vector<absl::Status>& entered,
+                         absl::Duration read_duration,
+                         v1::NodeSnapshot* snapshot);
   void Attribute(const std::vector<NetnsEntry>& namespaces,
                  const std::vector<std::pair<int, int>>& ranges,
                  v1::NodeSnapshot* snapshot);

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace ghostpeer::agent {
@@ -159,6 +160,22 @@ JoinResult JoinTranslations(
     if (ambiguous) ++result.ambiguous;
   }
   return result;
+}
+
+std::string TranslationStatus(const v1::NodeSnapshot& snapshot) {
+  int failed = 0;
+  const v1::NamespaceInfo* first = nullptr;
+  for (const v1::NamespaceInfo& info : snapshot.namespaces()) {
+    if (info.translation_error().empty()) continue;
+    if (failed++ == 0) first = &info;
+  }
+  if (first == nullptr) return "ok";
+  const std::string name = first->is_host()               ? "host"
+                           : !first->netns_name().empty() ? first->netns_name()
+                                                          : first->path();
+  return absl::StrCat("unavailable: translations unreadable in ", failed,
+                      " of ", snapshot.namespaces_size(), " namespaces (", name,
+                      ": ", first->translation_error(), ")");
 }
 
 }  // namespace ghostpeer::agent

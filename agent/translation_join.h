@@ -7,6 +7,7 @@
 #define GHOSTPEER_AGENT_TRANSLATION_JOIN_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -59,6 +60,14 @@ struct JoinResult {
 JoinResult JoinTranslations(
     absl::Span<const TranslationTable> tables,
     google::protobuf::RepeatedPtrField<v1::SocketRecord>* sockets);
+
+// NodeSnapshot.translation_status from its namespaces' translation_error:
+// "ok" when none has one (a namespace without conntrack or IPVS has nothing
+// to read and no error), else "unavailable: translations unreadable in N of
+// M namespaces (<first such namespace>: <its error>)", the namespace named
+// "host", by its netns name, or by its path. A node that is not "ok" may
+// hold sockets to VIPs with no backend: no finding can be made about them.
+std::string TranslationStatus(const v1::NodeSnapshot& snapshot);
 
 }  // namespace ghostpeer::agent
 

@@ -239,5 +239,33 @@ TEST(JoinTranslationsTest, EachSocketItsOwnFlow) {
   }
 }
 
+TEST(TranslationStatusTest, OkUnlessSomeNamespaceCouldNotBeRead) {
+  v1::NodeSnapshot snapshot;
+  EXPECT_EQ(TranslationStatus(snapshot), "ok") << "no namespace, no error";
+  v1::NamespaceInfo* host = snapshot.add_namespaces();
+  host->set_is_host(true);
+  host->set_netns_name("default");
+  v1::NamespaceInfo* lb = snapshot.add_namespaces();
+  lb->set_netns_name("lb_73fsqapim");
+  lb->mutable_ipvs()->set_expire_nodest_conn(0);
+  v1::NamespaceInfo* unnamed = snapshot.add_namespaces();
+  unnamed->set_path("/proc/77/ns/net");
+  EXPECT_EQ(TranslationStatus(snapshot), "ok")
+      << "IPVS that black-holes is visible, but readable";
+
+  unnamed->set_translation_error("cannot enter: permission denied");
+  EXPECT_EQ(TranslationStatus(snapshot),
+            "unavailable: translations unreadable in 1 of 3 namespaces "
+            "(/proc/77/ns/net: cannot enter: permission denied)");
+  lb->set_translation_error("conntrack: no ctnetlink and no /proc file");
+  EXPECT_EQ(TranslationStatus(snapshot),
+            "unavailable: translations unreadable in 2 of 3 namespaces "
+            "(lb_73fsqapim: conntrack: no ctnetlink and no /proc file)");
+  host->set_translation_error("conntrack: truncated");
+  EXPECT_EQ(TranslationStatus(snapshot),
+            "unavailable: translations unreadable in 3 of 3 namespaces "
+            "(host: conntrack: truncated)");
+}
+
 }  // namespace
 }  // namespace ghostpeer::agent
