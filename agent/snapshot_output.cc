@@ -31,6 +31,11 @@ std::string NamespaceLabel(const v1::NamespaceInfo& info) {
 std::string Hints(const v1::SocketRecord& socket) {
   std::vector<std::string> hints;
   if (socket.peer_closed()) hints.push_back("peer-fin");
+  if (socket.translated_by() == v1::TRANSLATOR_IPVS) {
+    hints.push_back("via:ipvs");
+  } else if (socket.translated_by() == v1::TRANSLATOR_CONNTRACK) {
+    hints.push_back("via:conntrack");
+  }
   if (socket.has_tcp_info()) {
     const v1::TcpInfo& info = socket.tcp_info();
     if (info.backoff() > 0)
@@ -49,6 +54,17 @@ std::string Hints(const v1::SocketRecord& socket) {
     }
   }
   return absl::StrJoin(hints, " ");
+}
+
+// The address the socket names, and where a translation really sends it
+// ("10.0.1.2:5432 -> 10.0.1.6:5432").
+std::string Peer(const v1::SocketRecord& socket) {
+  std::string peer = Endpoint(socket.remote_ip(), socket.remote_port());
+  if (!socket.backend_ip().empty()) {
+    absl::StrAppend(&peer, " -> ",
+                    Endpoint(socket.backend_ip(), socket.backend_port()));
+  }
+  return peer;
 }
 
 void AppendRow(const std::vector<std::string>& cells,
@@ -157,8 +173,7 @@ std::string FormatSnapshotTable(const v1::NodeSnapshot& snapshot) {
     rows.push_back(
         {std::string(TcpStateShortName(socket.state())),
          absl::StrCat(socket.recv_queue()), absl::StrCat(socket.send_queue()),
-         Endpoint(socket.local_ip(), socket.local_port()),
-         Endpoint(socket.remote_ip(), socket.remote_port()),
+         Endpoint(socket.local_ip(), socket.local_port()), Peer(socket),
          label != namespace_labels.end()
              ? label->second
              : absl::StrCat("netns:", socket.netns_inode()),
@@ -182,6 +197,23 @@ std::string FormatSnapshotTable(const v1::NodeSnapshot& snapshot) {
       absl::StrAppend(&out, "~ namespace ", NamespaceLabel(info), " (",
                       info.path(), ") from /proc: ", info.error(), "\n");
     }
+  }
+  for (const v1::NamespaceInfo& info : snapshot.namespaces()) {
+    if (!info.translation_error().empty()) {
+      absl::StrAppend(&out, "! namespace ", NamespaceLabel(info),
+                      " translations unreadable: ", info.translation_error(),
+                      "\n");
+    }
+    if (info.has_ipvs() && info.ipvs().expire_nodest_conn() == 0) {
+      absl::StrAppend(&out, "! namespace ", NamespaceLabel(info),
+                      " has IPVS with expire_nodest_conn=0: connections to a "
+                      "removed backend are silently dropped\n");
+    }
+  }
+  if (!snapshot.translation_status().empty() &&
+      snapshot.translation_status() != "ok") {
+    absl::StrAppend(&out, "! cannot see through VIPs: ",
+                    snapshot.translation_status(), "\n");
   }
   const v1::SnapshotStats& stats = snapshot.stats();
   absl::StrAppend(

@@ -43,12 +43,16 @@ void FilterAndSort(const OutputOptions& options, v1::NodeSnapshot* snapshot);
 // included.
 std::string FormatSnapshotJson(const v1::NodeSnapshot& snapshot);
 
-// A table for people: one line per socket with state, queues, endpoints,
-// namespace ("host", the container's name or short id, the netns name, or
-// "netns:<inode>"), process ("comm/pid") and the tcp_info hints that reveal
-// a dead peer (backoff, unacked, retransmissions, not-sent bytes, time since
-// the last ACK); then one line per namespace that failed or fell back, and a
-// summary line.
+// A table for people: one line per socket with state, queues, endpoints
+// (a translated peer as "VIP:port -> backend:port"), namespace ("host", the
+// container's name or short id, the netns name, or "netns:<inode>"),
+// process ("comm/pid") and the hints that reveal a dead peer (what
+// translated it, backoff, unacked, retransmissions, not-sent bytes, time
+// since the last ACK); then one line per namespace that failed or fell
+// back, whose translations could not be read, or whose IPVS black-holes
+// connections to removed backends (expire_nodest_conn=0), one line when
+// the node cannot see through VIPs (translation_status), and a summary
+// line.
 std::string FormatSnapshotTable(const v1::NodeSnapshot& snapshot);
 
 }  // namespace ghostpeer::agent

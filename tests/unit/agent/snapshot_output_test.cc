@@ -131,5 +131,69 @@ TEST(FormatSnapshotTable, OneLinePerSocketWithHintsAndFailures) {
   EXPECT_TRUE(absl::StrContains(lines[lines.size() - 2], "4 sockets shown"));
 }
 
+TEST(FormatSnapshotTable, TranslatedPeerShowsItsBackend) {
+  v1::NodeSnapshot snapshot = Snapshot();
+  v1::SocketRecord* vip = snapshot.mutable_sockets(0);
+  vip->set_remote_ip("10.0.1.2");
+  vip->set_remote_port(5432);
+  vip->set_backend_ip("10.0.1.6");
+  vip->set_backend_port(5432);
+  vip->set_translated_by(v1::TRANSLATOR_IPVS);
+  v1::SocketRecord* v6 = snapshot.mutable_sockets(2);
+  v6->set_backend_ip("fd00:99::6");
+  v6->set_backend_port(27018);
+  v6->set_translated_by(v1::TRANSLATOR_CONNTRACK);
+  snapshot.set_translation_status("ok");
+  const std::string table = FormatSnapshotTable(snapshot);
+  const std::vector<std::string> lines = absl::StrSplit(table, '\n');
+  ASSERT_GE(lines.size(), 7u);
+  EXPECT_TRUE(absl::StrContains(lines[1], "10.0.1.2:5432 -> 10.0.1.6:5432"))
+      << table;
+  EXPECT_TRUE(absl::StrContains(lines[1], "via:ipvs")) << table;
+  EXPECT_TRUE(
+      absl::StrContains(table, "[fd00:99::2]:27017 -> [fd00:99::6]:27018  "))
+      << table;
+  EXPECT_TRUE(absl::StrContains(table, "via:conntrack")) << table;
+  // Untranslated peers show no arrow; an "ok" node says nothing more.
+  const std::vector<absl::string_view> arrows = absl::StrSplit(table, " -> ");
+  EXPECT_EQ(arrows.size(), 3u) << table;
+  EXPECT_FALSE(absl::StrContains(table, "VIPs")) << table;
+}
+
+TEST(FormatSnapshotTable, SaysWhenTheNodeCannotSeeThroughVips) {
+  v1::NodeSnapshot snapshot = Snapshot();
+  v1::NamespaceInfo* lb = snapshot.add_namespaces();
+  lb->set_inode(44);
+  lb->set_netns_name("lb_73fsqapim");
+  lb->set_status(v1::NAMESPACE_STATUS_OK);
+  lb->mutable_ipvs()->set_expire_nodest_conn(0);
+  lb->set_translation_error("conntrack: permission denied");
+  snapshot.set_translation_status(
+      "unavailable: translations unreadable in 1 of 3 namespaces "
+      "(lb_73fsqapim: conntrack: permission denied)");
+  const std::string table = FormatSnapshotTable(snapshot);
+  for (const char* expected :
+       {"! namespace lb_73fsqapim translations unreadable: conntrack: "
+        "permission denied",
+        "! namespace lb_73fsqapim has IPVS with expire_nodest_conn=0",
+        "! cannot see through VIPs: unavailable: translations unreadable in "
+        "1 of 3 namespaces"}) {
+    EXPECT_TRUE(absl::StrContains(table, expected)) << expected << "\n"
+                                                    << table;
+  }
+  const std::vector<std::string> lines = absl::StrSplit(table, '\n');
+  EXPECT_TRUE(absl::StrContains(lines[lines.size() - 2], "4 sockets shown"))
+      << "the summary stays last";
+
+  // A flushing IPVS (the Docker >= 20.10.17 default) and a readable node:
+  // no warning.
+  lb->mutable_ipvs()->set_expire_nodest_conn(1);
+  lb->clear_translation_error();
+  snapshot.set_translation_status("ok");
+  const std::string quiet = FormatSnapshotTable(snapshot);
+  EXPECT_FALSE(absl::StrContains(quiet, "lb_73fsqapim")) << quiet;
+  EXPECT_FALSE(absl::StrContains(quiet, "VIPs")) << quiet;
+}
+
 }  // namespace
 }  // namespace ghostpeer::agent

@@ -68,6 +68,45 @@ TEST(DeltaEncoderTest, DeltaCarriesOnlyChangesAndRemovals) {
   EXPECT_EQ(delta.removed(0).netns_inode(), 42u);
 }
 
+// The socket names the same VIP while its translation moves to another
+// backend (the VIP re-pointed, a stale entry replaced) or expires: the
+// aggregator judges it on the backend, so each of those is a change.
+TEST(DeltaEncoderTest, ABackendChangeIsAChange) {
+  v1::SocketRecord via_11 = Socket(1, 0);
+  via_11.set_backend_ip("10.77.2.11");
+  via_11.set_backend_port(8080);
+  via_11.set_translated_by(v1::TRANSLATOR_CONNTRACK);
+  via_11.set_translation_netns_inode(77);
+  struct Case {
+    std::string name;
+    v1::SocketRecord next;
+    bool sent;
+  };
+  std::vector<Case> cases = {{"same backend", via_11, false},
+                             {"another backend ip", via_11, true},
+                             {"another backend port", via_11, true},
+                             {"another translator", via_11, true},
+                             {"another translating namespace", via_11, true},
+                             {"translation gone", via_11, true}};
+  cases[1].next.set_backend_ip("10.77.2.12");
+  cases[2].next.set_backend_port(8081);
+  cases[3].next.set_translated_by(v1::TRANSLATOR_IPVS);
+  cases[4].next.set_translation_netns_inode(78);
+  cases[5].next.clear_backend_ip();
+  cases[5].next.clear_backend_port();
+  cases[5].next.clear_translated_by();
+  cases[5].next.clear_translation_netns_inode();
+  for (const Case& c : cases) {
+    DeltaEncoder encoder;
+    v1::SocketSnapshot full = encoder.Encode(Snapshot({via_11}));
+    encoder.Acknowledge(AckFull(full.snapshot_id()));
+    v1::SocketSnapshot delta = encoder.Encode(Snapshot({c.next}));
+    ASSERT_FALSE(delta.full()) << c.name;
+    EXPECT_EQ(delta.snapshot().sockets_size(), c.sent ? 1 : 0) << c.name;
+    EXPECT_EQ(delta.removed_size(), 0) << c.name << ": same socket";
+  }
+}
+
 TEST(DeltaEncoderTest, DeltasStayAgainstTheFullBaseNotThePreviousDelta) {
   DeltaEncoder encoder;
   v1::SocketSnapshot full = encoder.Encode(Snapshot({Socket(1, 0)}));
