@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -53,7 +54,10 @@ sockaddr_in6 SocketAddress(const std::string& ip, uint16_t port) {
 
 // Child bodies: syscalls only (the parent may be multithreaded).
 
-void HoldConnections(sockaddr_in6 address) {
+// Accepts connections and holds them; reads and discards what arrives when
+// `read_data`; shuts the write side of every accepted connection when a
+// byte arrives on `control_fd`.
+void Serve(sockaddr_in6 address, bool read_data, int control_fd) {
   const int listener = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int zero = 0, one = 1;
   setsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
@@ -63,19 +67,49 @@ void HoldConnections(sockaddr_in6 address) {
       listen(listener, 64) != 0) {
     _exit(10);
   }
-  // Held, never read: the client's one line sits in the receive queue.
-  int held[kMaxHeld];
-  for (int count = 0; count < kMaxHeld;) {
-    pollfd pfd = {listener, POLLIN, 0};
-    if (poll(&pfd, 1, kChildLifetimeS * 1000) <= 0) _exit(0);
-    const int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd >= 0) held[count++] = fd;
+  pollfd fds[kMaxHeld + 2];
+  int held[kMaxHeld + 2];  // the accepted sockets, by fds index
+  fds[0] = {listener, POLLIN, 0};
+  fds[1] = {control_fd, POLLIN, 0};
+  int count = 2;
+  char buffer[65536];
+  // Held, unread unless `read_data`: a client's line sits in the receive
+  // queue. A connection that ended is no longer polled (a negative fd),
+  // or its POLLHUP would spin this loop.
+  for (int idle_ms = 0; idle_ms < kChildLifetimeS * 1000;) {
+    if (poll(fds, count, 100) == 0) {
+      idle_ms += 100;
+      continue;
+    }
+    idle_ms = 0;
+    if ((fds[0].revents & POLLIN) && count < kMaxHeld + 2) {
+      const int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        held[count] = fd;
+        fds[count++] = {fd, static_cast<short>(read_data ? POLLIN : 0), 0};
+      }
+    }
+    if (fds[1].revents & (POLLIN | POLLHUP)) {
+      char byte;
+      if (read(control_fd, &byte, 1) != 1) fds[1].fd = -1;
+      for (int i = 2; i < count; ++i) shutdown(held[i], SHUT_WR);
+    }
+    for (int i = 2; i < count; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      if ((fds[i].revents & (POLLHUP | POLLERR)) ||
+          ((fds[i].revents & POLLIN) &&
+           recv(held[i], buffer, sizeof(buffer), MSG_DONTWAIT) == 0)) {
+        fds[i].fd = -1;
+      }
+    }
   }
-  (void)held;
-  pause();
+  _exit(0);
 }
 
-void ConnectAndHold(sockaddr_in6 vip, int ready_fd) {
+// Connects to the VIP, sends a line, reports; then holds the socket
+// (`interval_ms` 0) or sends 200 bytes every `interval_ms` until a send
+// fails.
+void ConnectAndWrite(sockaddr_in6 vip, int64_t interval_ms, int ready_fd) {
   // The backend may still be starting to listen: retry for up to 5 s.
   int fd = -1;
   for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
@@ -95,7 +129,17 @@ void ConnectAndHold(sockaddr_in6 vip, int ready_fd) {
   const char ready = 'C';
   if (write(ready_fd, &ready, 1) != 1) _exit(22);
   close(ready_fd);
-  pause();  // until the destructor's SIGKILL (or the parent's death)
+  if (interval_ms <= 0) pause();  // until the destructor's SIGKILL
+  char payload[200];
+  memset(payload, 'v', sizeof(payload));
+  const timespec interval = {static_cast<time_t>(interval_ms / 1000),
+                             static_cast<long>(interval_ms % 1000) * 1000000};
+  for (int64_t slept_ms = 0; slept_ms < int64_t{kChildLifetimeS} * 1000;
+       slept_ms += interval_ms) {
+    if (send(fd, payload, sizeof(payload), MSG_NOSIGNAL) < 0) _exit(23);
+    nanosleep(&interval, nullptr);
+  }
+  _exit(0);
 }
 
 }  // namespace
@@ -118,6 +162,20 @@ absl::StatusOr<std::unique_ptr<VipScenario>> VipScenario::Create(
   }
   if (options.backends < 1 || options.backends > 9) {
     return absl::InvalidArgumentError("backends must be 1..9");
+  }
+  if (options.ipvs) {
+    // Loads the module where it is one; where the kernel has no IPVS at all
+    // the file below stays missing.
+    RunCommand({"modprobe", "ip_vs"}).status().IgnoreError();
+    if (access("/proc/net/ip_vs", F_OK) != 0) {
+      return absl::UnavailableError(
+          "this kernel has no IPVS (/proc/net/ip_vs missing after modprobe "
+          "ip_vs)");
+    }
+    if (!RunCommand({"ipvsadm", "--version"}).ok()) {
+      return absl::UnavailableError(
+          "needs `ipvsadm` (scripts/install-deps.sh)");
+    }
   }
   const char* iptables = options.ipv6 ? "ip6tables" : "iptables";
   if (!RunCommand({"ip", "-V"}).ok() || !RunCommand({iptables, "-V"}).ok()) {
@@ -146,6 +204,22 @@ std::string VipScenario::backend_address(int backend) const {
 std::vector<std::string> VipScenario::Iptables() const {
   return {"ip", "netns", "exec", router_netns_,
           options_.ipv6 ? "ip6tables" : "iptables"};
+}
+
+std::string VipScenario::Endpoint(const std::string& ip) const {
+  return options_.ipv6 ? absl::StrCat("[", ip, "]:", options_.port)
+                       : absl::StrCat(ip, ":", options_.port);
+}
+
+absl::Status VipScenario::RealServer(const std::string& op, int backend) {
+  std::vector<std::string> argv = {
+      "ip",      "netns",
+      "exec",    router_netns_,
+      "ipvsadm", op,
+      "-t",      Endpoint(vip()),
+      "-r",      Endpoint(backend_address(backend))};
+  if (op == "-a") argv.push_back("-m");  // masquerade, as swarm's lb_
+  return RunCommand(argv).status();
 }
 
 std::vector<std::string> VipScenario::DnatRule(int backend) const {
@@ -201,12 +275,23 @@ absl::Status VipScenario::Build() {
       {"ip", "netns", "exec", router_netns_, "sysctl", "-qw",
        v6 ? "net.ipv6.conf.all.forwarding=1" : "net.ipv4.ip_forward=1"},
   };
-  std::vector<std::string> append = Iptables();
-  for (const char* arg : {"-t", "nat", "-A", "PREROUTING"}) {
-    append.push_back(arg);
+  if (options_.ipvs) {
+    // Swarm's lb_ namespace: the VIP is a local address of the balancer,
+    // and with vs/conntrack=1 conntrack tracks the flows IPVS forwards.
+    commands.push_back({"ip", "-n", router_netns_, "addr", "add",
+                        vip() + (v6 ? "/128" : "/32"), "dev", "lo"});
+    commands.push_back({"ip", "netns", "exec", router_netns_, "sysctl", "-qw",
+                        "net.ipv4.vs.conntrack=1"});
+    commands.push_back({"ip", "netns", "exec", router_netns_, "ipvsadm", "-A",
+                        "-t", Endpoint(vip()), "-s", "rr"});
+  } else {
+    std::vector<std::string> append = Iptables();
+    for (const char* arg : {"-t", "nat", "-A", "PREROUTING"}) {
+      append.push_back(arg);
+    }
+    for (std::string& arg : DnatRule(1)) append.push_back(std::move(arg));
+    commands.push_back(append);
   }
-  for (std::string& arg : DnatRule(1)) append.push_back(std::move(arg));
-  commands.push_back(append);
   absl::Status status = RunAll(commands);
   if (!status.ok()) return status;
   for (int i = 1; i <= options_.backends; ++i) {
@@ -227,15 +312,22 @@ absl::Status VipScenario::Build() {
     status = StartBackend(i);
     if (!status.ok()) return status;
   }
+  if (options_.ipvs) return RealServer("-a", 1);
   return absl::OkStatus();
 }
 
 absl::Status VipScenario::StartBackend(int backend) {
   const sockaddr_in6 any = SocketAddress("::", options_.port);
-  absl::StatusOr<pid_t> pid =
-      SpawnInNamespace(backend_netns(backend), [any] { HoldConnections(any); });
+  int control[2];
+  if (pipe2(control, O_CLOEXEC) != 0) return ErrnoToStatus(errno, "pipe2");
+  const int read_end = control[0];
+  const bool read_data = options_.client_write_interval > absl::ZeroDuration();
+  absl::StatusOr<pid_t> pid = SpawnInNamespace(
+      backend_netns(backend), [=] { Serve(any, read_data, read_end); });
+  close(control[0]);
+  servers_.push_back(pid.ok() ? *pid : 0);
+  server_controls_.push_back(control[1]);
   if (!pid.ok()) return pid.status();
-  children_.push_back(*pid);
   return absl::OkStatus();
 }
 
@@ -244,9 +336,12 @@ absl::StatusOr<pid_t> VipScenario::ConnectClient() {
   if (pipe2(ready, O_CLOEXEC) != 0) return ErrnoToStatus(errno, "pipe2");
   const sockaddr_in6 target = SocketAddress(vip(), options_.port);
   const int write_end = ready[1];
-  absl::StatusOr<pid_t> pid = SpawnInNamespace(
-      client_netns_,
-      [target, write_end] { ConnectAndHold(target, write_end); });
+  const int64_t interval_ms =
+      absl::ToInt64Milliseconds(options_.client_write_interval);
+  absl::StatusOr<pid_t> pid =
+      SpawnInNamespace(client_netns_, [target, interval_ms, write_end] {
+        ConnectAndWrite(target, interval_ms, write_end);
+      });
   close(ready[1]);
   if (!pid.ok()) {
     close(ready[0]);
@@ -271,6 +366,14 @@ absl::Status VipScenario::RepointVip(int backend) {
   if (backend < 1 || backend > options_.backends) {
     return absl::InvalidArgumentError(absl::StrCat("no backend ", backend));
   }
+  if (options_.ipvs) {
+    if (backend == vip_backend_) return absl::OkStatus();
+    absl::Status status = RealServer("-a", backend);
+    if (!status.ok()) return status;
+    status = RealServer("-d", vip_backend_);
+    if (status.ok()) vip_backend_ = backend;
+    return status;
+  }
   std::vector<std::string> replace = Iptables();
   for (const char* arg : {"-t", "nat", "-R", "PREROUTING", "1"}) {
     replace.push_back(arg);
@@ -279,8 +382,56 @@ absl::Status VipScenario::RepointVip(int backend) {
   return RunCommand(replace).status();
 }
 
+absl::Status VipScenario::SendFin(int backend) {
+  if (backend < 1 || backend > options_.backends ||
+      servers_[backend - 1] == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("backend ", backend, " is not running"));
+  }
+  const char byte = 'F';
+  if (write(server_controls_[backend - 1], &byte, 1) != 1) {
+    return ErrnoToStatus(errno, "write to the server's control pipe");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VipScenario::Vanish(int backend) {
+  if (backend < 1 || backend > options_.backends ||
+      servers_[backend - 1] == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("backend ", backend, " is already gone"));
+  }
+  // Silence first, then the link: nothing the dying server's kernel sends
+  // (FIN, or RST for unread data) may reach the client, and the router must
+  // not answer the client's retransmissions with "host unreachable".
+  absl::Status status = RunAll(
+      {{"ip", "-n", router_netns_, "neigh", "replace", backend_address(backend),
+        "lladdr", "02:00:00:00:00:99", "dev", "br0", "nud", "permanent"},
+       {"ip", "-n", router_netns_, "link", "del",
+        absl::StrCat("rb", backend)}});
+  if (!status.ok()) return status;
+  status = KillAndReap(servers_[backend - 1]);
+  if (!status.ok()) return status;
+  servers_[backend - 1] = 0;
+  close(server_controls_[backend - 1]);
+  server_controls_[backend - 1] = -1;
+  const std::string& netns = backend_netns(backend);
+  status = RunCommand({"ip", "netns", "del", netns}).status();
+  if (!status.ok()) return status;
+  created_netns_.erase(
+      std::remove(created_netns_.begin(), created_netns_.end(), netns),
+      created_netns_.end());
+  return absl::OkStatus();
+}
+
 VipScenario::~VipScenario() {
   for (pid_t pid : children_) KillAndReap(pid).IgnoreError();
+  for (pid_t pid : servers_) {
+    if (pid > 0) KillAndReap(pid).IgnoreError();
+  }
+  for (int fd : server_controls_) {
+    if (fd >= 0) close(fd);
+  }
   for (auto it = created_netns_.rbegin(); it != created_netns_.rend(); ++it) {
     RunCommand({"ip", "netns", "del", *it}).status().IgnoreError();
   }

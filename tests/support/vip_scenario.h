@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace ghostpeer::testing {
 
@@ -32,6 +33,16 @@ struct VipScenarioOptions {
   int backends = 2;   // 1..9; the VIP starts pointing at backend 1
   uint16_t port = 8080;
   std::string prefix = "gp-it-vip";
+  // Zero: a client sends one line and holds the socket. Otherwise it sends
+  // 200 bytes this often until a send fails (a writer whose data piles up
+  // once its backend is gone), and the backends read what arrives.
+  absl::Duration client_write_interval = absl::ZeroDuration();
+  // The router balances with IPVS instead of an iptables DNAT rule, as
+  // Docker swarm's lb_ namespace does: the VIP a local address of the
+  // router, an IPVS service (rr) with masquerading real servers, and
+  // vs/conntrack=1. Create() answers Unavailable where the kernel has no
+  // IPVS ("this kernel has no IPVS") or ipvsadm is missing.
+  bool ipvs = false;
 };
 
 class VipScenario {
@@ -53,8 +64,28 @@ class VipScenario {
   absl::StatusOr<pid_t> ConnectClient();
 
   // Points the VIP at backend `backend` (1-based) for NEW connections;
-  // existing ones keep their conntrack entry.
+  // existing ones keep their conntrack (or IPVS) entry.
   absl::Status RepointVip(int backend);
+
+  // The server of `backend` shuts the write side (sends FIN) of every
+  // connection it accepted, as a dying server would. The clients go to
+  // CLOSE_WAIT. FailedPrecondition once the backend vanished.
+  absl::Status SendFin(int backend);
+
+  // `backend` disappears without a sound: the router's neighbour entry for
+  // it is pinned to a MAC nobody has (no failed ARP, so no ICMP error: as
+  // over an overlay), its link is cut (whatever its dying kernel sends
+  // reaches nobody), its server killed and its namespace deleted. The
+  // router's conntrack keeps the flows to it for as long as the clients'
+  // retransmissions refresh them. FailedPrecondition if already gone.
+  absl::Status Vanish(int backend);
+
+  // A glob (`--netns-only`) matching every namespace of the scenario, and
+  // the range of all its addresses (`--cluster-cidr`).
+  std::string netns_glob() const { return base_ + "-*"; }
+  std::string cidr() const {
+    return options_.ipv6 ? "fd00:77::/32" : "10.77.0.0/16";
+  }
 
   // `ip netns` names (files under /var/run/netns).
   const std::string& client_netns() const { return client_netns_; }
@@ -75,6 +106,9 @@ class VipScenario {
   absl::Status StartBackend(int backend);
   std::vector<std::string> Iptables() const;  // iptables or ip6tables argv
   std::vector<std::string> DnatRule(int backend) const;
+  std::string Endpoint(const std::string& ip) const;  // "[ip]:port" for v6
+  // ipvsadm in the router: `op` ("-a" or "-d") the real server `backend`.
+  absl::Status RealServer(const std::string& op, int backend);
 
   VipScenarioOptions options_;
   std::string base_;
@@ -83,6 +117,11 @@ class VipScenario {
   std::vector<std::string> backend_netns_;
   std::vector<std::string> created_netns_;
   std::vector<pid_t> children_;
+  // Per backend (index backend - 1): its server's pid (0 once vanished) and
+  // the write end of its control pipe (one byte: send FINs).
+  std::vector<pid_t> servers_;
+  std::vector<int> server_controls_;
+  int vip_backend_ = 1;
 };
 
 }  // namespace ghostpeer::testing
