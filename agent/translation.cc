@@ -327,80 +327,79 @@ struct NetlinkEntry {
 void ParseTuple(absl::Span<const uint8_t> bytes, NetlinkEntry* entry,
                 std::optional<NetlinkTuple>* out) {
   NetlinkTuple tuple;
-  bool ok = WalkAttributes(
+  const bool framed = WalkAttributes(
       bytes, [&](uint16_t type, absl::Span<const uint8_t> payload) {
         if (type == CTA_TUPLE_IP) {
-          ok = WalkAttributes(
-                   payload,
-                   [&](uint16_t ip_type, absl::Span<const uint8_t> address) {
-                     const bool v4 =
-                         ip_type == CTA_IP_V4_SRC || ip_type == CTA_IP_V4_DST;
-                     const bool v6 =
-                         ip_type == CTA_IP_V6_SRC || ip_type == CTA_IP_V6_DST;
-                     if (!v4 && !v6) return;
-                     if (address.size() != (v4 ? 4u : 16u)) {
-                       entry->malformed = true;
-                       return;
-                     }
-                     std::string text =
-                         FormatInetAddress(v4 ? AF_INET : AF_INET6, address);
-                     if (ip_type == CTA_IP_V4_SRC || ip_type == CTA_IP_V6_SRC) {
-                       tuple.src = std::move(text);
-                     } else {
-                       tuple.dst = std::move(text);
-                     }
-                   }) &&
-               ok;
+          const bool nested_framed = WalkAttributes(
+              payload,
+              [&](uint16_t ip_type, absl::Span<const uint8_t> address) {
+                const bool v4 =
+                    ip_type == CTA_IP_V4_SRC || ip_type == CTA_IP_V4_DST;
+                const bool v6 =
+                    ip_type == CTA_IP_V6_SRC || ip_type == CTA_IP_V6_DST;
+                if (!v4 && !v6) return;
+                if (address.size() != (v4 ? 4u : 16u)) {
+                  entry->malformed = true;
+                  return;
+                }
+                std::string text =
+                    FormatInetAddress(v4 ? AF_INET : AF_INET6, address);
+                if (ip_type == CTA_IP_V4_SRC || ip_type == CTA_IP_V6_SRC) {
+                  tuple.src = std::move(text);
+                } else {
+                  tuple.dst = std::move(text);
+                }
+              });
+          if (!nested_framed) entry->malformed = true;
         } else if (type == CTA_TUPLE_PROTO) {
-          ok = WalkAttributes(
-                   payload,
-                   [&](uint16_t proto_type, absl::Span<const uint8_t> value) {
-                     switch (proto_type) {
-                       case CTA_PROTO_NUM:
-                         if (value.size() != 1) {
-                           entry->malformed = true;
-                         } else {
-                           tuple.protocol = value[0];
-                         }
-                         break;
-                       case CTA_PROTO_SRC_PORT:
-                       case CTA_PROTO_DST_PORT:
-                         if (value.size() != 2) {
-                           entry->malformed = true;
-                         } else {
-                           (proto_type == CTA_PROTO_SRC_PORT ? tuple.sport
-                                                             : tuple.dport) =
-                               Big16(value);
-                         }
-                         break;
-                       default:
-                         break;  // ICMP id/type/code
-                     }
-                   }) &&
-               ok;
+          const bool nested_framed = WalkAttributes(
+              payload,
+              [&](uint16_t proto_type, absl::Span<const uint8_t> value) {
+                switch (proto_type) {
+                  case CTA_PROTO_NUM:
+                    if (value.size() != 1) {
+                      entry->malformed = true;
+                    } else {
+                      tuple.protocol = value[0];
+                    }
+                    break;
+                  case CTA_PROTO_SRC_PORT:
+                  case CTA_PROTO_DST_PORT:
+                    if (value.size() != 2) {
+                      entry->malformed = true;
+                    } else {
+                      (proto_type == CTA_PROTO_SRC_PORT ? tuple.sport
+                                                        : tuple.dport) =
+                          Big16(value);
+                    }
+                    break;
+                  default:
+                    break;  // ICMP id/type/code
+                }
+              });
+          if (!nested_framed) entry->malformed = true;
         }
       });
-  if (!ok) entry->malformed = true;
+  if (!framed) entry->malformed = true;
   *out = std::move(tuple);
 }
 
 void ParseProtoInfo(absl::Span<const uint8_t> bytes, NetlinkEntry* entry) {
-  bool ok = WalkAttributes(
+  const bool framed = WalkAttributes(
       bytes, [&](uint16_t type, absl::Span<const uint8_t> payload) {
         if (type != CTA_PROTOINFO_TCP) return;
-        ok = WalkAttributes(
-                 payload,
-                 [&](uint16_t tcp_type, absl::Span<const uint8_t> value) {
-                   if (tcp_type != CTA_PROTOINFO_TCP_STATE) return;
-                   if (value.size() != 1) {
-                     entry->malformed = true;
-                   } else {
-                     entry->tcp_state = value[0];
-                   }
-                 }) &&
-             ok;
+        const bool nested_framed = WalkAttributes(
+            payload, [&](uint16_t tcp_type, absl::Span<const uint8_t> value) {
+              if (tcp_type != CTA_PROTOINFO_TCP_STATE) return;
+              if (value.size() != 1) {
+                entry->malformed = true;
+              } else {
+                entry->tcp_state = value[0];
+              }
+            });
+        if (!nested_framed) entry->malformed = true;
       });
-  if (!ok) entry->malformed = true;
+  if (!framed) entry->malformed = true;
 }
 
 // 1. Collect the attributes we need, checking each one's length.
