@@ -62,6 +62,8 @@ declare -A seeds=(
   [proc_net_tcp_fuzzer]="$testdata/agent/proc_net_tcp.txt $testdata/agent/proc_net_tcp6.txt"
   [cgroup_fuzzer]="$(echo $testdata/agent/cgroup_*.txt)"
   [proc_pid_fuzzer]="$testdata/agent/proc_pid_stat.txt $testdata/agent/proc_pid_status.txt"
+  [ctnetlink_fuzzer]="$testdata/agent/conntrack_dump.nlbin $testdata/agent/conntrack_eperm.nlbin"
+  [translation_text_fuzzer]="$testdata/agent/ip_vs_conn.txt $testdata/agent/nf_conntrack.txt"
   [docker_containers_fuzzer]="$(echo $testdata/docker/container{s,_inspect}*.json $testdata/docker/error_*.json)"
   [docker_tasks_fuzzer]="$testdata/docker/tasks.json"
   [docker_services_fuzzer]="$testdata/docker/services.json"
@@ -72,7 +74,8 @@ declare -A seeds=(
   [ingest_stream_fuzzer]=""
 )
 targets=(sock_diag_fuzzer rtnetlink_fuzzer proc_net_tcp_fuzzer cgroup_fuzzer
-         proc_pid_fuzzer docker_containers_fuzzer docker_tasks_fuzzer
+         proc_pid_fuzzer ctnetlink_fuzzer translation_text_fuzzer
+         docker_containers_fuzzer docker_tasks_fuzzer
          docker_services_fuzzer docker_networks_fuzzer docker_events_fuzzer
          ingest_fuzzer ingest_stream_fuzzer)
 
