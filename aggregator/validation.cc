@@ -69,6 +69,17 @@ absl::Status CheckText(absl::string_view field, absl::string_view value,
   return absl::OkStatus();
 }
 
+// Status lines that may quote what the node holds (a namespace's name in
+// "conntrack: cannot enter lb_x"): repaired like names (valid UTF-8, no
+// control characters: shown on one line), then bounded.
+absl::Status RepairText(absl::string_view field, std::string* value,
+                        const ValidationLimits& limits) {
+  if (HasControlCharacter(*value) || !IsValidUtf8(*value)) {
+    *value = RepairUtf8(*value);
+  }
+  return CheckText(field, *value, limits);
+}
+
 // Rewrites `*address` to its canonical form; `allow_empty` for fields that
 // may legitimately be absent.
 absl::Status CheckAddress(absl::string_view field, std::string* address,
@@ -183,8 +194,33 @@ absl::Status CheckSocket(v1::SocketRecord* socket, absl::string_view node,
       CheckAddress("remote_ip", socket->mutable_remote_ip()));
   GHOSTPEER_RETURN_IF_ERROR(CheckPort("local_port", socket->local_port()));
   GHOSTPEER_RETURN_IF_ERROR(CheckPort("remote_port", socket->remote_port()));
+  // The backend is judged like a remote address (detector rule 7): the same
+  // canonical text, or the history would not find it.
+  GHOSTPEER_RETURN_IF_ERROR(CheckAddress(
+      "backend_ip", socket->mutable_backend_ip(), /*allow_empty=*/true));
+  GHOSTPEER_RETURN_IF_ERROR(CheckPort("backend_port", socket->backend_port()));
+  if (socket->backend_ip().empty() &&
+      (socket->backend_port() != 0 ||
+       socket->translated_by() != v1::TRANSLATOR_UNSPECIFIED ||
+       socket->translation_netns_inode() != 0)) {
+    return Invalid("backend_ip", "missing while the translation is described");
+  }
+  if (!v1::Translator_IsValid(socket->translated_by())) {
+    return Invalid("translated_by", absl::StrCat("unknown translator ",
+                                                 socket->translated_by()));
+  }
+  // A protocol this build does not know would be judged by the wrong rules
+  // (TCP's, as UNSPECIFIED): refused, like an unknown TCP state.
+  if (!v1::Protocol_IsValid(socket->protocol())) {
+    return Invalid("protocol",
+                   absl::StrCat("unknown protocol ", socket->protocol()));
+  }
+  // A UDP socket has no TCP state to speak of (the kernel reports
+  // ESTABLISHED for a connected one, CLOSE otherwise); an agent may leave
+  // it unset.
   if (!v1::TcpState_IsValid(socket->state()) ||
-      socket->state() == v1::TCP_STATE_UNSPECIFIED) {
+      (socket->state() == v1::TCP_STATE_UNSPECIFIED &&
+       socket->protocol() != v1::PROTOCOL_UDP)) {
     return Invalid("state",
                    absl::StrCat("unknown TCP state ", socket->state()));
   }
@@ -245,6 +281,29 @@ absl::Status CheckNamespace(v1::NamespaceInfo* ns,
   GHOSTPEER_RETURN_IF_ERROR(RepairName("task", ns->mutable_task(), limits));
   GHOSTPEER_RETURN_IF_ERROR(CheckText("error", ns->error(), limits));
   GHOSTPEER_RETURN_IF_ERROR(CheckText("path", ns->path(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      RepairText("translation_error", ns->mutable_translation_error(), limits));
+  if (ns->has_ipvs()) {
+    // sysctls: expire_nodest_conn and expire_quiescent_template are
+    // booleans, conn_reuse_mode a small mode (0..3 in kernels so far); -1
+    // where the agent could not read the file. Anything else is not a
+    // value these files hold.
+    const v1::IpvsSettings& ipvs = ns->ipvs();
+    auto check = [](absl::string_view field, int32_t value,
+                    int32_t max) -> absl::Status {
+      if (value < -1 || value > max) {
+        return Invalid(field, absl::StrCat(value, " is not a value of it (-1..",
+                                           max, ")"));
+      }
+      return absl::OkStatus();
+    };
+    GHOSTPEER_RETURN_IF_ERROR(
+        check("ipvs.expire_nodest_conn", ipvs.expire_nodest_conn(), 1));
+    GHOSTPEER_RETURN_IF_ERROR(check("ipvs.expire_quiescent_template",
+                                    ipvs.expire_quiescent_template(), 1));
+    GHOSTPEER_RETURN_IF_ERROR(
+        check("ipvs.conn_reuse_mode", ipvs.conn_reuse_mode(), 255));
+  }
   return absl::OkStatus();
 }
 
@@ -475,6 +534,9 @@ absl::Status ValidateSocketSnapshot(v1::SocketSnapshot* snapshot,
       CheckText("snapshot.kernel", body->kernel(), limits));
   GHOSTPEER_RETURN_IF_ERROR(
       CheckText("snapshot.docker_status", body->docker_status(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(RepairText("snapshot.translation_status",
+                                       body->mutable_translation_status(),
+                                       limits));
   for (int i = 0; i < body->namespaces_size(); ++i) {
     absl::Status s = CheckNamespace(body->mutable_namespaces(i), limits);
     if (!s.ok()) return Prefixed(s, "snapshot.namespaces[", i, "]");

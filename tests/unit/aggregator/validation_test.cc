@@ -210,6 +210,82 @@ TEST(ValidateSocketSnapshotTest, Table) {
       {"unknown capture source",
        [](auto* s) { First(s)->set_source(static_cast<v1::CaptureSource>(5)); },
        "unknown capture source"},
+      // Translations and UDP (detector rules 7 and 8).
+      {"translated socket",
+       [](auto* s) {
+         First(s)->set_backend_ip("10.0.1.9");
+         First(s)->set_backend_port(5432);
+         First(s)->set_translated_by(v1::TRANSLATOR_IPVS);
+         First(s)->set_translation_netns_inode(4026532001);
+       },
+       ""},
+      {"bad backend ip",
+       [](auto* s) { First(s)->set_backend_ip("10.0.1.300"); },
+       "snapshot.sockets[0].backend_ip"},
+      {"backend port out of range",
+       [](auto* s) {
+         First(s)->set_backend_ip("10.0.1.9");
+         First(s)->set_backend_port(65536);
+       },
+       "snapshot.sockets[0].backend_port: 65536 is not a port"},
+      {"translation described without a backend",
+       [](auto* s) { First(s)->set_translated_by(v1::TRANSLATOR_CONNTRACK); },
+       "backend_ip: missing while the translation is described"},
+      {"backend port without a backend",
+       [](auto* s) { First(s)->set_backend_port(80); }, "backend_ip: missing"},
+      {"unknown translator",
+       [](auto* s) {
+         First(s)->set_backend_ip("10.0.1.9");
+         First(s)->set_translated_by(static_cast<v1::Translator>(3));
+       },
+       "unknown translator 3"},
+      {"udp socket", [](auto* s) { First(s)->set_protocol(v1::PROTOCOL_UDP); },
+       ""},
+      {"udp socket without a tcp state",
+       [](auto* s) {
+         First(s)->set_protocol(v1::PROTOCOL_UDP);
+         First(s)->set_state(v1::TCP_STATE_UNSPECIFIED);
+       },
+       ""},
+      {"unknown protocol",
+       [](auto* s) { First(s)->set_protocol(static_cast<v1::Protocol>(17)); },
+       "unknown protocol 17"},
+      {"ipvs settings as read, or unreadable",
+       [](auto* s) {
+         v1::IpvsSettings* ipvs =
+             s->mutable_snapshot()->mutable_namespaces(0)->mutable_ipvs();
+         ipvs->set_expire_nodest_conn(0);
+         ipvs->set_expire_quiescent_template(-1);
+         ipvs->set_conn_reuse_mode(1);
+       },
+       ""},
+      {"ipvs setting no sysctl holds",
+       [](auto* s) {
+         s->mutable_snapshot()
+             ->mutable_namespaces(0)
+             ->mutable_ipvs()
+             ->set_expire_nodest_conn(7);
+       },
+       "snapshot.namespaces[0].ipvs.expire_nodest_conn: 7"},
+      {"negative ipvs setting",
+       [](auto* s) {
+         s->mutable_snapshot()
+             ->mutable_namespaces(0)
+             ->mutable_ipvs()
+             ->set_conn_reuse_mode(-5);
+       },
+       "ipvs.conn_reuse_mode"},
+      {"translation error too long",
+       [](auto* s) {
+         s->mutable_snapshot()->mutable_namespaces(0)->set_translation_error(
+             std::string(1025, 'x'));
+       },
+       "snapshot.namespaces[0].translation_error: longer than 1024"},
+      {"translation status too long",
+       [](auto* s) {
+         s->mutable_snapshot()->set_translation_status(std::string(1025, 'x'));
+       },
+       "snapshot.translation_status: longer than 1024"},
       {"negative pid", [](auto* s) { First(s)->set_pid(-3); }, "pid"},
       {"bad namespace address",
        [](auto* s) {
@@ -276,6 +352,26 @@ TEST(ValidateSocketSnapshotTest, NormalisesAddressesAndFillsNode) {
   EXPECT_EQ(snapshot.snapshot().sockets(0).remote_ip(), "10.0.1.6");
   EXPECT_EQ(snapshot.snapshot().sockets(0).node(), "node-1");
   EXPECT_EQ(snapshot.snapshot().node(), "node-1");
+}
+
+// Status lines may quote names from the node: shown on one line, valid
+// UTF-8, like names; a backend compares like a remote address.
+TEST(ValidateSocketSnapshotTest, NormalisesBackendsAndRepairsStatusLines) {
+  v1::SocketSnapshot snapshot = GoodSnapshot();
+  First(&snapshot)->set_backend_ip("FD00:0:0::0009");
+  First(&snapshot)->set_backend_port(5432);
+  snapshot.mutable_snapshot()->set_translation_status(
+      "unavailable: lb_\xff\tdenied\n");
+  snapshot.mutable_snapshot()->mutable_namespaces(0)->set_translation_error(
+      "conntrack: \xc3(");
+  ASSERT_TRUE(
+      ValidateSocketSnapshot(&snapshot, "node-1", kNow, ValidationLimits())
+          .ok());
+  EXPECT_EQ(snapshot.snapshot().sockets(0).backend_ip(), "fd00::9");
+  EXPECT_EQ(snapshot.snapshot().translation_status(),
+            "unavailable: lb_\\xff\\tdenied\\n");
+  EXPECT_EQ(snapshot.snapshot().namespaces(0).translation_error(),
+            "conntrack: \\xc3(");
 }
 
 // A name from the node with a control character in it (a process may call
