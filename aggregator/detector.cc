@@ -245,6 +245,29 @@ std::optional<absl::Time> LastHeard(const SocketView& view,
   return taken_at - absl::Milliseconds(static_cast<int64_t>(age_ms));
 }
 
+// A peer address a finding can be about: not loopback, not unspecified,
+// not the socket's own.
+bool IsJudgeablePeer(const std::string& peer, const std::string& local) {
+  return !IsLoopbackIpAddress(peer) && !IsUnspecifiedIpAddress(peer) &&
+         peer != local;
+}
+
+// Who the address a translated socket names (its VIP) belongs to, as the
+// client's node reaches it: the holder recorded last, else the owner that
+// held it last; nullopt for an address nobody held (a DNAT VIP no owner
+// reports).
+std::optional<v1::AddressOwner> VipOwner(const AddressHistory& history,
+                                         const std::string& vip,
+                                         absl::string_view client_node) {
+  const AddressRecord* record = history.Find(vip);
+  if (record == nullptr) return std::nullopt;
+  const AddressView view(*record, history, client_node);
+  const OwnershipInterval* owner = view.NewestHolder();
+  if (owner == nullptr) owner = view.LastEnded();
+  if (owner == nullptr) return std::nullopt;
+  return owner->ToProto();
+}
+
 // Which addresses each namespace of the node holds.
 absl::flat_hash_map<uint64_t, absl::flat_hash_set<absl::string_view>>
 OwnAddresses(
@@ -278,12 +301,15 @@ std::string FindingId(absl::string_view node, const SocketKeyView& key,
 
 std::string EncodeMemory(const SocketMemory& memory,
                          const AddressHistory& history) {
+  // The target is an address (validated, canonical: no spaces); "-" for
+  // none yet.
   std::string out =
-      absl::StrCat("2 ", absl::ToUnixMicros(memory.first_seen), " ",
+      absl::StrCat("3 ", absl::ToUnixMicros(memory.first_seen), " ",
                    memory.history_mark, " ", memory.has_written ? 1 : 0, " ",
                    memory.written, " ", memory.fin_seen ? 1 : 0, " ",
                    memory.written_at_fin, " ", memory.acked_at_fin, " ",
-                   memory.vanished_streak, " ", memory.reassigned_streak);
+                   memory.vanished_streak, " ", memory.reassigned_streak, " ",
+                   memory.target.empty() ? "-" : absl::CEscape(memory.target));
   for (OwnerId owner : memory.first_holders) {
     absl::StrAppend(&out, "\n", absl::CEscape(history.OwnerKey(owner)), "\t",
                     absl::CEscape(history.OwnerContainerId(owner)));
@@ -300,9 +326,18 @@ absl::StatusOr<SocketMemory> DecodeMemory(absl::string_view encoded,
   std::vector<absl::string_view> fields = absl::StrSplit(lines[0], ' ');
   // Format 1 (before confirmations) has no streaks: its finding was raised,
   // so its evidence counts as confirmed.
+  // Format 2 has no target: it judged the remote address.
   const bool v1 = fields.size() == 8 && fields[0] == "1";
   const bool v2 = fields.size() == 10 && fields[0] == "2";
-  if (!v1 && !v2) return bad("unknown format");
+  const bool v3 = fields.size() == 11 && fields[0] == "3";
+  if (!v1 && !v2 && !v3) return bad("unknown format");
+  std::string target;
+  if (v3) {
+    if (fields[10] != "-" && !absl::CUnescape(fields[10], &target)) {
+      return bad("target");
+    }
+    fields.pop_back();
+  }
   int64_t numbers[9] = {
       0, 0, 0, 0, 0, 0, 0, kConfirmedStreak, kConfirmedStreak};
   for (size_t i = 0; i + 1 < fields.size(); ++i) {
@@ -322,6 +357,7 @@ absl::StatusOr<SocketMemory> DecodeMemory(absl::string_view encoded,
   memory.acked_at_fin = static_cast<uint64_t>(numbers[6]);
   memory.vanished_streak = static_cast<uint32_t>(numbers[7]);
   memory.reassigned_streak = static_cast<uint32_t>(numbers[8]);
+  memory.target = std::move(target);
   for (size_t i = 1; i < lines.size(); ++i) {
     std::vector<absl::string_view> parts = absl::StrSplit(lines[i], '\t');
     std::string key, container;
@@ -346,19 +382,25 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
 
   for (const SocketView& view : input.sockets) {
     const v1::SocketRecord& socket = *view.record;
-    // 0. Eligibility.
-    if (!CanLoseData(socket.state())) continue;
+    // 0. Eligibility. 8: a UDP socket is judged when connected (a remote
+    //    port; the address is checked below), whatever state it reports.
+    const bool udp = socket.protocol() == v1::PROTOCOL_UDP;
+    if (udp ? socket.remote_port() == 0 : !CanLoseData(socket.state())) {
+      continue;
+    }
     if (socket.inode() == 0) continue;  // an orphan: no application left
     const std::string& remote = socket.remote_ip();
-    if (IsLoopbackIpAddress(remote) || IsUnspecifiedIpAddress(remote) ||
-        remote == socket.local_ip()) {
-      continue;
-    }
+    if (!IsJudgeablePeer(remote, socket.local_ip())) continue;
+    // 7. A translated socket is judged on its backend; the address it
+    //    names (the VIP) only describes the finding.
+    const bool translated = !socket.backend_ip().empty();
+    const std::string& target = translated ? socket.backend_ip() : remote;
+    if (translated && !IsJudgeablePeer(target, socket.local_ip())) continue;
     if (auto ns = own.find(socket.netns_inode());
-        ns != own.end() && ns->second.contains(remote)) {
+        ns != own.end() && ns->second.contains(target)) {
       continue;
     }
-    const AddressRecord* record = history.Find(remote);
+    const AddressRecord* record = history.Find(target);
     if (record == nullptr) continue;
     const AddressView address(*record, history, input.node);
     if (address.empty() || address.ever_vip()) continue;
@@ -368,31 +410,44 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
     const uint64_t fingerprint =
         view.fingerprint != 0 ? view.fingerprint : SocketFingerprint(key);
     auto [it, inserted] = memory->sockets.try_emplace(fingerprint);
-    if (inserted) {
-      it->second.first_seen = input.now;
-      it->second.history_mark = history.next_id();
-      address.Holders(&it->second.first_holders);
-    }
     SocketMemory& mem = it->second;
+    // Memory from before the field (format 2) judged the remote address,
+    // which was then the target.
+    if (mem.target.empty() && !inserted) mem.target = target;
+    if (inserted || mem.target != target) {
+      // First sight of this connection, or of its translation (a VIP
+      // socket whose backend appeared or changed): what held the old
+      // target says nothing about the new one. The byte counts are the
+      // socket's and stay.
+      mem.target = target;
+      mem.first_seen = input.now;
+      mem.history_mark = history.next_id();
+      address.Holders(&mem.first_holders);
+      mem.vanished_streak = 0;
+      mem.reassigned_streak = 0;
+    }
     mem.generation = generation;
-    const bool has_info = socket.has_tcp_info();
+    // 8. UDP has no tcp_info to read, whatever a record carries.
+    const bool has_info = !udp && socket.has_tcp_info();
     const uint64_t acked = has_info ? socket.tcp_info().bytes_acked() : 0;
     const uint64_t written = acked + socket.send_queue();
     const bool wrote = mem.has_written && written > mem.written;
     mem.has_written = true;
     mem.written = written;
-    const bool close_wait = socket.state() == v1::TCP_STATE_CLOSE_WAIT;
+    const bool close_wait = !udp && socket.state() == v1::TCP_STATE_CLOSE_WAIT;
     if (close_wait && !mem.fin_seen) {
       mem.fin_seen = true;
       mem.written_at_fin = written;
       mem.acked_at_fin = acked;
     }
 
-    // 2. Bytes at risk.
+    // 2. Bytes at risk (8: none for UDP, which nothing acknowledges).
     const uint64_t at_risk =
-        socket.send_queue() + (mem.fin_seen && has_info
-                                   ? SubtractSaturating(acked, mem.acked_at_fin)
-                                   : 0);
+        udp ? 0
+            : socket.send_queue() +
+                  (mem.fin_seen && has_info
+                       ? SubtractSaturating(acked, mem.acked_at_fin)
+                       : 0);
     const bool data_waiting = socket.send_queue() > 0 ||
                               (has_info && (socket.tcp_info().unacked() > 0 ||
                                             socket.tcp_info().backoff() > 0));
@@ -404,7 +459,7 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
       v1::Finding& finding = out.finding;
       finding.set_id(FindingId(input.node, key, kind));
       finding.set_kind(kind);
-      finding.set_severity(severity);
+      finding.set_severity(udp ? v1::WARNING : severity);
       finding.set_status(v1::OPEN);
       *finding.mutable_socket() = ReAged(view);
       if (last_owner != nullptr) {
@@ -412,6 +467,12 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
       }
       if (current_owner != nullptr) {
         *finding.mutable_peer_current_owner() = current_owner->ToProto();
+      }
+      if (translated) {
+        if (std::optional<v1::AddressOwner> vip =
+                VipOwner(history, remote, input.node)) {
+          *finding.mutable_vip_owner() = *std::move(vip);
+        }
       }
       finding.set_bytes_at_risk(at_risk);
       // Told once, at detection, in UTC: the story is stored with the
@@ -422,7 +483,8 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
 
     // 6. Does this snapshot prove the connection outlived a departure an
     //    event reported, with data nobody acknowledged?
-    const std::optional<absl::Time> heard = LastHeard(view, input.taken_at);
+    const std::optional<absl::Time> heard =
+        has_info ? LastHeard(view, input.taken_at) : std::nullopt;
     auto outlived_reported_departure = [&](const OwnershipInterval* gone) {
       if (!options.fast_departures || gone == nullptr || !has_info ||
           !data_waiting) {

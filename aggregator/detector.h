@@ -44,6 +44,9 @@ struct SocketMemory {
   // reassigned peer; see DetectorOptions::confirmations.
   uint32_t vanished_streak = 0;
   uint32_t reassigned_streak = 0;
+  // The address judged (rule 7): the backend of a translated socket, else
+  // its remote address. Empty in memory persisted before the field.
+  std::string target;
 };
 
 // The memory of one node's connections, owned by the caller between calls,
@@ -123,7 +126,8 @@ struct DetectedFinding {
 //    left to send); for a loopback or unspecified peer; for a peer address
 //    the client's own namespace holds; for an address nobody in the retained
 //    history ever held (outside services); or for an address that ever was a
-//    swarm VIP (the kernel's IPVS answers for those). Nor for an orphan (no
+//    swarm VIP (the kernel's IPVS answers for those) unless the socket says
+//    where the VIP sends it (rule 7). Nor for an orphan (no
 //    socket inode: the application closed it and is gone; the kernel's last
 //    retransmissions of a LAST_ACK or FIN_WAIT1 socket leave nobody to tell
 //    and nothing to fix), so a finding resolves when its client goes away.
@@ -195,6 +199,30 @@ struct DetectedFinding {
 //    departure, still holds data nobody acknowledged, and nobody answered
 //    it since. Departures inferred from absence (kAbsence, or kUnknown
 //    after a restart) keep `confirmations`.
+// 7. Translated sockets (backend_ip set: the agent found the conntrack DNAT
+//    or IPVS entry of this connection). Everything above is judged on the
+//    backend address instead of the remote one: its holders, its scope, its
+//    departures, the own-namespace and loopback checks; the remote address
+//    (a VIP) may be a swarm VIP. The finding's vip_owner is who holds the
+//    remote address as the client reaches it (the holder recorded last,
+//    else the owner that held it last; absent for an address no owner
+//    reports, a plain DNAT VIP); peer_last_owner / peer_current_owner are
+//    the backend's. A socket's memory records the address it judged: when
+//    the target changes (a translation appears, or names another backend),
+//    first sight and the streaks start again, since the old target's
+//    holders say nothing of the new one. A VIP socket with no translation
+//    found stays unjudged (no evidence, no finding).
+// 8. UDP (protocol PROTOCOL_UDP; UNSPECIFIED is TCP, from older agents).
+//    Only a connected socket (a remote port, and a remote address that is
+//    neither unspecified nor loopback) is judged, whatever state it
+//    reports; directly or through a translation (rule 7), by rules 3 and 4
+//    with these differences: always WARNING; bytes_at_risk 0 (nothing
+//    acknowledges a datagram, so no count of lost bytes exists); no
+//    tcp_info is read even if a record carries one, so the peer is never
+//    "heard" (3's answered-since check and 4(c) do not apply) and rule 6
+//    never fires: every UDP finding waits for `confirmations` consecutive
+//    snapshots with its peer gone or reassigned. Rules 2 and 5 (CLOSE_WAIT)
+//    are TCP's only.
 //
 // `memory` is updated (entries of sockets not in this snapshot are
 // dropped). Findings are returned sorted by id.

@@ -37,8 +37,73 @@ std::string LastOwnerClause(const v1::Finding& finding,
 }
 
 std::string AtRisk(const v1::Finding& finding) {
+  if (finding.socket().protocol() == v1::PROTOCOL_UDP) {
+    // Nothing acknowledges a datagram: no count of bytes lost exists. Say
+    // what the socket shows.
+    const v1::SocketRecord& socket = finding.socket();
+    return absl::StrCat("its datagrams go unanswered (UDP; send queue ",
+                        HumanBytes(socket.send_queue()), ", receive queue ",
+                        HumanBytes(socket.recv_queue()), ")");
+  }
   if (finding.bytes_at_risk() == 0) return "nothing queued yet";
   return absl::StrCat(HumanBytes(finding.bytes_at_risk()), " at risk");
+}
+
+// The peer of a translated socket (socket.backend_ip set): the address it
+// names and where the translation sends it: "db's VIP 10.0.1.2:5432, whose
+// connection still goes to 10.0.1.6:5432", or, for an address nobody is
+// known to own, "10.77.9.9:8080, translated to 10.77.2.11:8080".
+std::string TranslatedPeer(const v1::Finding& finding) {
+  const v1::SocketRecord& socket = finding.socket();
+  const std::string vip = Endpoint(socket.remote_ip(), socket.remote_port());
+  const std::string backend =
+      Endpoint(socket.backend_ip(), socket.backend_port());
+  const v1::AddressOwner& owner = finding.vip_owner();
+  if (finding.has_vip_owner() && owner.kind() == v1::OWNER_KIND_SWARM_VIP &&
+      !owner.service().empty()) {
+    return absl::StrCat(owner.service(), "'s VIP ", vip,
+                        ", whose connection still goes to ", backend);
+  }
+  const std::string name =
+      finding.has_vip_owner() ? ShortTaskName(OwnerName(owner)) : "";
+  if (!name.empty()) {
+    return absl::StrCat(vip, " (", name, "), whose connection still goes to ",
+                        backend);
+  }
+  return absl::StrCat(vip, ", translated to ", backend);
+}
+
+// " (db.1, gone since 12:03:04 UTC)": the backend's last owner, as a
+// translated peer's story names it.
+std::string GoneClause(const v1::Finding& finding,
+                       const StoryContext& context) {
+  const v1::AddressOwner& last = finding.peer_last_owner();
+  const std::string owner =
+      finding.has_peer_last_owner() ? ShortTaskName(OwnerName(last)) : "";
+  const bool dated = finding.has_peer_last_owner() && IsSet(last.until());
+  if (owner.empty() && !dated) return " (gone)";
+  std::string clause = absl::StrCat(" (", owner.empty() ? "" : owner,
+                                    owner.empty() ? "" : ", ", "gone");
+  if (dated) {
+    absl::StrAppend(&clause, " since ",
+                    StoryTime(FromProto(last.until()), context));
+  }
+  absl::StrAppend(&clause, ")");
+  return clause;
+}
+
+// How a story names a kind: "a close-wait writer".
+std::string KindPhrase(v1::FindingKind kind) {
+  switch (kind) {
+    case v1::VANISHED_PEER:
+      return "a vanished peer";
+    case v1::REASSIGNED_PEER:
+      return "a reassigned peer";
+    case v1::CLOSE_WAIT_WRITER:
+      return "a close-wait writer";
+    default:
+      return "another kind";
+  }
 }
 
 }  // namespace
@@ -119,21 +184,53 @@ std::string ComposeStory(const v1::Finding& finding,
   const v1::SocketRecord& socket = finding.socket();
   std::string subject = StoryClient(socket);
   if (!socket.node().empty()) absl::StrAppend(&subject, " on ", socket.node());
-  const std::string peer = Endpoint(socket.remote_ip(), socket.remote_port());
+  const bool udp = socket.protocol() == v1::PROTOCOL_UDP;
+  const bool translated = !socket.backend_ip().empty();
+  const std::string peer =
+      translated ? TranslatedPeer(finding)
+                 : Endpoint(socket.remote_ip(), socket.remote_port());
   const std::string last = LastOwnerClause(finding, context);
+  // A ghost whose peer had sent its FIN first: the story says so, since it
+  // is also the only finding the socket gets (no separate close-wait
+  // writer).
+  const std::string closed =
+      !udp && socket.state() == v1::TCP_STATE_CLOSE_WAIT &&
+              finding.kind() != v1::CLOSE_WAIT_WRITER
+          ? "; the peer had closed the connection"
+          : "";
 
   std::string story;
   switch (finding.kind()) {
     case v1::VANISHED_PEER:
+      if (translated) {
+        // "gone since" says what "nobody holds it now" says directly.
+        const std::string gone = GoneClause(finding, context);
+        if (udp) {
+          story = absl::StrCat(subject, " sends to ", peer, gone, "; ",
+                               AtRisk(finding));
+        } else if (finding.severity() == v1::CRITICAL ||
+                   finding.bytes_at_risk() > 0) {
+          story = absl::StrCat(subject, " is writing to ", peer, gone, closed,
+                               "; ", AtRisk(finding));
+        } else {
+          story = absl::StrCat(subject, " holds an idle connection to ", peer,
+                               gone, closed, "; its next write will be lost");
+        }
+        break;
+      }
       // Said outright: that nobody holds the address is the whole finding.
-      if (finding.severity() == v1::CRITICAL || finding.bytes_at_risk() > 0) {
-        story = absl::StrCat(subject, " is writing to ", peer, last,
+      if (udp) {
+        story = absl::StrCat(subject, " sends to ", peer, last,
                              "; nobody holds it now; ", AtRisk(finding));
+      } else if (finding.severity() == v1::CRITICAL ||
+                 finding.bytes_at_risk() > 0) {
+        story = absl::StrCat(subject, " is writing to ", peer, last,
+                             "; nobody holds it now", closed, "; ",
+                             AtRisk(finding));
       } else {
-        story =
-            absl::StrCat(subject, " holds an idle connection to ", peer, last,
-                         "; nobody holds it now; its next write will be "
-                         "lost");
+        story = absl::StrCat(subject, " holds an idle connection to ", peer,
+                             last, "; nobody holds it now", closed,
+                             "; its next write will be lost");
       }
       break;
     case v1::REASSIGNED_PEER: {
@@ -149,8 +246,8 @@ std::string ComposeStory(const v1::Finding& finding,
       } else {
         now_held = absl::StrCat(" and now belongs to ", current);
       }
-      story = absl::StrCat(subject, " is connected to ", peer, last, now_held,
-                           "; ", AtRisk(finding));
+      story = absl::StrCat(subject, udp ? " sends to " : " is connected to ",
+                           peer, last, now_held, closed, "; ", AtRisk(finding));
       break;
     }
     case v1::CLOSE_WAIT_WRITER:
@@ -162,6 +259,11 @@ std::string ComposeStory(const v1::Finding& finding,
       story = absl::StrCat(subject, " has a suspect connection to ", peer, last,
                            "; ", AtRisk(finding));
       break;
+  }
+  if (finding.previous_kind() != v1::FINDING_KIND_UNSPECIFIED &&
+      finding.previous_kind() != finding.kind()) {
+    absl::StrAppend(&story, "; reported as ",
+                    KindPhrase(finding.previous_kind()), " before");
   }
   if (finding.status() == v1::RESOLVED) {
     if (IsSet(finding.resolved_at())) {

@@ -59,7 +59,14 @@ std::string OwnerName(const v1::AddressOwner& owner);
 // The story composed from the finding's fields, with task names shortened
 // (ShortTaskName), worded by kind and severity (an idle VANISHED_PEER "will
 // lose its next write", a critical one "is writing"), ending in what is at
-// risk and, once resolved, when it resolved. Not yet made printable.
+// risk and, once resolved, when it resolved. A translated socket names the
+// VIP and the backend ("writing to db's VIP 10.0.1.2:5432, whose connection
+// still goes to 10.0.1.6:5432 (db.1, gone since 12:03:04 UTC)"; "...,
+// translated to ..." when nobody owns the address); a UDP socket "sends
+// to" its peer and gives its queues instead of bytes at risk; a vanished or
+// reassigned peer of a CLOSE_WAIT socket adds that the peer had closed the
+// connection; a finding whose kind changed says what it was reported as
+// before (previous_kind). Not yet made printable.
 std::string ComposeStory(const v1::Finding& finding,
                          const StoryContext& context);
 

@@ -66,6 +66,10 @@ struct DetectorCase {
 };
 
 const v1::AddressOwner kServer = Container("10.0.1.6", "gpx-srv.1");
+// A swarm service "db" behind its VIP 10.0.1.2, served by db.1 at 10.0.1.6.
+const v1::AddressOwner kDbVip = Vip("10.0.1.2", "db");
+const v1::AddressOwner kDb1 = Container("10.0.1.6", "db.1");
+const v1::AddressOwner kDb2 = Container("10.0.1.6", "db.2", "node-3");
 const v1::AddressOwner kOther = Container("10.0.1.6", "gpx-other.1", "node-3");
 
 // Scoped owners (model.proto AddressScope): a bridge address each node hands
@@ -114,6 +118,21 @@ SocketSpec To(std::string remote, SocketSpec spec = SocketSpec{}) {
   spec.remote_ip = std::move(remote);
   return spec;
 }
+// A client of `vip` whose connection the node translates to `backend`.
+SocketSpec Via(std::string vip, std::string backend, SocketSpec spec) {
+  spec.remote_ip = std::move(vip);
+  spec.remote_port = 5432;
+  spec.backend_ip = std::move(backend);
+  spec.backend_port = 5432;
+  return spec;
+}
+// A connected UDP socket (no tcp_info, as the agent reports them).
+SocketSpec Udp(SocketSpec spec = SocketSpec{}) {
+  spec.protocol = v1::PROTOCOL_UDP;
+  spec.tcp_info = false;
+  spec.remote_port = 514;
+  return spec;
+}
 SocketSpec HeardAgo(uint32_t ms, SocketSpec spec = SocketSpec{}) {
   spec.last_ack_recv_ms = ms;
   spec.last_data_recv_ms = ms;
@@ -123,6 +142,13 @@ SocketSpec HeardAgo(uint32_t ms, SocketSpec spec = SocketSpec{}) {
 std::pair<std::string, v1::AddressEvent> On(const std::string& node,
                                             v1::AddressEvent event) {
   return {node, std::move(event)};
+}
+
+// db's VIP 10.0.1.2 stays; its backend db.1 (10.0.1.6) left at T(5).
+std::vector<std::pair<std::string, v1::AddressEvent>> DbBackendGone() {
+  return {On("manager-1", Attach(1, T(0), kDbVip)),
+          On("node-2", Attach(1, T(0), kDb1)),
+          On("node-2", Detach(2, T(5), kDb1))};
 }
 
 const std::vector<DetectorCase>& Cases() {
@@ -427,6 +453,160 @@ const std::vector<DetectorCase>& Cases() {
              {To("172.18.0.3", Stuck())},
              10,
              {}}}},
+          // Rule 7: translated sockets are judged on their backend.
+          {"VIP socket whose backend vanished: critical",
+           {{DbBackendGone(),
+             {Via("10.0.1.2", "10.0.1.6", Stuck(720))},
+             10,
+             {{v1::VANISHED_PEER, v1::CRITICAL, 720}}}}},
+          {"VIP socket whose backend vanished, idle: warning",
+           {{DbBackendGone(),
+             {Via("10.0.1.2", "10.0.1.6", Idle())},
+             10,
+             {{v1::VANISHED_PEER, v1::WARNING, 0}}}}},
+          {"VIP socket whose backend lives: nothing",
+           {{{On("manager-1", Attach(1, T(0), kDbVip)),
+              On("node-2", Attach(1, T(0), kDb1))},
+             {Via("10.0.1.2", "10.0.1.6", Stuck())},
+             10,
+             {}}}},
+          {"VIP socket whose backend address went to another task: reassigned",
+           {{{On("manager-1", Attach(1, T(0), kDbVip)),
+              On("node-2", Attach(1, T(0), kDb1))},
+             {Via("10.0.1.2", "10.0.1.6", Stuck())},
+             10,
+             {}},
+            {{On("node-2", Detach(2, T(12), kDb1)),
+              On("node-3", Attach(1, T(13), kDb2))},
+             {Via("10.0.1.2", "10.0.1.6", Stuck())},
+             15,
+             {{v1::REASSIGNED_PEER, v1::CRITICAL}}}}},
+          {"VIP socket with no translation found: nothing, backend gone or not",
+           {{DbBackendGone(),
+             {[] {
+               SocketSpec spec = Stuck();
+               spec.remote_ip = "10.0.1.2";
+               spec.remote_port = 5432;
+               return spec;
+             }()},
+             10,
+             {}}}},
+          {"plain DNAT address nobody owns, backend vanished: critical",
+           {{{On("node-2", Attach(1, T(0), kDb1)),
+              On("node-2", Detach(2, T(5), kDb1))},
+             {Via("10.77.9.9", "10.0.1.6", Stuck())},
+             10,
+             {{v1::VANISHED_PEER, v1::CRITICAL}}}}},
+          {"backend nobody ever held: nothing",
+           {{{On("manager-1", Attach(1, T(0), kDbVip))},
+             {Via("10.0.1.2", "10.0.9.9", Stuck())},
+             10,
+             {}}}},
+          {"backend on loopback or the client's own address: nothing",
+           {{{On("node-2", Attach(1, T(0), Container("127.0.0.1", "odd"))),
+              On("node-2", Detach(2, T(1), Container("127.0.0.1", "odd"))),
+              On("node-2", Attach(3, T(0), Container("10.0.1.8", "me"))),
+              On("node-2", Detach(4, T(1), Container("10.0.1.8", "me")))},
+             {Via("10.0.1.2", "127.0.0.1", Stuck()),
+              Via("10.0.1.2", "10.0.1.8", Stuck())},
+             10,
+             {}}}},
+          {"backend held by the client's own namespace: nothing",
+           {{{On("node-2", Attach(1, T(0), kDb1)),
+              On("node-2", Detach(2, T(5), kDb1))},
+             {Via("10.0.1.2", "10.0.1.6", Stuck())},
+             10,
+             {},
+             {"10.0.1.6"}}}},
+          {"a VIP's remote address that vanished says nothing when the "
+           "backend lives",
+           {{{On("node-2", Attach(1, T(0), Container("10.77.9.9", "old.1"))),
+              On("node-2", Detach(2, T(5), Container("10.77.9.9", "old.1"))),
+              On("node-2", Attach(3, T(0), kDb1))},
+             {Via("10.77.9.9", "10.0.1.6", Stuck())},
+             10,
+             {}}}},
+          // Rule 8: connected UDP.
+          {"UDP to a vanished peer: warning, nothing counted at risk",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {[] {
+               SocketSpec spec = Udp();
+               spec.send_queue = 4096;
+               return spec;
+             }()},
+             10,
+             {{v1::VANISHED_PEER, v1::WARNING, 0}}}}},
+          {"UDP to a reassigned peer: warning",
+           {{{On("node-2", Attach(1, T(0), kServer))}, {Udp()}, 10, {}},
+            {{On("node-2", Detach(2, T(12), kServer)),
+              On("node-3", Attach(1, T(13), kOther))},
+             {Udp()},
+             15,
+             {{v1::REASSIGNED_PEER, v1::WARNING, 0}}}}},
+          {"UDP through a translation to a vanished backend: warning",
+           {{DbBackendGone(),
+             {Via("10.0.1.2", "10.0.1.6", Udp())},
+             10,
+             {{v1::VANISHED_PEER, v1::WARNING, 0}}}}},
+          {"UDP to a live peer: nothing",
+           {{{On("node-2", Attach(1, T(0), kServer))}, {Udp()}, 10, {}}}},
+          {"UDP unconnected (no remote port, wildcard remote): nothing",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {[] {
+                SocketSpec spec = Udp();
+                spec.remote_port = 0;
+                return spec;
+              }(),
+              [] {
+                SocketSpec spec = Udp();
+                spec.remote_ip = "0.0.0.0";
+                return spec;
+              }(),
+              [] {
+                SocketSpec spec = Udp();
+                spec.remote_ip = "::";
+                spec.local_ip = "::";
+                return spec;
+              }()},
+             10,
+             {}}}},
+          {"UDP to loopback: nothing",
+           {{{On("node-2", Attach(1, T(0), Container("127.0.0.53", "dns"))),
+              On("node-2", Detach(2, T(1), Container("127.0.0.53", "dns")))},
+             {To("127.0.0.53", Udp())},
+             10,
+             {}}}},
+          {"UDP in whatever state it reports is judged; never a close-wait "
+           "writer",
+           {{{On("node-2", Attach(1, T(0), kServer))},
+             {WithState(Udp(), v1::TCP_STATE_CLOSE)},
+             10,
+             {}},
+            {{},
+             {[] {
+               SocketSpec spec = WithState(Udp(), v1::TCP_STATE_CLOSE_WAIT);
+               spec.send_queue = 300;
+               return spec;
+             }()},
+             15,
+             {}},
+            {{On("node-2", Detach(2, T(16), kServer))},
+             {WithState(Udp(), v1::TCP_STATE_CLOSE)},
+             20,
+             {{v1::VANISHED_PEER, v1::WARNING, 0}}}}},
+          {"UDP with a stray tcp_info: the peer is never heard from it",
+           {{{On("node-2", Attach(1, T(0), kServer)),
+              On("node-2", Detach(2, T(5), kServer))},
+             {[] {
+               // Heard 1 s ago by TCP's reading: would suppress a TCP ghost.
+               SocketSpec spec = Udp();
+               spec.tcp_info = true;
+               return spec;
+             }()},
+             100,
+             {{v1::VANISHED_PEER, v1::WARNING, 0}}}}},
           {"overlay peer on another node vanished: cluster-wide",
            {{{On("node-2",
                  Attach(1, T(0), Overlay("10.0.1.6", "gpx-o.1", "node-2"))),
@@ -541,6 +721,135 @@ TEST(DetectorFindingTest, CarriesOwnersStoryAndStableId) {
   EXPECT_EQ(second[0].finding.SerializeAsString(), f.SerializeAsString());
 }
 
+// One snapshot of one socket on node-1 at T(at), confirmations 1.
+std::vector<DetectedFinding> DetectOne(const AddressHistory& history,
+                                       const v1::SocketRecord& record,
+                                       double at, ConnectionMemory* memory,
+                                       DetectorOptions options = AtOnce()) {
+  const std::vector<SocketView> views = {{&record, 0}};
+  DetectionInput input;
+  input.node = "node-1";
+  input.now = T(at);
+  input.taken_at = T(at);
+  input.sockets = views;
+  return Detect(input, history, options, memory);
+}
+
+TEST(DetectorTranslationTest, NamesTheVipItsServiceAndTheDeadBackend) {
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("manager-1", Attach(1, T(0), kDbVip), &changes);
+  history.Apply("node-2", Attach(1, T(0), kDb1), &changes);
+  history.Apply("node-2", Detach(2, T(3724), kDb1), &changes);
+  const v1::SocketRecord record =
+      Socket(Via("10.0.1.2", "10.0.1.6", Stuck(70 * 1024)));
+  ConnectionMemory memory;
+  auto found = DetectOne(history, record, 3730, &memory);
+  ASSERT_EQ(found.size(), 1u);
+  const v1::Finding& f = found[0].finding;
+  EXPECT_EQ(f.kind(), v1::VANISHED_PEER);
+  EXPECT_EQ(f.severity(), v1::CRITICAL);
+  EXPECT_EQ(f.vip_owner().kind(), v1::OWNER_KIND_SWARM_VIP);
+  EXPECT_EQ(f.vip_owner().service(), "db");
+  EXPECT_EQ(f.vip_owner().address(), "10.0.1.2");
+  EXPECT_EQ(f.peer_last_owner().task(), "db.1");
+  EXPECT_EQ(f.peer_last_owner().address(), "10.0.1.6");
+  EXPECT_EQ(f.socket().backend_ip(), "10.0.1.6");
+  EXPECT_EQ(f.bytes_at_risk(), 70u * 1024);
+  EXPECT_EQ(f.story(),
+            "gpx-cli.1 on node-1 is writing to db's VIP 10.0.1.2:5432, whose "
+            "connection still goes to 10.0.1.6:5432 (db.1, gone since "
+            "09:02:04 UTC); 70 KB at risk");
+}
+
+TEST(DetectorTranslationTest, AVipNobodyOwnsIsNamedByItsTranslation) {
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Attach(1, T(0), kDb1), &changes);
+  history.Apply("node-2", Detach(2, T(3724), kDb1), &changes);
+  const v1::SocketRecord record =
+      Socket(Via("10.77.9.9", "10.0.1.6", Stuck(2048)));
+  ConnectionMemory memory;
+  auto found = DetectOne(history, record, 3730, &memory);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_FALSE(found[0].finding.has_vip_owner());
+  EXPECT_EQ(found[0].finding.story(),
+            "gpx-cli.1 on node-1 is writing to 10.77.9.9:5432, translated to "
+            "10.0.1.6:5432 (db.1, gone since 09:02:04 UTC); 2.0 KB at risk");
+}
+
+TEST(DetectorTranslationTest, AReassignedBackendNamesBothOwners) {
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("manager-1", Attach(1, T(0), kDbVip), &changes);
+  history.Apply("node-2", Attach(1, T(0), kDb1), &changes);
+  const v1::SocketRecord record = Socket(Via("10.0.1.2", "10.0.1.6", Stuck()));
+  ConnectionMemory memory;
+  EXPECT_THAT(DetectOne(history, record, 10, &memory), IsEmpty());
+  history.Apply("node-2", Detach(2, T(12), kDb1), &changes);
+  history.Apply("node-3", Attach(1, T(13), kDb2), &changes);
+  auto found = DetectOne(history, record, 15, &memory);
+  ASSERT_EQ(found.size(), 1u);
+  const v1::Finding& f = found[0].finding;
+  EXPECT_EQ(f.kind(), v1::REASSIGNED_PEER);
+  EXPECT_EQ(f.vip_owner().service(), "db");
+  EXPECT_EQ(f.peer_last_owner().task(), "db.1");
+  EXPECT_EQ(f.peer_current_owner().task(), "db.2");
+}
+
+TEST(DetectorTranslationTest, ATranslationFoundLaterStartsTheMemoryAgain) {
+  // A socket to 10.0.1.7 judged directly at first; then the agent finds
+  // its translation to 10.0.1.6. Who held 10.0.1.7 says nothing of
+  // 10.0.1.6: first sight (time, holders, streaks) starts again there.
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Attach(1, T(0), Container("10.0.1.7", "x.1")),
+                &changes);
+  history.Apply("node-3", Attach(1, T(0), kOther), &changes);
+  v1::SocketRecord record = Socket(To("10.0.1.7", Stuck()));
+  ConnectionMemory memory;
+  EXPECT_THAT(DetectOne(history, record, 5, &memory), IsEmpty());
+  ASSERT_EQ(memory.sockets.size(), 1u);
+  const SocketMemory& mem = memory.sockets.begin()->second;
+  EXPECT_EQ(mem.target, "10.0.1.7");
+  record.set_backend_ip("10.0.1.6");
+  record.set_backend_port(27017);
+  // gpx-other.1 held 10.0.1.6 at first sight of it: no finding.
+  EXPECT_THAT(DetectOne(history, record, 10, &memory), IsEmpty());
+  ASSERT_EQ(memory.sockets.size(), 1u);
+  EXPECT_EQ(mem.target, "10.0.1.6");
+  EXPECT_EQ(mem.first_seen, T(10));
+  ASSERT_EQ(mem.first_holders.size(), 1u);
+  EXPECT_EQ(history.OwnerContainerId(mem.first_holders[0]),
+            kOther.container_id());
+}
+
+TEST(DetectorUdpTest, WaitsForConfirmationsEvenAfterAReportedDeparture) {
+  // No acknowledgement and no tcp_info: nothing proves a single snapshot
+  // right, so a Docker die does not shortcut the two snapshots.
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Attach(1, T(0), kServer, v1::DOCKER_EVENT), &changes);
+  SocketSpec spec = Udp();
+  spec.send_queue = 512;
+  const v1::SocketRecord record = Socket(spec);
+  ConnectionMemory memory;
+  const DetectorOptions production;
+  EXPECT_THAT(DetectOne(history, record, 5, &memory, production), IsEmpty());
+  history.Apply("node-2", Detach(2, T(7), kServer, v1::DOCKER_EVENT), &changes);
+  EXPECT_THAT(DetectOne(history, record, 10, &memory, production), IsEmpty());
+  auto found = DetectOne(history, record, 15, &memory, production);
+  ASSERT_EQ(found.size(), 1u);
+  const v1::Finding& f = found[0].finding;
+  EXPECT_EQ(f.kind(), v1::VANISHED_PEER);
+  EXPECT_EQ(f.severity(), v1::WARNING);
+  EXPECT_EQ(f.bytes_at_risk(), 0u);
+  EXPECT_EQ(f.story(),
+            "gpx-cli.1 on node-1 sends to 10.0.1.6:514, which belonged to "
+            "gpx-srv.1 until 08:00:07 UTC; nobody holds it now; its datagrams "
+            "go unanswered (UDP; send queue 512 B, receive queue 0 B)");
+}
+
 TEST(DetectorFindingTest, IdsDifferByKindAndSocket) {
   const v1::SocketRecord a = Socket(SocketSpec{});
   SocketSpec other;
@@ -610,6 +919,7 @@ TEST(DetectorMemoryTest, EncodeDecodeRoundTrip) {
   memory.acked_at_fin = 98;
   memory.vanished_streak = 2;
   memory.reassigned_streak = 0;
+  memory.target = "fd00::6";
   const std::string encoded = EncodeMemory(memory, history);
 
   AddressHistory fresh;  // another process: owners are interned anew
@@ -623,6 +933,7 @@ TEST(DetectorMemoryTest, EncodeDecodeRoundTrip) {
   EXPECT_EQ(decoded->acked_at_fin, 98u);
   EXPECT_EQ(decoded->vanished_streak, 2u);
   EXPECT_EQ(decoded->reassigned_streak, 0u);
+  EXPECT_EQ(decoded->target, "fd00::6");
   ASSERT_EQ(decoded->first_holders.size(), 1u);
   EXPECT_EQ(fresh.OwnerKey(decoded->first_holders[0]),
             history.OwnerKey(memory.first_holders[0]));
@@ -632,6 +943,19 @@ TEST(DetectorMemoryTest, EncodeDecodeRoundTrip) {
   EXPECT_EQ(DecodeMemory("garbage", &fresh).status().code(),
             absl::StatusCode::kDataLoss);
   EXPECT_EQ(DecodeMemory("1 2 3", &fresh).status().code(),
+            absl::StatusCode::kDataLoss);
+  // Format 2 (before translations) has no target: it is learnt again.
+  absl::StatusOr<SocketMemory> v2 =
+      DecodeMemory("2 42000000 7 1 500 1 99 98 2 0", &fresh);
+  ASSERT_TRUE(v2.ok()) << v2.status();
+  EXPECT_EQ(v2->target, "");
+  absl::StatusOr<SocketMemory> none =
+      DecodeMemory("3 42000000 7 1 500 1 99 98 2 0 -", &fresh);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->target, "");
+  EXPECT_EQ(DecodeMemory("3 42000000 7 1 500 1 99 98 2 0 \\x", &fresh)
+                .status()
+                .code(),
             absl::StatusCode::kDataLoss);
 }
 

@@ -159,6 +159,10 @@ struct SocketSpec {
   bool tcp_info = true;
   uint64_t inode = 908125;
   uint64_t netns_inode = 4026532625;
+  // Where a translation (DNAT, IPVS) sends the connection; empty: none.
+  std::string backend_ip;
+  uint32_t backend_port = 0;
+  v1::Protocol protocol = v1::PROTOCOL_UNSPECIFIED;
 };
 
 inline v1::SocketRecord Socket(const SocketSpec& spec) {
@@ -178,6 +182,13 @@ inline v1::SocketRecord Socket(const SocketSpec& spec) {
   socket.set_task("gpx-cli.1");
   socket.set_service("gpx-cli");
   socket.set_source(v1::CAPTURE_SOURCE_SOCK_DIAG);
+  socket.set_protocol(spec.protocol);
+  if (!spec.backend_ip.empty()) {
+    socket.set_backend_ip(spec.backend_ip);
+    socket.set_backend_port(spec.backend_port);
+    socket.set_translated_by(v1::TRANSLATOR_CONNTRACK);
+    socket.set_translation_netns_inode(4026531840);
+  }
   if (spec.tcp_info) {
     v1::TcpInfo* info = socket.mutable_tcp_info();
     info->set_bytes_acked(spec.bytes_acked);

@@ -31,8 +31,8 @@ TEST(AlertmanagerPayloadTest, OpenAlertHasRoutingLabelsStoryAndTimes) {
   // No story from the Engine: composed as of first_seen (T0), in UTC.
   EXPECT_EQ(alert["annotations"]["summary"],
             "orders.2 on node-3 is writing to 10.0.1.6:27017, which belonged "
-            "to mongo.1 until 11:05:40 UTC; nobody holds it now; 70 KB at "
-            "risk");
+            "to mongo.1 until 11:05:40 UTC; nobody holds it now; the peer "
+            "had closed the connection; 70 KB at risk");
   EXPECT_NE(alert["annotations"]["description"].get<std::string>().find(
                 "10.0.1.8:50386 -> 10.0.1.6:27017 CLOSE_WAIT"),
             std::string::npos)

@@ -147,7 +147,9 @@ TEST_F(CliTest, FindingsTableWithStoriesAndTheRequestTheFlagsMake) {
   EXPECT_TRUE(absl::StrContains(
       result.out,
       "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-      "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; 1.8 KB at risk\n"))
+      "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; the peer had closed "
+      "the connection; "
+      "1.8 KB at risk\n"))
       << result.out;
 
   const auto requests = aggregator_.service().findings_requests();

@@ -36,7 +36,9 @@ TEST(RenderTest, FindingsTableReadsAtAGlance) {
       "gpx-srv.1   6m56s ago  nobody       CLOSE_WAIT    1833   1.8 KB   6m\n"
       "\n"
       "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-      "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; 1.8 KB at risk\n");
+      "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; the peer had closed "
+      "the connection; "
+      "1.8 KB at risk\n");
 }
 
 TEST(RenderTest, FindingsSortWorstFirstAndShowStatusOnlyWhenMixed) {
@@ -165,7 +167,8 @@ TEST(RenderTest, CheckLinesAreBrief) {
   EXPECT_EQ(RenderFindingLines(response, Options()),
             "CRITICAL  vanished  gpx-cli.1 on node-1 is writing to "
             "10.99.0.2:27017, which belonged to gpx-srv.1 until 12:03:04 UTC; "
-            "nobody holds it now; 1.8 KB at risk\n");
+            "nobody holds it now; the peer had closed the connection; "
+            "1.8 KB at risk\n");
 }
 
 TEST(RenderTest, SocketsTableAndTruncationNote) {
@@ -281,7 +284,9 @@ TEST(RenderTest, FindingEventLinesCarryTheirOwnTime) {
   EXPECT_EQ(RenderFindingEvent(opened, Options()),
             "12:04:00  OPENED   CRITICAL  vanished           gpx-cli.1 on "
             "node-1 is writing to 10.99.0.2:27017, which belonged to gpx-srv.1 "
-            "until 12:03:04 UTC; nobody holds it now; 1.8 KB at risk\n");
+            "until 12:03:04 UTC; nobody holds it now; the peer had closed the "
+            "connection; "
+            "1.8 KB at risk\n");
 
   v1::FindingEvent closed = opened;
   closed.set_type(v1::CLOSED);

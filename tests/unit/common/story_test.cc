@@ -86,28 +86,34 @@ TEST(StoryTest, ComposesOneLineByKindSeverityAndStatus) {
   const std::vector<Case> cases = {
       {"critical vanished", Vanished(), utc,
        "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; 1.8 KB at risk"},
+       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; the peer had closed "
+       "the connection; 1.8 KB at risk"},
       {"idle vanished", idle, utc,
        "gpx-cli.1 on node-1 holds an idle connection to 10.99.0.2:27017, "
        "which belonged to gpx-srv.1 until 12:03:04 UTC; nobody holds it now; "
+       "the peer had closed the connection; "
        "its next write will be lost"},
       {"data waiting is writing whatever the severity", warning_with_data, utc,
        "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; 70 KB at risk"},
+       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; the peer had closed "
+       "the connection; 70 KB at risk"},
       {"task ids are dropped", long_names, utc,
        "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; 1.8 KB at risk"},
+       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; the peer had closed "
+       "the connection; 1.8 KB at risk"},
       {"reassigned", reassigned, utc,
        "gpx-cli.1 on node-1 is connected to 10.99.0.2:27017, which belonged "
-       "to gpx-srv.1 until 12:03:04 UTC and now belongs to other.1; 1.8 KB at "
-       "risk"},
+       "to gpx-srv.1 until 12:03:04 UTC and now belongs to other.1; the peer "
+       "had closed the connection; 1.8 KB "
+       "at risk"},
       {"reassigned to an unnamed holder", reassigned_to_nobody_known, utc,
        "gpx-cli.1 on node-1 is connected to 10.99.0.2:27017, which belonged "
-       "to gpx-srv.1 until 12:03:04 UTC, now held by someone else; 1.8 KB at "
-       "risk"},
+       "to gpx-srv.1 until 12:03:04 UTC, now held by someone else; the peer "
+       "had closed the connection; 1.8 KB "
+       "at risk"},
       {"reassigned, former holder unknown", reassigned_without_history, utc,
        "gpx-cli.1 on node-1 is connected to 10.99.0.2:27017, now held by "
-       "other.1; 1.8 KB at risk"},
+       "other.1; the peer had closed the connection; 1.8 KB at risk"},
       {"close-wait writer", close_wait, utc,
        "gpx-cli.1 on node-1 keeps writing to 10.99.0.2:27017 after the peer "
        "closed the connection; 1.8 KB at risk"},
@@ -115,42 +121,156 @@ TEST(StoryTest, ComposesOneLineByKindSeverityAndStatus) {
        process_in_netns, utc,
        "logc (pid 4242) in netns:4026532625 on node-1 is writing to "
        "10.99.0.2:27017, which belonged to netns gpx-srv until 12:03:04 UTC; "
-       "nobody holds it now; 1.8 KB at risk"},
+       "nobody holds it now; the peer had closed the connection; 1.8 KB at "
+       "risk"},
       {"no container, no known owner", nobody_known, utc,
        "logc (pid 4242) in netns:4026532625 on node-1 is writing to "
-       "10.99.0.2:27017; nobody holds it now; 1.8 KB at risk"},
+       "10.99.0.2:27017; nobody holds it now; the peer had closed the "
+       "connection; 1.8 KB at risk"},
       {"host process, IPv6 peer", host_process, utc,
        "logc (pid 4242) on node-1 is writing to [fd00::6]:27017; nobody "
-       "holds it now; 1.8 KB at risk"},
+       "holds it now; the peer had closed the connection; 1.8 KB at risk"},
       {"unknown kind", unknown_kind, utc,
        "gpx-cli.1 on node-1 has a suspect connection to 10.99.0.2:27017, "
        "which belonged to gpx-srv.1 until 12:03:04 UTC; 1.8 KB at risk"},
       {"resolved says when", resolved, utc,
        "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; 1.8 KB at risk "
+       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; the peer had closed "
+       "the connection; 1.8 KB at risk "
        "(resolved 12:08:00 UTC)"},
       {"resolved at an unknown time", resolved_undated, utc,
        "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; 1.8 KB at risk "
+       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; the peer had closed "
+       "the connection; 1.8 KB at risk "
        "(resolved)"},
       {"left on another day: the date too", yesterday, utc,
        "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-       "gpx-srv.1 until 2026-11-22 12:10:00 UTC; nobody holds it now; 1.8 KB "
+       "gpx-srv.1 until 2026-11-22 12:10:00 UTC; nobody holds it now; the peer "
+       "had closed the connection; 1.8 KB "
        "at risk"},
       {"told in the reader's zone", Vanished(),
        StoryContext{Now(), absl::FixedTimeZone(2 * 60 * 60)},
        "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-       "gpx-srv.1 until 14:03:04 +02; nobody holds it now; 1.8 KB at risk"},
+       "gpx-srv.1 until 14:03:04 +02; nobody holds it now; the peer had closed "
+       "the connection; 1.8 KB at risk"},
       {"far west of UTC: the reader's calendar day", Vanished(),
        StoryContext{Now(), absl::FixedTimeZone(-13 * 60 * 60)},
        "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-       "gpx-srv.1 until 23:03:04 -13; nobody holds it now; 1.8 KB at risk"},
+       "gpx-srv.1 until 23:03:04 -13; nobody holds it now; the peer had closed "
+       "the connection; 1.8 KB at risk"},
       {"no time for the former holder", until_unknown, utc,
        "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
-       "gpx-srv.1; nobody holds it now; 1.8 KB at risk"},
+       "gpx-srv.1; nobody holds it now; the peer had closed the connection; "
+       "1.8 KB at risk"},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(ComposeStory(c.finding, c.context), c.want) << c.name;
+  }
+}
+
+// A client of db's VIP 10.0.1.2:5432 whose connection the node translates
+// to 10.99.0.2:27017 (the canned backend, gpx-srv.1, gone at 12:03:04).
+v1::Finding Translated() {
+  v1::Finding finding = Vanished();
+  finding.mutable_socket()->set_state(v1::TCP_STATE_ESTABLISHED);
+  finding.mutable_socket()->set_remote_ip("10.0.1.2");
+  finding.mutable_socket()->set_remote_port(5432);
+  finding.mutable_socket()->set_backend_ip("10.99.0.2");
+  finding.mutable_socket()->set_backend_port(27017);
+  v1::AddressOwner* vip = finding.mutable_vip_owner();
+  vip->set_kind(v1::OWNER_KIND_SWARM_VIP);
+  vip->set_service("db");
+  vip->set_address("10.0.1.2");
+  return finding;
+}
+
+TEST(StoryTest, TranslatedUdpAndChangedKinds) {
+  const StoryContext utc{Now()};
+
+  v1::Finding idle = Translated();
+  idle.set_severity(v1::WARNING);
+  idle.set_bytes_at_risk(0);
+
+  v1::Finding unowned = Translated();
+  unowned.clear_vip_owner();
+
+  v1::Finding owned_by_a_namespace = Translated();
+  owned_by_a_namespace.mutable_vip_owner()->set_kind(v1::OWNER_KIND_NETNS);
+  owned_by_a_namespace.mutable_vip_owner()->clear_service();
+  owned_by_a_namespace.mutable_vip_owner()->set_netns("router");
+
+  v1::Finding backend_owner_unknown = unowned;
+  backend_owner_unknown.clear_peer_last_owner();
+
+  v1::Finding translated_reassigned = Translated();
+  translated_reassigned.set_kind(v1::REASSIGNED_PEER);
+  translated_reassigned.mutable_peer_current_owner()->set_task("db.2");
+
+  v1::Finding udp = Vanished();
+  udp.mutable_socket()->set_protocol(v1::PROTOCOL_UDP);
+  udp.mutable_socket()->set_state(v1::TCP_STATE_ESTABLISHED);
+  udp.mutable_socket()->set_remote_port(514);
+  udp.mutable_socket()->set_send_queue(0);
+  udp.mutable_socket()->set_recv_queue(2048);
+  udp.set_severity(v1::WARNING);
+  udp.set_bytes_at_risk(0);
+
+  v1::Finding udp_translated = Translated();
+  udp_translated.mutable_socket()->set_protocol(v1::PROTOCOL_UDP);
+  udp_translated.mutable_socket()->set_send_queue(0);
+  udp_translated.set_severity(v1::WARNING);
+  udp_translated.set_bytes_at_risk(0);
+
+  v1::Finding was_close_wait = Vanished();
+  was_close_wait.set_previous_kind(v1::CLOSE_WAIT_WRITER);
+
+  struct Case {
+    std::string name;
+    v1::Finding finding;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {"through a swarm VIP", Translated(),
+       "gpx-cli.1 on node-1 is writing to db's VIP 10.0.1.2:5432, whose "
+       "connection still goes to 10.99.0.2:27017 (gpx-srv.1, gone since "
+       "12:03:04 UTC); 1.8 KB at risk"},
+      {"idle through a swarm VIP", idle,
+       "gpx-cli.1 on node-1 holds an idle connection to db's VIP "
+       "10.0.1.2:5432, whose connection still goes to 10.99.0.2:27017 "
+       "(gpx-srv.1, gone since 12:03:04 UTC); its next write will be lost"},
+      {"through an address nobody owns", unowned,
+       "gpx-cli.1 on node-1 is writing to 10.0.1.2:5432, translated to "
+       "10.99.0.2:27017 (gpx-srv.1, gone since 12:03:04 UTC); 1.8 KB at "
+       "risk"},
+      {"through an address a namespace owns", owned_by_a_namespace,
+       "gpx-cli.1 on node-1 is writing to 10.0.1.2:5432 (netns router), "
+       "whose connection still goes to 10.99.0.2:27017 (gpx-srv.1, gone "
+       "since 12:03:04 UTC); 1.8 KB at risk"},
+      {"backend's owner unknown", backend_owner_unknown,
+       "gpx-cli.1 on node-1 is writing to 10.0.1.2:5432, translated to "
+       "10.99.0.2:27017 (gone); 1.8 KB at risk"},
+      {"backend reassigned", translated_reassigned,
+       "gpx-cli.1 on node-1 is connected to db's VIP 10.0.1.2:5432, whose "
+       "connection still goes to 10.99.0.2:27017, which belonged to "
+       "gpx-srv.1 until 12:03:04 UTC and now belongs to db.2; 1.8 KB at "
+       "risk"},
+      {"udp", udp,
+       "gpx-cli.1 on node-1 sends to 10.99.0.2:514, which belonged to "
+       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; its datagrams go "
+       "unanswered (UDP; send queue 0 B, receive queue 2.0 KB)"},
+      {"udp through a VIP", udp_translated,
+       "gpx-cli.1 on node-1 sends to db's VIP 10.0.1.2:5432, whose "
+       "connection still goes to 10.99.0.2:27017 (gpx-srv.1, gone since "
+       "12:03:04 UTC); its datagrams go unanswered (UDP; send queue 0 B, "
+       "receive queue 0 B)"},
+      {"kind changed", was_close_wait,
+       "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
+       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; the peer had "
+       "closed the connection; 1.8 KB at risk; reported as a close-wait "
+       "writer before"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(ComposeStory(c.finding, utc), c.want) << c.name;
   }
 }
 
