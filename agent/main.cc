@@ -60,6 +60,7 @@ struct Flags {
   std::string tls_server_name;
   std::string token_file;
   std::string metrics_listen;
+  bool remediation = false;
 };
 
 // "5s", "500ms", "1m": an absl duration; CLI11 validator.
@@ -201,6 +202,15 @@ void DefineFlags(CLI::App& app, Flags& flags) {
                  "HOST:PORT for the agent's own Prometheus /metrics and "
                  "/healthz (e.g. 0.0.0.0:9471); empty (the default): none")
       ->check(ghostpeer::CheckListenAddressOrOff);
+  app.add_flag(
+      "--remediation", flags.remediation,
+      "Act on the aggregator's remediation orders: re-check here that the "
+      "named socket still exists (same inode, cookie, 4-tuple) and that no "
+      "namespace of this node holds its peer, then destroy it with "
+      "SOCK_DESTROY so the client's next write fails (ECONNABORTED) and its "
+      "reconnect logic runs, instead of retrying into the void for ~15 min. "
+      "Needs CAP_NET_ADMIN (deploy/stack.remediation.yml adds it). Off by "
+      "default: every order is refused and the agent's hello says so");
   app.add_flag("--log-json", flags.log_json, "Log JSON lines");
 }
 
@@ -244,6 +254,7 @@ ghostpeer::agent::DaemonOptions ToDaemonOptions(const Flags& flags) {
                  flags.tls_server_name};
   options.token_file = flags.token_file;
   options.metrics_listen = flags.metrics_listen;
+  options.remediation = flags.remediation;
   return options;
 }
 

@@ -320,6 +320,14 @@ void Engine::CountRejectedMessage() {
   ++counters_.messages_rejected;
 }
 
+void Engine::CountRemediationOutcome(v1::RemediationOutcomeKind kind) {
+  const size_t index = static_cast<size_t>(kind);
+  absl::MutexLock lock(&counters_mu_);
+  if (index < counters_.remediation_outcomes_received.size()) {
+    ++counters_.remediation_outcomes_received[index];
+  }
+}
+
 void Engine::Disconnected(const std::string& node,
                           const std::string& agent_instance) {
   std::shared_ptr<NodeState> state = FindNode(node);

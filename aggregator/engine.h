@@ -143,6 +143,8 @@ struct EngineCounters {
   uint64_t address_events_replayed = 0;
   // Messages refused with InvalidArgument.
   uint64_t messages_rejected = 0;
+  // RemediationOutcomes agents sent back, by v1::RemediationOutcomeKind.
+  std::array<uint64_t, 6> remediation_outcomes_received{};
   // Messages refused with ResourceExhausted, by IngestLimit.
   std::array<uint64_t, kIngestLimitCount> messages_over_limit{};
   // Store writes that failed (address batches answered with an error, or
@@ -202,6 +204,10 @@ class Engine {
   // Counts in messages_rejected a message refused before it could reach the
   // Engine (the service could not parse it).
   void CountRejectedMessage();
+
+  // Counts a (validated) RemediationOutcome an agent sent back. Storing
+  // outcomes comes with the aggregator's remediation policy (issue 11).
+  void CountRemediationOutcome(v1::RemediationOutcomeKind kind);
 
   // Validates every event first (InvalidArgument naming the bad field;
   // nothing of a bad batch is stored), skips events whose seq is <= the

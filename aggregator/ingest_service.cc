@@ -1,9 +1,11 @@
 #include "aggregator/ingest_service.h"
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "aggregator/validation.h"
 #include "common/logging.h"
 #include "common/utf8.h"
 
@@ -45,8 +47,9 @@ class IngestService::ReportReactor final
       return;
     }
     const absl::Status parsed = Parse();
-    absl::StatusOr<v1::Ack> ack =
-        parsed.ok() ? Handle(request_) : absl::StatusOr<v1::Ack>(parsed);
+    absl::StatusOr<std::optional<v1::Ack>> ack =
+        parsed.ok() ? Handle(request_)
+                    : absl::StatusOr<std::optional<v1::Ack>>(parsed);
     if (!ack.ok()) {
       // The node name was validated at Hello, and a status quotes what an
       // agent sent only through EscapeForLog.
@@ -55,8 +58,13 @@ class IngestService::ReportReactor final
       Finish(ToGrpcStatus(ack.status()));
       return;
     }
+    if (!ack->has_value()) {
+      // Nothing to acknowledge (a remediation outcome): read on.
+      StartRead(&request_bytes_);
+      return;
+    }
     v1::AggregatorMessage reply;
-    *reply.mutable_ack() = *std::move(ack);
+    *reply.mutable_ack() = **std::move(ack);
     bool own_buffer;
     grpc::Status encoded =
         grpc::SerializationTraits<v1::AggregatorMessage>::Serialize(
@@ -107,7 +115,7 @@ class IngestService::ReportReactor final
         "was stored");
   }
 
-  absl::StatusOr<v1::Ack> Handle(const v1::AgentMessage& message) {
+  absl::StatusOr<std::optional<v1::Ack>> Handle(v1::AgentMessage& message) {
     Engine& engine = *service_->engine_;
     if (message.has_hello()) {
       if (!node_.empty()) {
@@ -157,6 +165,24 @@ class IngestService::ReportReactor final
         return engine.IngestSnapshot(
             node_, instance_, std::move(*request_.mutable_socket_snapshot()),
             absl::Now());
+      }
+      case v1::AgentMessage::kRemediationOutcome: {
+        // Validated like everything else; stored with the aggregator's
+        // remediation policy later (issue 11). For now: logged and counted.
+        v1::RemediationOutcome* outcome = message.mutable_remediation_outcome();
+        absl::Status valid = ValidateRemediationOutcome(outcome, absl::Now(),
+                                                        ValidationLimits());
+        if (!valid.ok()) {
+          engine.CountRejectedMessage();
+          return valid;
+        }
+        engine.CountRemediationOutcome(outcome->outcome());
+        GP_LOG_INFO("ingest: node '{}' remediation order {}: {} ({}, errno {})",
+                    node_, EscapeForLog(outcome->order_id(), 128),
+                    v1::RemediationOutcomeKind_Name(outcome->outcome()),
+                    EscapeForLog(outcome->detail(), 512),
+                    outcome->error_number());
+        return std::nullopt;
       }
       default:
         return absl::InvalidArgumentError("empty or unknown agent message");

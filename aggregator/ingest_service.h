@@ -24,13 +24,14 @@ using NodeAuthorizer = std::function<absl::Status(grpc::CallbackServerContext*,
                                                   const std::string& node)>;
 
 // Serves Ingest.Report on top of an Engine. Per stream: the first message
-// must be Hello (else FAILED_PRECONDITION); every message is answered with
-// one Ack after the Engine stored what it covers, and the next message is
-// read only then, so a slow store slows its agent, not the others. A
-// message the Engine rejects ends that stream with the Engine's status
-// (INVALID_ARGUMENT for bad input, RESOURCE_EXHAUSTED past an ingest limit,
-// PERMISSION_DENIED for a Hello the NodeAuthorizer refuses); nothing of it
-// is stored. A message that does not parse as an AgentMessage (malformed
+// must be Hello (else FAILED_PRECONDITION); every message but a
+// RemediationOutcome (validated, logged and counted; nothing to acknowledge)
+// is answered with one Ack after the Engine stored what it covers, and the
+// next message is read only then, so a slow store slows its agent, not the
+// others. A message the Engine rejects ends that stream with the Engine's
+// status (INVALID_ARGUMENT for bad input, RESOURCE_EXHAUSTED past an ingest
+// limit, PERMISSION_DENIED for a Hello the NodeAuthorizer refuses); nothing of
+// it is stored. A message that does not parse as an AgentMessage (malformed
 // wire format, a string field that is not UTF-8) ends the stream with
 // INVALID_ARGUMENT and is counted as rejected, like any other bad message.
 //

@@ -424,6 +424,33 @@ absl::Status ValidateHello(const v1::Hello& hello,
   GHOSTPEER_RETURN_IF_ERROR(
       CheckIdentity("agent_version", hello.agent_version(), limits));
   GHOSTPEER_RETURN_IF_ERROR(CheckText("kernel", hello.kernel(), limits));
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckText("remediation_refusal", hello.remediation_refusal(), limits));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRemediationOutcome(v1::RemediationOutcome* outcome,
+                                        absl::Time now,
+                                        const ValidationLimits& limits) {
+  if (outcome->order_id().empty()) return Invalid("order_id", "missing");
+  GHOSTPEER_RETURN_IF_ERROR(
+      CheckIdentity("order_id", outcome->order_id(), limits));
+  if (outcome->outcome() == v1::REMEDIATION_OUTCOME_UNSPECIFIED ||
+      !v1::RemediationOutcomeKind_IsValid(outcome->outcome())) {
+    return Invalid(
+        "outcome",
+        absl::StrCat("unknown kind ", static_cast<int>(outcome->outcome())));
+  }
+  GHOSTPEER_RETURN_IF_ERROR(CheckText("detail", outcome->detail(), limits));
+  outcome->set_detail(RepairUtf8(outcome->detail()));
+  // errno values are small and positive (MAX_ERRNO is 4095).
+  if (outcome->error_number() < 0 || outcome->error_number() > 4095) {
+    return Invalid("error_number",
+                   absl::StrCat(outcome->error_number(), " is no errno"));
+  }
+  GHOSTPEER_ASSIGN_OR_RETURN(absl::Time at,
+                             CheckAgentTime(outcome->at(), "at", now, limits));
+  *outcome->mutable_at() = ToProto(at);
   return absl::OkStatus();
 }
 

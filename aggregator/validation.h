@@ -90,6 +90,15 @@ absl::Status ValidateNodeName(absl::string_view node,
 absl::Status ValidateHello(const v1::Hello& hello,
                            const ValidationLimits& limits);
 
+// A RemediationOutcome an agent sends back for an order: a non-empty
+// bounded order_id, a declared non-UNSPECIFIED outcome, a bounded detail
+// (repaired like names: the agent may quote what the kernel said), an
+// error_number in 0..4095, `at` as CheckAgentTime (clamped). InvalidArgument
+// naming the field otherwise.
+absl::Status ValidateRemediationOutcome(v1::RemediationOutcome* outcome,
+                                        absl::Time now,
+                                        const ValidationLimits& limits);
+
 // Checks and normalises an address batch sent by `node`: size, seqs (> 0 and
 // strictly increasing within the batch; replays against stored seqs are the
 // store's business, not an error), known event types and sources, owners

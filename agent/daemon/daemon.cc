@@ -10,6 +10,8 @@
 #include "agent/docker/docker_transport.h"
 #include "agent/docker/docker_watcher.h"
 #include "agent/report/event_journal.h"
+#include "agent/report/remediation_dispatcher.h"
+#include "agent/sock_destroy.h"
 #include "common/credentials.h"
 #include "common/http/agent_metrics.h"
 #include "common/http/http_server.h"
@@ -100,7 +102,38 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
                 journal->pending_count());
   }
 
-  // 3. Docker, when there is one: names, services, tasks, and attach/detach
+  // 3. Remediation, before anything that streams. It gets its own namespace
+  //    worker: the snapshotter's is busy for a whole snapshot, and an order
+  //    should not wait behind one. It looks at the namespaces the snapshots
+  //    cover (--netns-only included).
+  std::unique_ptr<LinuxRemediationHost> remediation_host;
+  if (options.remediation) {
+    NamespaceListOptions list_options;
+    list_options.proc_root = options.snapshotter.proc_root;
+    list_options.netns_dirs = options.snapshotter.netns_dirs;
+    list_options.own_netns = options.snapshotter.own_netns;
+    GHOSTPEER_ASSIGN_OR_RETURN(
+        remediation_host, LinuxRemediationHost::Create(NodeNamespaceLister(
+                              list_options, options.snapshotter.netns_only)));
+  }
+  RemediationExecutorOptions executor_options;
+  executor_options.enabled = options.remediation;
+  RemediationExecutor executor(executor_options, remediation_host.get());
+  RemediationDispatcherOptions dispatcher_options;
+  if (executor.enabled()) {
+    dispatcher_options.execute = [&executor](const v1::RemediationOrder& o) {
+      return executor.Execute(o);
+    };
+    GP_LOG_INFO(
+        "remediation on: orders from the aggregator destroy ghost sockets "
+        "after re-checking them here (needs CAP_NET_ADMIN)");
+  }
+  dispatcher_options.refusal = executor.refusal();
+  // Declared before the reporter (below), which uses it until destroyed.
+  RemediationDispatcher dispatcher(std::move(dispatcher_options));
+  options.reporter.remediation = &dispatcher;
+
+  // 4. Docker, when there is one: names, services, tasks, and attach/detach
   //    events as they happen. Absent or unreachable is fine: we go on with
   //    kernel data and the watcher keeps reconnecting.
   std::unique_ptr<Reporter> reporter;
@@ -135,7 +168,7 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
     options.snapshotter.container_resolver = watcher.get();
   }
 
-  // 4. The snapshotter and the stream.
+  // 5. The snapshotter and the stream.
   GHOSTPEER_ASSIGN_OR_RETURN(std::unique_ptr<Snapshotter> snapshotter,
                              Snapshotter::Create(options.snapshotter));
   WithDockerStatus snapshots(snapshotter.get(), watcher.get());
@@ -146,31 +179,39 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
       std::make_unique<Reporter>(options.reporter, &snapshots, journal.get());
   reporter_for_events.store(reporter.get());
 
-  // 5. The agent's own /metrics, read from the reporter at scrape time.
+  // 6. The agent's own /metrics, read from the reporter at scrape time.
   metrics::Registry registry;
   http::AgentMetrics agent_metrics(&registry);
   std::unique_ptr<http::HttpServer> metrics_server;
   if (!options.metrics_listen.empty()) {
     EventJournal* journal_ptr = journal.get();
     Reporter* reporter_ptr = reporter.get();
-    registry.AddCollector([&agent_metrics, journal_ptr, reporter_ptr] {
-      const ReporterStats stats = reporter_ptr->stats();
-      http::AgentMetricsValues values;
-      values.last_snapshot_duration = stats.last_snapshot_duration;
-      values.sockets = stats.last_socket_count;
-      values.namespaces_seen = stats.last_namespaces_seen;
-      values.namespaces_failed = stats.last_namespaces_failed;
-      values.buffered_events = journal_ptr->pending_count();
-      values.connected = stats.connected;
-      values.last_ack = stats.last_ack;
-      values.reconnects_total = stats.reconnects;
-      values.streams_opened_total = stats.streams_opened;
-      values.snapshots_sent_total = stats.snapshots_sent;
-      values.full_snapshots_sent_total = stats.full_snapshots_sent;
-      values.snapshot_errors_total = stats.snapshot_errors;
-      values.events_sent_total = stats.events_sent;
-      agent_metrics.Update(values, absl::Now());
-    });
+    RemediationDispatcher* dispatcher_ptr = &dispatcher;
+    registry.AddCollector(
+        [&agent_metrics, journal_ptr, reporter_ptr, dispatcher_ptr] {
+          const ReporterStats stats = reporter_ptr->stats();
+          http::AgentMetricsValues values;
+          values.last_snapshot_duration = stats.last_snapshot_duration;
+          values.sockets = stats.last_socket_count;
+          values.namespaces_seen = stats.last_namespaces_seen;
+          values.namespaces_failed = stats.last_namespaces_failed;
+          values.buffered_events = journal_ptr->pending_count();
+          values.connected = stats.connected;
+          values.last_ack = stats.last_ack;
+          values.reconnects_total = stats.reconnects;
+          values.streams_opened_total = stats.streams_opened;
+          values.snapshots_sent_total = stats.snapshots_sent;
+          values.full_snapshots_sent_total = stats.full_snapshots_sent;
+          values.snapshot_errors_total = stats.snapshot_errors;
+          values.events_sent_total = stats.events_sent;
+          const RemediationCounts counts = dispatcher_ptr->counts();
+          values.remediations_total = {{"destroyed", counts.destroyed},
+                                       {"already_gone", counts.already_gone},
+                                       {"refused", counts.refused},
+                                       {"failed", counts.failed},
+                                       {"would_destroy", counts.would_destroy}};
+          agent_metrics.Update(values, absl::Now());
+        });
     http::HttpServerOptions http_options;
     http_options.listen = options.metrics_listen;
     http_options.routes = http::StandardRoutes(&registry, nullptr);

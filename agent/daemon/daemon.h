@@ -30,6 +30,10 @@ struct DaemonOptions {
   std::string token_file;
   // host:port for the agent's own /metrics and /healthz; empty: none.
   std::string metrics_listen;
+  // Act on the aggregator's remediation orders (SOCK_DESTROY after the
+  // re-checks of agent/sock_destroy.h). Off: every order is refused and
+  // Hello says why.
+  bool remediation = false;
 };
 
 // Runs until `stop` is notified. Returns OK then; an error when the daemon

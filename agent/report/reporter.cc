@@ -53,9 +53,23 @@ grpc::ChannelArguments ReporterChannelArguments(
 Reporter::Reporter(ReporterOptions options, SnapshotSource* snapshots,
                    EventJournal* journal)
     : options_(std::move(options)),
+      own_remediation_(
+          options_.remediation == nullptr
+              ? std::make_unique<RemediationDispatcher>(
+                    RemediationDispatcherOptions{
+                        nullptr, "agent has no remediation executor"})
+              : nullptr),
+      remediation_(options_.remediation != nullptr ? options_.remediation
+                                                   : own_remediation_.get()),
       snapshots_(snapshots),
       journal_(journal),
-      encoder_(options_.full_every) {}
+      encoder_(options_.full_every) {
+  // An outcome is news for the aggregator: send it now, not at the next
+  // snapshot.
+  remediation_->SetListener([this] { Notify(); });
+}
+
+Reporter::~Reporter() { remediation_->SetListener(nullptr); }
 
 void Reporter::Stop() {
   absl::MutexLock lock(&mu_);
@@ -203,6 +217,21 @@ absl::Status Reporter::Run() {
   return absl::OkStatus();
 }
 
+absl::Status Reporter::SendOutcomes(
+    grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>& stream) {
+  for (v1::RemediationOutcome& outcome : remediation_->TakeOutcomes()) {
+    v1::AgentMessage message;
+    *message.mutable_remediation_outcome() = std::move(outcome);
+    if (!stream.Write(message)) {
+      // This and the rest are lost with the stream; the aggregator replays
+      // the orders it has no answer to, and the dispatcher answers a replay
+      // with the remembered outcome.
+      return absl::UnavailableError("stream closed while sending outcomes");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Reporter::SendPendingEvents(
     grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>& stream,
     uint64_t& sent_upto) {
@@ -258,6 +287,10 @@ absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
   std::thread reader([&] {
     v1::AggregatorMessage reply;
     while (stream->Read(&reply)) {
+      if (reply.has_remediation_order()) {
+        remediation_->Submit(reply.remediation_order());
+        continue;
+      }
       if (!reply.has_ack()) continue;
       const v1::Ack& ack = reply.ack();
       if (absl::Status s = journal_->Acknowledge(ack.address_seq()); !s.ok()) {
@@ -301,6 +334,8 @@ absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
   hello.mutable_hello()->set_agent_version(options_.agent_version);
   hello.mutable_hello()->set_agent_instance(journal_->instance());
   hello.mutable_hello()->set_kernel(options_.kernel);
+  hello.mutable_hello()->set_remediation_enabled(remediation_->enabled());
+  hello.mutable_hello()->set_remediation_refusal(remediation_->refusal());
   if (!stream->Write(hello)) {
     return finish(absl::UnavailableError(
         absl::StrCat("cannot open stream to ", options_.aggregator)));
@@ -347,6 +382,9 @@ absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
   }
 
   while (true) {
+    if (absl::Status sent = SendOutcomes(*stream); !sent.ok()) {
+      return finish(sent);
+    }
     if (absl::Status sent = SendPendingEvents(*stream, sent_upto); !sent.ok()) {
       return finish(sent);
     }

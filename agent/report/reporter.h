@@ -17,6 +17,7 @@
 #include "agent/report/address_tracker.h"
 #include "agent/report/delta_encoder.h"
 #include "agent/report/event_journal.h"
+#include "agent/report/remediation_dispatcher.h"
 #include "agent/snapshot_source.h"
 #include "common/time_util.h"
 #include "ghostpeer/v1/ingest.grpc.pb.h"
@@ -50,6 +51,10 @@ struct ReporterOptions {
   absl::Duration initial_backoff = absl::Milliseconds(500);
   absl::Duration max_backoff = absl::Seconds(30);
   const Clock* clock = Clock::Real();
+  // Where remediation orders from the aggregator go, and whether Hello says
+  // this agent remediates. Not owned; must outlive the reporter. Null: a
+  // disabled dispatcher of the reporter's own refuses every order.
+  RemediationDispatcher* remediation = nullptr;
 };
 
 struct ReporterStats {
@@ -72,6 +77,10 @@ struct ReporterStats {
 // the journal, over one long-lived Ingest.Report stream; reconnects with
 // exponential backoff and jitter when the stream breaks or goes quiet.
 //
+// Remediation orders that arrive on the stream go to the dispatcher (never
+// executed on the stream's reader thread); their outcomes are sent back on
+// the same stream as soon as they are ready.
+//
 // Per stream: Hello; the aggregator's first Ack says which address events it
 // already stored, and everything after it is (re)sent; the tracker's
 // INVENTORY follows so the aggregator can close what vanished while we were
@@ -83,6 +92,7 @@ class Reporter {
   // used from the Run() thread only.
   Reporter(ReporterOptions options, SnapshotSource* snapshots,
            EventJournal* journal);
+  ~Reporter();
 
   // Runs until Stop(). Returns OK after Stop(); errors only for a bad
   // configuration (InvalidArgument).
@@ -103,6 +113,9 @@ class Reporter {
   absl::Status WaitForChannel(grpc::Channel& channel);
   // One stream's life. Returns why it ended.
   absl::Status RunStream(v1::Ingest::Stub& stub);
+  absl::Status SendOutcomes(
+      grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>&
+          stream);
   absl::Status SendPendingEvents(
       grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>& stream,
       uint64_t& sent_upto);
@@ -115,6 +128,9 @@ class Reporter {
   bool stopped() const;
 
   const ReporterOptions options_;
+  // Used when options_.remediation is null.
+  std::unique_ptr<RemediationDispatcher> own_remediation_;
+  RemediationDispatcher* const remediation_;
   SnapshotSource* const snapshots_;
   EventJournal* const journal_;
   AddressTracker tracker_;                           // Run() thread only

@@ -90,6 +90,11 @@ AggregatorMetrics::AggregatorMetrics(metrics::Registry* registry, Caps caps)
       messages_rejected_(
           registry->AddCounter("ghostpeer_messages_rejected_total",
                                "Agent messages refused as invalid.")),
+      remediation_outcomes_(registry->AddCounter(
+          "ghostpeer_remediation_outcomes_received_total",
+          "Remediation outcomes agents reported, by outcome (destroyed, "
+          "already_gone, refused, failed, would_destroy).",
+          {"outcome"})),
       messages_over_limit_(registry->AddCounter(
           "ghostpeer_messages_over_limit_total",
           "Agent messages refused because they would cross an ingest limit "
@@ -193,6 +198,18 @@ void AggregatorMetrics::Fill(const EngineReading& reading) {
   address_events_replayed_->SetTotal(
       {}, static_cast<double>(c.address_events_replayed));
   messages_rejected_->SetTotal({}, static_cast<double>(c.messages_rejected));
+  for (v1::RemediationOutcomeKind kind :
+       {v1::REMEDIATION_DESTROYED, v1::REMEDIATION_ALREADY_GONE,
+        v1::REMEDIATION_REFUSED, v1::REMEDIATION_FAILED,
+        v1::REMEDIATION_WOULD_DESTROY}) {
+    // "REMEDIATION_ALREADY_GONE" -> "already_gone", as the agent labels it.
+    std::string label =
+        absl::AsciiStrToLower(v1::RemediationOutcomeKind_Name(kind).substr(
+            sizeof("REMEDIATION_") - 1));
+    remediation_outcomes_->SetTotal(
+        {std::move(label)},
+        static_cast<double>(c.remediation_outcomes_received[kind]));
+  }
   for (IngestLimit limit :
        {IngestLimit::kMaxNodes, IngestLimit::kMaxSocketsPerNode,
         IngestLimit::kMaxSocketBytes}) {

@@ -48,7 +48,13 @@ AgentMetrics::AgentMetrics(metrics::Registry* registry)
                                "Snapshots that failed as a whole.")),
       events_sent_(
           registry->AddCounter("ghostpeer_agent_address_events_sent_total",
-                               "Address events sent (resends included).")) {}
+                               "Address events sent (resends included).")),
+      remediations_(registry->AddCounter(
+          "ghostpeer_agent_remediations_total",
+          "Remediation orders from the aggregator answered, by outcome: "
+          "destroyed, already_gone, refused, failed, would_destroy (dry "
+          "run). Replays of an answered order are not counted again.",
+          {"outcome"})) {}
 
 void AgentMetrics::Update(const AgentMetricsValues& values, absl::Time now) {
   snapshot_duration_->Set({},
@@ -83,6 +89,9 @@ void AgentMetrics::Update(const AgentMetricsValues& values, absl::Time now) {
   snapshot_errors_->SetTotal({},
                              static_cast<double>(values.snapshot_errors_total));
   events_sent_->SetTotal({}, static_cast<double>(values.events_sent_total));
+  for (const auto& [outcome, total] : values.remediations_total) {
+    remediations_->SetTotal({outcome}, static_cast<double>(total));
+  }
 }
 
 }  // namespace ghostpeer::http

@@ -11,6 +11,9 @@
 #define GHOSTPEER_COMMON_HTTP_AGENT_METRICS_H_
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -35,6 +38,9 @@ struct AgentMetricsValues {
   uint64_t full_snapshots_sent_total = 0;
   uint64_t snapshot_errors_total = 0;
   uint64_t events_sent_total = 0;
+  // Remediation orders answered, by outcome label ("destroyed", "refused",
+  // ...; agent/report/remediation_dispatcher.h), each counted once.
+  std::vector<std::pair<std::string, uint64_t>> remediations_total;
 };
 
 // Registers the agent's families (ghostpeer_agent_*) on a registry and fills
@@ -62,6 +68,7 @@ class AgentMetrics {
   metrics::CounterFamily* full_snapshots_sent_;
   metrics::CounterFamily* snapshot_errors_;
   metrics::CounterFamily* events_sent_;
+  metrics::CounterFamily* remediations_;
   absl::Mutex mu_;
   uint64_t last_snapshots_sent_ ABSL_GUARDED_BY(mu_) = 0;
 };

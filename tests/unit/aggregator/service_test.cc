@@ -3,10 +3,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "aggregator/engine.h"
 #include "aggregator/server.h"
+#include "common/time_util.h"
 #include "ghostpeer/v1/ingest.grpc.pb.h"
 #include "ghostpeer/v1/query.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -47,8 +49,14 @@ class ServiceTest : public ::testing::Test {
                           std::chrono::seconds(10));
   }
 
+  // A stream whose Hello was acknowledged; null if it was not.
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>>
+  OpenAfterHello(grpc::ClientContext* context);
+
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<AggregatorServer> server_;
+  std::unique_ptr<v1::Ingest::Stub> stub_;
   std::shared_ptr<grpc::Channel> channel_;
 };
 
@@ -103,6 +111,100 @@ TEST_F(ServiceTest, IngestRefusesAMessageThatDoesNotParse) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("UTF-8"));
   EXPECT_EQ(engine_->Counters().messages_rejected, 1u);
+}
+
+v1::AgentMessage Outcome(v1::RemediationOutcomeKind kind) {
+  v1::AgentMessage message;
+  v1::RemediationOutcome* outcome = message.mutable_remediation_outcome();
+  outcome->set_order_id("order-1");
+  outcome->set_outcome(kind);
+  outcome->set_detail("destroyed 10.0.1.11:43322 -> 10.0.1.8:9000\n");
+  *outcome->mutable_at() = ToProto(absl::Now());
+  return message;
+}
+
+std::unique_ptr<
+    grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>>
+ServiceTest::OpenAfterHello(grpc::ClientContext* context) {
+  stub_ = v1::Ingest::NewStub(channel_);
+  Bound(context);
+  auto stream = stub_->Report(context);
+  v1::AggregatorMessage reply;
+  if (!stream->Write(Hello()) || !stream->Read(&reply)) return nullptr;
+  return stream;
+}
+
+// Agents answer remediation orders on the stream (issue 11): the outcome is
+// counted and the stream goes on (it needs no ack); the next message is
+// acknowledged as usual.
+TEST_F(ServiceTest, IngestCountsARemediationOutcomeAndReadsOn) {
+  grpc::ClientContext context;
+  auto stream = OpenAfterHello(&context);
+  ASSERT_NE(stream, nullptr);
+  v1::AggregatorMessage reply;
+  ASSERT_TRUE(stream->Write(Outcome(v1::REMEDIATION_DESTROYED)));
+  ASSERT_TRUE(stream->Write(Outcome(v1::REMEDIATION_REFUSED)));
+  v1::AgentMessage snapshot;
+  snapshot.mutable_socket_snapshot()->set_snapshot_id(1);
+  snapshot.mutable_socket_snapshot()->set_full(true);
+  *snapshot.mutable_socket_snapshot()->mutable_snapshot()->mutable_taken_at() =
+      ToProto(absl::Now());
+  ASSERT_TRUE(stream->Write(snapshot));
+  ASSERT_TRUE(stream->Read(&reply));
+  EXPECT_EQ(reply.ack().snapshot_id(), 1u);
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&reply));
+  EXPECT_TRUE(stream->Finish().ok());
+  const EngineCounters counters = engine_->Counters();
+  EXPECT_EQ(counters.remediation_outcomes_received[v1::REMEDIATION_DESTROYED],
+            1u);
+  EXPECT_EQ(counters.remediation_outcomes_received[v1::REMEDIATION_REFUSED],
+            1u);
+  EXPECT_EQ(counters.messages_rejected, 0u);
+}
+
+TEST_F(ServiceTest, IngestRefusesAMalformedRemediationOutcome) {
+  const std::vector<std::pair<std::string, v1::AgentMessage>> cases = {
+      {"unspecified", Outcome(v1::REMEDIATION_OUTCOME_UNSPECIFIED)},
+      {"unknown kind", Outcome(static_cast<v1::RemediationOutcomeKind>(99))},
+      {"no order id",
+       [] {
+         v1::AgentMessage m = Outcome(v1::REMEDIATION_FAILED);
+         m.mutable_remediation_outcome()->clear_order_id();
+         return m;
+       }()},
+      {"errno out of range",
+       [] {
+         v1::AgentMessage m = Outcome(v1::REMEDIATION_FAILED);
+         m.mutable_remediation_outcome()->set_error_number(-1);
+         return m;
+       }()},
+      {"detail too long",
+       [] {
+         v1::AgentMessage m = Outcome(v1::REMEDIATION_FAILED);
+         m.mutable_remediation_outcome()->set_detail(std::string(5000, 'x'));
+         return m;
+       }()},
+      {"no time",
+       [] {
+         v1::AgentMessage m = Outcome(v1::REMEDIATION_FAILED);
+         m.mutable_remediation_outcome()->clear_at();
+         return m;
+       }()},
+  };
+  uint64_t rejected = 0;
+  for (const auto& [name, message] : cases) {
+    SCOPED_TRACE(name);
+    grpc::ClientContext context;
+    auto stream = OpenAfterHello(&context);
+    ASSERT_NE(stream, nullptr);
+    v1::AggregatorMessage reply;
+    ASSERT_TRUE(stream->Write(message));
+    EXPECT_FALSE(stream->Read(&reply));
+    EXPECT_EQ(stream->Finish().error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(engine_->Counters().messages_rejected, ++rejected);
+  }
 }
 
 using QueryCall =

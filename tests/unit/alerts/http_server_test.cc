@@ -131,6 +131,7 @@ TEST(AgentMetricsTest, PublishesEveryReading) {
   values.last_ack = now - absl::Seconds(2);
   values.reconnects_total = 4;
   values.snapshots_sent_total = 3;
+  values.remediations_total = {{"destroyed", 2}, {"refused", 1}};
   agent.Update(values, now);
   values.snapshots_sent_total = 5;
   agent.Update(values, now);
@@ -147,6 +148,8 @@ TEST(AgentMetricsTest, PublishesEveryReading) {
       "ghostpeer_agent_snapshots_sent_total 5\n",
       "ghostpeer_agent_snapshot_seconds_count 5\n",
       "ghostpeer_agent_snapshot_seconds_bucket{le=\"0.04\"} 5\n",
+      "ghostpeer_agent_remediations_total{outcome=\"destroyed\"} 2\n",
+      "ghostpeer_agent_remediations_total{outcome=\"refused\"} 1\n",
   };
   for (const std::string& line : want) {
     EXPECT_TRUE(absl::StrContains(text, line)) << line << "\nin:\n" << text;
