@@ -13,8 +13,11 @@ namespace ghostpeer::agent {
 // every conntrack entry is ESTABLISHED with DST_NAT), then times, in turn,
 // `repetitions` times each: ReadTranslationsHere on a NamespaceWorker inside
 // it (ctnetlink path), and `conntrack -L` exec'd by a child setns'd into it
-// (output to /dev/null). Prints medians and the ratio. Removes the
-// namespace and its holder at the end. Needs root, iptables and conntrack.
+// (output to /dev/null). Prints medians and the ratio. Then whole
+// Snapshotter::Take()s with translations and without, alternated, of that
+// namespace alone and of the whole node (target: with at most 1.2x
+// without). Removes the namespace and its holder at the end. Needs root,
+// iptables and conntrack.
 absl::Status RunTranslationCost(int flows, int repetitions);
 
 }  // namespace ghostpeer::agent
