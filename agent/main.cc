@@ -203,14 +203,19 @@ void DefineFlags(CLI::App& app, Flags& flags) {
                  "/healthz (e.g. 0.0.0.0:9471); empty (the default): none")
       ->check(ghostpeer::CheckListenAddressOrOff);
   app.add_flag(
-      "--remediation", flags.remediation,
-      "Act on the aggregator's remediation orders: re-check here that the "
-      "named socket still exists (same inode, cookie, 4-tuple) and that no "
-      "namespace of this node holds its peer, then destroy it with "
-      "SOCK_DESTROY so the client's next write fails (ECONNABORTED) and its "
-      "reconnect logic runs, instead of retrying into the void for ~15 min. "
-      "Needs CAP_NET_ADMIN (deploy/stack.remediation.yml adds it). Off by "
-      "default: every order is refused and the agent's hello says so");
+         "--remediation", flags.remediation,
+         "Act on the aggregator's remediation orders: re-check here that the "
+         "named socket still exists (same inode, cookie, 4-tuple) and that no "
+         "namespace of this node holds its peer, then destroy it with "
+         "SOCK_DESTROY so the client's next write fails (ECONNABORTED) and its "
+         "reconnect logic runs, instead of retrying into the void for ~15 min. "
+         "Needs CAP_NET_ADMIN (deploy/stack.remediation.yml adds it, and sets "
+         "GHOSTPEER_AGENT_REMEDIATION=true, which turns this on too). Off by "
+         "default: every order is refused and the agent's hello says so")
+      // An environment variable as well, so that the stack overlay can turn
+      // it on without restating the command (which the TLS overlay also
+      // replaces: compose replaces lists, it does not merge them).
+      ->envname("GHOSTPEER_AGENT_REMEDIATION");
   app.add_flag("--log-json", flags.log_json, "Log JSON lines");
 }
 

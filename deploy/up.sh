@@ -28,6 +28,9 @@
 #                                    address) and show ghostpeer naming it
 #   deploy/up.sh --tls               mutual TLS and a bearer token from swarm
 #                                    secrets (made in /etc/ghostpeer/tls)
+#   deploy/up.sh --remediation       agents act on remediation orders
+#                                    (deploy/stack.remediation.yml: adds
+#                                    CAP_NET_ADMIN for SOCK_DESTROY)
 #
 # Environment: GHOSTPEER_AGGREGATOR (HOST:PORT the agents dial; default the
 # manager's swarm address, port 7070), GHOSTPEER_INTERVAL (agent snapshot
@@ -40,6 +43,7 @@ die() { echo "deploy: $*" >&2; exit 1; }
 
 demo=false
 tls=false
+remediation=false
 registry=""
 start_registry=false
 image_on_nodes=false
@@ -47,6 +51,7 @@ while (($# > 0)); do
   case "$1" in
     --demo) demo=true ;;
     --tls) tls=true ;;
+    --remediation) remediation=true ;;
     --registry)
       (($# > 1)) || { echo "deploy/up.sh: --registry needs HOST:PORT" >&2; exit 2; }
       registry=$2
@@ -191,6 +196,9 @@ if $tls; then
   stack_files+=(-c deploy/stack.tls.yml)
   cli_args=(--tls-ca "$tls_dir/ca.pem" --tls-cert "$tls_dir/cli.pem"
             --tls-key "$tls_dir/cli-key.pem" --token-file "$tls_dir/token")
+fi
+if $remediation; then
+  stack_files+=(-c deploy/stack.remediation.yml)
 fi
 
 tasks_before=$(docker service ps -q --no-trunc ghostpeer_agent 2>/dev/null || true)

@@ -29,7 +29,7 @@ expect 2 "exclude each other" --start-registry --image-on-nodes
 expect 2 "exclude each other" --image-on-nodes --registry=reg.example
 expect 2 "unknown argument '--regsitry'" --regsitry reg.example:5000
 for option in --registry --start-registry --image-on-nodes DOCKER_HOST \
-    GHOSTPEER_AGGREGATOR --insecure-registry; do
+    GHOSTPEER_AGGREGATOR --insecure-registry --remediation; do
   expect 0 "$option" --help
 done
 
