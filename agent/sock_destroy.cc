@@ -424,8 +424,10 @@ LinuxRemediationHost::AskInNamespace(
   if (!entry->has_value()) return std::nullopt;
   const NetnsEntry& ns = **entry;
   SockDiagSingleReply reply;
+  bool entered = false;
   absl::Status status =
       worker_->RunIn(ns.is_own ? "" : ns.path, [&]() -> absl::Status {
+        entered = true;
         // A diag socket answers for (and SOCK_DESTROY acts in) the
         // namespace it was created in: create it in there.
         absl::StatusOr<NetlinkSocket> diag =
@@ -438,6 +440,8 @@ LinuxRemediationHost::AskInNamespace(
         reply = std::move(*answer);
         return absl::OkStatus();
       });
+  // Its handle vanished between the listing and now: the namespace is gone.
+  if (!entered && absl::IsNotFound(status)) return std::nullopt;
   if (!status.ok()) return status;
   return reply;
 }
@@ -481,8 +485,10 @@ absl::StatusOr<AddressScan> LinuxRemediationHost::FindHolders(
             ? ""
             : absl::StrCat(" (", EscapeForLog(ns.netns_name, 64), ")"));
     bool holds = false;
+    bool entered = false;
     absl::Status status =
         worker_->RunIn(ns.is_own ? "" : ns.path, [&]() -> absl::Status {
+          entered = true;
           absl::StatusOr<NetlinkSocket> route =
               NetlinkSocket::Open(NETLINK_ROUTE, absl::Seconds(2));
           if (!route.ok()) return route.status();
@@ -501,7 +507,7 @@ absl::StatusOr<AddressScan> LinuxRemediationHost::FindHolders(
       scan.holders.push_back(name);
     } else if (!status.ok()) {
       // A namespace that vanished since the listing holds nothing now.
-      if (absl::IsNotFound(status)) continue;
+      if (!entered && absl::IsNotFound(status)) continue;
       scan.unreadable.push_back(absl::StrCat(name, ": ", status.message()));
     }
   }

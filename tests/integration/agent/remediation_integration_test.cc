@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -427,6 +428,10 @@ TEST_P(RemediationTest, OrderEndsTheGhostAndSparesTheLiving) {
       << early.detail();
 
   // 4. The server vanishes.
+  struct stat server_netns;
+  ASSERT_EQ(stat(absl::StrCat("/var/run/netns/", topology->Netns('b')).c_str(),
+                 &server_netns),
+            0);
   if (fin_first) {
     ASSERT_TRUE(topology->ServerSendsFin().ok());
     absl::StatusOr<RemediationTarget> target =
@@ -442,6 +447,15 @@ TEST_P(RemediationTest, OrderEndsTheGhostAndSparesTheLiving) {
     ASSERT_TRUE(close_wait) << "the server's FIN never arrived";
   }
   ASSERT_TRUE(topology->ServerVanishes().ok());
+
+  // An order naming the vanished namespace finds nothing to destroy.
+  v1::RemediationOrder elsewhere = OrderFor(*ghost, "elsewhere", false);
+  elsewhere.set_netns_inode(server_netns.st_ino);
+  elsewhere.mutable_socket()->set_netns_inode(server_netns.st_ino);
+  v1::RemediationOutcome gone = executor.Execute(elsewhere);
+  EXPECT_EQ(gone.outcome(), v1::REMEDIATION_ALREADY_GONE) << gone.detail();
+  EXPECT_NE(gone.detail().find("no longer exists"), std::string::npos)
+      << gone.detail();
 
   // 5. The control connection's peer is alive: refused, untouched.
   v1::RemediationOutcome spared =
