@@ -98,7 +98,9 @@ absl::Status ParseConntrackMessagesInto(absl::Span<const uint8_t> bytes,
                                         bool* done);
 
 // The complete ctnetlink dump request (IPCTNL_MSG_CT_GET, NLM_F_DUMP) for
-// the conntrack entries of both families (nfgen_family AF_UNSPEC).
+// the conntrack entries of both families (nfgen_family AF_UNSPEC) with
+// IPS_DST_NAT (CTA_STATUS + CTA_STATUS_MASK: the kernel filters where it
+// can).
 std::vector<uint8_t> BuildConntrackDumpRequest(uint32_t seq);
 
 // Parses /proc/net/nf_conntrack text (the fallback where ctnetlink is not

@@ -4,7 +4,10 @@
 # private namespaces that have no link to the host's (all removed at exit).
 #   tests/support/record_conntrack_golden.sh <build dir> <output dir>
 # Writes, all from the router namespace of the same run:
-#   conntrack_dump.nlbin      ctnetlink dump (AF_UNSPEC: IPv4 and IPv6)
+#   conntrack_dump.nlbin      ctnetlink dump (AF_UNSPEC: IPv4 and IPv6; the
+#                             committed one was recorded before the request
+#                             filtered by IPS_DST_NAT, so it holds the
+#                             untranslated entries too)
 #   conntrack_eperm.nlbin     the same request without CAP_NET_ADMIN
 #   nf_conntrack.txt          /proc/net/nf_conntrack
 # Flows (client 10.77.1.2 / fd00:77:1::2, VIP 10.77.9.9 / fd00:77:9::9,

@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -39,11 +40,12 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 // Recorded by tests/support/record_conntrack_golden.sh (kernel 6.18) from
-// the router namespace of one run: TCP through the DNAT VIP 10.77.9.9:8080
-// (IPv4) and [fd00:77:9::9]:8080 (IPv6) ESTABLISHED, :8081 in CLOSE_WAIT
-// (backend closed first), UDP :5353 UNREPLIED, all to backend .11 / ::11;
-// one TCP flow straight to 10.77.2.11:9000 (no NAT) and the bridge's IGMP
-// entry, which the parsers must skip.
+// the router namespace of one run, before the request asked the kernel to
+// filter by IPS_DST_NAT (so it is what kernels without that filter send): TCP
+// through the DNAT VIP 10.77.9.9:8080 (IPv4) and [fd00:77:9::9]:8080 (IPv6)
+// ESTABLISHED, :8081 in CLOSE_WAIT (backend closed first), UDP :5353 UNREPLIED,
+// all to backend .11 / ::11; one TCP flow straight to 10.77.2.11:9000 (no NAT)
+// and the bridge's IGMP entry, which the parsers must skip.
 const std::vector<uint8_t> kDump =
     test::ReadTestdata("agent/conntrack_dump.nlbin");
 const std::vector<uint8_t> kEperm =
@@ -576,15 +578,28 @@ TEST(ParseConntrackDump, KernelErrorsMidDump) {
   EXPECT_TRUE(absl::IsPermissionDenied(Parse(eperm.Build(), &flows, &done)));
 }
 
-TEST(BuildConntrackDumpRequest, AsksForEveryFamily) {
+TEST(BuildConntrackDumpRequest, AsksForEveryFamilyWithDestinationNat) {
   const std::vector<uint8_t> request = BuildConntrackDumpRequest(7);
-  ASSERT_EQ(request.size(), NLMSG_LENGTH(sizeof(nfgenmsg)));
+  ASSERT_EQ(request.size(), NLMSG_LENGTH(sizeof(nfgenmsg) + 2 * 8));
   nlmsghdr header;
   std::memcpy(&header, request.data(), sizeof(header));
+  EXPECT_EQ(header.nlmsg_len, request.size());
   EXPECT_EQ(header.nlmsg_type, 0x0101);
   EXPECT_EQ(header.nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
   EXPECT_EQ(header.nlmsg_seq, 7u);
   EXPECT_EQ(request[NLMSG_HDRLEN], AF_UNSPEC);
+  std::vector<std::pair<uint16_t, uint32_t>> attributes;
+  EXPECT_TRUE(WalkAttributes(
+      absl::MakeConstSpan(request).subspan(NLMSG_HDRLEN + sizeof(nfgenmsg)),
+      [&](uint16_t type, absl::Span<const uint8_t> payload) {
+        ASSERT_EQ(payload.size(), 4u);
+        uint32_t value;
+        std::memcpy(&value, payload.data(), 4);
+        attributes.emplace_back(type, ntohl(value));
+      }));
+  EXPECT_THAT(attributes,
+              ElementsAre(std::make_pair(uint16_t{CTA_STATUS}, 0x20u),
+                          std::make_pair(uint16_t{CTA_STATUS_MASK}, 0x20u)));
 }
 
 // ---------------------------------------------------------------------------
