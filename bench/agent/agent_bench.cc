@@ -44,6 +44,7 @@
 #include "agent/netlink_socket.h"
 #include "agent/snapshotter.h"
 #include "agent/sock_diag.h"
+#include "bench/agent/dump_floor.h"
 #include "bench/agent/translation_cost.h"
 #include "tests/support/command.h"
 
@@ -201,21 +202,7 @@ absl::StatusOr<double> RawDumpFloor(std::vector<NetlinkSocket>& sockets,
     const uint32_t seq = socket.NextSeq();
     const std::vector<uint8_t> request =
         BuildTcpDumpRequest(DiagFamily::kAll, seq);
-    absl::Status status =
-        socket.Dump(request, seq,
-                    [messages](absl::Span<const uint8_t> buffer,
-                               const NetlinkExpect& expect, bool* done) {
-                      NetlinkWalkResult walk;
-                      absl::Status walked = WalkNetlinkMessages(
-                          buffer, expect, "floor",
-                          [messages](const NetlinkMessage&) {
-                            ++*messages;
-                            return absl::OkStatus();
-                          },
-                          &walk);
-                      *done = walk.done;
-                      return walked;
-                    });
+    absl::Status status = socket.Dump(request, seq, CountMessages(messages));
     if (!status.ok()) return status;
   }
   return Seconds(SteadyClock::now() - start);
@@ -415,7 +402,7 @@ int main(int argc, char** argv) {
   }
   if (std::string("translations").find(only) != std::string::npos) {
     const absl::Status status =
-        ghostpeer::agent::RunTranslationCost(10000 / scale, 7);
+        ghostpeer::agent::RunTranslationCost(10000 / scale, 11);
     if (!status.ok()) {
       std::fprintf(stderr, "agent_bench: translations: %s\n",
                    status.ToString().c_str());
