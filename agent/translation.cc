@@ -640,9 +640,11 @@ NamespaceTranslations ReadTranslationsHere(
       // No CAP_NET_ADMIN (or no nfnetlink): the /proc file below.
       result.flows.clear();
     } else {
-      result.flows.clear();
+      // A real failure (a malformed reply, a timeout): the fallback would
+      // not help. The flows before it are kept, as `flows` promises: a
+      // missing flow only means a socket goes untranslated.
       AppendError(&result.error, status.message());
-      read_conntrack = true;  // a real failure; the fallback would not help
+      read_conntrack = true;
     }
   }
 
