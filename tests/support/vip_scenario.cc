@@ -261,6 +261,12 @@ absl::Status VipScenario::Build() {
       {"ip", "-n", client_netns_, "link", "add", "c0", "type", "veth", "peer",
        "name", "r0", "netns", router_netns_},
       {"ip", "-n", router_netns_, "link", "add", "br0", "type", "bridge"},
+      // A bridge takes the lowest MAC of its ports unless given one: when
+      // Vanish() removes a port it would change, and the other backends'
+      // neighbour entries for the router would point nowhere until they
+      // are re-resolved (seconds; a new connection's SYNs lost meanwhile).
+      {"ip", "-n", router_netns_, "link", "set", "br0", "address",
+       "02:77:00:00:00:01"},
       {"ip", "-n", client_netns_, "addr", "add", net1 + "2" + plen, "dev",
        "c0"},
       {"ip", "-n", client_netns_, "link", "set", "c0", "up"},
