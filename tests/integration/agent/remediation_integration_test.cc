@@ -27,22 +27,33 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "agent/daemon/daemon.h"
 #include "agent/sock_destroy.h"
+#include "ghostpeer/v1/ingest.grpc.pb.h"
 #include "ghostpeer/v1/model.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/support/command.h"
+#include "tests/support/eventually.h"
+#include "tests/support/scripted_ingest.h"
 
 namespace ghostpeer::agent {
 namespace {
 
+using ::ghostpeer::testing::Eventually;
 using ::ghostpeer::testing::KillAndReap;
 using ::ghostpeer::testing::RunCommand;
 using ::ghostpeer::testing::SpawnInNamespace;
@@ -521,6 +532,83 @@ TEST_P(RemediationTest, OrderEndsTheGhostAndSparesTheLiving) {
       NextFailure(topology->report_fd(), absl::Milliseconds(500));
   EXPECT_FALSE(later.has_value()) << "connection " << later->connection
                                   << " failed: errno " << later->error;
+}
+
+// The whole agent half: `ghostpeer-agent --remediation` (RunDaemon) streams
+// its snapshots, the order built from the streamed socket comes back on the
+// stream, and the outcome follows it; the client's write fails.
+TEST(RemediationDaemonTest, OrderOnTheStreamEndsTheGhost) {
+  std::string why_not;
+  std::unique_ptr<Topology> topology = Topology::Create(&why_not);
+  if (topology == nullptr) {
+    if (why_not.empty()) return;  // failed, reported
+    GTEST_SKIP() << why_not;
+  }
+  ::ghostpeer::testing::ScriptedIngest aggregator;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&aggregator);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+
+  DaemonOptions options;
+  options.snapshotter.node = "rm-node";
+  options.snapshotter.netns_only = {topology->Glob()};
+  options.snapshotter.attribute_processes = false;
+  options.docker_socket = "";
+  options.reporter.aggregator = absl::StrCat("127.0.0.1:", port);
+  options.reporter.interval = absl::Seconds(1);
+  options.remediation = true;
+  absl::Notification stop;
+  absl::Status daemon_status;
+  std::thread daemon([&] { daemon_status = RunDaemon(options, &stop); });
+  struct StopDaemon {
+    absl::Notification* stop;
+    std::thread* daemon;
+    grpc::Server* server;
+    ~StopDaemon() {
+      stop->Notify();
+      daemon->join();
+      server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    }
+  } stopper{&stop, &daemon, server.get()};
+
+  // The order is built from the socket the agent itself streamed.
+  const std::string ghost_address = topology->GhostServerAddress();
+  std::optional<v1::SocketRecord> ghost;
+  ASSERT_TRUE(Eventually([&] {
+    ghost = aggregator.SocketTo(ghost_address);
+    return ghost.has_value();
+  })) << "no snapshot with the client's socket";
+  ASSERT_FALSE(aggregator.hellos().empty());
+  EXPECT_TRUE(aggregator.hellos()[0].remediation_enabled());
+  EXPECT_EQ(aggregator.hellos()[0].remediation_refusal(), "");
+  ASSERT_TRUE(topology->ServerVanishes().ok());
+
+  const int64_t ordered_ns = MonotonicNs();
+  ASSERT_TRUE(aggregator.Send(OrderFor(*ghost, "stream-1", false)));
+  std::optional<WriteFailure> failure =
+      NextFailure(topology->report_fd(), absl::Seconds(10));
+  ASSERT_TRUE(failure.has_value()) << "the client never saw an error";
+  EXPECT_EQ(failure->connection, kGhost);
+  EXPECT_TRUE(failure->error == ECONNABORTED || failure->error == EPIPE)
+      << std::strerror(failure->error);
+  std::printf(
+      "[ figures ] through the stream: order sent -> client error %.1f ms "
+      "(%s)\n",
+      (failure->monotonic_ns - ordered_ns) / 1e6, ErrnoName(failure->error));
+  ASSERT_TRUE(Eventually([&] { return !aggregator.outcomes().empty(); }));
+  const v1::RemediationOutcome outcome = aggregator.outcomes()[0];
+  EXPECT_EQ(outcome.order_id(), "stream-1");
+  EXPECT_EQ(outcome.outcome(), v1::REMEDIATION_DESTROYED) << outcome.detail();
+
+  // A replay of the same order is answered with the first outcome, not
+  // acted on again (acting again would find the socket gone).
+  ASSERT_TRUE(aggregator.Send(OrderFor(*ghost, "stream-1", false)));
+  ASSERT_TRUE(Eventually([&] { return aggregator.outcomes().size() >= 2; }));
+  EXPECT_EQ(aggregator.outcomes()[1].outcome(), v1::REMEDIATION_DESTROYED);
 }
 
 INSTANTIATE_TEST_SUITE_P(Vanish, RemediationTest, ::testing::Bool(),

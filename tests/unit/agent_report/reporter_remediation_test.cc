@@ -18,70 +18,13 @@
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_snapshot_source.h"
 #include "tests/support/eventually.h"
+#include "tests/support/scripted_ingest.h"
 
 namespace ghostpeer::agent {
 namespace {
 
 using ::ghostpeer::fakes::FakeSnapshotSource;
 using ::ghostpeer::testing::Eventually;
-
-// Acks the Hello, sends `order` on every stream, records what comes back,
-// and ends each stream once it got an outcome (so the agent reconnects and
-// the order is replayed).
-class ScriptedIngest final : public v1::Ingest::Service {
- public:
-  explicit ScriptedIngest(v1::RemediationOrder order)
-      : order_(std::move(order)) {}
-
-  grpc::Status Report(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::AggregatorMessage, v1::AgentMessage>* stream)
-      override {
-    v1::AgentMessage message;
-    if (!stream->Read(&message) || !message.has_hello()) {
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no hello");
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      hellos_.push_back(message.hello());
-    }
-    v1::AggregatorMessage ack;
-    ack.mutable_ack();
-    stream->Write(ack);
-    v1::AggregatorMessage order;
-    *order.mutable_remediation_order() = order_;
-    stream->Write(order);
-    while (stream->Read(&message)) {
-      if (message.has_socket_snapshot()) {
-        v1::AggregatorMessage snapshot_ack;
-        snapshot_ack.mutable_ack()->set_snapshot_id(
-            message.socket_snapshot().snapshot_id());
-        stream->Write(snapshot_ack);
-      }
-      if (message.has_remediation_outcome()) {
-        absl::MutexLock lock(&mu_);
-        outcomes_.push_back(message.remediation_outcome());
-        return grpc::Status::OK;  // the agent reconnects; the order replays
-      }
-    }
-    return grpc::Status::OK;
-  }
-
-  std::vector<v1::Hello> hellos() {
-    absl::MutexLock lock(&mu_);
-    return hellos_;
-  }
-  std::vector<v1::RemediationOutcome> outcomes() {
-    absl::MutexLock lock(&mu_);
-    return outcomes_;
-  }
-
- private:
-  const v1::RemediationOrder order_;
-  absl::Mutex mu_;
-  std::vector<v1::Hello> hellos_ ABSL_GUARDED_BY(mu_);
-  std::vector<v1::RemediationOutcome> outcomes_ ABSL_GUARDED_BY(mu_);
-};
 
 class ReporterRemediationTest : public ::testing::Test {
  protected:
@@ -94,7 +37,12 @@ class ReporterRemediationTest : public ::testing::Test {
     v1::RemediationOrder order;
     order.set_order_id("order-7");
     order.set_finding_id("finding-7");
-    service_ = std::make_unique<ScriptedIngest>(order);
+    ::ghostpeer::testing::ScriptedIngestOptions script;
+    script.order_after_hello = order;
+    // Each stream ends once answered: the agent reconnects and the
+    // aggregator replays the order.
+    script.end_after_outcome = true;
+    service_ = std::make_unique<::ghostpeer::testing::ScriptedIngest>(script);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -130,7 +78,7 @@ class ReporterRemediationTest : public ::testing::Test {
   std::atomic<int> executed_{0};
   // Outlives the reporter (declared before it).
   std::unique_ptr<RemediationDispatcher> dispatcher_;
-  std::unique_ptr<ScriptedIngest> service_;
+  std::unique_ptr<::ghostpeer::testing::ScriptedIngest> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<EventJournal> journal_;
   std::unique_ptr<Reporter> reporter_;
