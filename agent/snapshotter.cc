@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/proc_fs.h"
 #include "agent/proc_net_tcp.h"
@@ -77,34 +78,47 @@ int ScanThreads(int requested) {
   return std::clamp(cores, 1, 4);
 }
 
-// Whether the calling thread's namespace can hold translations at all.
-// Every conntrack dump (ctnetlink or /proc) walks the node's whole
-// conntrack hash, which all namespaces share (nf_conntrack_buckets:
-// 262,144 here, 10-30 ms a walk), whatever the namespace holds. One whose
-// own nf_conntrack_count is 0, or that has no conntrack at all, and has no
-// IPVS has nothing to find: most containers of a node that does not NAT.
-bool MayHoldTranslations(const std::string& proc_root) {
-  struct stat st;
-  if (stat((proc_root + "/thread-self/net/ip_vs_conn").c_str(), &st) == 0) {
-    return true;
-  }
-  absl::StatusOr<std::string> count =
-      ReadSmallFile(proc_root + "/sys/net/netfilter/nf_conntrack_count", 64);
-  // Unreadable for another reason: let the reader try, and say why.
-  if (!count.ok()) return !absl::IsNotFound(count.status());
-  return absl::StripAsciiWhitespace(*count) != "0";
-}
+// Above this many conntrack entries in a namespace, ctnetlink (which the
+// kernel filters to destination-NAT entries) beats the /proc file (which
+// formats every entry, about 5.5 us each here).
+constexpr uint64_t kProcFileCheaperBelow = 4096;
 
-// How to read the calling thread's namespace's conntrack table: its /proc
-// file where this process may read it, else ctnetlink. Both list the same
-// entries, but a ctnetlink dump takes a lock per bucket of the node's whole
-// conntrack hash (262,144 buckets: 20-45 ms here even for a namespace with
-// 11 entries) where the file's RCU walk takes 0.3 ms; for 10,000 flows the
-// two cost the same (62 and 63 ms, agent_bench --case translations).
-TranslationReadOptions ConntrackPath(const std::string& proc_root) {
+// How to read the calling thread's namespace's translations, or nullopt
+// when it cannot hold any. Every conntrack read walks the node's whole
+// conntrack hash, which all namespaces share (nf_conntrack_buckets: 262,144
+// here), whatever the namespace holds:
+//   - a namespace whose own nf_conntrack_count is 0, or that has no
+//     conntrack at all, and that has no IPVS has nothing to find: skipped
+//     (most containers of a node that does not NAT);
+//   - the /proc file's RCU walk of an idle hash takes 0.3 ms, ctnetlink's
+//     lock per bucket 20-45 ms (even for the host namespace's 11 entries),
+//     but the file formats every entry where ctnetlink sends translated
+//     ones only: the file where this process may read it and the namespace
+//     holds few entries, else ctnetlink (which falls back to the file when
+//     refused). For 10,000 translated flows both take about 60 ms
+//     (agent_bench --case translations).
+std::optional<TranslationReadOptions> HowToReadTranslations(
+    const std::string& proc_root) {
+  struct stat st;
+  const bool ipvs =
+      stat((proc_root + "/thread-self/net/ip_vs_conn").c_str(), &st) == 0;
   TranslationReadOptions options;
+  absl::StatusOr<std::string> text =
+      ReadSmallFile(proc_root + "/sys/net/netfilter/nf_conntrack_count", 64);
+  uint64_t count = 0;
+  const bool known =
+      text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &count);
+  if (absl::IsNotFound(text.status())) {
+    // No conntrack in this kernel: IPVS alone, if any.
+    if (!ipvs) return std::nullopt;
+    options.use_ctnetlink = false;
+    return options;
+  }
+  if (known && count == 0 && !ipvs) return std::nullopt;
+  const bool file_readable =
+      access((proc_root + "/thread-self/net/nf_conntrack").c_str(), R_OK) == 0;
   options.use_ctnetlink =
-      access((proc_root + "/thread-self/net/nf_conntrack").c_str(), R_OK) != 0;
+      !(file_readable && known && count < kProcFileCheaperBelow);
   return options;
 }
 
@@ -375,8 +389,9 @@ void Snapshotter::ReadTranslations(const std::vector<NetnsEntry>& namespaces,
     // /proc, not proc_root: ReadTranslationsHere reads the worker thread's
     // own /proc/thread-self/net, which follows the thread into the namespace.
     (*entered)[i] = worker_->RunIn(entry.is_own ? "" : entry.path, [tables]() {
-      if (MayHoldTranslations("/proc")) {
-        *tables = ReadTranslationsHere("/proc", ConntrackPath("/proc"));
+      if (std::optional<TranslationReadOptions> how =
+              HowToReadTranslations("/proc")) {
+        *tables = ReadTranslationsHere("/proc", *how);
       }
       return absl::OkStatus();
     });
