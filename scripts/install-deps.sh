@@ -20,6 +20,9 @@ packages=(
   # VIP translations: the integration tests and agent_bench make DNAT
   # conntrack entries in private namespaces and compare with `conntrack -L`.
   iptables conntrack
+  # The IPVS VIP integration test (swarm's lb_ balancer); it runs where the
+  # kernel has IPVS and says so where it does not.
+  ipvsadm
   libcpp-httplib-dev libssl-dev openssl prometheus prometheus-alertmanager
 )
 for flag in "$@"; do
