@@ -33,6 +33,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -79,21 +80,45 @@ int64_t MonotonicNs() {
   return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
 }
 
+// How the test's sockets address each other.
+enum class Family {
+  kIpv4,
+  kIpv6,
+  // IPv4 on the wire, but the client's socket is AF_INET6 connected to
+  // ::ffff:a.b.c.d (a dual-stack client): the agent reports it as IPv4, and
+  // the order must still find and destroy it.
+  kMappedIpv4,
+};
+
 // Syscalls only: runs in a child forked from a multithreaded parent.
+// `address` is IPv4 or IPv6 text (an IPv4-mapped one for kMappedIpv4).
 int ConnectTo(const char* address) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in peer = {};
-  peer.sin_family = AF_INET;
-  peer.sin_port = htons(kPort);
-  inet_pton(AF_INET, address, &peer.sin_addr);
+  sockaddr_storage peer = {};
+  socklen_t length;
+  int family;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&peer);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&peer);
+  if (inet_pton(AF_INET, address, &v4->sin_addr) == 1) {
+    family = v4->sin_family = AF_INET;
+    v4->sin_port = htons(kPort);
+    length = sizeof(*v4);
+  } else if (inet_pton(AF_INET6, address, &v6->sin6_addr) == 1) {
+    family = v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(kPort);
+    length = sizeof(*v6);
+  } else {
+    return -1;
+  }
   for (int attempt = 0; attempt < 100; ++attempt) {
-    if (connect(fd, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) == 0) {
+    // A failed connect leaves the socket unusable: a fresh one each time.
+    const int fd = socket(family, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&peer), length) == 0) {
       return fd;
     }
+    close(fd);
     usleep(50 * 1000);
   }
-  close(fd);
   return -1;
 }
 
@@ -128,12 +153,14 @@ void ClientBody(std::string ghost_server, std::string control_server,
 // Accepts one connection and drains it; on a byte from `command_fd`,
 // shuts its write side (the FIN a dying server sends).
 void ServerBody(int command_fd) {
-  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  // Dual-stack (IPV6_V6ONLY off by default): IPv4 and IPv6 clients alike.
+  const int listener = socket(AF_INET6, SOCK_STREAM, 0);
   const int one = 1;
   setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in local = {};
-  local.sin_family = AF_INET;
-  local.sin_port = htons(kPort);
+  sockaddr_in6 local = {};
+  local.sin6_family = AF_INET6;
+  local.sin6_port = htons(kPort);
+  local.sin6_addr = in6addr_any;
   if (bind(listener, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
       listen(listener, 4) != 0) {
     _exit(3);
@@ -159,7 +186,8 @@ void ServerBody(int command_fd) {
 // destructor (processes by pid, namespaces by name).
 class Topology {
  public:
-  static std::unique_ptr<Topology> Create(std::string* why_not) {
+  static std::unique_ptr<Topology> Create(std::string* why_not,
+                                          Family family = Family::kIpv4) {
     if (geteuid() != 0) {
       *why_not = "needs root (namespaces, setns, SOCK_DESTROY)";
       return nullptr;
@@ -169,7 +197,7 @@ class Topology {
       return nullptr;
     }
     static int runs = 0;
-    std::unique_ptr<Topology> t(new Topology(++runs));
+    std::unique_ptr<Topology> t(new Topology(++runs, family));
     if (absl::Status built = t->Build(); !built.ok()) {
       *why_not = "";
       ADD_FAILURE() << built;
@@ -190,8 +218,18 @@ class Topology {
     return absl::StrCat(base_, "-", std::string(1, role));
   }
   std::string Glob() const { return absl::StrCat(base_, "-*"); }
+  // The address of host 1 (client), 2 (server), 3 (control server), as the
+  // agent reports it.
   std::string Address(int host) const {
+    if (family_ == Family::kIpv6) return absl::StrCat(subnet6_, "::", host);
     return absl::StrCat(subnet_, ".", host);
+  }
+  // What the client connects to.
+  std::string Destination(int host) const {
+    if (family_ == Family::kMappedIpv4) {
+      return absl::StrCat("::ffff:", Address(host));
+    }
+    return Address(host);
   }
   std::string ClientAddress() const { return Address(1); }
   std::string GhostServerAddress() const { return Address(2); }
@@ -226,12 +264,15 @@ class Topology {
   }
 
  private:
-  explicit Topology(int run)
-      : base_(absl::StrCat("gp-it-rm-", getpid(), "-", run)),
+  Topology(int run, Family family)
+      : family_(family),
+        base_(absl::StrCat("gp-it-rm-", getpid(), "-", run)),
         // A /24 per process and run, in the benchmarking range 198.18/15,
         // which nothing else here uses; only this test's namespaces are
         // looked at anyway.
-        subnet_(absl::StrCat("198.18.", (getpid() * 7 + run) % 250)) {}
+        subnet_(absl::StrCat("198.18.", (getpid() * 7 + run) % 250)),
+        // Written in decimal digits, read as hex: canonical either way.
+        subnet6_(absl::StrCat("fd00:72:", (getpid() * 7 + run) % 250 + 1)) {}
 
   absl::Status Ip(std::vector<std::string> argv) {
     argv.insert(argv.begin(), "ip");
@@ -253,7 +294,11 @@ class Topology {
     if (s.ok())
       s = Ip({"-n", Netns('s'), "link", "set", port, "master", "br0"});
     if (s.ok()) s = Ip({"-n", Netns('s'), "link", "set", port, "up"});
-    if (s.ok()) {
+    if (s.ok() && family_ == Family::kIpv6) {
+      // nodad: usable at once, not after duplicate address detection.
+      s = Ip({"-n", Netns(role), "addr", "add", address + "/64", "dev", "eth0",
+              "nodad"});
+    } else if (s.ok()) {
       s = Ip(
           {"-n", Netns(role), "addr", "add", address + "/24", "dev", "eth0"});
     }
@@ -300,8 +345,8 @@ class Topology {
         SpawnInNamespace(Netns('c'), [idle_read] { ServerBody(idle_read); });
     if (!control.ok()) return control.status();
     pids_.push_back(*control);
-    const std::string ghost = GhostServerAddress();
-    const std::string control_address = ControlServerAddress();
+    const std::string ghost = Destination(2);
+    const std::string control_address = Destination(3);
     absl::StatusOr<pid_t> client =
         SpawnInNamespace(Netns('a'), [ghost, control_address, report_write] {
           ClientBody(ghost, control_address, report_write);
@@ -319,8 +364,10 @@ class Topology {
     return absl::OkStatus();
   }
 
+  const Family family_;
   std::string base_;
   std::string subnet_;
+  std::string subnet6_;
   std::vector<std::string> netns_;  // still to delete
   std::vector<pid_t> pids_;
   std::vector<int> fds_;
@@ -397,14 +444,17 @@ const char* ErrnoName(int error) {
   }
 }
 
-// true: the server sends its FIN before vanishing (the client sits in
-// CLOSE_WAIT); false: its link is cut first (ESTABLISHED, retransmitting).
-class RemediationTest : public ::testing::TestWithParam<bool> {};
+// fin_first true: the server sends its FIN before vanishing (the client
+// sits in CLOSE_WAIT); false: its link is cut first (ESTABLISHED,
+// retransmitting). And the address family of the client's sockets.
+class RemediationTest
+    : public ::testing::TestWithParam<std::tuple<bool, Family>> {};
 
 TEST_P(RemediationTest, OrderEndsTheGhostAndSparesTheLiving) {
-  const bool fin_first = GetParam();
+  const bool fin_first = std::get<0>(GetParam());
+  const Family family = std::get<1>(GetParam());
   std::string why_not;
-  std::unique_ptr<Topology> topology = Topology::Create(&why_not);
+  std::unique_ptr<Topology> topology = Topology::Create(&why_not, family);
   if (topology == nullptr) {
     if (why_not.empty()) return;  // failed, reported
     GTEST_SKIP() << why_not;
@@ -505,10 +555,13 @@ TEST_P(RemediationTest, OrderEndsTheGhostAndSparesTheLiving) {
   const double order_ms = (answered_ns - ordered_ns) / 1e6;
   const double error_ms = (failure->monotonic_ns - ordered_ns) / 1e6;
   std::printf(
-      "[ figures ] %s: order executed in %.2f ms; order -> client error "
+      "[ figures ] %s %s: order executed in %.2f ms; order -> client error "
       "%.1f ms (%s, write interval %d ms)\n",
-      fin_first ? "fin-first" : "link-cut-first", order_ms, error_ms,
-      ErrnoName(failure->error), kWriteIntervalMs);
+      fin_first ? "fin-first" : "link-cut-first",
+      family == Family::kIpv4   ? "ipv4"
+      : family == Family::kIpv6 ? "ipv6"
+                                : "mapped-ipv4",
+      order_ms, error_ms, ErrnoName(failure->error), kWriteIntervalMs);
   ::testing::Test::RecordProperty("order_to_client_error_ms",
                                   static_cast<int>(error_ms));
   ::testing::Test::RecordProperty("client_errno", ErrnoName(failure->error));
@@ -611,10 +664,18 @@ TEST(RemediationDaemonTest, OrderOnTheStreamEndsTheGhost) {
   EXPECT_EQ(aggregator.outcomes()[1].outcome(), v1::REMEDIATION_DESTROYED);
 }
 
-INSTANTIATE_TEST_SUITE_P(Vanish, RemediationTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "FinFirst" : "LinkCutFirst";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Vanish, RemediationTest,
+    ::testing::Combine(::testing::Bool(),
+                       ::testing::Values(Family::kIpv4, Family::kIpv6,
+                                         Family::kMappedIpv4)),
+    [](const ::testing::TestParamInfo<std::tuple<bool, Family>>& info) {
+      const Family family = std::get<1>(info.param);
+      return absl::StrCat(std::get<0>(info.param) ? "FinFirst" : "LinkCutFirst",
+                          family == Family::kIpv4   ? "Ipv4"
+                          : family == Family::kIpv6 ? "Ipv6"
+                                                    : "MappedIpv4");
+    });
 
 }  // namespace
 }  // namespace ghostpeer::agent
