@@ -285,8 +285,7 @@ OwnAddresses(
 
 }  // namespace
 
-std::string FindingId(absl::string_view node, const SocketKeyView& key,
-                      v1::FindingKind kind) {
+std::string FindingId(absl::string_view node, const SocketKeyView& key) {
   Fnv1a hash;
   hash.Add(node);
   hash.Add(key.netns_inode);
@@ -295,7 +294,6 @@ std::string FindingId(absl::string_view node, const SocketKeyView& key,
   hash.Add(key.remote_ip);
   hash.Add(static_cast<uint64_t>(key.remote_port));
   hash.Add(key.inode);
-  hash.Add(static_cast<uint64_t>(kind));
   return absl::StrFormat("%016x", hash.value());
 }
 
@@ -457,7 +455,7 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
                     const OwnershipInterval* current_owner) {
       DetectedFinding& out = findings.emplace_back();
       v1::Finding& finding = out.finding;
-      finding.set_id(FindingId(input.node, key, kind));
+      finding.set_id(FindingId(input.node, key));
       finding.set_kind(kind);
       finding.set_severity(udp ? v1::WARNING : severity);
       finding.set_status(v1::OPEN);
@@ -497,6 +495,8 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
       return input.taken_at >= after && heard.has_value() && *heard <= after;
     };
 
+    // At most one finding per socket: the first rule that raises one.
+    bool raised = false;
     if (!address.held()) {
       // 3. VANISHED_PEER.
       const OwnershipInterval* last = address.LastEnded();
@@ -510,6 +510,7 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
                        outlived_reported_departure(last))) {
         emit(v1::VANISHED_PEER,
              data_waiting || wrote ? v1::CRITICAL : v1::WARNING, last, nullptr);
+        raised = true;
       }
     } else {
       // 4. REASSIGNED_PEER.
@@ -536,11 +537,12 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
                                   outlived_reported_departure(previous))) {
         emit(v1::REASSIGNED_PEER, data_waiting ? v1::CRITICAL : v1::WARNING,
              previous, address.NewestHolder());
+        raised = true;
       }
     }
 
-    // 5. CLOSE_WAIT_WRITER.
-    if (close_wait && written > mem.written_at_fin) {
+    // 5. CLOSE_WAIT_WRITER, unless 3 or 4 said more.
+    if (!raised && close_wait && written > mem.written_at_fin) {
       emit(v1::CLOSE_WAIT_WRITER, v1::WARNING,
            !address.held() ? address.LastEnded() : nullptr,
            address.NewestHolder());

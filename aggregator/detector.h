@@ -64,11 +64,13 @@ std::string EncodeMemory(const SocketMemory& memory,
 absl::StatusOr<SocketMemory> DecodeMemory(absl::string_view encoded,
                                           AddressHistory* history);
 
-// A stable finding id: 16 hex digits of a 64-bit FNV-1a over node, the
-// socket key and the kind. The same socket and kind always get the same id,
-// in every process.
-std::string FindingId(absl::string_view node, const SocketKeyView& key,
-                      v1::FindingKind kind);
+// A stable finding id: 16 hex digits of a 64-bit FNV-1a over node and the
+// socket key. A socket has at most one finding, whatever its kind, so the
+// id is the socket's: the same in every process, and kept when the kind
+// changes (a close-wait writer found to write to a vanished peer). Builds
+// before that hashed the kind too; ReconcileFindings (findings.h) keeps
+// their open findings' ids.
+std::string FindingId(absl::string_view node, const SocketKeyView& key);
 
 struct DetectorOptions {
   // Times from different nodes' clocks (a snapshot's tcp_info ages against
@@ -178,9 +180,12 @@ struct DetectedFinding {
 //    once under rule 6.
 // 5. CLOSE_WAIT_WRITER: CLOSE_WAIT and W grew past the FIN baseline — the
 //    application wrote after the peer closed — whoever holds the address.
-//    WARNING. Judged independently of 3 and 4: a socket can carry one
-//    finding of each kind (ids differ by kind), and the peer findings'
-//    bytes_at_risk uses the same formula, so each is complete on its own.
+//    WARNING. Only when neither 3 nor 4 is raised: a socket has at most one
+//    finding, of the most specific kind. A vanished or reassigned peer
+//    says more (who left, who holds it now) and its bytes_at_risk uses the
+//    same formula; its story still says that the peer had closed. The id
+//    is the socket's (FindingId), so a close-wait writer later confirmed
+//    as a ghost keeps its id and changes kind (findings.h: previous_kind).
 // 6. Reported departures (options.fast_departures). An open interval is
 //    not a holding when an interval of the same container (non-empty id)
 //    ended by kDeparture at or after its start: the tasks API and the

@@ -551,12 +551,22 @@ void Engine::Publish(NodeState& state,
     const size_t kind = EnumIndex(tracked.finding.kind(), opened.size());
     if (change.type == v1::OPENED) ++opened[kind];
     if (change.type == v1::CLOSED) ++resolved[kind];
-    if (change.type == v1::OPENED &&
+    // A kind change counts as the old kind's end and the new kind's start,
+    // so opened minus resolved stays the open count of each kind; a close-
+    // wait writer found to write to a ghost is that ghost's raising.
+    if (change.kind_changed) {
+      ++resolved[EnumIndex(tracked.finding.previous_kind(), resolved.size())];
+      ++opened[kind];
+    }
+    if ((change.type == v1::OPENED || change.kind_changed) &&
         tracked.finding.kind() != v1::CLOSE_WAIT_WRITER &&
         tracked.finding.peer_last_owner().has_until()) {
+      const google::protobuf::Timestamp& raised =
+          change.kind_changed ? tracked.finding.last_seen()
+                              : tracked.finding.first_seen();
       departure_waits.push_back(
           std::max(absl::ZeroDuration(),
-                   FromProto(tracked.finding.first_seen()) -
+                   FromProto(raised) -
                        FromProto(tracked.finding.peer_last_owner().until())));
     }
   }

@@ -30,16 +30,25 @@ struct FindingChange {
   // last_seen and the memory moved (store it, tell nobody).
   v1::FindingEventType type = v1::FINDING_EVENT_TYPE_UNSPECIFIED;
   std::string id;
+  // UPDATED only: this snapshot changed the finding's kind (from
+  // Finding.previous_kind).
+  bool kind_changed = false;
 };
 
 // Merges one snapshot's detections into `findings`:
 // * new id, or an id whose finding was RESOLVED -> OPEN with first_seen =
 //   last_seen = now (a socket that shows the evidence again starts a new
 //   episode under the same id; resolved_at is cleared), OPENED;
-// * open id -> last_seen = now, first_seen kept; UPDATED when severity,
-//   bytes_at_risk, the socket's state or either owner changed, else a
-//   silent change;
+// * open id -> last_seen = now, first_seen kept; UPDATED when the kind,
+//   severity, bytes_at_risk, the socket's state or any owner changed, else
+//   a silent change. A changed kind sets previous_kind to the kind it had
+//   (kept on later updates of the episode) and the story is told again,
+//   at `now`, to say so;
 // * open findings not detected -> RESOLVED at now, CLOSED.
+// One finding per socket (detector.h): a detection whose id has no open
+// finding continues the open finding of the same node and socket under an
+// older id, if there is one (ids of builds that hashed the kind; of two,
+// the one of the same kind), so an upgrade neither closes nor reopens it.
 // Returns every finding touched, in id order.
 std::vector<FindingChange> ReconcileFindings(
     std::vector<DetectedFinding> detected, absl::Time now,

@@ -114,8 +114,8 @@ class Scenario {
       s->set_remote_ip(kServer);
       s->set_remote_port(27017);
       s->set_state(v1::TCP_STATE_CLOSE_WAIT);
-      // Queued and stuck; the process does not write more, so this is a
-      // VANISHED_PEER alone (writing on would add a CLOSE_WAIT_WRITER).
+      // Queued and stuck; the process does not write more: a
+      // VANISHED_PEER (it would be the socket's only finding anyway).
       s->set_send_queue(720);
       s->set_inode(77001);
       s->set_pid(4242);

@@ -261,7 +261,13 @@ TEST_F(SystemTest, ServerVanishesAfterFin) {
   EXPECT_NE(table.out.find(scenario->server_address()), std::string::npos)
       << table.out;
 
-  // The client goes away: both findings resolve, check is clean again.
+  // One socket, one finding: the close-wait writer became the vanished
+  // peer under its id.
+  EXPECT_EQ(finding.value("id", ""), writer.value("id", ""));
+  EXPECT_EQ(finding.value("previous_kind", ""), "CLOSE_WAIT_WRITER");
+  EXPECT_TRUE(Findings("CLOSE_WAIT_WRITER").empty());
+
+  // The client goes away: the finding resolves, check is clean again.
   ASSERT_TRUE(KillAndReap(scenario->client_pid(0)).ok());
   EXPECT_TRUE(WaitFor(
       [&] {

@@ -373,7 +373,8 @@ const std::vector<DetectorCase>& Cases() {
              10,
              {}},
             {{}, {Written(1000, 1, v1::TCP_STATE_CLOSE_WAIT)}, 15, {}}}},
-          {"close-wait writer whose peer then vanishes: both findings",
+          {"close-wait writer whose peer then vanishes: one finding, the "
+           "ghost",
            {{{On("node-2", Attach(1, T(0), kServer))},
              {Written(1000, 0, v1::TCP_STATE_CLOSE_WAIT)},
              10,
@@ -385,8 +386,18 @@ const std::vector<DetectorCase>& Cases() {
             {{On("node-2", Detach(2, T(16), kServer))},
              {Written(1000, 700, v1::TCP_STATE_CLOSE_WAIT)},
              20,
-             {{v1::VANISHED_PEER, v1::CRITICAL, 700},
-              {v1::CLOSE_WAIT_WRITER, v1::WARNING, 700}}}}},
+             {{v1::VANISHED_PEER, v1::CRITICAL, 700}}}}},
+          {"close-wait writer whose peer's address went to another: the "
+           "reassignment alone",
+           {{{On("node-2", Attach(1, T(0), kServer))},
+             {Written(1000, 0, v1::TCP_STATE_CLOSE_WAIT)},
+             10,
+             {}},
+            {{On("node-2", Detach(2, T(12), kServer)),
+              On("node-3", Attach(1, T(13), kOther))},
+             {Written(1000, 300, v1::TCP_STATE_CLOSE_WAIT)},
+             15,
+             {{v1::REASSIGNED_PEER, v1::CRITICAL, 300}}}}},
           {"IPv6 peer vanished",
            {{{On("node-2", Attach(1, T(0), Container("fd00::6", "gpx-srv6.1"))),
               On("node-2",
@@ -706,8 +717,7 @@ TEST(DetectorFindingTest, CarriesOwnersStoryAndStableId) {
   EXPECT_EQ(f.peer_last_owner().task(), "gpx-srv.1");
   EXPECT_EQ(FromProto(f.peer_last_owner().until()), T(3724));
   EXPECT_FALSE(f.has_peer_current_owner());
-  EXPECT_EQ(f.id(),
-            FindingId("node-1", SocketKeyView::Of(record), v1::VANISHED_PEER));
+  EXPECT_EQ(f.id(), FindingId("node-1", SocketKeyView::Of(record)));
   EXPECT_EQ(f.id().size(), 16u);
   EXPECT_EQ(f.story(),
             "gpx-cli.1 on node-1 is writing to 10.0.1.6:27017, which "
@@ -850,18 +860,44 @@ TEST(DetectorUdpTest, WaitsForConfirmationsEvenAfterAReportedDeparture) {
             "go unanswered (UDP; send queue 512 B, receive queue 0 B)");
 }
 
-TEST(DetectorFindingTest, IdsDifferByKindAndSocket) {
+TEST(DetectorFindingTest, IdsAreTheSocketsOnItsNode) {
   const v1::SocketRecord a = Socket(SocketSpec{});
   SocketSpec other;
   other.local_port = 50387;
   const v1::SocketRecord b = Socket(other);
   const auto ka = SocketKeyView::Of(a);
-  EXPECT_NE(FindingId("node-1", ka, v1::VANISHED_PEER),
-            FindingId("node-1", ka, v1::CLOSE_WAIT_WRITER));
-  EXPECT_NE(FindingId("node-1", ka, v1::VANISHED_PEER),
-            FindingId("node-1", SocketKeyView::Of(b), v1::VANISHED_PEER));
-  EXPECT_NE(FindingId("node-1", ka, v1::VANISHED_PEER),
-            FindingId("node-9", ka, v1::VANISHED_PEER));
+  EXPECT_EQ(FindingId("node-1", ka), FindingId("node-1", ka));
+  EXPECT_NE(FindingId("node-1", ka), FindingId("node-1", SocketKeyView::Of(b)));
+  EXPECT_NE(FindingId("node-1", ka), FindingId("node-9", ka));
+  // What an id is made of is persisted: it must not move between builds.
+  EXPECT_EQ(FindingId("node-1", ka), "8ffd8cb675a712b9");
+}
+
+// One socket, one finding (rules 3-5): a ghost in CLOSE_WAIT is first a
+// close-wait writer (one snapshot of absence confirms nothing), then the
+// vanished peer it is, under the same id.
+TEST(DetectorFindingTest, ACloseWaitGhostIsOneFindingWhoseKindChanges) {
+  AddressHistory history;
+  HistoryChanges changes;
+  history.Apply("node-2", Attach(1, T(0), kServer), &changes);
+  ConnectionMemory memory;
+  const DetectorOptions production;
+  const v1::SocketRecord fin =
+      Socket(Written(1000, 0, v1::TCP_STATE_CLOSE_WAIT));
+  EXPECT_THAT(DetectOne(history, fin, 10, &memory, production), IsEmpty());
+  const v1::SocketRecord wrote =
+      Socket(Written(1000, 300, v1::TCP_STATE_CLOSE_WAIT));
+  history.Apply("node-2", Detach(2, T(12), kServer), &changes);
+  auto first = DetectOne(history, wrote, 15, &memory, production);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].finding.kind(), v1::CLOSE_WAIT_WRITER);
+  auto second = DetectOne(history, wrote, 20, &memory, production);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].finding.kind(), v1::VANISHED_PEER);
+  EXPECT_EQ(second[0].finding.id(), first[0].finding.id());
+  EXPECT_NE(second[0].finding.story().find("the peer had closed"),
+            std::string::npos)
+      << second[0].finding.story();
 }
 
 TEST(DetectorFindingTest, ReAgedRecordsDateThePeerCorrectly) {

@@ -400,6 +400,78 @@ TEST_F(EngineTest, RestartKeepsHistorySeqsAndOpenFindings) {
   EXPECT_EQ(engine->GetAddressHistory(request)->intervals_size(), 1);
 }
 
+// One socket, one finding: a ghost in CLOSE_WAIT is announced as a
+// close-wait writer, then updated (same id) to the vanished peer it is; the
+// counters see one kind end and the other start; a restart keeps its past.
+TEST_F(EngineTest, ACloseWaitGhostIsOneFindingThatChangesKind) {
+  TempDb db("kind_change");
+  auto close_wait = [](uint32_t queue) {
+    SocketSpec spec = Stuck(queue);
+    spec.state = v1::TCP_STATE_CLOSE_WAIT;
+    return Socket(spec);
+  };
+  std::string id;
+  {
+    std::unique_ptr<Engine> engine = OpenEngine(db.path(), 2);
+    ASSERT_NE(engine, nullptr);
+    Recorder recorder;
+    engine->Subscribe(recorder.Listener());
+    clock_.Set(T(6));
+    ASSERT_TRUE(engine
+                    ->IngestAddressEvents("node-2", "srv-agent",
+                                          Batch({Attach(1, T(0), kServer)}))
+                    .ok());
+    clock_.Set(T(8));
+    ASSERT_TRUE(engine
+                    ->IngestSnapshot("node-1", "cli-agent",
+                                     Full(1, T(8), {close_wait(0)}), T(8))
+                    .ok());
+    clock_.Set(T(9));
+    ASSERT_TRUE(engine
+                    ->IngestAddressEvents("node-2", "srv-agent",
+                                          Batch({Detach(2, T(9), kServer)}))
+                    .ok());
+    clock_.Set(T(10));
+    ASSERT_TRUE(engine
+                    ->IngestSnapshot("node-1", "cli-agent",
+                                     Full(2, T(10), {close_wait(300)}), T(10))
+                    .ok());
+    EXPECT_THAT(recorder.Take(),
+                ::testing::ElementsAre("OPENED CLOSE_WAIT_WRITER"));
+    clock_.Set(T(15));
+    ASSERT_TRUE(engine
+                    ->IngestSnapshot("node-1", "cli-agent",
+                                     Full(3, T(15), {close_wait(300)}), T(15))
+                    .ok());
+    EXPECT_THAT(recorder.Take(),
+                ::testing::ElementsAre("UPDATED VANISHED_PEER"));
+    v1::ListFindingsResponse findings = engine->ListFindings({});
+    ASSERT_EQ(findings.findings_size(), 1);
+    const v1::Finding& f = findings.findings(0);
+    id = f.id();
+    EXPECT_EQ(f.kind(), v1::VANISHED_PEER);
+    EXPECT_EQ(f.severity(), v1::CRITICAL);
+    EXPECT_EQ(f.previous_kind(), v1::CLOSE_WAIT_WRITER);
+    EXPECT_EQ(FromProto(f.first_seen()), T(10));
+    EXPECT_THAT(f.story(), HasSubstr("the peer had closed the connection"));
+    EXPECT_THAT(f.story(), HasSubstr("reported as a close-wait writer before"));
+    const EngineCounters counters = engine->Counters();
+    EXPECT_EQ(counters.findings_opened_by_kind[v1::CLOSE_WAIT_WRITER], 1u);
+    EXPECT_EQ(counters.findings_resolved_by_kind[v1::CLOSE_WAIT_WRITER], 1u);
+    EXPECT_EQ(counters.findings_opened_by_kind[v1::VANISHED_PEER], 1u);
+    // The ghost was raised at T(15), 6 s after its peer left.
+    EXPECT_EQ(counters.departure_to_finding.count, 1u);
+    EXPECT_NEAR(counters.departure_to_finding.sum_seconds, 6.0, 1e-6);
+  }
+  clock_.Set(T(20));
+  std::unique_ptr<Engine> engine = OpenEngine(db.path(), 2);
+  ASSERT_NE(engine, nullptr);
+  v1::ListFindingsResponse findings = engine->ListFindings({});
+  ASSERT_EQ(findings.findings_size(), 1);
+  EXPECT_EQ(findings.findings(0).id(), id);
+  EXPECT_EQ(findings.findings(0).previous_kind(), v1::CLOSE_WAIT_WRITER);
+}
+
 // Seqs are uint64: one from 2^63 up was acknowledged, then persisted below
 // the previous one, so after a restart the ack went back and the agent's
 // replay was stored a second time.

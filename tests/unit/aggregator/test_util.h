@@ -267,6 +267,16 @@ inline void WriteSample(HistoryStore& store) {
   finding.finding.set_id("00000000deadbeef");
   finding.finding.set_status(v1::OPEN);
   finding.finding.mutable_socket()->set_node("node-1");
+  // A translated UDP socket whose finding changed kind: every field the
+  // translation and one-finding-per-socket added must come back.
+  finding.finding.mutable_socket()->set_protocol(v1::PROTOCOL_UDP);
+  finding.finding.mutable_socket()->set_backend_ip("10.0.1.6");
+  finding.finding.mutable_socket()->set_backend_port(5432);
+  finding.finding.mutable_socket()->set_translated_by(v1::TRANSLATOR_IPVS);
+  finding.finding.mutable_socket()->set_translation_netns_inode(4026532001);
+  *finding.finding.mutable_vip_owner() = Vip("10.0.1.2", "db");
+  finding.finding.set_kind(v1::VANISHED_PEER);
+  finding.finding.set_previous_kind(v1::CLOSE_WAIT_WRITER);
   *finding.finding.mutable_first_seen() = ToProto(T(35));
   finding.memory = "memory";
   ASSERT_TRUE(store.SaveFindings({finding}, T(40)).ok());
@@ -295,6 +305,16 @@ inline void ExpectSample(const StoredState& state) {
   EXPECT_EQ(state.findings[0].finding.id(), "00000000deadbeef");
   EXPECT_EQ(FromProto(state.findings[0].finding.first_seen()), T(35));
   EXPECT_EQ(state.findings[0].memory, "memory");
+  const v1::Finding& finding = state.findings[0].finding;
+  EXPECT_EQ(finding.socket().protocol(), v1::PROTOCOL_UDP);
+  EXPECT_EQ(finding.socket().backend_ip(), "10.0.1.6");
+  EXPECT_EQ(finding.socket().backend_port(), 5432u);
+  EXPECT_EQ(finding.socket().translated_by(), v1::TRANSLATOR_IPVS);
+  EXPECT_EQ(finding.socket().translation_netns_inode(), 4026532001u);
+  EXPECT_EQ(finding.vip_owner().service(), "db");
+  EXPECT_EQ(finding.vip_owner().kind(), v1::OWNER_KIND_SWARM_VIP);
+  EXPECT_EQ(finding.kind(), v1::VANISHED_PEER);
+  EXPECT_EQ(finding.previous_kind(), v1::CLOSE_WAIT_WRITER);
 }
 
 // A database path in the test's temporary directory, unique per process and
