@@ -376,6 +376,23 @@ class Topology {
   int report_read_ = -1;
 };
 
+// A port of 127.0.0.1 free a moment ago (the kernel's pick for port 0).
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in local = {};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(local);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+    port = ntohs(local.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
 // The next failure the client reports within `limit`, if any.
 std::optional<WriteFailure> NextFailure(int fd, absl::Duration limit) {
   pollfd readable = {fd, POLLIN, 0};
@@ -614,6 +631,9 @@ TEST(RemediationDaemonTest, OrderOnTheStreamEndsTheGhost) {
   options.reporter.aggregator = absl::StrCat("127.0.0.1:", port);
   options.reporter.interval = absl::Seconds(1);
   options.remediation = true;
+  const int metrics_port = FreeLoopbackPort();
+  ASSERT_NE(metrics_port, 0);
+  options.metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
   absl::Notification stop;
   absl::Status daemon_status;
   std::thread daemon([&] { daemon_status = RunDaemon(options, &stop); });
@@ -662,6 +682,18 @@ TEST(RemediationDaemonTest, OrderOnTheStreamEndsTheGhost) {
   ASSERT_TRUE(aggregator.Send(OrderFor(*ghost, "stream-1", false)));
   ASSERT_TRUE(Eventually([&] { return aggregator.outcomes().size() >= 2; }));
   EXPECT_EQ(aggregator.outcomes()[1].outcome(), v1::REMEDIATION_DESTROYED);
+
+  // The agent's /metrics counts the outcome once (the replay is not an
+  // outcome of its own).
+  absl::StatusOr<std::string> metrics =
+      RunCommand({"curl", "-sS", "--max-time", "5",
+                  absl::StrCat("http://127.0.0.1:", metrics_port, "/metrics")});
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_NE(
+      metrics->find(
+          "ghostpeer_agent_remediations_total{outcome=\"destroyed\"} 1\n"),
+      std::string::npos)
+      << *metrics;
 }
 
 INSTANTIATE_TEST_SUITE_P(
