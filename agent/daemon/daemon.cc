@@ -187,31 +187,36 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
     EventJournal* journal_ptr = journal.get();
     Reporter* reporter_ptr = reporter.get();
     RemediationDispatcher* dispatcher_ptr = &dispatcher;
-    registry.AddCollector(
-        [&agent_metrics, journal_ptr, reporter_ptr, dispatcher_ptr] {
-          const ReporterStats stats = reporter_ptr->stats();
-          http::AgentMetricsValues values;
-          values.last_snapshot_duration = stats.last_snapshot_duration;
-          values.sockets = stats.last_socket_count;
-          values.namespaces_seen = stats.last_namespaces_seen;
-          values.namespaces_failed = stats.last_namespaces_failed;
-          values.buffered_events = journal_ptr->pending_count();
-          values.connected = stats.connected;
-          values.last_ack = stats.last_ack;
-          values.reconnects_total = stats.reconnects;
-          values.streams_opened_total = stats.streams_opened;
-          values.snapshots_sent_total = stats.snapshots_sent;
-          values.full_snapshots_sent_total = stats.full_snapshots_sent;
-          values.snapshot_errors_total = stats.snapshot_errors;
-          values.events_sent_total = stats.events_sent;
-          const RemediationCounts counts = dispatcher_ptr->counts();
-          values.remediations_total = {{"destroyed", counts.destroyed},
-                                       {"already_gone", counts.already_gone},
-                                       {"refused", counts.refused},
-                                       {"failed", counts.failed},
-                                       {"would_destroy", counts.would_destroy}};
-          agent_metrics.Update(values, absl::Now());
-        });
+    registry.AddCollector([&agent_metrics, journal_ptr, reporter_ptr,
+                           dispatcher_ptr] {
+      const ReporterStats stats = reporter_ptr->stats();
+      http::AgentMetricsValues values;
+      values.last_snapshot_duration = stats.last_snapshot_duration;
+      values.sockets = stats.last_socket_count;
+      values.namespaces_seen = stats.last_namespaces_seen;
+      values.namespaces_failed = stats.last_namespaces_failed;
+      values.translations_ok = stats.last_translations_ok;
+      values.translations = stats.last_translations;
+      values.translation_namespaces_failed =
+          stats.last_translation_namespaces_failed;
+      values.ipvs_blackhole_namespaces = stats.last_ipvs_blackhole_namespaces;
+      values.buffered_events = journal_ptr->pending_count();
+      values.connected = stats.connected;
+      values.last_ack = stats.last_ack;
+      values.reconnects_total = stats.reconnects;
+      values.streams_opened_total = stats.streams_opened;
+      values.snapshots_sent_total = stats.snapshots_sent;
+      values.full_snapshots_sent_total = stats.full_snapshots_sent;
+      values.snapshot_errors_total = stats.snapshot_errors;
+      values.events_sent_total = stats.events_sent;
+      const RemediationCounts counts = dispatcher_ptr->counts();
+      values.remediations_total = {{"destroyed", counts.destroyed},
+                                   {"already_gone", counts.already_gone},
+                                   {"refused", counts.refused},
+                                   {"failed", counts.failed},
+                                   {"would_destroy", counts.would_destroy}};
+      agent_metrics.Update(values, absl::Now());
+    });
     http::HttpServerOptions http_options;
     http_options.listen = options.metrics_listen;
     http_options.routes = http::StandardRoutes(&registry, nullptr);

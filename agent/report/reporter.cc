@@ -120,6 +120,16 @@ void Reporter::SnapshotIfDue() {
   stats_.last_socket_count = snapshot->stats().sockets();
   stats_.last_namespaces_seen = snapshot->stats().namespaces_seen();
   stats_.last_namespaces_failed = snapshot->stats().namespaces_failed();
+  stats_.last_translations_ok = snapshot->translation_status() == "ok";
+  stats_.last_translations = snapshot->stats().translations();
+  stats_.last_translation_namespaces_failed =
+      snapshot->stats().translation_namespaces_failed();
+  stats_.last_ipvs_blackhole_namespaces = 0;
+  for (const v1::NamespaceInfo& ns : snapshot->namespaces()) {
+    if (ns.has_ipvs() && ns.ipvs().expire_nodest_conn() == 0) {
+      ++stats_.last_ipvs_blackhole_namespaces;
+    }
+  }
   latest_ = std::move(*snapshot);
   woken_ = true;
 }

@@ -69,6 +69,11 @@ struct ReporterStats {
   uint32_t last_socket_count = 0;
   uint32_t last_namespaces_seen = 0;
   uint32_t last_namespaces_failed = 0;
+  // VIP translations of the last snapshot (http::AgentMetricsValues).
+  bool last_translations_ok = false;
+  uint32_t last_translations = 0;
+  uint32_t last_translation_namespaces_failed = 0;
+  uint32_t last_ipvs_blackhole_namespaces = 0;
   bool connected = false;
   std::string last_error;
 };

@@ -22,6 +22,23 @@ AgentMetrics::AgentMetrics(metrics::Registry* registry)
           "ghostpeer_agent_namespaces_failed",
           "Network namespaces that could not be entered or dumped in the "
           "last snapshot.")),
+      translations_ok_(registry->AddGauge(
+          "ghostpeer_agent_translations_ok",
+          "1 when the last snapshot read the VIP translations (conntrack "
+          "DNAT, IPVS) of every namespace that has them; 0 when the node "
+          "cannot see through VIPs (some unreadable, or turned off).")),
+      translations_(registry->AddGauge(
+          "ghostpeer_agent_translations",
+          "Translated flows (conntrack DNAT, IPVS) read in the last "
+          "snapshot, all namespaces.")),
+      translation_namespaces_failed_(registry->AddGauge(
+          "ghostpeer_agent_translation_namespaces_failed",
+          "Namespaces whose translations could not be read in the last "
+          "snapshot.")),
+      ipvs_blackhole_namespaces_(registry->AddGauge(
+          "ghostpeer_agent_ipvs_blackhole_namespaces",
+          "Namespaces with IPVS whose expire_nodest_conn is 0: connections "
+          "to a removed backend are silently dropped, not reset.")),
       buffered_events_(registry->AddGauge(
           "ghostpeer_agent_buffered_address_events",
           "Address events kept until the aggregator acknowledges them.")),
@@ -74,6 +91,10 @@ void AgentMetrics::Update(const AgentMetricsValues& values, absl::Time now) {
   sockets_->Set({}, values.sockets);
   namespaces_seen_->Set({}, values.namespaces_seen);
   namespaces_failed_->Set({}, values.namespaces_failed);
+  translations_ok_->Set({}, values.translations_ok ? 1 : 0);
+  translations_->Set({}, values.translations);
+  translation_namespaces_failed_->Set({}, values.translation_namespaces_failed);
+  ipvs_blackhole_namespaces_->Set({}, values.ipvs_blackhole_namespaces);
   buffered_events_->Set({}, static_cast<double>(values.buffered_events));
   connected_->Set({}, values.connected ? 1 : 0);
   last_ack_age_->Set({}, values.last_ack == absl::InfinitePast()

@@ -29,8 +29,16 @@ struct AgentMetricsValues {
   uint32_t sockets = 0;            // in the last snapshot
   uint32_t namespaces_seen = 0;    // in the last snapshot
   uint32_t namespaces_failed = 0;  // in the last snapshot
-  uint64_t buffered_events = 0;    // address events not yet acknowledged
-  bool connected = false;          // the ingest stream is up
+  // VIP translations in the last snapshot: whether every namespace's could
+  // be read (translation_status "ok"), how many flows were read, how many
+  // namespaces could not be read, and how many have IPVS that silently
+  // drops connections to a removed backend (expire_nodest_conn=0).
+  bool translations_ok = false;
+  uint32_t translations = 0;
+  uint32_t translation_namespaces_failed = 0;
+  uint32_t ipvs_blackhole_namespaces = 0;
+  uint64_t buffered_events = 0;  // address events not yet acknowledged
+  bool connected = false;        // the ingest stream is up
   absl::Time last_ack = absl::InfinitePast();
   uint64_t reconnects_total = 0;
   uint64_t streams_opened_total = 0;
@@ -59,6 +67,10 @@ class AgentMetrics {
   metrics::GaugeFamily* sockets_;
   metrics::GaugeFamily* namespaces_seen_;
   metrics::GaugeFamily* namespaces_failed_;
+  metrics::GaugeFamily* translations_ok_;
+  metrics::GaugeFamily* translations_;
+  metrics::GaugeFamily* translation_namespaces_failed_;
+  metrics::GaugeFamily* ipvs_blackhole_namespaces_;
   metrics::GaugeFamily* buffered_events_;
   metrics::GaugeFamily* connected_;
   metrics::GaugeFamily* last_ack_age_;

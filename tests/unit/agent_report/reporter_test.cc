@@ -137,6 +137,40 @@ TEST_F(ReporterTest, StreamsAddressesAndSnapshotsAndAcksAdvanceTheJournal) {
   EXPECT_EQ(stats.full_snapshots_sent, 1u);  // then deltas
 }
 
+// The agent's /metrics read these: whether the node sees through VIPs and
+// how many IPVS namespaces black-hole connections to removed backends.
+TEST_F(ReporterTest, StatsCarryTheLastSnapshotsTranslations) {
+  StartAggregator();
+  v1::NodeSnapshot snapshot;
+  snapshot.set_node(kNode);
+  snapshot.set_translation_status("ok");
+  snapshot.mutable_stats()->set_translations(7);
+  snapshot.mutable_stats()->set_translation_namespaces_failed(0);
+  for (int nodest : {0, 1, 0}) {
+    v1::NamespaceInfo* lb = snapshot.add_namespaces();
+    lb->set_inode(snapshot.namespaces_size());
+    lb->mutable_ipvs()->set_expire_nodest_conn(nodest);
+  }
+  snapshot.add_namespaces()->set_inode(99);  // no IPVS
+  source_.Set(snapshot);
+  StartReporter();
+  ASSERT_TRUE(
+      Eventually([&] { return reporter_->stats().snapshots_sent > 0; }));
+  ReporterStats stats = reporter_->stats();
+  EXPECT_TRUE(stats.last_translations_ok);
+  EXPECT_EQ(stats.last_translations, 7u);
+  EXPECT_EQ(stats.last_translation_namespaces_failed, 0u);
+  EXPECT_EQ(stats.last_ipvs_blackhole_namespaces, 2u);
+
+  snapshot.set_translation_status(
+      "unavailable: translations unreadable in 1 of 4 namespaces (x: y)");
+  snapshot.mutable_stats()->set_translation_namespaces_failed(1);
+  source_.Set(snapshot);
+  ASSERT_TRUE(
+      Eventually([&] { return !reporter_->stats().last_translations_ok; }));
+  EXPECT_EQ(reporter_->stats().last_translation_namespaces_failed, 1u);
+}
+
 TEST_F(ReporterTest, UnacknowledgedEventsAreResentAfterAReconnect) {
   StartAggregator();
   // The aggregator cannot store the first batch: it ends the stream, acks

@@ -125,6 +125,10 @@ TEST(AgentMetricsTest, PublishesEveryReading) {
   values.sockets = 120;
   values.namespaces_seen = 5;
   values.namespaces_failed = 1;
+  values.translations_ok = true;
+  values.translations = 12;
+  values.translation_namespaces_failed = 0;
+  values.ipvs_blackhole_namespaces = 2;
   values.buffered_events = 3;
   values.connected = true;
   const absl::Time now = absl::FromUnixSeconds(1000);
@@ -141,6 +145,10 @@ TEST(AgentMetricsTest, PublishesEveryReading) {
       "ghostpeer_agent_sockets 120\n",
       "ghostpeer_agent_namespaces_seen 5\n",
       "ghostpeer_agent_namespaces_failed 1\n",
+      "ghostpeer_agent_translations_ok 1\n",
+      "ghostpeer_agent_translations 12\n",
+      "ghostpeer_agent_translation_namespaces_failed 0\n",
+      "ghostpeer_agent_ipvs_blackhole_namespaces 2\n",
       "ghostpeer_agent_buffered_address_events 3\n",
       "ghostpeer_agent_connected 1\n",
       "ghostpeer_agent_last_ack_age_seconds 2\n",
