@@ -78,15 +78,20 @@ int ScanThreads(int requested) {
   return std::clamp(cores, 1, 4);
 }
 
-// Above this many conntrack entries in a namespace, ctnetlink (which the
-// kernel filters to destination-NAT entries) beats the /proc file (which
-// formats every entry, about 5.5 us each here).
-constexpr uint64_t kProcFileCheaperBelow = 4096;
+// A thread that is joined however the scope ends.
+struct JoinOnExit {
+  std::thread thread;
+  void Join() {
+    if (thread.joinable()) thread.join();
+  }
+  ~JoinOnExit() { Join(); }
+};
 
-// How to read the calling thread's namespace's translations, or nullopt
-// when it cannot hold any. Every conntrack read walks the node's whole
-// conntrack hash, which all namespaces share (nf_conntrack_buckets: 262,144
-// here), whatever the namespace holds:
+}  // namespace
+
+// Why (HowToReadTranslations, snapshotter.h): every conntrack read walks
+// the node's whole conntrack hash, which all namespaces share
+// (nf_conntrack_buckets: 262,144 here), whatever the namespace holds:
 //   - a namespace whose own nf_conntrack_count is 0, or that has no
 //     conntrack at all, and that has no IPVS has nothing to find: skipped
 //     (most containers of a node that does not NAT);
@@ -121,17 +126,6 @@ std::optional<TranslationReadOptions> HowToReadTranslations(
       !(file_readable && known && count < kProcFileCheaperBelow);
   return options;
 }
-
-// A thread that is joined however the scope ends.
-struct JoinOnExit {
-  std::thread thread;
-  void Join() {
-    if (thread.joinable()) thread.join();
-  }
-  ~JoinOnExit() { Join(); }
-};
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Create(
     SnapshotterOptions options) {

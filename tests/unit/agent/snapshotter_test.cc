@@ -1,5 +1,7 @@
 #include "agent/snapshotter.h"
 
+#include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -80,6 +82,61 @@ TEST(InetPrefixTest, ParseAndContain) {
     EXPECT_EQ(ParseInetPrefix(bad).status().code(),
               absl::StatusCode::kInvalidArgument)
         << bad;
+  }
+}
+
+// A fake /proc for HowToReadTranslations: the files it looks at, present or
+// not, in a fresh directory.
+class FakeProc {
+ public:
+  explicit FakeProc(const std::string& name)
+      : root_(::testing::TempDir() + "/gp-how-" + name) {
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_ + "/thread-self/net");
+    std::filesystem::create_directories(root_ + "/sys/net/netfilter");
+  }
+  ~FakeProc() { std::filesystem::remove_all(root_); }
+  void Write(const std::string& path, const std::string& text) {
+    std::ofstream(root_ + "/" + path) << text;
+  }
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string root_;
+};
+
+TEST(HowToReadTranslationsTest, SkipsEmptyNamespacesAndPicksThePath) {
+  struct Case {
+    std::string name;
+    std::string count;  // nf_conntrack_count; "-" for no file
+    bool ipvs;          // ip_vs_conn exists
+    bool file;          // nf_conntrack exists
+    // nullopt: skipped; else use_ctnetlink.
+    std::optional<bool> ctnetlink;
+  };
+  const std::vector<Case> cases = {
+      {"no conntrack, no IPVS", "-", false, false, std::nullopt},
+      {"no conntrack, IPVS", "-", true, false, false},
+      {"nothing tracked, no IPVS", "0\n", false, true, std::nullopt},
+      {"nothing tracked, IPVS: the cheap file", "0\n", true, true, false},
+      {"few entries, file", "11\n", false, true, false},
+      {"few entries, no file (no PROCFS)", "11\n", false, false, true},
+      {"just below the threshold", "4095\n", false, true, false},
+      {"at the threshold", "4096\n", false, true, true},
+      {"many entries", "10000\n", false, true, true},
+      {"unreadable count", "many\n", false, true, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    FakeProc proc(std::to_string(&c - cases.data()));
+    if (c.count != "-")
+      proc.Write("sys/net/netfilter/nf_conntrack_count", c.count);
+    if (c.ipvs) proc.Write("thread-self/net/ip_vs_conn", "");
+    if (c.file) proc.Write("thread-self/net/nf_conntrack", "");
+    const std::optional<TranslationReadOptions> how =
+        HowToReadTranslations(proc.root());
+    ASSERT_EQ(how.has_value(), c.ctnetlink.has_value());
+    if (how.has_value()) EXPECT_EQ(how->use_ctnetlink, *c.ctnetlink);
   }
 }
 
