@@ -129,26 +129,50 @@ absl::Status NetlinkSocket::Dump(absl::Span<const uint8_t> request,
       "netlink dump: no NLMSG_DONE after ", max_datagrams, " datagrams"));
 }
 
-absl::Status DumpTcpSockets(NetlinkSocket& socket, DiagFamily family,
-                            SockDiagParseResult* result, int max_attempts) {
+namespace {
+
+// One sock_diag dump, restarted while the kernel flags it interrupted.
+// `build` makes the request for a sequence number.
+absl::Status DumpInetSockets(
+    NetlinkSocket& socket, v1::Protocol protocol,
+    const std::function<std::vector<uint8_t>(uint32_t seq)>& build,
+    SockDiagParseResult* result, int max_attempts) {
   for (int attempt = 1;; ++attempt) {
     *result = SockDiagParseResult();
     const uint32_t seq = socket.NextSeq();
-    const std::vector<uint8_t> request = BuildTcpDumpRequest(family, seq);
-    absl::Status status =
-        socket.Dump(request, seq,
-                    [result](absl::Span<const uint8_t> buffer,
-                             const NetlinkExpect& expect, bool* done) {
-                      absl::Status parsed =
-                          ParseSockDiagMessagesInto(buffer, expect, result);
-                      *done = result->done;
-                      return parsed;
-                    });
+    const std::vector<uint8_t> request = build(seq);
+    absl::Status status = socket.Dump(
+        request, seq,
+        [result, protocol](absl::Span<const uint8_t> buffer,
+                           const NetlinkExpect& expect, bool* done) {
+          absl::Status parsed =
+              ParseSockDiagMessagesInto(buffer, expect, result, protocol);
+          *done = result->done;
+          return parsed;
+        });
     if (!status.ok()) return status;
     if (!result->dump_interrupted || attempt >= max_attempts) {
       return absl::OkStatus();
     }
   }
+}
+
+}  // namespace
+
+absl::Status DumpTcpSockets(NetlinkSocket& socket, DiagFamily family,
+                            SockDiagParseResult* result, int max_attempts) {
+  return DumpInetSockets(
+      socket, v1::PROTOCOL_TCP,
+      [family](uint32_t seq) { return BuildTcpDumpRequest(family, seq); },
+      result, max_attempts);
+}
+
+absl::Status DumpUdpSockets(NetlinkSocket& socket, DiagFamily family,
+                            SockDiagParseResult* result, int max_attempts) {
+  return DumpInetSockets(
+      socket, v1::PROTOCOL_UDP,
+      [family](uint32_t seq) { return BuildUdpDumpRequest(family, seq); },
+      result, max_attempts);
 }
 
 absl::StatusOr<RtnetlinkDump> DumpInterfaceAddresses(NetlinkSocket& socket,

@@ -81,6 +81,12 @@ class NetlinkSocket {
 absl::Status DumpTcpSockets(NetlinkSocket& socket, DiagFamily family,
                             SockDiagParseResult* result, int max_attempts = 3);
 
+// The same for the CONNECTED UDP sockets of one family (kIpv4 or kIpv6; see
+// BuildUdpDumpRequest). Errors as DumpTcpSockets; NotFound (ENOENT) when the
+// kernel has no UDP sock_diag handler (udp_diag not built or not loadable).
+absl::Status DumpUdpSockets(NetlinkSocket& socket, DiagFamily family,
+                            SockDiagParseResult* result, int max_attempts = 3);
+
 // Dumps links and addresses of `socket`'s namespace (a NETLINK_ROUTE socket).
 // Interrupted dumps (interfaces or addresses changed under them) restart as
 // DumpTcpSockets's do; after `max_attempts` the last is kept with

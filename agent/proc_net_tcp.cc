@@ -67,45 +67,61 @@ bool PeerClosedByState(v1::TcpState state) {
          state == v1::TCP_STATE_CLOSING || state == v1::TCP_STATE_TIME_WAIT;
 }
 
-// One line: sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-// [refcnt sk rto ato qack cwnd ssthresh] (the bracketed part is absent for
-// TIME_WAIT and request sockets).
-bool ParseLine(absl::string_view line, int family, v1::SocketRecord* record) {
-  std::vector<absl::string_view> fields =
-      absl::StrSplit(line, ' ', absl::SkipEmpty());
-  if (fields.size() < 10 || !absl::EndsWith(fields[0], ":")) return false;
+// The fields TCP and UDP lines share: sl local rem st tx:rx tr:when
+// retrnsmt uid timeout inode. `retransmits` and `probes` are TCP's
+// (always 0 for UDP).
+struct CommonFields {
   std::string local_ip, remote_ip;
   uint32_t local_port, remote_port, state, tx, rx, timer, when, retransmits;
   uint32_t uid, probes;
   uint64_t inode;
-  if (!ParseEndpoint(fields[1], family, &local_ip, &local_port) ||
-      !ParseEndpoint(fields[2], family, &remote_ip, &remote_port) ||
-      !ParseHex32(fields[3], &state) || !ParsePair(fields[4], &tx, &rx) ||
-      !ParsePair(fields[5], &timer, &when) ||
-      !ParseHex32(fields[6], &retransmits) ||
-      !absl::SimpleAtoi(fields[7], &uid) ||
-      !absl::SimpleAtoi(fields[8], &probes) ||
-      !absl::SimpleAtoi(fields[9], &inode)) {
-    return false;
-  }
+};
+
+bool ParseCommon(const std::vector<absl::string_view>& fields, int family,
+                 CommonFields* out) {
+  return fields.size() >= 10 && absl::EndsWith(fields[0], ":") &&
+         ParseEndpoint(fields[1], family, &out->local_ip, &out->local_port) &&
+         ParseEndpoint(fields[2], family, &out->remote_ip, &out->remote_port) &&
+         ParseHex32(fields[3], &out->state) &&
+         ParsePair(fields[4], &out->tx, &out->rx) &&
+         ParsePair(fields[5], &out->timer, &out->when) &&
+         ParseHex32(fields[6], &out->retransmits) &&
+         absl::SimpleAtoi(fields[7], &out->uid) &&
+         absl::SimpleAtoi(fields[8], &out->probes) &&
+         absl::SimpleAtoi(fields[9], &out->inode);
+}
+
+void SetCommon(CommonFields& common, v1::Protocol protocol,
+               v1::SocketRecord* record) {
   record->set_source(v1::CAPTURE_SOURCE_PROC_NET_TCP);
-  record->set_local_ip(std::move(local_ip));
-  record->set_local_port(local_port);
-  record->set_remote_ip(std::move(remote_ip));
-  record->set_remote_port(remote_port);
-  if (v1::TcpState_IsValid(static_cast<int>(state))) {
-    record->set_state(static_cast<v1::TcpState>(state));
+  record->set_protocol(protocol);
+  record->set_local_ip(std::move(common.local_ip));
+  record->set_local_port(common.local_port);
+  record->set_remote_ip(std::move(common.remote_ip));
+  record->set_remote_port(common.remote_port);
+  if (v1::TcpState_IsValid(static_cast<int>(common.state))) {
+    record->set_state(static_cast<v1::TcpState>(common.state));
   }
-  record->set_send_queue(tx);
-  record->set_recv_queue(rx);
-  record->set_timer(timer);
-  record->set_timer_expires_ms(timer == 0 ? 0 : when * kMillisPerTick);
-  record->set_uid(uid);
-  record->set_inode(inode);
+  record->set_send_queue(common.tx);
+  record->set_recv_queue(common.rx);
+  record->set_uid(common.uid);
+  record->set_inode(common.inode);
+}
+
+// One TCP line: the common fields, then [refcnt sk rto ato qack cwnd
+// ssthresh] (absent for TIME_WAIT and request sockets).
+bool ParseTcpLine(const std::vector<absl::string_view>& fields, int family,
+                  v1::SocketRecord* record) {
+  CommonFields common;
+  if (!ParseCommon(fields, family, &common)) return false;
+  SetCommon(common, v1::PROTOCOL_TCP, record);
+  record->set_timer(common.timer);
+  record->set_timer_expires_ms(
+      common.timer == 0 ? 0 : common.when * kMillisPerTick);
   record->set_peer_closed(PeerClosedByState(record->state()));
   v1::TcpInfo* info = record->mutable_tcp_info();
-  info->set_retransmits(retransmits);
-  info->set_probes(probes);
+  info->set_retransmits(common.retransmits);
+  info->set_probes(common.probes);
   uint32_t rto_ticks, cwnd;
   if (fields.size() >= 17 && absl::SimpleAtoi(fields[12], &rto_ticks) &&
       absl::SimpleAtoi(fields[15], &cwnd)) {
@@ -115,14 +131,27 @@ bool ParseLine(absl::string_view line, int family, v1::SocketRecord* record) {
   return true;
 }
 
-}  // namespace
+enum class LineResult { kKept, kSkipped, kMalformed };
 
-absl::StatusOr<ProcNetTcpResult> ParseProcNetTcp(absl::string_view content,
-                                                 int family) {
-  if (family != AF_INET && family != AF_INET6) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("/proc/net/tcp parser: unsupported family ", family));
+// One UDP line: the common fields, then ref pointer drops.
+LineResult ParseUdpLine(const std::vector<absl::string_view>& fields,
+                        int family, v1::SocketRecord* record) {
+  CommonFields common;
+  if (!ParseCommon(fields, family, &common)) return LineResult::kMalformed;
+  // 01: connect() made it ESTABLISHED. Port 0 or a wildcard address is no
+  // peer a datagram can reach.
+  if (common.state != v1::TCP_STATE_ESTABLISHED || common.remote_port == 0 ||
+      common.remote_ip == "0.0.0.0" || common.remote_ip == "::") {
+    return LineResult::kSkipped;
   }
+  SetCommon(common, v1::PROTOCOL_UDP, record);
+  return LineResult::kKept;
+}
+
+// Splits `content` into lines without the header and calls
+// `parse(fields, record)` for each.
+template <typename Parse>
+ProcNetTcpResult ParseLines(absl::string_view content, Parse parse) {
   ProcNetTcpResult result;
   bool header = true;
   for (absl::string_view line : absl::StrSplit(content, '\n')) {
@@ -132,14 +161,51 @@ absl::StatusOr<ProcNetTcpResult> ParseProcNetTcp(absl::string_view content,
       header = false;
       if (absl::StartsWith(line, "sl")) continue;
     }
+    const std::vector<absl::string_view> fields =
+        absl::StrSplit(line, ' ', absl::SkipEmpty());
     v1::SocketRecord record;
-    if (ParseLine(line, family, &record)) {
-      result.records.push_back(std::move(record));
-    } else {
-      ++result.malformed_lines;
+    switch (parse(fields, &record)) {
+      case LineResult::kKept:
+        result.records.push_back(std::move(record));
+        break;
+      case LineResult::kSkipped:
+        ++result.unconnected_skipped;
+        break;
+      case LineResult::kMalformed:
+        ++result.malformed_lines;
+        break;
     }
   }
   return result;
+}
+
+absl::Status CheckFamily(int family, absl::string_view file) {
+  if (family == AF_INET || family == AF_INET6) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("/proc/net/", file, " parser: unsupported family ", family));
+}
+
+}  // namespace
+
+absl::StatusOr<ProcNetTcpResult> ParseProcNetTcp(absl::string_view content,
+                                                 int family) {
+  absl::Status status = CheckFamily(family, "tcp");
+  if (!status.ok()) return status;
+  return ParseLines(
+      content, [family](const auto& fields, v1::SocketRecord* record) {
+        return ParseTcpLine(fields, family, record) ? LineResult::kKept
+                                                    : LineResult::kMalformed;
+      });
+}
+
+absl::StatusOr<ProcNetTcpResult> ParseProcNetUdp(absl::string_view content,
+                                                 int family) {
+  absl::Status status = CheckFamily(family, "udp");
+  if (!status.ok()) return status;
+  return ParseLines(content,
+                    [family](const auto& fields, v1::SocketRecord* record) {
+                      return ParseUdpLine(fields, family, record);
+                    });
 }
 
 }  // namespace ghostpeer::agent

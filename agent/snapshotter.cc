@@ -359,6 +359,26 @@ void Snapshotter::CaptureNamespace(const NetnsEntry& entry,
     }
     return;
   }
+  // Connected UDP in the same namespace hop. Its failure costs the
+  // namespace its UDP sockets only: TCP, the main concern, stays reported.
+  bool reopen = false;
+  if (udp_unavailable_.ok()) {
+    status = DumpConnectedUdpSockets((*sockets)->diag, &result);
+    if (absl::IsNotFound(status) || IsRefusal(status)) {
+      // No UDP sock_diag handler in this kernel (udp_diag missing): the same
+      // answer in every namespace, so ask no more.
+      udp_unavailable_ = status;
+      GP_LOG_WARN("UDP sockets cannot be dumped: {}",
+                  std::string(status.message()));
+    } else if (!status.ok()) {
+      AppendError(info, absl::StrCat("udp: ", status.message()));
+      reopen = true;
+    }
+  }
+  if (!udp_unavailable_.ok()) {
+    AppendError(info, absl::StrCat("udp sockets not dumped: ",
+                                   udp_unavailable_.message()));
+  }
   if (result.dump_interrupted) {
     AppendError(info,
                 "socket table changed during every dump attempt: sockets may "
@@ -370,6 +390,7 @@ void Snapshotter::CaptureNamespace(const NetnsEntry& entry,
   }
   MoveRecords(result.records, snapshot->mutable_sockets());
   info->set_status(v1::NAMESPACE_STATUS_OK);
+  if (reopen) sockets_.erase(entry.key);  // a failed dump may leave replies
 }
 
 void Snapshotter::ReadTranslations(const std::vector<NetnsEntry>& namespaces,
@@ -491,6 +512,18 @@ absl::Status Snapshotter::DumpSockets(NetlinkSocket& diag,
   return absl::OkStatus();
 }
 
+absl::Status Snapshotter::DumpConnectedUdpSockets(NetlinkSocket& diag,
+                                                  SockDiagParseResult* result) {
+  for (DiagFamily family : {DiagFamily::kIpv4, DiagFamily::kIpv6}) {
+    SockDiagParseResult udp;
+    absl::Status status = DumpUdpSockets(diag, family, &udp);
+    if (!status.ok()) return status;
+    result->dump_interrupted = result->dump_interrupted || udp.dump_interrupted;
+    MoveRecords(udp.records, &result->records);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Snapshotter::CaptureFromProc(const NetnsEntry& entry,
                                           v1::NodeSnapshot* snapshot) {
   if (entry.pids.empty()) {
@@ -499,16 +532,24 @@ absl::Status Snapshotter::CaptureFromProc(const NetnsEntry& entry,
   }
   const int pid = entry.pids.front();
   int files_read = 0;
-  for (const auto& [file, family] :
-       {std::pair<const char*, int>{"tcp", AF_INET}, {"tcp6", AF_INET6}}) {
+  struct File {
+    const char* name;
+    int family;
+    bool udp;
+  };
+  for (const File& file :
+       {File{"tcp", AF_INET, false}, File{"tcp6", AF_INET6, false},
+        File{"udp", AF_INET, true}, File{"udp6", AF_INET6, true}}) {
     const std::string path =
-        absl::StrCat(options_.proc_root, "/", pid, "/net/", file);
+        absl::StrCat(options_.proc_root, "/", pid, "/net/", file.name);
     absl::StatusOr<std::string> content = ReadSmallFile(path, size_t{1} << 30);
     if (absl::IsNotFound(content.status())) continue;  // e.g. no IPv6
     if (!content.ok()) return content.status();
-    absl::StatusOr<ProcNetTcpResult> parsed = ParseProcNetTcp(*content, family);
+    absl::StatusOr<ProcNetTcpResult> parsed =
+        file.udp ? ParseProcNetUdp(*content, file.family)
+                 : ParseProcNetTcp(*content, file.family);
     if (!parsed.ok()) return parsed.status();
-    ++files_read;
+    if (!file.udp) ++files_read;
     for (v1::SocketRecord& record : parsed->records) {
       record.set_node(options_.node);
       record.set_netns_inode(entry.key.inode);

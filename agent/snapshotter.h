@@ -1,4 +1,5 @@
-// One node's TCP sockets, namespaces and addresses at one moment.
+// One node's TCP and connected UDP sockets, namespaces and addresses at one
+// moment.
 #ifndef GHOSTPEER_AGENT_SNAPSHOTTER_H_
 #define GHOSTPEER_AGENT_SNAPSHOTTER_H_
 
@@ -26,10 +27,11 @@
 namespace ghostpeer::agent {
 
 enum class CaptureMode {
-  // NETLINK_SOCK_DIAG in every namespace; /proc/<pid>/net/tcp{,6} for a
-  // namespace where netlink (or entering it) is refused.
+  // NETLINK_SOCK_DIAG in every namespace; /proc/<pid>/net/{tcp,udp}{,6}
+  // for a namespace where netlink (or entering it) is refused.
   kNetlink,
-  // /proc/<pid>/net/tcp{,6} only (kernels without inet_diag, or to compare).
+  // /proc/<pid>/net/{tcp,udp}{,6} only (kernels without inet_diag, or to
+  // compare).
   // Every namespace reachable through a pid is reported FALLBACK.
   kProcNetTcp,
 };
@@ -115,7 +117,8 @@ class Snapshotter final : public SnapshotSource {
 
   // One snapshot of every namespace of the node: node, taken_at,
   // agent_version, kernel, namespaces (identity, addresses, status, error,
-  // socket_count), sockets (each with node and netns_inode) and stats. A
+  // socket_count), sockets (TCP in every state, UDP only when connected;
+  // each with node and netns_inode) and stats. A
   // namespace that cannot be entered or dumped is reported FAILED with its
   // error (or FALLBACK when /proc could stand in) and never fails the call.
   //
@@ -158,7 +161,10 @@ class Snapshotter final : public SnapshotSource {
   // Opens (or finds cached) netlink sockets inside `entry`'s namespace.
   absl::StatusOr<NamespaceSockets*> SocketsFor(const NetnsEntry& entry);
   absl::Status DumpSockets(NetlinkSocket& diag, SockDiagParseResult* result);
-  // /proc/<pid>/net/tcp{,6} of a process inside `entry`.
+  // Appends the connected UDP sockets of both families to `result`.
+  absl::Status DumpConnectedUdpSockets(NetlinkSocket& diag,
+                                       SockDiagParseResult* result);
+  // /proc/<pid>/net/tcp{,6} and udp{,6} of a process inside `entry`.
   absl::Status CaptureFromProc(const NetnsEntry& entry,
                                v1::NodeSnapshot* snapshot);
   // Reads every namespace's translations on the worker, one hop each, into
@@ -184,6 +190,9 @@ class Snapshotter final : public SnapshotSource {
   // TCPDIAG_GETSOCK with AF_UNSPEC dumps both families in one walk; set to
   // false if a kernel ever refuses it, and then one dump per family is used.
   bool single_walk_dump_ = true;
+  // Why this kernel cannot dump UDP sockets (no udp_diag handler), once it
+  // said so; OK while it can. Every namespace then says it in its error.
+  absl::Status udp_unavailable_;
 };
 
 }  // namespace ghostpeer::agent

@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "agent/inet_address.h"
@@ -42,7 +44,16 @@ void FillTcpInfo(absl::Span<const uint8_t> payload, v1::TcpInfo* out) {
   out->set_rtt_us(info.tcpi_rtt);
 }
 
-absl::Status ParseOne(const NetlinkMessage& message,
+// Connected to a peer a datagram can actually go to. The kernel filtered
+// on the state already; connect() to port 0 still leaves a socket
+// "connected" to nothing.
+bool IsConnectedUdp(const v1::SocketRecord& record) {
+  return record.state() == v1::TCP_STATE_ESTABLISHED &&
+         record.remote_port() != 0 && record.remote_ip() != "0.0.0.0" &&
+         record.remote_ip() != "::";
+}
+
+absl::Status ParseOne(const NetlinkMessage& message, v1::Protocol protocol,
                       SockDiagParseResult* result) {
   if ((message.type != SOCK_DIAG_BY_FAMILY &&
        message.type != TCPDIAG_GETSOCK) ||
@@ -82,6 +93,16 @@ absl::Status ParseOne(const NetlinkMessage& message,
   record->set_timer(msg.idiag_timer);
   record->set_timer_expires_ms(msg.idiag_expires);
   record->set_source(v1::CAPTURE_SOURCE_SOCK_DIAG);
+  record->set_protocol(protocol);
+  if (protocol == v1::PROTOCOL_UDP) {
+    // Nothing in the attributes applies: no tcp_info, and sk_shutdown is
+    // this end's shutdown() calls, not a peer's FIN.
+    if (!IsConnectedUdp(*record)) {
+      result->records.RemoveLast();
+      ++result->unconnected_skipped;
+    }
+    return absl::OkStatus();
+  }
 
   const auto attributes =
       message.payload.subspan(NLMSG_ALIGN(sizeof(inet_diag_msg)));
@@ -140,14 +161,37 @@ std::vector<uint8_t> BuildTcpDumpRequest(DiagFamily family, uint32_t seq,
   return message;
 }
 
+std::vector<uint8_t> BuildUdpDumpRequest(DiagFamily family, uint32_t seq) {
+  if (family == DiagFamily::kAll) {
+    std::fprintf(stderr, "BuildUdpDumpRequest: no single-walk UDP dump\n");
+    std::abort();
+  }
+  nlmsghdr header;
+  std::memset(&header, 0, sizeof(header));
+  header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  header.nlmsg_seq = seq;
+  header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  inet_diag_req_v2 request;
+  std::memset(&request, 0, sizeof(request));
+  request.sdiag_family = family == DiagFamily::kIpv4 ? AF_INET : AF_INET6;
+  request.sdiag_protocol = IPPROTO_UDP;
+  request.idiag_states = kConnectedUdpStates;
+  header.nlmsg_len = NLMSG_LENGTH(sizeof(request));
+  std::vector<uint8_t> message(header.nlmsg_len);
+  std::memcpy(message.data(), &header, sizeof(header));
+  std::memcpy(message.data() + NLMSG_HDRLEN, &request, sizeof(request));
+  return message;
+}
+
 absl::Status ParseSockDiagMessagesInto(absl::Span<const uint8_t> buffer,
                                        const NetlinkExpect& expect,
-                                       SockDiagParseResult* result) {
+                                       SockDiagParseResult* result,
+                                       v1::Protocol protocol) {
   NetlinkWalkResult walk;
   absl::Status status = WalkNetlinkMessages(
       buffer, expect, "sock_diag dump",
-      [result](const NetlinkMessage& message) {
-        return ParseOne(message, result);
+      [result, protocol](const NetlinkMessage& message) {
+        return ParseOne(message, protocol, result);
       },
       &walk);
   result->done = result->done || walk.done;
@@ -157,9 +201,11 @@ absl::Status ParseSockDiagMessagesInto(absl::Span<const uint8_t> buffer,
 }
 
 absl::StatusOr<SockDiagParseResult> ParseSockDiagMessages(
-    absl::Span<const uint8_t> buffer, const NetlinkExpect& expect) {
+    absl::Span<const uint8_t> buffer, const NetlinkExpect& expect,
+    v1::Protocol protocol) {
   SockDiagParseResult result;
-  absl::Status status = ParseSockDiagMessagesInto(buffer, expect, &result);
+  absl::Status status =
+      ParseSockDiagMessagesInto(buffer, expect, &result, protocol);
   if (!status.ok()) return status;
   return result;
 }

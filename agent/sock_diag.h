@@ -1,6 +1,6 @@
-// NETLINK_SOCK_DIAG for TCP: building dump requests and parsing the replies
-// into SocketRecords. Pure: bytes in, records out, no socket I/O (that is
-// sock_diag_linux.h). Thread-safe (no shared state).
+// NETLINK_SOCK_DIAG for TCP and connected UDP: building dump requests and
+// parsing the replies into SocketRecords. Pure: bytes in, records out, no
+// socket I/O (that is sock_diag_linux.h). Thread-safe (no shared state).
 #ifndef GHOSTPEER_AGENT_SOCK_DIAG_H_
 #define GHOSTPEER_AGENT_SOCK_DIAG_H_
 
@@ -57,7 +57,23 @@ struct SockDiagParseResult {
   uint32_t malformed_records = 0;  // inet_diag_msg too short or unknown type,
                                    // skipped
   uint32_t malformed_attributes = 0;  // records kept, attributes cut short
+  uint32_t unconnected_skipped = 0;   // UDP without a peer address and port
 };
+
+// The state a connected UDP socket has: connect() sets sk_state to
+// TCP_ESTABLISHED, an unconnected (or disconnected) one is TCP_CLOSE (7). The
+// kernel filters UDP dumps by idiag_states like TCP ones (udp_diag.c), so
+// asking for this bit alone leaves a DNS server's listening socket and every
+// sendto()-only socket out of the dump.
+inline constexpr uint32_t kConnectedUdpStates = 1 << 1;
+
+// Builds the complete netlink message asking for a dump of the CONNECTED UDP
+// sockets of one address family: SOCK_DIAG_BY_FAMILY + inet_diag_req_v2 with
+// IPPROTO_UDP, kConnectedUdpStates and no extensions (UDP has no tcp_info).
+// The kernel has no single-walk request for UDP (TCPDIAG_GETSOCK is TCP
+// only), so `family` must be kIpv4 or kIpv6; kAll is a programming error and
+// aborts.
+std::vector<uint8_t> BuildUdpDumpRequest(DiagFamily family, uint32_t seq);
 
 // Parses one receive buffer of sock_diag replies (a sequence of nlmsghdr's)
 // and APPENDS to `result`, so a dump's buffers can be fed one after another
@@ -70,13 +86,27 @@ struct SockDiagParseResult {
 // skipped and counted. Errors: DataLoss when the message framing is broken,
 // the kernel's errno (via ErrnoToStatus) for NLMSG_ERROR; records parsed
 // before the error stay in `result`.
-absl::Status ParseSockDiagMessagesInto(absl::Span<const uint8_t> buffer,
-                                       const NetlinkExpect& expect,
-                                       SockDiagParseResult* result);
+//
+// The replies do not say which protocol they describe: `protocol` is the one
+// the request asked for, and is set on every record. For PROTOCOL_UDP the
+// records are connected sockets: state ESTABLISHED (the kernel's sk_state),
+// no tcp_info and never peer_closed (UDP has no FIN); a record in another
+// state, without a remote port or with a wildcard remote address is skipped
+// and counted in unconnected_skipped. Their queues
+// are memory, not payload bytes: recv_queue is the receive buffer's
+// allocation (sk_rmem_alloc, datagrams not yet read, counted with their
+// overhead) and send_queue is sk_wmem_alloc, the datagrams handed to the
+// kernel that it has not freed yet (in a qdisc, a device queue, or an
+// unresolved neighbour's queue while ARP/ND waits for a peer that may be
+// gone). It is usually 0 for a healthy socket.
+absl::Status ParseSockDiagMessagesInto(
+    absl::Span<const uint8_t> buffer, const NetlinkExpect& expect,
+    SockDiagParseResult* result, v1::Protocol protocol = v1::PROTOCOL_TCP);
 
 // The same for a single buffer, returning a fresh result.
 absl::StatusOr<SockDiagParseResult> ParseSockDiagMessages(
-    absl::Span<const uint8_t> buffer, const NetlinkExpect& expect = {});
+    absl::Span<const uint8_t> buffer, const NetlinkExpect& expect = {},
+    v1::Protocol protocol = v1::PROTOCOL_TCP);
 
 }  // namespace ghostpeer::agent
 

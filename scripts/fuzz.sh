@@ -57,9 +57,9 @@ cmake --build "$build_dir" -j "$jobs" --target ghostpeer_fuzzers
 # Seeds per target: golden files, copied (never fuzzed in place), and the
 # inputs in tests/testdata/fuzz/<target without _fuzzer>/.
 declare -A seeds=(
-  [sock_diag_fuzzer]="$testdata/agent/tcp_dump.nlbin"
+  [sock_diag_fuzzer]="$testdata/agent/tcp_dump.nlbin $testdata/agent/udp_dump.nlbin $testdata/agent/udp6_dump.nlbin"
   [rtnetlink_fuzzer]="$testdata/agent/addresses.nlbin $testdata/agent/links.nlbin"
-  [proc_net_tcp_fuzzer]="$testdata/agent/proc_net_tcp.txt $testdata/agent/proc_net_tcp6.txt"
+  [proc_net_tcp_fuzzer]="$(echo $testdata/agent/proc_net_{tcp,tcp6,udp,udp6}.txt)"
   [cgroup_fuzzer]="$(echo $testdata/agent/cgroup_*.txt)"
   [proc_pid_fuzzer]="$testdata/agent/proc_pid_stat.txt $testdata/agent/proc_pid_status.txt"
   [ctnetlink_fuzzer]="$testdata/agent/conntrack_dump.nlbin $testdata/agent/conntrack_eperm.nlbin"

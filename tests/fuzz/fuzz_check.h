@@ -32,9 +32,18 @@ inline bool IsIpLiteral(const std::string& text) {
 }
 
 // What the aggregator's validation will demand of a record the agent sends:
-// addresses that parse, ports that fit 16 bits, a known state and source.
+// addresses that parse, ports that fit 16 bits, a known state, source and
+// protocol; a UDP record is a connected socket without tcp_info.
 inline void CheckSocketRecord(const v1::SocketRecord& record,
                               v1::CaptureSource source) {
+  FUZZ_CHECK(record.protocol() == v1::PROTOCOL_TCP ||
+             record.protocol() == v1::PROTOCOL_UDP);
+  if (record.protocol() == v1::PROTOCOL_UDP) {
+    FUZZ_CHECK(record.remote_port() != 0);
+    FUZZ_CHECK(record.remote_ip() != "0.0.0.0" && record.remote_ip() != "::");
+    FUZZ_CHECK(!record.has_tcp_info());
+    FUZZ_CHECK(!record.peer_closed());
+  }
   FUZZ_CHECK(IsIpLiteral(record.local_ip()));
   FUZZ_CHECK(IsIpLiteral(record.remote_ip()));
   FUZZ_CHECK(record.local_port() <= 65535);

@@ -1,7 +1,7 @@
-// /proc/<pid>/net/tcp and tcp6, the fallback where netlink is refused: read
-// through a process of the node, so a namespace the agent does not control
-// decides what the file holds. Input: the file's content, parsed as both
-// the IPv4 and the IPv6 file.
+// /proc/<pid>/net/tcp, tcp6, udp and udp6, the fallback where netlink is
+// refused: read through a process of the node, so a namespace the agent does
+// not control decides what the file holds. Input: the file's content, parsed
+// as each of the four files.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -26,6 +26,22 @@ void FuzzProcNetTcp(absl::string_view content, int family) {
   FUZZ_CHECK(result->records.size() + result->malformed_lines <= lines);
   for (const v1::SocketRecord& record : result->records) {
     fuzz::CheckSocketRecord(record, v1::CAPTURE_SOURCE_PROC_NET_TCP);
+    FUZZ_CHECK(record.protocol() == v1::PROTOCOL_TCP);
+  }
+}
+
+void FuzzProcNetUdp(absl::string_view content, int family) {
+  absl::StatusOr<ProcNetTcpResult> result = ParseProcNetUdp(content, family);
+  FUZZ_CHECK(result.ok());
+  const size_t lines =
+      static_cast<size_t>(std::count(content.begin(), content.end(), '\n') + 1);
+  FUZZ_CHECK(result->records.size() + result->malformed_lines +
+                 result->unconnected_skipped <=
+             lines);
+  for (const v1::SocketRecord& record : result->records) {
+    fuzz::CheckSocketRecord(record, v1::CAPTURE_SOURCE_PROC_NET_TCP);
+    FUZZ_CHECK(record.protocol() == v1::PROTOCOL_UDP);
+    FUZZ_CHECK(record.state() == v1::TCP_STATE_ESTABLISHED);
   }
 }
 
@@ -36,5 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view content(reinterpret_cast<const char*>(data), size);
   ghostpeer::agent::FuzzProcNetTcp(content, AF_INET);
   ghostpeer::agent::FuzzProcNetTcp(content, AF_INET6);
+  ghostpeer::agent::FuzzProcNetUdp(content, AF_INET);
+  ghostpeer::agent::FuzzProcNetUdp(content, AF_INET6);
   return 0;
 }

@@ -14,6 +14,12 @@ namespace {
 // seeds of tests/fuzz/proc_net_tcp_fuzzer.
 const std::string kTcp4 = test::ReadTestdataText("agent/proc_net_tcp.txt");
 const std::string kTcp6 = test::ReadTestdataText("agent/proc_net_tcp6.txt");
+// Recorded from a namespace holding a connected UDP pair on 127.0.0.1 (one
+// 100-byte datagram unread at :27031), an unconnected socket on 0.0.0.0:53
+// that sent a datagram with sendto(), a connected pair on ::1, an IPv6
+// socket connected to an IPv4-mapped peer and an unconnected [::]:5353.
+const std::string kUdp4 = test::ReadTestdataText("agent/proc_net_udp.txt");
+const std::string kUdp6 = test::ReadTestdataText("agent/proc_net_udp6.txt");
 
 TEST(ParseProcNetTcp, Ipv4Lines) {
   absl::StatusOr<ProcNetTcpResult> result = ParseProcNetTcp(kTcp4, AF_INET);
@@ -110,6 +116,109 @@ TEST(ParseProcNetTcp, EmptyAndHeaderOnly) {
     EXPECT_TRUE(result->records.empty());
     EXPECT_EQ(result->malformed_lines, 0u);
   }
+}
+
+TEST(ParseProcNetTcp, RecordsSayTcp) {
+  absl::StatusOr<ProcNetTcpResult> result = ParseProcNetTcp(kTcp4, AF_INET);
+  ASSERT_TRUE(result.ok()) << result.status();
+  for (const v1::SocketRecord& record : result->records) {
+    EXPECT_EQ(record.protocol(), v1::PROTOCOL_TCP);
+  }
+}
+
+TEST(ParseProcNetUdp, Ipv4KeepsOnlyConnectedSockets) {
+  absl::StatusOr<ProcNetTcpResult> result = ParseProcNetUdp(kUdp4, AF_INET);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->malformed_lines, 0u);
+  EXPECT_EQ(result->unconnected_skipped, 1u);  // 0.0.0.0:53, state 07
+  ASSERT_EQ(result->records.size(), 2u);
+  const v1::SocketRecord& sender = result->records[0];
+  EXPECT_EQ(sender.protocol(), v1::PROTOCOL_UDP);
+  EXPECT_EQ(sender.source(), v1::CAPTURE_SOURCE_PROC_NET_TCP);
+  EXPECT_EQ(sender.state(), v1::TCP_STATE_ESTABLISHED);
+  EXPECT_EQ(sender.local_ip(), "127.0.0.1");
+  EXPECT_EQ(sender.local_port(), 27030u);
+  EXPECT_EQ(sender.remote_ip(), "127.0.0.1");
+  EXPECT_EQ(sender.remote_port(), 27031u);
+  EXPECT_EQ(sender.inode(), 2359240u);
+  EXPECT_FALSE(sender.has_tcp_info());
+  EXPECT_FALSE(sender.peer_closed());
+  EXPECT_EQ(sender.timer(), 0u);
+  const v1::SocketRecord& receiver = result->records[1];
+  EXPECT_EQ(receiver.local_port(), 27031u);
+  EXPECT_EQ(receiver.recv_queue(), 0x340u);  // 100 bytes as 832 of memory
+  EXPECT_EQ(receiver.send_queue(), 0u);
+}
+
+TEST(ParseProcNetUdp, Ipv6IncludingMappedPeers) {
+  absl::StatusOr<ProcNetTcpResult> result = ParseProcNetUdp(kUdp6, AF_INET6);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->malformed_lines, 0u);
+  EXPECT_EQ(result->unconnected_skipped, 1u);  // [::]:5353
+  ASSERT_EQ(result->records.size(), 3u);
+  EXPECT_EQ(result->records[0].local_ip(), "127.0.0.1");
+  EXPECT_EQ(result->records[0].remote_ip(), "127.0.0.1");
+  EXPECT_EQ(result->records[0].remote_port(), 27030u);
+  EXPECT_EQ(result->records[1].local_ip(), "::1");
+  EXPECT_EQ(result->records[1].remote_ip(), "::1");
+  EXPECT_EQ(result->records[1].remote_port(), 27033u);
+  for (const v1::SocketRecord& record : result->records) {
+    EXPECT_EQ(record.protocol(), v1::PROTOCOL_UDP);
+  }
+}
+
+TEST(ParseProcNetUdp, UnconnectedAndMalformedLines) {
+  struct Case {
+    const char* name;
+    std::string line;
+    uint32_t skipped;
+    uint32_t malformed;
+  };
+  const Case cases[] = {
+      {"established but no remote port",
+       "   1: 0A00630A:A028 0200630A:0000 01 00000000:00000000 00:00000000 "
+       "00000000 0 0 7 2 0000000000000000 0",
+       1, 0},
+      {"established to the wildcard address",
+       "   1: 0A00630A:A028 00000000:0202 01 00000000:00000000 00:00000000 "
+       "00000000 0 0 7 2 0000000000000000 0",
+       1, 0},
+      {"connected then disconnected (CLOSE)",
+       "   1: 0A00630A:A028 0200630A:0202 07 00000000:00000000 00:00000000 "
+       "00000000 0 0 7 2 0000000000000000 0",
+       1, 0},
+      {"too few fields", "   1: 0A00630A:A028 0200630A:0202 01", 0, 1},
+      {"bad queue",
+       "   1: 0A00630A:A028 0200630A:0202 01 0000000Q:00000000 00:00000000 "
+       "00000000 0 0 7 2 0000000000000000 0",
+       0, 1},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<ProcNetTcpResult> result =
+        ParseProcNetUdp(kUdp4 + c.line + "\n", AF_INET);
+    ASSERT_TRUE(result.ok()) << c.name;
+    EXPECT_EQ(result->records.size(), 2u) << c.name;
+    EXPECT_EQ(result->unconnected_skipped, 1u + c.skipped) << c.name;
+    EXPECT_EQ(result->malformed_lines, c.malformed) << c.name;
+  }
+  // A connected syslog client: 10.99.0.10:41000 -> 10.99.0.2:514 with 768
+  // bytes the kernel still holds (a neighbour waiting for ARP, say).
+  absl::StatusOr<ProcNetTcpResult> result = ParseProcNetUdp(
+      "   1: 0A00630A:A028 0200630A:0202 01 00000300:00000000 00:00000000 "
+      "00000000 1000 0 7 2 0000000000000000 3\n",
+      AF_INET);
+  ASSERT_TRUE(result.ok());
+  ASSERT_EQ(result->records.size(), 1u);
+  EXPECT_EQ(result->records[0].remote_ip(), "10.99.0.2");
+  EXPECT_EQ(result->records[0].remote_port(), 514u);
+  EXPECT_EQ(result->records[0].local_port(), 41000u);
+  EXPECT_EQ(result->records[0].send_queue(), 768u);
+  EXPECT_EQ(result->records[0].uid(), 1000u);
+}
+
+TEST(ParseProcNetUdp, RejectsUnknownFamily) {
+  EXPECT_EQ(ParseProcNetUdp(kUdp4, AF_UNIX).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -135,6 +135,93 @@ TEST(SockDiagParse, FullRecordWithInfoAndShutdown) {
   EXPECT_EQ(record.tcp_info().bytes_acked(), 25801u);
 }
 
+TEST(SockDiagRequest, UdpAsksForConnectedSocketsOfOneFamily) {
+  for (DiagFamily family : {DiagFamily::kIpv4, DiagFamily::kIpv6}) {
+    const int expected_family =
+        family == DiagFamily::kIpv4 ? AF_INET : AF_INET6;
+    const std::vector<uint8_t> request = BuildUdpDumpRequest(family, 9);
+    ASSERT_EQ(request.size(), NLMSG_LENGTH(sizeof(inet_diag_req_v2)));
+    nlmsghdr header;
+    std::memcpy(&header, request.data(), sizeof(header));
+    EXPECT_EQ(header.nlmsg_type, SOCK_DIAG_BY_FAMILY) << expected_family;
+    EXPECT_EQ(header.nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
+    EXPECT_EQ(header.nlmsg_seq, 9u);
+    inet_diag_req_v2 body;
+    std::memcpy(&body, request.data() + NLMSG_HDRLEN, sizeof(body));
+    EXPECT_EQ(body.sdiag_family, expected_family);
+    EXPECT_EQ(body.sdiag_protocol, IPPROTO_UDP);
+    // ESTABLISHED (1) alone: CLOSE (7), an unconnected socket, is left out by
+    // the kernel itself.
+    EXPECT_EQ(body.idiag_states, 1u << 1);
+    EXPECT_EQ(body.idiag_ext, 0);
+  }
+}
+
+// The same inet_diag_msg read as UDP: protocol set, nothing taken from the
+// attributes (a UDP socket's sk_shutdown is its own shutdown(), not a FIN),
+// and a record without a peer dropped and counted.
+TEST(SockDiagParse, UdpRecordsAreConnectedSocketsWithoutTcpState) {
+  const auto parse = [](const inet_diag_msg& msg) {
+    const uint8_t shutdown = 3;
+    const tcp_info info = DeadPeerInfo();
+    const std::vector<uint8_t> buffer =
+        NetlinkBuilder()
+            .Message(SOCK_DIAG_BY_FAMILY, msg)
+            .Attribute(INET_DIAG_SHUTDOWN, &shutdown, 1)
+            .Attribute(INET_DIAG_INFO, &info, sizeof(info))
+            .Done()
+            .Build();
+    return ParseSockDiagMessages(buffer, {}, v1::PROTOCOL_UDP);
+  };
+  absl::StatusOr<SockDiagParseResult> result =
+      parse(Ipv4Msg("10.99.0.10", 41000, "10.99.0.2", 514, 1));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->records.size(), 1);
+  const v1::SocketRecord& record = result->records[0];
+  EXPECT_EQ(record.protocol(), v1::PROTOCOL_UDP);
+  EXPECT_EQ(record.state(), v1::TCP_STATE_ESTABLISHED);
+  EXPECT_EQ(record.remote_ip(), "10.99.0.2");
+  EXPECT_EQ(record.remote_port(), 514u);
+  EXPECT_EQ(record.send_queue(), 720u);
+  EXPECT_EQ(record.recv_queue(), 1u);
+  EXPECT_EQ(record.inode(), 908125u);
+  EXPECT_FALSE(record.has_tcp_info());
+  EXPECT_FALSE(record.peer_closed());
+  EXPECT_EQ(result->unconnected_skipped, 0u);
+
+  struct Case {
+    const char* name;
+    inet_diag_msg msg;
+  };
+  const Case unconnected[] = {
+      {"remote port 0", Ipv4Msg("10.99.0.10", 41000, "10.99.0.2", 0, 1)},
+      {"IPv4 wildcard", Ipv4Msg("0.0.0.0", 53, "0.0.0.0", 0, 7)},
+      {"IPv4 wildcard address, a port",
+       Ipv4Msg("10.99.0.10", 41000, "0.0.0.0", 53, 1)},
+      {"IPv6 wildcard", Ipv6Msg("fd00:99::a", "::", 1)},
+      {"a peer but CLOSE", Ipv4Msg("10.99.0.10", 41000, "10.99.0.2", 514, 7)},
+  };
+  for (const Case& c : unconnected) {
+    absl::StatusOr<SockDiagParseResult> skipped = parse(c.msg);
+    ASSERT_TRUE(skipped.ok()) << c.name;
+    EXPECT_TRUE(skipped->done) << c.name;
+    EXPECT_EQ(skipped->records.size(), 0) << c.name;
+    EXPECT_EQ(skipped->unconnected_skipped, 1u) << c.name;
+  }
+}
+
+TEST(SockDiagParse, TcpRecordsSayTcp) {
+  const std::vector<uint8_t> buffer =
+      NetlinkBuilder()
+          .Message(SOCK_DIAG_BY_FAMILY,
+                   Ipv4Msg("10.99.0.10", 41000, "10.99.0.2", 0, 10))
+          .Build();
+  absl::StatusOr<SockDiagParseResult> result = ParseSockDiagMessages(buffer);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->records.size(), 1);  // a TCP listener has no peer: kept
+  EXPECT_EQ(result->records[0].protocol(), v1::PROTOCOL_TCP);
+}
+
 TEST(SockDiagParse, Ipv6AndMappedAddresses) {
   struct Case {
     const char* name;
@@ -437,6 +524,70 @@ TEST(SockDiagGolden, RecordedDumpOfAKnownNamespace) {
   EXPECT_EQ(close_wait, 1);
   EXPECT_EQ(unread, 1);  // "hello", unread by the server
   EXPECT_EQ(with_info, 11);
+}
+
+// Recorded by tests/support/record_netlink_golden (see that file): the
+// kernel's own answer to the agent's UDP requests in a namespace holding
+// connected and unconnected UDP sockets of both families.
+TEST(SockDiagGolden, RecordedUdpDumpsHoldOnlyConnectedSockets) {
+  struct Endpoints {
+    const char* local_ip;
+    uint32_t local_port;
+    const char* remote_ip;
+    uint32_t remote_port;
+  };
+  struct Case {
+    const char* file;
+    std::vector<Endpoints> expected;
+  };
+  const Case cases[] = {
+      {"agent/udp_dump.nlbin",
+       {{"127.0.0.1", 27030, "127.0.0.1", 27031},
+        {"127.0.0.1", 27031, "127.0.0.1", 27030}}},
+      {"agent/udp6_dump.nlbin",
+       {{"::1", 27032, "::1", 27033},
+        {"::1", 27033, "::1", 27032},
+        {"127.0.0.1", 0, "127.0.0.1", 27030}}},  // IPv4-mapped; any port
+  };
+  for (const Case& c : cases) {
+    const std::vector<uint8_t> bytes = test::ReadTestdata(c.file);
+    ASSERT_FALSE(bytes.empty()) << "missing " << c.file;
+    absl::StatusOr<SockDiagParseResult> result =
+        ParseSockDiagMessages(bytes, {}, v1::PROTOCOL_UDP);
+    ASSERT_TRUE(result.ok()) << c.file << ": " << result.status();
+    EXPECT_TRUE(result->done) << c.file;
+    EXPECT_EQ(result->malformed_records, 0u) << c.file;
+    EXPECT_EQ(result->unconnected_skipped, 0u) << c.file;
+    // The unconnected sockets (0.0.0.0:27034 after a sendto(), [::]:27035)
+    // are not in the kernel's reply at all.
+    ASSERT_EQ(result->records.size(), static_cast<int>(c.expected.size()))
+        << c.file;
+    for (const Endpoints& e : c.expected) {
+      const v1::SocketRecord* found = nullptr;
+      for (const v1::SocketRecord& record : result->records) {
+        if (record.local_ip() == e.local_ip &&
+            (e.local_port == 0 || record.local_port() == e.local_port) &&
+            record.remote_ip() == e.remote_ip &&
+            record.remote_port() == e.remote_port) {
+          found = &record;
+        }
+      }
+      ASSERT_NE(found, nullptr) << c.file << " " << e.local_ip << ":"
+                                << e.local_port << " -> " << e.remote_port;
+      EXPECT_EQ(found->protocol(), v1::PROTOCOL_UDP);
+      EXPECT_EQ(found->state(), v1::TCP_STATE_ESTABLISHED);
+      EXPECT_NE(found->inode(), 0u);
+      EXPECT_NE(found->cookie(), 0u);
+      EXPECT_FALSE(found->has_tcp_info());
+      // Only :27031 holds a datagram it has not read; the queue is receive
+      // memory (payload plus overhead), so more than its 100 bytes.
+      if (std::string(e.local_ip) == "127.0.0.1" && e.local_port == 27031) {
+        EXPECT_GT(found->recv_queue(), 100u);
+      } else {
+        EXPECT_EQ(found->recv_queue(), 0u) << e.local_port;
+      }
+    }
+  }
 }
 
 }  // namespace
