@@ -294,6 +294,11 @@ std::string FindingId(absl::string_view node, const SocketKeyView& key) {
   hash.Add(key.remote_ip);
   hash.Add(static_cast<uint64_t>(key.remote_port));
   hash.Add(key.inode);
+  // Only UDP adds its protocol: TCP ids stay what they were before UDP
+  // (they are stored with findings).
+  if (key.protocol == v1::PROTOCOL_UDP) {
+    hash.Add(static_cast<uint64_t>(v1::PROTOCOL_UDP));
+  }
   return absl::StrFormat("%016x", hash.value());
 }
 

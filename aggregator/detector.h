@@ -65,11 +65,12 @@ absl::StatusOr<SocketMemory> DecodeMemory(absl::string_view encoded,
                                           AddressHistory* history);
 
 // A stable finding id: 16 hex digits of a 64-bit FNV-1a over node and the
-// socket key. A socket has at most one finding, whatever its kind, so the
-// id is the socket's: the same in every process, and kept when the kind
-// changes (a close-wait writer found to write to a vanished peer). Builds
-// before that hashed the kind too; ReconcileFindings (findings.h) keeps
-// their open findings' ids.
+// socket key (its protocol only when UDP, so TCP ids are what they were
+// before UDP support). A socket has at most one finding, whatever its kind,
+// so the id is the socket's: the same in every process, and kept when the
+// kind changes (a close-wait writer found to write to a vanished peer).
+// Builds before that hashed the kind too; ReconcileFindings (findings.h)
+// keeps their open findings' ids.
 std::string FindingId(absl::string_view node, const SocketKeyView& key);
 
 struct DetectorOptions {

@@ -28,24 +28,35 @@ struct SocketKeyView {
   absl::string_view remote_ip;
   uint32_t remote_port = 0;
   uint64_t inode = 0;
+  // TCP or UDP: a TCP and a UDP socket may share addresses and ports.
+  // UNSPECIFIED (agents before UDP support) and unknown values are TCP.
+  v1::Protocol protocol = v1::PROTOCOL_TCP;
 
+  static v1::Protocol Normalized(v1::Protocol protocol) {
+    return protocol == v1::PROTOCOL_UDP ? v1::PROTOCOL_UDP : v1::PROTOCOL_TCP;
+  }
   static SocketKeyView Of(const v1::SocketRecord& record) {
-    return {record.netns_inode(), record.local_ip(),    record.local_port(),
-            record.remote_ip(),   record.remote_port(), record.inode()};
+    return {record.netns_inode(),         record.local_ip(),
+            record.local_port(),          record.remote_ip(),
+            record.remote_port(),         record.inode(),
+            Normalized(record.protocol())};
   }
   static SocketKeyView Of(const v1::SocketKey& key) {
-    return {key.netns_inode(), key.local_ip(),    key.local_port(),
-            key.remote_ip(),   key.remote_port(), key.inode()};
+    return {key.netns_inode(),         key.local_ip(),    key.local_port(),
+            key.remote_ip(),           key.remote_port(), key.inode(),
+            Normalized(key.protocol())};
   }
   friend bool operator==(const SocketKeyView& a, const SocketKeyView& b) {
     return a.netns_inode == b.netns_inode && a.inode == b.inode &&
            a.local_port == b.local_port && a.remote_port == b.remote_port &&
-           a.local_ip == b.local_ip && a.remote_ip == b.remote_ip;
+           a.protocol == b.protocol && a.local_ip == b.local_ip &&
+           a.remote_ip == b.remote_ip;
   }
   template <typename H>
   friend H AbslHashValue(H h, const SocketKeyView& k) {
     return H::combine(std::move(h), k.netns_inode, k.local_ip, k.local_port,
-                      k.remote_ip, k.remote_port, k.inode);
+                      k.remote_ip, k.remote_port, k.inode,
+                      static_cast<int>(k.protocol));
   }
 };
 

@@ -313,6 +313,10 @@ absl::Status CheckSocketKey(v1::SocketKey* key) {
       CheckAddress("remote_ip", key->mutable_remote_ip()));
   GHOSTPEER_RETURN_IF_ERROR(CheckPort("local_port", key->local_port()));
   GHOSTPEER_RETURN_IF_ERROR(CheckPort("remote_port", key->remote_port()));
+  if (!v1::Protocol_IsValid(key->protocol())) {
+    return Invalid("protocol",
+                   absl::StrCat("unknown protocol ", key->protocol()));
+  }
   return absl::OkStatus();
 }
 

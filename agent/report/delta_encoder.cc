@@ -37,13 +37,18 @@ v1::SocketKey KeyOf(const v1::SocketRecord& record) {
   key.set_remote_ip(record.remote_ip());
   key.set_remote_port(record.remote_port());
   key.set_inode(record.inode());
+  // A TCP and a UDP socket with the same addresses and ports are two
+  // sockets; UNSPECIFIED (a record from an older capture) is TCP.
+  key.set_protocol(record.protocol() == v1::PROTOCOL_UDP ? v1::PROTOCOL_UDP
+                                                         : v1::PROTOCOL_TCP);
   return key;
 }
 
 std::string KeyString(const v1::SocketKey& key) {
-  return absl::StrCat(key.netns_inode(), "|", key.local_ip(), "|",
-                      key.local_port(), "|", key.remote_ip(), "|",
-                      key.remote_port(), "|", key.inode());
+  return absl::StrCat(key.netns_inode(), "|", key.protocol(), "|",
+                      key.local_ip(), "|", key.local_port(), "|",
+                      key.remote_ip(), "|", key.remote_port(), "|",
+                      key.inode());
 }
 
 DeltaEncoder::DeltaEncoder(int full_every)

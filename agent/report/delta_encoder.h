@@ -12,7 +12,8 @@
 
 namespace ghostpeer::agent {
 
-// The key a socket has within a node (see v1::SocketKey).
+// The key a socket has within a node (see v1::SocketKey): its protocol is
+// TCP or UDP, never UNSPECIFIED.
 v1::SocketKey KeyOf(const v1::SocketRecord& record);
 std::string KeyString(const v1::SocketKey& key);
 

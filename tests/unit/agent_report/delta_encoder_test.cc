@@ -107,6 +107,51 @@ TEST(DeltaEncoderTest, ABackendChangeIsAChange) {
   }
 }
 
+// A connected UDP socket with the TCP socket's addresses, ports and even
+// inode (the key's last resort, 0 in some /proc captures) is another socket:
+// each is tracked, changed and removed on its own.
+TEST(DeltaEncoderTest, TcpAndUdpWithTheSameTupleAreTwoSockets) {
+  v1::SocketRecord tcp = Socket(1, 0);
+  tcp.set_protocol(v1::PROTOCOL_TCP);
+  tcp.set_inode(0);
+  v1::SocketRecord udp = tcp;
+  udp.set_protocol(v1::PROTOCOL_UDP);
+  udp.clear_tcp_info();
+  EXPECT_NE(KeyString(KeyOf(tcp)), KeyString(KeyOf(udp)));
+  EXPECT_EQ(KeyOf(udp).protocol(), v1::PROTOCOL_UDP);
+
+  DeltaEncoder encoder;
+  v1::SocketSnapshot full = encoder.Encode(Snapshot({tcp, udp}));
+  ASSERT_EQ(full.snapshot().sockets_size(), 2);
+  encoder.Acknowledge(AckFull(full.snapshot_id()));
+
+  v1::SocketRecord udp_grown = udp;
+  udp_grown.set_send_queue(768);
+  v1::SocketSnapshot changed = encoder.Encode(Snapshot({tcp, udp_grown}));
+  ASSERT_EQ(changed.snapshot().sockets_size(), 1);
+  EXPECT_EQ(changed.snapshot().sockets(0).protocol(), v1::PROTOCOL_UDP);
+  EXPECT_EQ(changed.removed_size(), 0);
+
+  v1::SocketSnapshot udp_gone = encoder.Encode(Snapshot({tcp}));
+  EXPECT_EQ(udp_gone.snapshot().sockets_size(), 0);
+  ASSERT_EQ(udp_gone.removed_size(), 1);
+  EXPECT_EQ(udp_gone.removed(0).protocol(), v1::PROTOCOL_UDP);
+
+  v1::SocketSnapshot tcp_gone = encoder.Encode(Snapshot({udp}));
+  EXPECT_EQ(tcp_gone.snapshot().sockets_size(), 0);
+  ASSERT_EQ(tcp_gone.removed_size(), 1);
+  EXPECT_EQ(tcp_gone.removed(0).protocol(), v1::PROTOCOL_TCP);
+}
+
+// A record without a protocol (captured before UDP support) keys as TCP.
+TEST(DeltaEncoderTest, UnspecifiedProtocolKeysAsTcp) {
+  v1::SocketRecord old_record = Socket(1, 0);
+  v1::SocketRecord tcp = old_record;
+  tcp.set_protocol(v1::PROTOCOL_TCP);
+  EXPECT_EQ(KeyOf(old_record).protocol(), v1::PROTOCOL_TCP);
+  EXPECT_EQ(KeyString(KeyOf(old_record)), KeyString(KeyOf(tcp)));
+}
+
 TEST(DeltaEncoderTest, DeltasStayAgainstTheFullBaseNotThePreviousDelta) {
   DeltaEncoder encoder;
   v1::SocketSnapshot full = encoder.Encode(Snapshot({Socket(1, 0)}));

@@ -900,6 +900,21 @@ TEST(DetectorFindingTest, ACloseWaitGhostIsOneFindingWhoseKindChanges) {
       << second[0].finding.story();
 }
 
+// A UDP socket's finding is not its TCP twin's; a TCP id is the one it had
+// before UDP support (ids are stored), whether the agent says TCP or, older,
+// nothing.
+TEST(DetectorFindingTest, IdsDifferByProtocolAndTcpIdsAreUnchanged) {
+  v1::SocketRecord tcp = Socket(SocketSpec{});
+  tcp.set_protocol(v1::PROTOCOL_TCP);
+  v1::SocketRecord old_agent = tcp;
+  old_agent.clear_protocol();
+  v1::SocketRecord udp = tcp;
+  udp.set_protocol(v1::PROTOCOL_UDP);
+  const std::string tcp_id = FindingId("node-1", SocketKeyView::Of(tcp));
+  EXPECT_EQ(tcp_id, FindingId("node-1", SocketKeyView::Of(old_agent)));
+  EXPECT_NE(tcp_id, FindingId("node-1", SocketKeyView::Of(udp)));
+}
+
 TEST(DetectorFindingTest, ReAgedRecordsDateThePeerCorrectly) {
   // A base record heard 1 s before its snapshot, carried 299 s into a delta:
   // the peer was last heard at T(0), while gpx-srv.1 held the address.

@@ -55,6 +55,29 @@ TEST(NodeSocketsTest, FullThenDeltaReconstructs) {
   EXPECT_EQ(View(sockets), (std::set<std::string>{"1:0", "2:0", "3:0"}));
 }
 
+// A UDP socket with a TCP socket's addresses, ports and inode is another
+// socket; a key from an older agent (no protocol) names the TCP one.
+TEST(NodeSocketsTest, ProtocolIsPartOfTheKey) {
+  v1::SocketRecord tcp = Port(1);
+  tcp.set_protocol(v1::PROTOCOL_UNSPECIFIED);
+  v1::SocketRecord udp = Port(1, 7);
+  udp.set_protocol(v1::PROTOCOL_UDP);
+  EXPECT_FALSE(SocketKeyView::Of(tcp) == SocketKeyView::Of(udp));
+  EXPECT_NE(SocketFingerprint(SocketKeyView::Of(tcp)),
+            SocketFingerprint(SocketKeyView::Of(udp)));
+  v1::SocketRecord explicit_tcp = tcp;
+  explicit_tcp.set_protocol(v1::PROTOCOL_TCP);
+  EXPECT_TRUE(SocketKeyView::Of(tcp) == SocketKeyView::Of(explicit_tcp));
+
+  NodeSockets sockets;
+  sockets.ApplyFull(Full(1, T(0), {tcp, udp}));
+  EXPECT_EQ(View(sockets), (std::set<std::string>{"1:0", "1:7"}));
+  ASSERT_TRUE(sockets.ApplyDelta(Delta(2, 1, T(5), {}, {udp})));
+  EXPECT_EQ(View(sockets), (std::set<std::string>{"1:0"}));
+  ASSERT_TRUE(sockets.ApplyDelta(Delta(3, 1, T(10), {}, {explicit_tcp})));
+  EXPECT_EQ(View(sockets), (std::set<std::string>{"1:7"}));
+}
+
 TEST(NodeSocketsTest, DeltaWithUnknownBaseChangesNothing) {
   NodeSockets sockets;
   EXPECT_FALSE(sockets.ApplyDelta(Delta(2, 1, T(5), {Port(9)}, {})));

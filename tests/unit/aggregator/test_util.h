@@ -227,6 +227,7 @@ inline v1::SocketKey KeyOf(const v1::SocketRecord& record) {
   key.set_remote_ip(record.remote_ip());
   key.set_remote_port(record.remote_port());
   key.set_inode(record.inode());
+  key.set_protocol(record.protocol());
   return key;
 }
 

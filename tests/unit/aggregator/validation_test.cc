@@ -286,6 +286,16 @@ TEST(ValidateSocketSnapshotTest, Table) {
          s->mutable_snapshot()->set_translation_status(std::string(1025, 'x'));
        },
        "snapshot.translation_status: longer than 1024"},
+      {"removed key of an unknown protocol",
+       [](auto* s) {
+         s->set_full(false);
+         s->set_base_snapshot_id(1);
+         v1::SocketKey* key = s->add_removed();
+         key->set_local_ip("10.0.1.8");
+         key->set_remote_ip("10.0.1.6");
+         key->set_protocol(static_cast<v1::Protocol>(9));
+       },
+       "removed[0].protocol"},
       {"negative pid", [](auto* s) { First(s)->set_pid(-3); }, "pid"},
       {"bad namespace address",
        [](auto* s) {
