@@ -166,12 +166,14 @@ std::string FormatSnapshotTable(const v1::NodeSnapshot& snapshot) {
   }
   std::vector<std::vector<std::string>> rows;
   rows.reserve(snapshot.sockets_size() + 1);
-  rows.push_back({"State", "Recv-Q", "Send-Q", "Local", "Peer", "Namespace",
-                  "Process", "Info"});
+  rows.push_back({"State", "Proto", "Recv-Q", "Send-Q", "Local", "Peer",
+                  "Namespace", "Process", "Info"});
   for (const v1::SocketRecord& socket : snapshot.sockets()) {
     auto label = namespace_labels.find(socket.netns_inode());
     rows.push_back(
         {std::string(TcpStateShortName(socket.state())),
+         // UNSPECIFIED: a record from before UDP support, which is TCP.
+         socket.protocol() == v1::PROTOCOL_UDP ? "udp" : "tcp",
          absl::StrCat(socket.recv_queue()), absl::StrCat(socket.send_queue()),
          Endpoint(socket.local_ip(), socket.local_port()), Peer(socket),
          label != namespace_labels.end()

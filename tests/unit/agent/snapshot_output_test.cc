@@ -195,5 +195,30 @@ TEST(FormatSnapshotTable, SaysWhenTheNodeCannotSeeThroughVips) {
   EXPECT_FALSE(absl::StrContains(quiet, "VIPs")) << quiet;
 }
 
+TEST(FormatSnapshotTable, ProtocolColumnSaysUdpOrTcp) {
+  v1::NodeSnapshot snapshot = Snapshot();
+  snapshot.mutable_sockets(0)->set_protocol(v1::PROTOCOL_UDP);
+  snapshot.mutable_sockets(1)->set_protocol(v1::PROTOCOL_TCP);
+  snapshot.mutable_sockets(2)->clear_protocol();  // an older capture: TCP
+  const std::vector<std::string> lines =
+      absl::StrSplit(FormatSnapshotTable(snapshot), '\n');
+  ASSERT_GE(lines.size(), 4u);
+  const std::vector<std::string> header =
+      absl::StrSplit(lines[0], ' ', absl::SkipEmpty());
+  ASSERT_GE(header.size(), 2u);
+  EXPECT_EQ(header[1], "Proto");
+  const struct {
+    const char* name;
+    int line;
+    const char* expected;
+  } cases[] = {{"UDP", 1, "udp"}, {"TCP", 2, "tcp"}, {"UNSPECIFIED", 3, "tcp"}};
+  for (const auto& c : cases) {
+    const std::vector<std::string> cells =
+        absl::StrSplit(lines[c.line], ' ', absl::SkipEmpty());
+    ASSERT_GE(cells.size(), 2u) << c.name;
+    EXPECT_EQ(cells[1], c.expected) << c.name;
+  }
+}
+
 }  // namespace
 }  // namespace ghostpeer::agent
