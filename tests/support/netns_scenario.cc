@@ -162,6 +162,56 @@ void WriteForever(Endpoint server, bool idle, int64_t interval_ms,
   }
 }
 
+// Child body, UDP: bind, report, read and drop every datagram.
+void ReceiveForever(Endpoint endpoint, int ready_fd) {
+  const int fd = socket(endpoint.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&endpoint.address),
+                     endpoint.length) != 0) {
+    _exit(12);
+  }
+  const char ready = 'U';
+  if (write(ready_fd, &ready, 1) != 1) _exit(13);
+  char buffer[65536];
+  const int64_t start = NowMs();
+  while (NowMs() - start < kChildLifetimeMs) {
+    pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, 50) == 1) recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+  }
+}
+
+// Child body, UDP: a datagram every `interval_ms` (once, when idle) to the
+// server, through a connected socket unless `connected` is false (then
+// sendto() each time). Send errors are ignored: see Transport::kUdp.
+void SendForever(Endpoint server, bool connected, bool idle,
+                 int64_t interval_ms, int ready_fd) {
+  const int fd = socket(server.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) _exit(24);
+  if (connected && connect(fd, reinterpret_cast<sockaddr*>(&server.address),
+                           server.length) != 0) {
+    _exit(25);
+  }
+  static const char kLine[] = "log_data udp\n";
+  // The first datagram binds an unconnected socket to a port, so it exists
+  // as the agent would see it before the test looks.
+  if (sendto(fd, kLine, sizeof(kLine) - 1, 0,
+             reinterpret_cast<sockaddr*>(&server.address), server.length) < 0) {
+    _exit(26);
+  }
+  const char ready = 'S';
+  if (write(ready_fd, &ready, 1) != 1) _exit(27);
+  const int64_t start = NowMs();
+  while (NowMs() - start < kChildLifetimeMs) {
+    SleepMs(interval_ms);
+    if (idle) continue;
+    if (connected) {
+      send(fd, kLine, sizeof(kLine) - 1, MSG_DONTWAIT);
+    } else {
+      sendto(fd, kLine, sizeof(kLine) - 1, MSG_DONTWAIT,
+             reinterpret_cast<sockaddr*>(&server.address), server.length);
+    }
+  }
+}
+
 }  // namespace
 
 NetnsScenario::NetnsScenario(NetnsScenarioOptions options)
@@ -179,6 +229,13 @@ absl::StatusOr<std::unique_ptr<NetnsScenario>> NetnsScenario::Create(
   if (options.clients < 1 || options.clients > kMaxClients) {
     return absl::InvalidArgumentError(
         absl::StrCat("clients must be 1..", kMaxClients));
+  }
+  if (options.unconnected_clients < 0 ||
+      options.unconnected_clients > options.clients ||
+      (options.unconnected_clients > 0 &&
+       options.transport != Transport::kUdp)) {
+    return absl::InvalidArgumentError(
+        "unconnected_clients: 0..clients, and only with Transport::kUdp");
   }
   if (!RunCommand({"ip", "-V"}).ok()) {
     return absl::UnavailableError("the `ip` command (iproute2) is missing");
@@ -284,8 +341,13 @@ absl::Status NetnsScenario::StartServer() {
       absl::ToInt64Milliseconds(options_.server_fin_after);
   const Endpoint server = *endpoint;
   const int write_end = ready[1];
+  const bool udp = options_.transport == Transport::kUdp;
   absl::StatusOr<pid_t> pid = SpawnInNamespace(server_netns_, [=] {
-    ServeForever(server, clients, fin_after_ms, write_end);
+    if (udp) {
+      ReceiveForever(server, write_end);
+    } else {
+      ServeForever(server, clients, fin_after_ms, write_end);
+    }
   });
   close(ready[1]);
   server_ready_fd_ = ready[0];
@@ -305,8 +367,16 @@ absl::Status NetnsScenario::StartClient(Client& client) {
       std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.write_interval));
   const Endpoint server = *endpoint;
   const int write_end = ready[1];
+  const bool udp = options_.transport == Transport::kUdp;
+  // The last unconnected_clients clients are the unconnected ones.
+  const bool connected = &client - clients_.data() <
+                         options_.clients - options_.unconnected_clients;
   absl::StatusOr<pid_t> pid = SpawnInNamespace(client.netns, [=] {
-    WriteForever(server, idle, interval_ms, write_end);
+    if (udp) {
+      SendForever(server, connected, idle, interval_ms, write_end);
+    } else {
+      WriteForever(server, idle, interval_ms, write_end);
+    }
   });
   close(ready[1]);
   client.ready_fd = ready[0];

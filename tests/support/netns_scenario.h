@@ -32,6 +32,17 @@ enum class ClientMode {
   kIdle,    // writes one line after connecting, then never again
 };
 
+enum class Transport {
+  kTcp,
+  // The server binds a datagram socket and reads whatever comes; a client
+  // sends "log_data <n>\n" as one datagram per write_interval (kIdle: one)
+  // through a socket it connect()ed to the server, ignoring send errors: a
+  // connected UDP socket reports ICMP errors (EHOSTUNREACH once the peer's
+  // neighbour entry fails) on the next send, and a syslog or statsd client
+  // sends on regardless. server_fin_after does not apply.
+  kUdp,
+};
+
 struct NetnsScenarioOptions {
   bool ipv6 = false;  // fd00:99::/64 instead of 10.99.0.0/24
   // The server shuts its write side (sends FIN) this long after accepting,
@@ -43,6 +54,10 @@ struct NetnsScenarioOptions {
   absl::Duration write_interval = absl::Milliseconds(100);
   uint16_t port = 27017;
   std::string prefix = "gpt";  // namespace name prefix
+  Transport transport = Transport::kTcp;
+  // kUdp only: the last this many clients never connect(); they send with
+  // sendto() (a socket with no peer, which the agent must not report).
+  int unconnected_clients = 0;
 };
 
 class NetnsScenario {

@@ -7,10 +7,13 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "agent/proc_fs.h"
+#include "agent/proc_net_tcp.h"
 #include "agent/snapshotter.h"
 #include "ghostpeer/v1/ingest.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -356,6 +359,109 @@ TEST(ProcFallback, SameSocketsWithoutTcpInfo) {
   // Addresses still come from rtnetlink.
   EXPECT_TRUE(SomeNamespaceHolds(snapshot, scenario->client_address(0)));
 }
+
+// Connected UDP (issue 10), both families: client 0 connect()ed its
+// datagram socket to the server in another namespace and sends every
+// 0.2 s; client 1 only sendto()s, and the server's socket is bound, never
+// connected. Only client 0's socket is reported: UDP, attributed to its
+// process, by netlink and by the /proc fallback alike.
+class ConnectedUdpTest : public ::testing::TestWithParam<bool> {};
+
+// The sockets a snapshot holds in `netns`.
+std::vector<const v1::SocketRecord*> SocketsIn(const v1::NodeSnapshot& snapshot,
+                                               const std::string& netns) {
+  std::vector<const v1::SocketRecord*> out;
+  const absl::StatusOr<uint64_t> inode = NetnsScenario::NetnsInode(netns);
+  if (!inode.ok()) return out;
+  for (const v1::SocketRecord& socket : snapshot.sockets()) {
+    if (socket.netns_inode() == *inode) out.push_back(&socket);
+  }
+  return out;
+}
+
+TEST_P(ConnectedUdpTest, ConnectedIsReportedUnconnectedIsNot) {
+  NetnsScenarioOptions options;
+  options.ipv6 = GetParam();
+  options.transport = ::ghostpeer::testing::Transport::kUdp;
+  options.clients = 2;
+  options.unconnected_clients = 1;
+  options.write_interval = absl::Milliseconds(200);
+  options.prefix = "gp-it-udp-";
+  std::unique_ptr<NetnsScenario> scenario = StartScenario(options);
+  if (scenario == nullptr) GTEST_SKIP() << "needs root and iproute2";
+
+  // The premise: the unconnected sockets exist (state 07 in the kernel's own
+  // table), so their absence below is the agent leaving them out.
+  for (pid_t pid : {scenario->client_pid(1), scenario->server_pid()}) {
+    absl::StatusOr<std::string> table = ReadSmallFile(
+        absl::StrCat("/proc/", pid, "/net/", options.ipv6 ? "udp6" : "udp"));
+    ASSERT_TRUE(table.ok()) << table.status();
+    absl::StatusOr<ProcNetTcpResult> parsed =
+        ParseProcNetUdp(*table, options.ipv6 ? AF_INET6 : AF_INET);
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_GE(parsed->unconnected_skipped, 1u) << *table;
+  }
+
+  for (CaptureMode capture :
+       {CaptureMode::kNetlink, CaptureMode::kProcNetTcp}) {
+    const bool netlink = capture == CaptureMode::kNetlink;
+    SCOPED_TRACE(netlink ? "netlink" : "/proc");
+    std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter(capture);
+    ASSERT_NE(snapshotter, nullptr);
+    const v1::NodeSnapshot snapshot = Take(*snapshotter);
+
+    const std::vector<const v1::SocketRecord*> connected =
+        SocketsIn(snapshot, scenario->client_netns(0));
+    ASSERT_EQ(connected.size(), 1u);
+    const v1::SocketRecord& udp = *connected[0];
+    EXPECT_EQ(udp.protocol(), v1::PROTOCOL_UDP);
+    EXPECT_EQ(udp.state(), v1::TCP_STATE_ESTABLISHED);
+    EXPECT_EQ(udp.remote_ip(), scenario->server_address());
+    EXPECT_EQ(udp.remote_port(), scenario->server_port());
+    EXPECT_EQ(udp.local_ip(), scenario->client_address(0));
+    EXPECT_NE(udp.local_port(), 0u);
+    EXPECT_NE(udp.inode(), 0u);
+    EXPECT_FALSE(udp.has_tcp_info());
+    EXPECT_FALSE(udp.peer_closed());
+    EXPECT_EQ(udp.source(), netlink ? v1::CAPTURE_SOURCE_SOCK_DIAG
+                                    : v1::CAPTURE_SOURCE_PROC_NET_TCP);
+    EXPECT_EQ(udp.pid(), scenario->client_pid(0));
+    EXPECT_EQ(udp.comm(), Comm(scenario->client_pid(0)));
+    EXPECT_FALSE(udp.comm().empty());
+
+    EXPECT_TRUE(SocketsIn(snapshot, scenario->client_netns(1)).empty())
+        << "a sendto()-only socket has no peer";
+    EXPECT_TRUE(SocketsIn(snapshot, scenario->server_netns()).empty())
+        << "a bound, unconnected server socket has no peer";
+    const v1::NamespaceInfo* ns =
+        FindNamespace(snapshot, scenario->client_netns(0));
+    ASSERT_NE(ns, nullptr);
+    EXPECT_EQ(ns->error().find("udp"), std::string::npos) << ns->error();
+  }
+
+  // What people see: a udp row to the server in `--once -o table`.
+  absl::StatusOr<std::string> table = ::ghostpeer::testing::RunCommand(
+      {GHOSTPEER_AGENT_BINARY, "--once", "-o", "table", "--netns-only",
+       scenario->client_netns(0) + "," + scenario->client_netns(1)});
+  ASSERT_TRUE(table.ok()) << table.status();
+  const std::vector<std::string> lines = absl::StrSplit(*table, '\n');
+  int udp_rows = 0;
+  for (const std::string& line : lines) {
+    const std::vector<std::string> cells =
+        absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (cells.size() > 5 && cells[1] == "udp") {
+      ++udp_rows;
+      EXPECT_NE(line.find(scenario->server_address()), std::string::npos)
+          << line;
+    }
+  }
+  EXPECT_EQ(udp_rows, 1) << *table;
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, ConnectedUdpTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Ipv6" : "Ipv4";
+                         });
 
 TEST(AgentBinary, OnceJsonShowsTheGhost) {
   std::unique_ptr<NetnsScenario> scenario = StartScenario({});
