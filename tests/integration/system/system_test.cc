@@ -186,7 +186,7 @@ class SystemTest : public ::testing::Test {
   // ground every test starts from. Use with ASSERT_NO_FATAL_FAILURE.
   void Bring(NetnsScenarioOptions options,
              std::unique_ptr<NetnsScenario>* scenario) {
-    options.prefix = "gps";
+    if (options.prefix == NetnsScenarioOptions().prefix) options.prefix = "gps";
     auto created = NetnsScenario::Create(options);
     ASSERT_TRUE(created.ok()) << created.status();
     *scenario = std::move(*created);
@@ -347,6 +347,69 @@ TEST_F(SystemTest, Ipv6ServerVanishes) {
   ASSERT_TRUE(scenario->Vanish().ok());
   json finding = AwaitFinding("VANISHED_PEER", "CRITICAL");
   ExpectVanishedFinding(finding, *scenario, "CLOSE_WAIT");
+}
+
+// Connected UDP (issue 10): a syslog-like client connect()ed its datagram
+// socket to the server and sends every 0.2 s, on after the server's host
+// vanished (UDP says nothing): a WARNING VANISHED_PEER for that UDP socket,
+// nothing at risk. The second client sends to the same server with
+// sendto() only: its socket has no peer, is never reported and never a
+// finding.
+TEST_F(SystemTest, ConnectedUdpPeerVanishes) {
+  NetnsScenarioOptions options;
+  options.transport = Transport::kUdp;
+  options.clients = 2;
+  options.unconnected_clients = 1;
+  options.server_fin_after = absl::ZeroDuration();
+  options.write_interval = absl::Milliseconds(200);
+  options.prefix = "gp-it-udp-";
+  std::unique_ptr<NetnsScenario> scenario;
+  ASSERT_NO_FATAL_FAILURE(Bring(options, &scenario));
+  ASSERT_NO_FATAL_FAILURE(AwaitClientState(*scenario, "ESTABLISHED"));
+  int client_sockets = 0;
+  for (const json& s : Json({"sockets", "--peer", scenario->server_address()})
+                           .value("sockets", json::array())) {
+    if (s.value("node", "") != kClientNode) continue;
+    ++client_sockets;
+    EXPECT_EQ(s.value("protocol", ""), "PROTOCOL_UDP") << s.dump(2);
+    EXPECT_EQ(s.value("local_ip", ""), scenario->client_address(0))
+        << "only the connected client is reported";
+  }
+  EXPECT_EQ(client_sockets, 1);
+  EXPECT_TRUE(Json({"findings", "--status", "all"})
+                  .value("findings", json::array())
+                  .empty())
+      << "the server lives";
+
+  ASSERT_TRUE(scenario->Vanish().ok());
+  const json finding = AwaitFinding("VANISHED_PEER");
+  ASSERT_FALSE(finding.is_null()) << Cli({"findings", "--status", "all"}).out;
+  EXPECT_EQ(finding.value("severity", ""), "WARNING") << finding.dump(2);
+  const json& socket = finding["socket"];
+  EXPECT_EQ(socket.value("protocol", ""), "PROTOCOL_UDP");
+  EXPECT_EQ(socket.value("node", ""), kClientNode);
+  EXPECT_EQ(socket.value("local_ip", ""), scenario->client_address(0));
+  EXPECT_EQ(socket.value("remote_ip", ""), scenario->server_address());
+  EXPECT_EQ(AsU64(socket["remote_port"]), scenario->server_port());
+  EXPECT_EQ(AsU64(socket["pid"]),
+            static_cast<uint64_t>(scenario->client_pid(0)));
+  EXPECT_EQ(AsU64(finding.value("bytes_at_risk", json(0))), 0u)
+      << "nothing acknowledges a datagram";
+  EXPECT_EQ(finding["peer_last_owner"].value("netns", ""),
+            scenario->server_netns());
+
+  // A few more snapshots of both clients sending: still that one finding,
+  // never CRITICAL, nothing for the unconnected client.
+  absl::SleepFor(absl::Seconds(3));
+  const std::vector<json> all =
+      Json({"findings", "--status", "all"}).value("findings", json::array());
+  EXPECT_EQ(all.size(), 1u) << Cli({"findings", "--status", "all"}).out;
+  for (const json& f : all) {
+    EXPECT_NE(f["socket"].value("local_ip", ""), scenario->client_address(1))
+        << f.dump(2);
+  }
+  EXPECT_EQ(Cli({"check", "--severity", "critical"}).exit_code, 0);
+  EXPECT_EQ(Cli({"check", "--severity", "warning"}).exit_code, 1);
 }
 
 TEST_F(SystemTest, AggregatorRestartLosesNothing) {
