@@ -290,6 +290,8 @@ std::vector<Translation> ParseLines(absl::string_view text, size_t* malformed,
 
 constexpr uint16_t kConntrackNew =
     (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+constexpr uint16_t kConntrackDelete =
+    (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
 constexpr uint16_t kConntrackGet =
     (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
 
@@ -405,9 +407,9 @@ void ParseProtoInfo(absl::Span<const uint8_t> bytes, NetlinkEntry* entry) {
 // 1. Collect the attributes we need, checking each one's length.
 // 2. Skip what is not ours (no destination NAT, neither TCP nor UDP).
 // 3. Demand both full tuples of what is ours: the kernel always sends them.
+// `message` must be a NEW (dump reply or event) or DELETE (event).
 absl::Status ParseConntrackEntry(const NetlinkMessage& message,
                                  std::vector<Translation>* out) {
-  if (message.type != kConntrackNew) return absl::OkStatus();
   if (message.payload.size() < sizeof(nfgenmsg)) {
     return absl::InvalidArgumentError(
         absl::StrCat("ctnetlink dump: a message of ", message.payload.size(),
@@ -578,6 +580,7 @@ absl::Status ParseConntrackMessagesInto(absl::Span<const uint8_t> bytes,
                                         std::vector<Translation>* out,
                                         bool* done) {
   const auto parse_entry = [out](const NetlinkMessage& message) {
+    if (message.type != kConntrackNew) return absl::OkStatus();
     return ParseConntrackEntry(message, out);
   };
   NetlinkWalkResult walk;
@@ -586,6 +589,34 @@ absl::Status ParseConntrackMessagesInto(absl::Span<const uint8_t> bytes,
   *done = *done || walk.done;
   // Broken framing is a malformed reply like any other here; the kernel's
   // own errors (PermissionDenied, ...) pass through as they are.
+  if (absl::IsDataLoss(status)) {
+    return absl::InvalidArgumentError(status.message());
+  }
+  return status;
+}
+
+absl::Status ParseConntrackEvents(absl::Span<const uint8_t> bytes,
+                                  std::vector<ConntrackEvent>* out) {
+  std::vector<Translation> flows;
+  const auto parse_event = [&](const NetlinkMessage& message) {
+    if (message.type != kConntrackNew && message.type != kConntrackDelete) {
+      return absl::OkStatus();
+    }
+    flows.clear();
+    absl::Status status = ParseConntrackEntry(message, &flows);
+    for (Translation& flow : flows) {
+      ConntrackEvent event;
+      event.kind = message.type == kConntrackNew
+                       ? ConntrackEvent::Kind::kNew
+                       : ConntrackEvent::Kind::kDestroy;
+      event.flow = std::move(flow);
+      out->push_back(std::move(event));
+    }
+    return status;
+  };
+  NetlinkWalkResult walk;
+  absl::Status status = WalkNetlinkMessages(
+      bytes, NetlinkExpect{}, "ctnetlink event", parse_event, &walk);
   if (absl::IsDataLoss(status)) {
     return absl::InvalidArgumentError(status.message());
   }
@@ -608,8 +639,9 @@ NamespaceTranslations ReadTranslationsHere(
 
   // 1. conntrack through ctnetlink: the portable path (the /proc file is
   //    optional in kernels), but it needs CAP_NET_ADMIN.
-  bool read_conntrack = false;
-  if (options.use_ctnetlink) {
+  // Not asked for: as if read (no fallback either).
+  bool read_conntrack = !options.read_conntrack;
+  if (options.read_conntrack && options.use_ctnetlink) {
     absl::StatusOr<NetlinkSocket> socket =
         NetlinkSocket::Open(NETLINK_NETFILTER, options.receive_timeout);
     absl::Status status = socket.status();
@@ -682,7 +714,7 @@ NamespaceTranslations ReadTranslationsHere(
   // 3. IPVS: the file exists only where the ip_vs module is loaded, and is
   //    per namespace.
   const std::string ip_vs_conn = net + "ip_vs_conn";
-  if (Exists(ip_vs_conn)) {
+  if (options.read_ipvs && Exists(ip_vs_conn)) {
     IpvsSettings settings;
     const std::string vs = proc_root + "/sys/net/ipv4/vs/";
     settings.expire_nodest_conn = ReadSetting(vs + "expire_nodest_conn");

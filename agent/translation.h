@@ -97,6 +97,25 @@ absl::Status ParseConntrackMessagesInto(absl::Span<const uint8_t> bytes,
                                         std::vector<Translation>* out,
                                         bool* done);
 
+// One conntrack event of a socket subscribed to NFNLGRP_CONNTRACK_NEW and
+// NFNLGRP_CONNTRACK_DESTROY: an entry was created (IPCTNL_MSG_CT_NEW) or
+// removed (IPCTNL_MSG_CT_DELETE). Events use the dump's message format.
+struct ConntrackEvent {
+  enum class Kind { kNew, kDestroy };
+  Kind kind = Kind::kNew;
+  Translation flow;
+};
+
+// Parses one receive buffer of conntrack events (no sequence number or port
+// id to check: the kernel sends them unasked, a DESTROY caused by
+// `conntrack -D` carries that tool's port id). Keeps the same entries as
+// ParseConntrackDump (TCP/UDP with IPS_DST_NAT), with the same checks, and
+// appends them in order to `*out`. Returns InvalidArgument on a truncated or
+// malformed message (what came before it is kept) and the kernel's error
+// for an NLMSG_ERROR. Messages of other types are ignored.
+absl::Status ParseConntrackEvents(absl::Span<const uint8_t> bytes,
+                                  std::vector<ConntrackEvent>* out);
+
 // The complete ctnetlink dump request (IPCTNL_MSG_CT_GET, NLM_F_DUMP) for
 // the conntrack entries of both families (nfgen_family AF_UNSPEC) with
 // IPS_DST_NAT (CTA_STATUS + CTA_STATUS_MASK: the kernel filters where it
@@ -141,6 +160,10 @@ struct TranslationReadOptions {
   // False: skip ctnetlink and read /proc/thread-self/net/nf_conntrack only
   // (tests of the fallback).
   bool use_ctnetlink = true;
+  // False: leave conntrack, or IPVS, unread (a ConntrackFollower keeps the
+  // conntrack flows itself and reads only IPVS each time).
+  bool read_conntrack = true;
+  bool read_ipvs = true;
   absl::Duration receive_timeout = absl::Seconds(5);
 };
 
