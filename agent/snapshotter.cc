@@ -127,6 +127,61 @@ std::optional<TranslationReadOptions> HowToReadTranslations(
   return options;
 }
 
+namespace {
+
+size_t ConntrackFlows(const std::vector<Translation>& flows) {
+  return static_cast<size_t>(
+      std::count_if(flows.begin(), flows.end(), [](const Translation& flow) {
+        return flow.translator == Translator::kConntrack;
+      }));
+}
+
+// Whether a namespace's conntrack may be followed (conntrack_follower.h)
+// rather than re-read by every snapshot. A follower holds a socket created
+// inside the namespace, and an open socket keeps its namespace alive, with
+// its interfaces and addresses, after its last process has left: a dead
+// container's address would go on answering, the very behaviour the agent
+// reports on. So only namespaces whose life is not tied to processes are
+// followed: the host's, the agent's own, and those kept by a bind-mounted
+// file (ip netns, Docker's lb_* and ingress_sbox), whose removal takes them
+// out of the listing; their follower is closed by the next snapshot that no
+// longer lists them.
+bool MayFollow(const NetnsEntry& entry) {
+  return entry.is_host || entry.is_own || !entry.netns_name.empty();
+}
+
+// Subscribes to the calling thread's namespace's conntrack events; null
+// where that is not possible (no CAP_NET_ADMIN, events off): the namespace
+// is then read in full each time, as before.
+std::unique_ptr<ConntrackFollower> StartFollower(int resync_every) {
+  absl::StatusOr<std::unique_ptr<ConntrackEventSource>> events =
+      SubscribeConntrackEvents("/proc", size_t{8} << 20);
+  if (!events.ok()) {
+    GP_LOG_DEBUG("conntrack not followed: {}", events.status().message());
+    return nullptr;
+  }
+  ConntrackFollowerOptions options;
+  options.resync_every = resync_every;
+  return std::make_unique<ConntrackFollower>(
+      *std::move(events),
+      [] {
+        std::optional<TranslationReadOptions> how =
+            HowToReadTranslations("/proc");
+        return how.has_value() ? ReadTranslationsHere("/proc", *how)
+                               : NamespaceTranslations();
+      },
+      [] {
+        std::optional<TranslationReadOptions> how =
+            HowToReadTranslations("/proc");
+        if (!how.has_value()) return NamespaceTranslations();
+        how->read_conntrack = false;
+        return ReadTranslationsHere("/proc", *how);
+      },
+      options);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Create(
     SnapshotterOptions options) {
   if (options.clock == nullptr) {
@@ -188,6 +243,13 @@ absl::StatusOr<v1::NodeSnapshot> Snapshotter::Take() {
       ++it;
     } else {
       sockets_.erase(it++);
+    }
+  }
+  for (auto it = followers_.begin(); it != followers_.end();) {
+    if (present.contains(it->first)) {
+      ++it;
+    } else {
+      followers_.erase(it++);
     }
   }
 
@@ -403,13 +465,28 @@ void Snapshotter::ReadTranslations(const std::vector<NetnsEntry>& namespaces,
     NamespaceTranslations* tables = &(*out)[i];
     // /proc, not proc_root: ReadTranslationsHere reads the worker thread's
     // own /proc/thread-self/net, which follows the thread into the namespace.
-    (*entered)[i] = worker_->RunIn(entry.is_own ? "" : entry.path, [tables]() {
-      if (std::optional<TranslationReadOptions> how =
-              HowToReadTranslations("/proc")) {
-        *tables = ReadTranslationsHere("/proc", *how);
+    auto follower = followers_.find(entry.key);
+    std::unique_ptr<ConntrackFollower> started;
+    bool may_hold = true;
+    (*entered)[i] = worker_->RunIn(entry.is_own ? "" : entry.path, [&]() {
+      std::optional<TranslationReadOptions> how =
+          HowToReadTranslations("/proc");
+      may_hold = how.has_value();
+      if (!may_hold) return absl::OkStatus();
+      if (follower != followers_.end()) {
+        *tables = follower->second->Read();
+        return absl::OkStatus();
+      }
+      *tables = ReadTranslationsHere("/proc", *how);
+      if (MayFollow(entry) && tables->error.empty() &&
+          ConntrackFlows(tables->flows) >= options_.follow_conntrack_from) {
+        started = StartFollower(options_.conntrack_resync_every);
       }
       return absl::OkStatus();
     });
+    // Nothing left to follow (its conntrack is empty or gone): stop.
+    if (!may_hold && follower != followers_.end()) followers_.erase(follower);
+    if (started != nullptr) followers_[entry.key] = std::move(started);
   }
 }
 

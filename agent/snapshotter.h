@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "agent/conntrack_follower.h"
 #include "agent/container_info.h"
 #include "agent/inet_address.h"
 #include "agent/namespace_worker.h"
@@ -83,6 +84,17 @@ struct SnapshotterOptions {
   // (translation_join.h). Off: no socket is translated and
   // translation_status says the node cannot see through VIPs.
   bool translations = true;
+  // Follow the conntrack table of a namespace whose last full read found at
+  // least this many NAT flows, instead of re-reading it every snapshot
+  // (conntrack_follower.h; needs CAP_NET_ADMIN, else every read is full).
+  // Only the host's, the agent's own and bind-mounted namespaces are
+  // followed (a follower's socket would keep a process-only namespace
+  // alive). 0: follow every such namespace that has conntrack (tests);
+  // SIZE_MAX: never.
+  size_t follow_conntrack_from = 256;
+  // A followed table is re-read in full every this many snapshots, and
+  // whenever events were lost.
+  int conntrack_resync_every = 12;
 };
 
 // NodeSnapshot.translation_status when translations are turned off.
@@ -139,6 +151,23 @@ class Snapshotter final : public SnapshotSource {
   // the agent's own namespace unreadable). Not thread-safe: one caller.
   absl::StatusOr<v1::NodeSnapshot> Take() override;
 
+  // The namespaces whose conntrack is followed now, and their followers'
+  // full reads and events applied: for tests and benchmarks.
+  struct FollowStats {
+    size_t namespaces = 0;
+    uint64_t resyncs = 0;
+    uint64_t events = 0;
+  };
+  FollowStats follow_stats() const {
+    FollowStats stats;
+    for (const auto& [key, follower] : followers_) {
+      ++stats.namespaces;
+      stats.resyncs += follower->resyncs();
+      stats.events += follower->events();
+    }
+    return stats;
+  }
+
   // Counters of the process attribution caches, for benchmarks and metrics.
   const ProcessIndexStats& attribution_stats() const {
     return process_index_.stats();
@@ -186,6 +215,9 @@ class Snapshotter final : public SnapshotSource {
   std::unique_ptr<NamespaceWorker> worker_;
   ProcessIndex process_index_;
   absl::flat_hash_map<NamespaceKey, std::unique_ptr<NamespaceSockets>> sockets_;
+  // Namespaces whose conntrack is followed; closed with their namespace.
+  absl::flat_hash_map<NamespaceKey, std::unique_ptr<ConntrackFollower>>
+      followers_;
   std::string kernel_release_;
   // TCPDIAG_GETSOCK with AF_UNSPEC dumps both families in one walk; set to
   // false if a kernel ever refuses it, and then one dump per family is used.

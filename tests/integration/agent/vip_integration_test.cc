@@ -42,9 +42,13 @@ std::unique_ptr<VipScenario> StartScenario(VipScenarioOptions options,
   return scenario.ok() ? *std::move(scenario) : nullptr;
 }
 
-std::unique_ptr<Snapshotter> MakeSnapshotter(const VipScenario& scenario) {
+// `follow_from`: SnapshotterOptions::follow_conntrack_from (0: follow the
+// router's conntrack from the first snapshot on).
+std::unique_ptr<Snapshotter> MakeSnapshotter(const VipScenario& scenario,
+                                             size_t follow_from = 256) {
   SnapshotterOptions options;
   options.node = "vip-node";
+  options.follow_conntrack_from = follow_from;
   options.netns_only = {scenario.netns_glob()};
   absl::StatusOr<std::unique_ptr<Snapshotter>> snapshotter =
       Snapshotter::Create(std::move(options));
@@ -228,6 +232,62 @@ TEST_P(VipTest, StaleTranslationOutlivesTheBackend) {
   }
 }
 
+// The router's conntrack followed through its events: an entry that goes
+// (here `conntrack -D`; in life it expires while its backend is silent)
+// and is recreated by the client's next packet is DNAT'ed to where the VIP
+// points now, and the next snapshot names that backend without re-reading
+// the table.
+TEST_P(VipTest, FollowedConntrackSeesTheReDnatOfARecreatedEntry) {
+  std::string skip;
+  std::unique_ptr<VipScenario> scenario = StartScenario(Options(), &skip);
+  if (scenario == nullptr) GTEST_SKIP() << skip;
+  std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter(*scenario, 0);
+  ASSERT_NE(snapshotter, nullptr);
+  ASSERT_TRUE(scenario->ConnectClient().ok());
+  v1::NodeSnapshot first = TakeTranslated(*snapshotter, *scenario, 1);
+  ASSERT_EQ(VipSockets(first, *scenario).size(), 1u);
+  const uint32_t port = VipSockets(first, *scenario)[0]->local_port();
+  // The first read is full and starts the follower, whose first read
+  // resyncs; the third snapshot follows.
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(snapshotter->Take().ok());
+  const Snapshotter::FollowStats following = snapshotter->follow_stats();
+  ASSERT_GE(following.namespaces, 1u)
+      << "no follower: does this process lack CAP_NET_ADMIN?";
+
+  // Backend 2 is silent (no RST to end the client's connection), and the
+  // VIP now points there; the client's entry goes.
+  ASSERT_TRUE(scenario->Vanish(2).ok());
+  ASSERT_TRUE(scenario->RepointVip(2).ok());
+  const std::string family = GetParam() ? "ipv6" : "ipv4";
+  ASSERT_TRUE(RunCommand({"ip", "netns", "exec", scenario->router_netns(),
+                          "conntrack", "-D", "-f", family, "-p", "tcp",
+                          "--orig-port-src", absl::StrCat(port)})
+                  .ok());
+  // Bounded wait for the client's next packet to make the new entry.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  bool recreated = false;
+  while (!recreated && absl::Now() < deadline) {
+    absl::StatusOr<std::string> listed = RunCommand(
+        {"ip", "netns", "exec", scenario->router_netns(), "conntrack", "-L",
+         "-f", family, "-p", "tcp", "--orig-port-src", absl::StrCat(port)});
+    recreated =
+        listed.ok() && absl::StrContains(*listed, scenario->backend_address(2));
+    if (!recreated) absl::SleepFor(kPollInterval);
+  }
+  ASSERT_TRUE(recreated) << "the client's flow was not DNAT'ed again";
+
+  absl::StatusOr<v1::NodeSnapshot> next = snapshotter->Take();
+  ASSERT_TRUE(next.ok()) << next.status();
+  const v1::SocketRecord* socket = SocketOf(*next, *scenario, port);
+  ASSERT_NE(socket, nullptr);
+  EXPECT_EQ(socket->backend_ip(), scenario->backend_address(2));
+  EXPECT_EQ(socket->translated_by(), v1::TRANSLATOR_CONNTRACK);
+  const Snapshotter::FollowStats after = snapshotter->follow_stats();
+  EXPECT_EQ(after.resyncs, following.resyncs) << "read in full, not followed";
+  EXPECT_GT(after.events, following.events);
+  EXPECT_EQ(next->translation_status(), "ok");
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, VipTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "Ipv6" : "Ipv4";
@@ -242,10 +302,16 @@ TEST(IpvsVip, SocketIsTranslatedByIpvsWithTheNamespaceSettings) {
   std::string skip;
   std::unique_ptr<VipScenario> scenario = StartScenario(options, &skip);
   if (scenario == nullptr) GTEST_SKIP() << skip;
-  std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter(*scenario);
+  // Followed: IPVS is read every time beside the followed conntrack.
+  std::unique_ptr<Snapshotter> snapshotter = MakeSnapshotter(*scenario, 0);
   ASSERT_NE(snapshotter, nullptr);
   ASSERT_TRUE(scenario->ConnectClient().ok());
   v1::NodeSnapshot snapshot = TakeTranslated(*snapshotter, *scenario, 1);
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<v1::NodeSnapshot> taken = snapshotter->Take();
+    ASSERT_TRUE(taken.ok()) << taken.status();
+    snapshot = *std::move(taken);
+  }
   std::vector<const v1::SocketRecord*> sockets =
       VipSockets(snapshot, *scenario);
   ASSERT_EQ(sockets.size(), 1u);
