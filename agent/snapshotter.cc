@@ -155,7 +155,7 @@ bool MayFollow(const NetnsEntry& entry) {
 // is then read in full each time, as before.
 std::unique_ptr<ConntrackFollower> StartFollower(int resync_every) {
   absl::StatusOr<std::unique_ptr<ConntrackEventSource>> events =
-      SubscribeConntrackEvents("/proc", size_t{8} << 20);
+      SubscribeConntrackEvents("/proc", size_t{16} << 20);
   if (!events.ok()) {
     GP_LOG_DEBUG("conntrack not followed: {}", events.status().message());
     return nullptr;
@@ -477,9 +477,11 @@ void Snapshotter::ReadTranslations(const std::vector<NetnsEntry>& namespaces,
         *tables = follower->second->Read();
         return absl::OkStatus();
       }
+      const SteadyClock::time_point read_start = SteadyClock::now();
       *tables = ReadTranslationsHere("/proc", *how);
       if (MayFollow(entry) && tables->error.empty() &&
-          ConntrackFlows(tables->flows) >= options_.follow_conntrack_from) {
+          (ConntrackFlows(tables->flows) >= options_.follow_conntrack_from ||
+           Since(read_start) >= options_.follow_conntrack_after)) {
         started = StartFollower(options_.conntrack_resync_every);
       }
       return absl::OkStatus();

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "agent/conntrack_follower.h"
 #include "agent/container_info.h"
@@ -85,13 +86,17 @@ struct SnapshotterOptions {
   // translation_status says the node cannot see through VIPs.
   bool translations = true;
   // Follow the conntrack table of a namespace whose last full read found at
-  // least this many NAT flows, instead of re-reading it every snapshot
-  // (conntrack_follower.h; needs CAP_NET_ADMIN, else every read is full).
-  // Only the host's, the agent's own and bind-mounted namespaces are
-  // followed (a follower's socket would keep a process-only namespace
-  // alive). 0: follow every such namespace that has conntrack (tests);
-  // SIZE_MAX: never.
+  // least `follow_conntrack_from` NAT flows, or took at least
+  // `follow_conntrack_after` (every read walks the node's whole conntrack
+  // table, so a namespace with few flows on a busy node costs as much),
+  // instead of re-reading it every snapshot (conntrack_follower.h; needs
+  // CAP_NET_ADMIN, else every read is full). Only the host's, the agent's
+  // own and bind-mounted namespaces are followed (a follower's socket would
+  // keep a process-only namespace alive). follow_conntrack_from 0: follow
+  // every such namespace that has conntrack (tests); SIZE_MAX with an
+  // infinite duration: never.
   size_t follow_conntrack_from = 256;
+  absl::Duration follow_conntrack_after = absl::Milliseconds(5);
   // A followed table is re-read in full every this many snapshots, and
   // whenever events were lost.
   int conntrack_resync_every = 12;
