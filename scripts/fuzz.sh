@@ -63,6 +63,7 @@ declare -A seeds=(
   [cgroup_fuzzer]="$(echo $testdata/agent/cgroup_*.txt)"
   [proc_pid_fuzzer]="$testdata/agent/proc_pid_stat.txt $testdata/agent/proc_pid_status.txt"
   [ctnetlink_fuzzer]="$testdata/agent/conntrack_dump.nlbin $testdata/agent/conntrack_eperm.nlbin"
+  [conntrack_event_fuzzer]="$testdata/agent/conntrack_events.nlbin"
   [translation_text_fuzzer]="$testdata/agent/ip_vs_conn.txt $testdata/agent/nf_conntrack.txt"
   [docker_containers_fuzzer]="$(echo $testdata/docker/container{s,_inspect}*.json $testdata/docker/error_*.json)"
   [docker_tasks_fuzzer]="$testdata/docker/tasks.json"
