@@ -140,7 +140,8 @@ class Snapshotter final : public SnapshotSource {
   // error (or FALLBACK when /proc could stand in) and never fails the call.
   //
   // With options.translations, also each namespace's translations, read on
-  // the namespace worker inside it (ReadTranslationsHere) while this thread
+  // the namespace worker inside it (ReadTranslationsHere, or a
+  // ConntrackFollower where follow_conntrack_from says) while this thread
   // dumps sockets, then joined to the sockets of all namespaces
   // (JoinTranslations): NamespaceInfo.ipvs where the namespace has IPVS,
   // NamespaceInfo.translation_error where its conntrack could not be read
