@@ -40,6 +40,9 @@ struct NodeState {
   uint32_t namespaces_seen ABSL_GUARDED_BY(mu) = 0;
   uint32_t namespaces_failed ABSL_GUARDED_BY(mu) = 0;
   std::string docker_status ABSL_GUARDED_BY(mu);
+  std::string translation_status ABSL_GUARDED_BY(mu);
+  uint32_t ipvs_namespaces ABSL_GUARDED_BY(mu) = 0;
+  uint32_t ipvs_blackhole_namespaces ABSL_GUARDED_BY(mu) = 0;
   // Last time anything arrived from it (staleness, forgetting, node loss).
   absl::Time last_contact ABSL_GUARDED_BY(mu);
   // Its agent spoke in this process (a node loaded with stored findings
@@ -494,10 +497,18 @@ absl::StatusOr<v1::Ack> Engine::IngestSnapshot(
     }
     if (!latest.kernel().empty()) state.kernel = latest.kernel();
     state.docker_status = latest.docker_status();
+    state.translation_status = latest.translation_status();
     state.namespaces_seen = latest.namespaces_size();
     state.namespaces_failed = 0;
+    state.ipvs_namespaces = 0;
+    state.ipvs_blackhole_namespaces = 0;
     for (const v1::NamespaceInfo& ns : latest.namespaces()) {
       if (ns.status() == v1::NAMESPACE_STATUS_FAILED) ++state.namespaces_failed;
+      if (!ns.has_ipvs()) continue;
+      ++state.ipvs_namespaces;
+      // -1 (unreadable) is no evidence either way.
+      if (ns.ipvs().expire_nodest_conn() == 0)
+        ++state.ipvs_blackhole_namespaces;
     }
 
     std::vector<SocketView> views;
@@ -655,7 +666,12 @@ v1::ListSocketsResponse Engine::ListSockets(
     absl::MutexLock lock(&state->mu);
     state->sockets.ForEach([&](const SocketView& view) {
       const v1::SocketRecord& record = *view.record;
-      if (!remote.empty() && record.remote_ip() != remote) return;
+      // A translated socket is also found by its backend (what it really
+      // talks to).
+      if (!remote.empty() && record.remote_ip() != remote &&
+          record.backend_ip() != remote) {
+        return;
+      }
       if (request.state() != v1::TCP_STATE_UNSPECIFIED &&
           record.state() != request.state()) {
         return;
@@ -742,6 +758,9 @@ v1::ListNodesResponse Engine::ListNodes() const {
     status.set_sockets(static_cast<uint32_t>(state->sockets.size()));
     status.set_connected(state->streams > 0);
     status.set_docker_status(state->docker_status);
+    status.set_translation_status(state->translation_status);
+    status.set_ipvs_namespaces(state->ipvs_namespaces);
+    status.set_ipvs_blackhole_namespaces(state->ipvs_blackhole_namespaces);
     status.set_kernel(state->kernel);
     if (state->heard) {
       *status.mutable_last_contact() = ToProto(state->last_contact);

@@ -697,6 +697,27 @@ TEST_F(EngineTest, ListSocketsFiltersAndTruncates) {
   request.set_state(v1::TCP_STATE_CLOSE_WAIT);
   EXPECT_EQ(engine->ListSockets(request).sockets_size(), 2);
   request.clear_state();
+  // A translated socket is found by its VIP and by its backend.
+  {
+    SocketSpec spec;
+    spec.local_port = 40009;
+    spec.remote_ip = "10.0.1.2";
+    spec.backend_ip = "10.0.1.77";
+    spec.backend_port = 5432;
+    std::vector<v1::SocketRecord> with_vip = sockets;
+    with_vip.push_back(Socket(spec));
+    ASSERT_TRUE(
+        engine->IngestSnapshot("node-1", "a", Full(2, T(1), with_vip), T(1))
+            .ok());
+    v1::ListSocketsRequest by_vip;
+    by_vip.set_remote_ip("10.0.1.2");
+    EXPECT_EQ(engine->ListSockets(by_vip).sockets_size(), 1);
+    v1::ListSocketsRequest by_backend;
+    by_backend.set_remote_ip("10.0.1.77");
+    ASSERT_EQ(engine->ListSockets(by_backend).sockets_size(), 1);
+    EXPECT_EQ(engine->ListSockets(by_backend).sockets(0).remote_ip(),
+              "10.0.1.2");
+  }
   request.set_limit(3);
   auto limited = engine->ListSockets(request);
   EXPECT_EQ(limited.sockets_size(), 3);
@@ -743,6 +764,35 @@ TEST_F(EngineTest, NodesShowConnectionLagAndStaleness) {
   v1::ListFindingsRequest open_only;
   open_only.set_status(v1::OPEN);
   EXPECT_EQ(engine->ListFindings(open_only).findings_size(), 1);
+}
+
+TEST_F(EngineTest, NodesSayWhetherTheySeeThroughVipsAndWhoBlackHoles) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  v1::SocketSnapshot snapshot = Full(1, T(10), {});
+  v1::NodeSnapshot* body = snapshot.mutable_snapshot();
+  body->set_translation_status("unavailable: conntrack: permission denied");
+  for (int value : {0, 1, -1}) {  // black-holes, flushes, unreadable
+    v1::NamespaceInfo* ns = body->add_namespaces();
+    ns->set_inode(4026532000 + value + 1);
+    ns->mutable_ipvs()->set_expire_nodest_conn(value);
+  }
+  body->add_namespaces()->set_inode(4026531840);  // no IPVS
+  ASSERT_TRUE(engine->IngestSnapshot("node-1", "a", snapshot, T(10)).ok());
+  v1::ListNodesResponse nodes = engine->ListNodes();
+  ASSERT_EQ(nodes.nodes_size(), 1);
+  EXPECT_EQ(nodes.nodes(0).translation_status(),
+            "unavailable: conntrack: permission denied");
+  EXPECT_EQ(nodes.nodes(0).ipvs_namespaces(), 3u);
+  EXPECT_EQ(nodes.nodes(0).ipvs_blackhole_namespaces(), 1u);
+
+  // The next snapshot's word replaces it.
+  snapshot = Full(2, T(15), {});
+  snapshot.mutable_snapshot()->set_translation_status("ok");
+  ASSERT_TRUE(engine->IngestSnapshot("node-1", "a", snapshot, T(15)).ok());
+  nodes = engine->ListNodes();
+  EXPECT_EQ(nodes.nodes(0).translation_status(), "ok");
+  EXPECT_EQ(nodes.nodes(0).ipvs_namespaces(), 0u);
+  EXPECT_EQ(nodes.nodes(0).ipvs_blackhole_namespaces(), 0u);
 }
 
 TEST_F(EngineTest, FindingFilters) {
