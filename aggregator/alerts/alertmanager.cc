@@ -19,11 +19,20 @@ std::string Rfc3339(absl::Time time) {
 // Everything the on-call person wants without opening a terminal, one line.
 std::string Description(const v1::Finding& finding) {
   const v1::SocketRecord& s = finding.socket();
-  std::string text = absl::StrCat(
-      StoryClient(s), " on ", s.node().empty() ? "?" : s.node(), ": ",
-      Endpoint(s.local_ip(), s.local_port()), " -> ",
-      Endpoint(s.remote_ip(), s.remote_port()), " ",
-      absl::StripPrefix(v1::TcpState_Name(s.state()), "TCP_STATE_"),
+  const bool translated = !s.backend_ip().empty();
+  std::string text =
+      absl::StrCat(StoryClient(s), " on ", s.node().empty() ? "?" : s.node(),
+                   ": ", Endpoint(s.local_ip(), s.local_port()), " -> ",
+                   Endpoint(s.remote_ip(), s.remote_port()));
+  if (translated) {
+    absl::StrAppend(&text, " (translated to ",
+                    Endpoint(s.backend_ip(), s.backend_port()), ")");
+  }
+  absl::StrAppend(
+      &text, " ",
+      s.protocol() == v1::PROTOCOL_UDP
+          ? "UDP"
+          : absl::StripPrefix(v1::TcpState_Name(s.state()), "TCP_STATE_"),
       ", send queue ", s.send_queue(), " B");
   if (s.has_tcp_info()) {
     absl::StrAppend(&text, ", backoff ", s.tcp_info().backoff(), ", unacked ",
@@ -34,7 +43,8 @@ std::string Description(const v1::Finding& finding) {
   }
   absl::StrAppend(&text, "; ", HumanBytes(finding.bytes_at_risk()),
                   " at risk. ghostpeer findings shows it; ghostpeer history ",
-                  s.remote_ip(), " tells who held the address.");
+                  translated ? s.backend_ip() : s.remote_ip(),
+                  " tells who held the address.");
   return text;
 }
 

@@ -67,6 +67,19 @@ AggregatorMetrics::AggregatorMetrics(metrics::Registry* registry, Caps caps)
           "Receive time minus snapshot time of the node's last snapshot "
           "(transit plus clock skew).",
           {"node"}, caps.nodes)),
+      translations_visible_(registry->AddGauge(
+          "ghostpeer_node_translations_visible",
+          "1 when the node's agent reads the translations (conntrack, IPVS) "
+          "of every namespace, so it sees through VIPs; 0 when some could "
+          "not be read or reading is off. Absent for agents that do not "
+          "say (older than translations).",
+          {"node"}, caps.nodes)),
+      ipvs_blackhole_namespaces_(registry->AddGauge(
+          "ghostpeer_ipvs_blackhole_namespaces",
+          "IPVS namespaces of the node (Docker's lb_* and ingress_sbox) "
+          "with expire_nodest_conn 0: connections to a removed backend are "
+          "silently dropped instead of reset.",
+          {"node"}, caps.nodes)),
       records_ingested_(registry->AddCounter(
           "ghostpeer_socket_records_ingested_total",
           "Socket records carried by accepted snapshots (deltas count what "
@@ -177,9 +190,16 @@ void AggregatorMetrics::Fill(const EngineReading& reading) {
 
   agents_connected_->Set({}, c.agents_connected);
   nodes_known_->Set({}, c.nodes_known);
-  std::vector<std::pair<metrics::LabelValues, double>> ages, lags;
+  std::vector<std::pair<metrics::LabelValues, double>> ages, lags, visible,
+      blackholes;
   for (const v1::NodeStatus& node : reading.nodes.nodes()) {
     if (!node.has_last_report()) continue;
+    if (!node.translation_status().empty()) {
+      visible.push_back(
+          {{node.node()}, node.translation_status() == "ok" ? 1.0 : 0.0});
+    }
+    blackholes.push_back(
+        {{node.node()}, static_cast<double>(node.ipvs_blackhole_namespaces())});
     ages.push_back(
         {{node.node()},
          absl::ToDoubleSeconds(reading.now - FromProto(node.last_report()))});
@@ -188,6 +208,8 @@ void AggregatorMetrics::Fill(const EngineReading& reading) {
   }
   last_report_age_->ReplaceAll(ages);
   node_lag_->ReplaceAll(lags);
+  translations_visible_->ReplaceAll(visible);
+  ipvs_blackhole_namespaces_->ReplaceAll(blackholes);
 
   records_ingested_->SetTotal({},
                               static_cast<double>(c.socket_records_ingested));

@@ -54,6 +54,8 @@ class AggregatorMetrics {
   metrics::GaugeFamily* nodes_known_;
   metrics::GaugeFamily* last_report_age_;
   metrics::GaugeFamily* node_lag_;
+  metrics::GaugeFamily* translations_visible_;
+  metrics::GaugeFamily* ipvs_blackhole_namespaces_;
   metrics::CounterFamily* records_ingested_;
   metrics::CounterFamily* snapshots_;
   metrics::CounterFamily* full_snapshots_required_;

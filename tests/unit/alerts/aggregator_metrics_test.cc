@@ -82,6 +82,39 @@ TEST(AggregatorMetricsTest, FillsEveryIssue5Metric) {
   EXPECT_FALSE(absl::StrContains(text, "never-reported"));
 }
 
+// Whether each node sees through VIPs, and its black-holing lb namespaces.
+TEST(AggregatorMetricsTest, TranslationVisibilityPerNode) {
+  metrics::Registry registry;
+  AggregatorMetrics m(&registry);
+  EngineReading reading;
+  reading.now = T0();
+  auto add = [&](const std::string& name, const std::string& status,
+                 uint32_t blackholes) {
+    v1::NodeStatus* node = reading.nodes.add_nodes();
+    node->set_node(name);
+    *node->mutable_last_report() = ToProto(T0() - absl::Seconds(4));
+    node->set_translation_status(status);
+    node->set_ipvs_namespaces(blackholes + 1);
+    node->set_ipvs_blackhole_namespaces(blackholes);
+  };
+  add("sees", "ok", 0);
+  add("blind", "unavailable: conntrack: permission denied", 2);
+  add("old-agent", "", 0);
+  m.Fill(reading);
+  const std::string text = registry.Render();
+  for (const char* line : {
+           "ghostpeer_node_translations_visible{node=\"sees\"} 1\n",
+           "ghostpeer_node_translations_visible{node=\"blind\"} 0\n",
+           "ghostpeer_ipvs_blackhole_namespaces{node=\"sees\"} 0\n",
+           "ghostpeer_ipvs_blackhole_namespaces{node=\"blind\"} 2\n",
+       }) {
+    EXPECT_TRUE(absl::StrContains(text, line)) << line << "in:\n" << text;
+  }
+  // An agent that does not say is not "blind": no series.
+  EXPECT_FALSE(absl::StrContains(
+      text, "ghostpeer_node_translations_visible{node=\"old-agent\"}"));
+}
+
 TEST(AggregatorMetricsTest, IngestLimitRefusalsAreCountedPerLimit) {
   metrics::Registry registry;
   AggregatorMetrics m(&registry);

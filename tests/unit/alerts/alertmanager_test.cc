@@ -42,6 +42,26 @@ TEST(AlertmanagerPayloadTest, OpenAlertHasRoutingLabelsStoryAndTimes) {
   EXPECT_EQ(alert["generatorURL"], "http://gp/findings");
 }
 
+TEST(AlertmanagerPayloadTest, DescriptionNamesTheBackendAndUdp) {
+  v1::Finding finding = VanishedFinding();
+  finding.mutable_socket()->set_remote_ip("10.0.1.2");
+  finding.mutable_socket()->set_remote_port(5432);
+  finding.mutable_socket()->set_backend_ip("10.0.1.6");
+  finding.mutable_socket()->set_backend_port(27017);
+  finding.mutable_socket()->set_protocol(v1::PROTOCOL_UDP);
+  const nlohmann::json json =
+      nlohmann::json::parse(AlertmanagerPayload({{finding, T0(), {}}}, ""));
+  const std::string description =
+      json[0]["annotations"]["description"].get<std::string>();
+  EXPECT_NE(description.find("10.0.1.8:50386 -> 10.0.1.2:5432 (translated to "
+                             "10.0.1.6:27017) UDP"),
+            std::string::npos)
+      << description;
+  EXPECT_NE(description.find("ghostpeer history 10.0.1.6 tells"),
+            std::string::npos)
+      << description;
+}
+
 TEST(AlertmanagerPayloadTest, SummaryIsTheEnginesStoryOnOneLine) {
   v1::Finding told = VanishedFinding();
   told.set_story("the engine's own\nstory");
