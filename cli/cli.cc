@@ -181,9 +181,11 @@ Examples:
 )";
 
 constexpr char kSocketsFooter[] = R"(
-Lists the TCP sockets the agents last reported, like `ss` for the whole
-cluster: client, process, both ends, state, queues, retransmission backoff,
-unacknowledged segments and time since the last ACK.
+Lists the sockets the agents last reported (TCP, and connected UDP: state
+"UDP"), like `ss` for the whole cluster: client, process, both ends, state,
+queues, retransmission backoff, unacknowledged segments and time since the
+last ACK. A socket to a VIP whose translation the agent found shows where
+it really goes: "10.0.1.2:5432 -> 10.0.1.6:5432"; --peer matches either.
 
 Examples:
   ghostpeer sockets --peer 10.0.1.6
@@ -213,7 +215,11 @@ constexpr char kNodesFooter[] = R"(
 One row per node with an agent: whether its stream is connected, how long ago
 it last reported, the lag between its snapshot and the aggregator receiving
 it, the agent's version, namespaces seen and failed, sockets, and what the
-agent thinks of dockerd.
+agent thinks of dockerd. VIPS says whether the agent sees through VIPs (reads
+every namespace's conntrack and IPVS translations): "ok", "unavailable: why"
+(ghosts behind VIPs go unseen there), or "unknown" (an agent older than
+translations). LB BLACKHOLE counts the node's IPVS namespaces that silently
+drop connections to a removed backend (expire_nodest_conn=0), of all it has.
 )";
 
 constexpr char kWatchFooter[] = R"(
@@ -298,10 +304,10 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
   findings->footer(kFindingsFooter);
 
   SocketFlags socket_flags;
-  CLI::App* sockets =
-      app.add_subcommand("sockets", "List reported TCP sockets");
+  CLI::App* sockets = app.add_subcommand("sockets", "List reported sockets");
   sockets->add_option("--peer", socket_flags.peer,
-                      "Only sockets whose remote address is IP");
+                      "Only sockets whose remote address is IP, or whose "
+                      "translation (a VIP's) goes to IP");
   sockets->add_option("--state", socket_flags.state,
                       "Only this TCP state (established, close-wait, ...)");
   sockets->add_option("--node", socket_flags.node, "Only sockets on this node");

@@ -67,14 +67,43 @@ TcpInfoCells TcpCells(const v1::SocketRecord& socket) {
   return cells;
 }
 
-// The remote side; "*" for a listener's unspecified peer, as `ss` prints.
+// The remote side; "*" for a listener's unspecified peer, as `ss` prints;
+// "VIP:port -> backend:port" when a translation says where it really goes.
 std::string PeerCell(const v1::SocketRecord& socket) {
   const std::string& ip = socket.remote_ip();
   if (socket.remote_port() == 0 &&
       (ip.empty() || ip == "0.0.0.0" || ip == "::")) {
     return "*";
   }
-  return Endpoint(ip, socket.remote_port());
+  std::string cell = Endpoint(ip, socket.remote_port());
+  if (!socket.backend_ip().empty()) {
+    absl::StrAppend(&cell, " -> ",
+                    Endpoint(socket.backend_ip(), socket.backend_port()));
+  }
+  return cell;
+}
+
+// The state column: the TCP state, or "UDP" (a UDP socket's kernel state
+// says only whether it is connected, which its peer column shows).
+std::string StateCell(const v1::SocketRecord& socket) {
+  if (socket.protocol() == v1::PROTOCOL_UDP) return "UDP";
+  return StateName(socket.state());
+}
+
+// Whether the node sees through VIPs: "ok", "unavailable: ...", or
+// "unknown" for an agent that does not say (older than translations).
+std::string VipsCell(const v1::NodeStatus& node) {
+  if (!node.has_last_report()) return "-";  // no agent ever reported
+  if (node.translation_status().empty()) return "unknown";
+  return node.translation_status();
+}
+
+// IPVS namespaces that black-hole removed backends, of those the node has:
+// "1/3"; "-" for a node without IPVS namespaces.
+std::string BlackholeCell(const v1::NodeStatus& node) {
+  if (node.ipvs_namespaces() == 0) return "-";
+  return absl::StrCat(node.ipvs_blackhole_namespaces(), "/",
+                      node.ipvs_namespaces());
 }
 
 // Open before resolved, then the most severe, then the most at risk; ties
@@ -168,7 +197,7 @@ std::string RenderFindings(const v1::ListFindingsResponse& response,
     row.push_back(ProcessName(socket));
     if (options.wide)
       row.push_back(Endpoint(socket.local_ip(), socket.local_port()));
-    row.push_back(Endpoint(socket.remote_ip(), socket.remote_port()));
+    row.push_back(PeerCell(socket));
     const std::string last_owner =
         finding->has_peer_last_owner()
             ? Name(OwnerName(finding->peer_last_owner()), options)
@@ -176,7 +205,7 @@ std::string RenderFindings(const v1::ListFindingsResponse& response,
     row.push_back(last_owner.empty() ? "-" : last_owner);
     row.push_back(AgoOrDash(finding->peer_last_owner().until(), options.now));
     row.push_back(CurrentOwnerCell(*finding, options));
-    row.push_back(StateName(socket.state()));
+    row.push_back(StateCell(socket));
     row.push_back(absl::StrCat(socket.send_queue()));
     row.push_back(HumanBytes(finding->bytes_at_risk()));
     const auto first_seen = TimeOf(finding->first_seen());
@@ -254,7 +283,7 @@ std::string RenderSockets(const v1::ListSocketsResponse& response,
         ProcessName(socket),
         Endpoint(socket.local_ip(), socket.local_port()),
         PeerCell(socket),
-        StateName(socket.state()),
+        StateCell(socket),
         absl::StrCat(socket.send_queue()),
         absl::StrCat(socket.recv_queue()),
         std::move(tcp.backoff),
@@ -341,6 +370,8 @@ std::string RenderNodes(const v1::ListNodesResponse& response,
       {"FAILED", Align::kRight},
       {"SOCKETS", Align::kRight},
       {"DOCKER", Align::kLeft, Cap(kDockerWidth, options)},
+      {"VIPS", Align::kLeft, Cap(kDockerWidth, options)},
+      {"LB BLACKHOLE", Align::kRight},
   };
   if (options.wide) columns.push_back({"KERNEL"});
   Table table(std::move(columns));
@@ -356,6 +387,8 @@ std::string RenderNodes(const v1::ListNodesResponse& response,
         absl::StrCat(node->namespaces_failed()),
         absl::StrCat(node->sockets()),
         node->docker_status().empty() ? "-" : node->docker_status(),
+        VipsCell(*node),
+        BlackholeCell(*node),
     };
     if (options.wide)
       row.push_back(node->kernel().empty() ? "-" : node->kernel());

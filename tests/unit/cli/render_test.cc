@@ -194,6 +194,7 @@ TEST(RenderTest, SocketsTableAndTruncationNote) {
 
   std::vector<std::string> lines = Lines(RenderSockets(response, Options()));
   ASSERT_EQ(lines.size(), 4u);
+  // (The translated and UDP sockets: SocketsShowBackendsAndUdp.)
   EXPECT_EQ(lines[0],
             "NODE    CLIENT     PROCESS    LOCAL            PEER             "
             "STATE        SEND-Q  RECV-Q  BACKOFF  UNACKED  LAST ACK");
@@ -215,6 +216,56 @@ TEST(RenderTest, SocketsTableAndTruncationNote) {
       absl::StrContains(RenderSockets(response, Options(true)), "NOTSENT"));
 }
 
+TEST(RenderTest, SocketsAndFindingsShowBackendsAndUdp) {
+  v1::ListSocketsResponse response;
+  v1::SocketRecord vip = VanishedFinding().socket();
+  vip.set_state(v1::TCP_STATE_ESTABLISHED);
+  vip.set_remote_ip("10.99.0.9");
+  vip.set_remote_port(5432);
+  vip.set_backend_ip("10.99.0.2");
+  vip.set_backend_port(27017);
+  vip.set_translated_by(v1::TRANSLATOR_IPVS);
+  *response.add_sockets() = vip;
+  v1::SocketRecord udp = VanishedFinding().socket();
+  udp.set_protocol(v1::PROTOCOL_UDP);
+  udp.set_state(v1::TCP_STATE_ESTABLISHED);
+  udp.set_remote_port(514);
+  udp.set_send_queue(0);
+  udp.clear_tcp_info();
+  *response.add_sockets() = udp;
+  std::vector<std::string> lines = Lines(RenderSockets(response, Options()));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1],
+            "node-1  gpx-cli.1  logc/4242  10.99.0.3:43318  10.99.0.9:543"
+            "2 -> 10.99.0.2:27017  ESTABLISHED    1833       0        6  "
+            "      1       13s");
+  EXPECT_EQ(lines[2],
+            "node-1  gpx-cli.1  logc/4242  10.99.0.3:43318  10.99.0.2:514"
+            "                      UDP               0       0        -  "
+            "      -         -");
+
+  v1::ListFindingsResponse findings;
+  v1::Finding finding = VanishedFinding();
+  *finding.mutable_socket() = vip;
+  finding.mutable_vip_owner()->set_kind(v1::OWNER_KIND_SWARM_VIP);
+  finding.mutable_vip_owner()->set_service("db");
+  *findings.add_findings() = finding;
+  lines = Lines(RenderFindings(findings, Options()));
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_TRUE(absl::StrContains(lines[1], "10.99.0.9:5432 -> 10.99.0.2:27017"))
+      << lines[1];
+
+  auto json = ToJson(findings, JsonStyle::kDocument);
+  ASSERT_TRUE(json.ok());
+  for (const char* name :
+       {"\"backend_ip\": \"10.99.0.2\"", "\"backend_port\": 27017",
+        "\"translated_by\": \"TRANSLATOR_IPVS\"", "\"vip_owner\"",
+        "\"previous_kind\": \"FINDING_KIND_UNSPECIFIED\"",
+        "\"protocol\": \"PROTOCOL_UNSPECIFIED\""}) {
+    EXPECT_TRUE(absl::StrContains(*json, name)) << name << "\n" << *json;
+  }
+}
+
 TEST(RenderTest, NodesTableSortedByName) {
   v1::ListNodesResponse response;
   v1::NodeStatus* b = response.add_nodes();
@@ -234,6 +285,10 @@ TEST(RenderTest, NodesTableSortedByName) {
   a->set_sockets(4321);
   a->set_docker_status("connected");
   a->set_kernel("6.18.0");
+  a->set_translation_status("ok");
+  a->set_ipvs_namespaces(3);
+  a->set_ipvs_blackhole_namespaces(1);
+  b->set_translation_status("unavailable: translations are turned off");
 
   // The managers lost node-c: down for 45 s, its addresses closed; its
   // agent went silent 1m ago (its stream still looks open).
@@ -259,20 +314,25 @@ TEST(RenderTest, NodesTableSortedByName) {
   std::vector<std::string> lines = Lines(RenderNodes(response, Options()));
   ASSERT_EQ(lines.size(), 5u);
   EXPECT_EQ(lines[0],
-            "NODE    SWARM           AGENT      LAST REPORT    LAG  VERSION  "
-            "NAMESPACES  FAILED  SOCKETS  DOCKER");
+            "NODE    SWARM           AGENT      LAST REPORT    LAG  VERSI"
+            "ON  NAMESPACES  FAILED  SOCKETS  DOCKER                     "
+            "      VIPS                                      LB BLACKHOLE");
   EXPECT_EQ(lines[1],
-            "node-a  ready           reporting  3s ago       120ms  0.1.0    "
-            "        12       1     4321  connected");
+            "node-a  ready           reporting  3s ago       120ms  0.1.0"
+            "            12       1     4321  connected                  "
+            "      ok                                                 1/3");
   EXPECT_EQ(lines[2],
-            "node-b  -               silent 5m  5m ago           -  0.1.0    "
-            "         0       0        0  unavailable: connection refused");
+            "node-b  -               silent 5m  5m ago           -  0.1.0"
+            "             0       0        0  unavailable: connection ref"
+            "used  unavailable: translations are turned off             -");
   EXPECT_EQ(lines[3],
-            "node-c  down 45s, lost  silent 1m  1m ago           -  0.1.0    "
-            "         0       0        0  -");
+            "node-c  down 45s, lost  silent 1m  1m ago           -  0.1.0"
+            "             0       0        0  -                          "
+            "      unknown                                              -");
   EXPECT_EQ(lines[4],
-            "node-d  ready           none       -                -  -        "
-            "         0       0        0  -");
+            "node-d  ready           none       -                -  -    "
+            "             0       0        0  -                          "
+            "      -                                                    -");
   EXPECT_TRUE(
       absl::StrContains(RenderNodes(response, Options(true)), "6.18.0"));
 }
