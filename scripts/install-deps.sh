@@ -17,6 +17,8 @@ packages=(
   nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps clang-format
+  # Tests read agents' /metrics with it.
+  curl
   # VIP translations: the integration tests and agent_bench make DNAT
   # conntrack entries in private namespaces and compare with `conntrack -L`.
   iptables conntrack

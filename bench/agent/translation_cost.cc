@@ -33,6 +33,7 @@ using SteadyClock = std::chrono::steady_clock;
 using ::ghostpeer::testing::KillAndReap;
 using ::ghostpeer::testing::RunCommand;
 using ::ghostpeer::testing::SpawnInNamespace;
+using ::ghostpeer::testing::WriteSysctlsIn;
 
 constexpr char kVip[] = "10.88.9.9";
 constexpr char kBackend[] = "10.88.0.1";
@@ -105,9 +106,6 @@ class NatNamespace {
         {"ip", "-n", name_, "addr", "add", absl::StrCat(kBackend, "/16"), "dev",
          "d0"},
         {"ip", "-n", name_, "link", "set", "d0", "up"},
-        // The accept queue must hold every server end.
-        {"ip", "netns", "exec", name_, "sysctl", "-qw",
-         "net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535"},
         {"ip", "netns", "exec", name_, "iptables", "-t", "nat", "-A", "OUTPUT",
          "-d", absl::StrCat(kVip, "/32"), "-p", "tcp", "--dport",
          absl::StrCat(kPort), "-j", "DNAT", "--to-destination",
@@ -117,6 +115,11 @@ class NatNamespace {
       out = RunCommand(argv);
       if (!out.ok()) return out.status();
     }
+    // The accept queue must hold every server end.
+    absl::Status sysctls =
+        WriteSysctlsIn(name_, {{"net.core.somaxconn", "65535"},
+                               {"net.ipv4.tcp_max_syn_backlog", "65535"}});
+    if (!sysctls.ok()) return sysctls;
     int ready[2];
     if (pipe(ready) != 0) return absl::InternalError("pipe");
     const int write_end = ready[1];

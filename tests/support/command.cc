@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,6 +124,62 @@ absl::StatusOr<pid_t> SpawnInNamespace(const std::string& netns,
   }
   if (target >= 0) close(target);
   return pid;
+}
+
+absl::Status WriteSysctlsIn(
+    const std::string& netns,
+    const std::vector<std::pair<std::string, std::string>>& settings,
+    absl::Duration timeout) {
+  // Paths and values prepared here: the child only makes syscalls.
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& [key, value] : settings) {
+    std::string path = key;
+    for (char& c : path) {
+      if (c == '.') c = '/';
+    }
+    files.emplace_back(absl::StrCat("/proc/sys/", path), value + "\n");
+  }
+  auto write_all = [&files]() {
+    for (const auto& [path, value] : files) {
+      const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return false;
+      const bool ok = write(fd, value.data(), value.size()) ==
+                      static_cast<ssize_t>(value.size());
+      close(fd);
+      if (!ok) return false;
+    }
+    return true;
+  };
+  absl::StatusOr<pid_t> child = SpawnInNamespace(netns, [&write_all]() {
+    if (write_all()) return;
+    if (unshare(CLONE_NEWNS) != 0) _exit(3);
+    // Nothing mounted here may reach the parent's mount namespace.
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
+      _exit(4);
+    }
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              nullptr) != 0) {
+      _exit(5);
+    }
+    if (!write_all()) _exit(6);
+  });
+  if (!child.ok()) return child.status();
+  const int status = WaitUntil(
+      *child, SteadyClock::now() + absl::ToChronoNanoseconds(timeout));
+  if (status == -1) {
+    KillAndReap(*child).IgnoreError();
+    return absl::DeadlineExceededError(
+        absl::StrCat("sysctl writes in ", netns, " did not finish"));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : settings) keys.push_back(key);
+    return absl::InternalError(
+        absl::StrCat("cannot write ", absl::StrJoin(keys, ", "), " in ", netns,
+                     " (child status ", status,
+                     ": 2 setns, 3 unshare, 4-5 mount, 6 write)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status KillAndReap(pid_t pid, absl::Duration timeout) {

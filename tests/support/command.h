@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -28,6 +29,17 @@ absl::StatusOr<std::string> RunCommand(
 // (the parent may be multithreaded). Returns the child's pid.
 absl::StatusOr<pid_t> SpawnInNamespace(const std::string& netns,
                                        std::function<void()> body);
+
+// Writes net sysctls (`key` as under /proc/sys, dots or slashes: "net.ipv4.
+// ip_forward") inside network namespace `netns`. A container's /proc/sys is
+// read-only (Docker mounts it so without --privileged) and `ip netns exec`
+// remounts /sys, not /proc: where the write is refused, the child makes
+// its own mount namespace and a fresh procfs, whose net sysctls are the
+// namespace's own and writable with CAP_SYS_ADMIN.
+absl::Status WriteSysctlsIn(
+    const std::string& netns,
+    const std::vector<std::pair<std::string, std::string>>& settings,
+    absl::Duration timeout = absl::Seconds(10));
 
 // SIGKILLs `pid` and reaps it, waiting at most `timeout`. OK if already gone.
 absl::Status KillAndReap(pid_t pid, absl::Duration timeout = absl::Seconds(5));

@@ -237,12 +237,12 @@ absl::Status VipScenario::AddNamespace(const std::string& name) {
   absl::StatusOr<std::string> out = RunCommand({"ip", "netns", "add", name});
   if (!out.ok()) return out.status();
   created_netns_.push_back(name);
+  absl::Status status = RunAll({{"ip", "-n", name, "link", "set", "lo", "up"}});
+  if (!status.ok()) return status;
   // Without duplicate address detection the IPv6 addresses (link-local
   // ones too, which neighbour discovery needs) are usable at once.
-  return RunAll({{"ip", "-n", name, "link", "set", "lo", "up"},
-                 {"ip", "netns", "exec", name, "sysctl", "-qw",
-                  "net.ipv6.conf.all.accept_dad=0",
-                  "net.ipv6.conf.default.accept_dad=0"}});
+  return WriteSysctlsIn(name, {{"net.ipv6.conf.all.accept_dad", "0"},
+                               {"net.ipv6.conf.default.accept_dad", "0"}});
 }
 
 absl::Status VipScenario::Build() {
@@ -278,18 +278,12 @@ absl::Status VipScenario::Build() {
        "br0"},
       {"ip", "-n", router_netns_, "link", "set", "r0", "up"},
       {"ip", "-n", router_netns_, "link", "set", "br0", "up"},
-      {"ip", "netns", "exec", router_netns_, "sysctl", "-qw",
-       v6 ? "net.ipv6.conf.all.forwarding=1" : "net.ipv4.ip_forward=1"},
   };
   if (options_.ipvs) {
     // Swarm's lb_ namespace: the VIP is a local address of the balancer,
     // and with vs/conntrack=1 conntrack tracks the flows IPVS forwards.
     commands.push_back({"ip", "-n", router_netns_, "addr", "add",
                         vip() + (v6 ? "/128" : "/32"), "dev", "lo"});
-    commands.push_back({"ip", "netns", "exec", router_netns_, "sysctl", "-qw",
-                        "net.ipv4.vs.conntrack=1"});
-    commands.push_back({"ip", "netns", "exec", router_netns_, "ipvsadm", "-A",
-                        "-t", Endpoint(vip()), "-s", "rr"});
   } else {
     std::vector<std::string> append = Iptables();
     for (const char* arg : {"-t", "nat", "-A", "PREROUTING"}) {
@@ -300,6 +294,17 @@ absl::Status VipScenario::Build() {
   }
   absl::Status status = RunAll(commands);
   if (!status.ok()) return status;
+  status = WriteSysctlsIn(
+      router_netns_,
+      {{v6 ? "net.ipv6.conf.all.forwarding" : "net.ipv4.ip_forward", "1"}});
+  if (!status.ok()) return status;
+  if (options_.ipvs) {
+    status = WriteSysctlsIn(router_netns_, {{"net.ipv4.vs.conntrack", "1"}});
+    if (!status.ok()) return status;
+    status = RunAll({{"ip", "netns", "exec", router_netns_, "ipvsadm", "-A",
+                      "-t", Endpoint(vip()), "-s", "rr"}});
+    if (!status.ok()) return status;
+  }
   for (int i = 1; i <= options_.backends; ++i) {
     const std::string& ns = backend_netns(i);
     const std::string port = absl::StrCat("rb", i);
