@@ -76,6 +76,7 @@ declare -A seeds=(
 )
 targets=(sock_diag_fuzzer rtnetlink_fuzzer proc_net_tcp_fuzzer cgroup_fuzzer
          proc_pid_fuzzer ctnetlink_fuzzer translation_text_fuzzer
+         conntrack_event_fuzzer
          docker_containers_fuzzer docker_tasks_fuzzer
          docker_services_fuzzer docker_networks_fuzzer docker_events_fuzzer
          ingest_fuzzer ingest_stream_fuzzer)
