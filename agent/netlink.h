@@ -64,22 +64,29 @@ bool WalkAttributes(
     const std::function<void(uint16_t type, absl::Span<const uint8_t> payload)>&
         on_attribute);
 
-// A complete dump request: a header of `type` with NLM_F_REQUEST|NLM_F_DUMP
-// and `seq`, followed by `request` (the family's fixed header, e.g.
-// ifaddrmsg or nfgenmsg), which must be trivially copyable.
+// A complete request: a header of `type` with `flags` and `seq`, followed
+// by `request` (the family's fixed header, e.g. ifaddrmsg, nfgenmsg or
+// inet_diag_req_v2), which must be trivially copyable.
 template <typename Request>
-std::vector<uint8_t> BuildNetlinkDumpRequest(uint16_t type, uint32_t seq,
-                                             const Request& request) {
+std::vector<uint8_t> BuildNetlinkRequest(uint16_t type, uint16_t flags,
+                                         uint32_t seq, const Request& request) {
   nlmsghdr header;
   std::memset(&header, 0, sizeof(header));
   header.nlmsg_len = NLMSG_LENGTH(sizeof(Request));
   header.nlmsg_type = type;
-  header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  header.nlmsg_flags = flags;
   header.nlmsg_seq = seq;
   std::vector<uint8_t> message(header.nlmsg_len);
   std::memcpy(message.data(), &header, sizeof(header));
   std::memcpy(message.data() + NLMSG_HDRLEN, &request, sizeof(request));
   return message;
+}
+
+// A dump request: BuildNetlinkRequest with NLM_F_REQUEST|NLM_F_DUMP.
+template <typename Request>
+std::vector<uint8_t> BuildNetlinkDumpRequest(uint16_t type, uint32_t seq,
+                                             const Request& request) {
+  return BuildNetlinkRequest(type, NLM_F_REQUEST | NLM_F_DUMP, seq, request);
 }
 
 // Rounds `length` up to the 4-byte netlink alignment.

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/inet_address.h"
+#include "agent/netlink.h"
 #include "agent/netlink_socket.h"
 #include "agent/rtnetlink.h"
 #include "agent/sock_diag.h"
@@ -93,16 +94,7 @@ std::vector<uint8_t> BuildExactRequest(const RemediationTarget& target,
   request.id.idiag_cookie[0] = static_cast<uint32_t>(target.cookie);
   request.id.idiag_cookie[1] = static_cast<uint32_t>(target.cookie >> 32);
 
-  nlmsghdr header;
-  std::memset(&header, 0, sizeof(header));
-  header.nlmsg_type = type;
-  header.nlmsg_flags = flags;
-  header.nlmsg_seq = seq;
-  header.nlmsg_len = NLMSG_LENGTH(sizeof(request));
-  std::vector<uint8_t> message(header.nlmsg_len);
-  std::memcpy(message.data(), &header, sizeof(header));
-  std::memcpy(message.data() + NLMSG_HDRLEN, &request, sizeof(request));
-  return message;
+  return BuildNetlinkRequest(type, flags, seq, request);
 }
 
 Verdict Refuse(std::string detail) {

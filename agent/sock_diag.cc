@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "agent/inet_address.h"
+#include "agent/netlink.h"
 
 namespace ghostpeer::agent {
 namespace {
@@ -166,21 +167,12 @@ std::vector<uint8_t> BuildUdpDumpRequest(DiagFamily family, uint32_t seq) {
     std::fprintf(stderr, "BuildUdpDumpRequest: no single-walk UDP dump\n");
     std::abort();
   }
-  nlmsghdr header;
-  std::memset(&header, 0, sizeof(header));
-  header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  header.nlmsg_seq = seq;
-  header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   inet_diag_req_v2 request;
   std::memset(&request, 0, sizeof(request));
   request.sdiag_family = family == DiagFamily::kIpv4 ? AF_INET : AF_INET6;
   request.sdiag_protocol = IPPROTO_UDP;
   request.idiag_states = kConnectedUdpStates;
-  header.nlmsg_len = NLMSG_LENGTH(sizeof(request));
-  std::vector<uint8_t> message(header.nlmsg_len);
-  std::memcpy(message.data(), &header, sizeof(header));
-  std::memcpy(message.data() + NLMSG_HDRLEN, &request, sizeof(request));
-  return message;
+  return BuildNetlinkDumpRequest(SOCK_DIAG_BY_FAMILY, seq, request);
 }
 
 absl::Status ParseSockDiagMessagesInto(absl::Span<const uint8_t> buffer,
