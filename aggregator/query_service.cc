@@ -1,12 +1,17 @@
 #include "aggregator/query_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "aggregator/validation.h"
 #include "common/logging.h"
+#include "common/names.h"
 
 namespace ghostpeer::aggregator {
 namespace {
@@ -17,6 +22,22 @@ class RefusedWatch final : public grpc::ServerWriteReactor<v1::FindingEvent> {
   explicit RefusedWatch(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
 };
+
+grpc::Status NoRemediation() {
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      "this aggregator was built without remediation");
+}
+
+// The caller's client certificate's common name (mutual TLS), or "".
+std::string CommonName(const grpc::CallbackServerContext& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr) return "";
+  for (const grpc::string_ref& value :
+       auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME)) {
+    if (value.size() > 0) return std::string(value.data(), value.size());
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -44,11 +65,26 @@ bool FindingMatches(const v1::ListFindingsRequest& filter,
   return true;
 }
 
+std::string ManualRequester(absl::string_view common_name,
+                            absl::string_view peer) {
+  // Enough for a host name and an IPv6 peer; a longer name is someone's
+  // attempt to fill the record.
+  constexpr size_t kMaxPart = 256;
+  const auto part = [](absl::string_view text) {
+    return Printable(text.substr(0, kMaxPart));
+  };
+  const std::string where = peer.empty() ? "unknown peer" : part(peer);
+  if (common_name.empty()) return absl::StrCat("manual: ", where);
+  return absl::StrCat("manual: ", part(common_name), " (", where, ")");
+}
+
 QueryService::QueryService(Engine* engine, CallAuthorizer authorizer,
-                           size_t max_watch_backlog)
+                           size_t max_watch_backlog,
+                           RemediationApi* remediation)
     : engine_(engine),
       authorizer_(std::move(authorizer)),
-      max_watch_backlog_(max_watch_backlog) {}
+      max_watch_backlog_(max_watch_backlog),
+      remediation_(remediation) {}
 
 template <typename Fn>
 grpc::ServerUnaryReactor* QueryService::Unary(
@@ -115,6 +151,60 @@ grpc::ServerUnaryReactor* QueryService::ListNodes(
     v1::ListNodesResponse* response) {
   return Unary(context, [&] {
     *response = engine_->ListNodes();
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* QueryService::Remediate(
+    grpc::CallbackServerContext* context, const v1::RemediateRequest* request,
+    v1::RemediateResponse* response) {
+  return Unary(context, [&] {
+    if (remediation_ == nullptr) return NoRemediation();
+    v1::RemediateRequest checked = *request;
+    if (absl::Status valid = ValidateRemediateRequest(&checked); !valid.ok()) {
+      return ToGrpcStatus(valid);
+    }
+    const std::string requester =
+        ManualRequester(CommonName(*context), context->peer());
+    absl::StatusOr<v1::Remediation> decided = remediation_->Remediate(
+        checked.finding_id(), checked.dry_run(), requester);
+    if (!decided.ok()) {
+      GP_LOG_INFO("remediate {}{} for {}: {}", checked.finding_id(),
+                  checked.dry_run() ? " (dry run)" : "", requester,
+                  decided.status().ToString());
+      return ToGrpcStatus(decided.status());
+    }
+    GP_LOG_INFO("remediate {}{} for {}: {}", checked.finding_id(),
+                checked.dry_run() ? " (dry run)" : "", requester,
+                v1::RemediationDecision_Name(decided->decision()));
+    *response->mutable_remediation() = *std::move(decided);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* QueryService::ListRemediations(
+    grpc::CallbackServerContext* context,
+    const v1::ListRemediationsRequest* request,
+    v1::ListRemediationsResponse* response) {
+  return Unary(context, [&] {
+    if (remediation_ == nullptr) return NoRemediation();
+    v1::ListRemediationsRequest checked = *request;
+    if (absl::Status valid = ValidateListRemediationsRequest(&checked);
+        !valid.ok()) {
+      return ToGrpcStatus(valid);
+    }
+    if (checked.limit() == 0) checked.set_limit(kDefaultListedRemediations);
+    absl::StatusOr<std::vector<v1::Remediation>> listed =
+        remediation_->List(checked);
+    if (!listed.ok()) return ToGrpcStatus(listed.status());
+    // The limit is the caller's promise of a bounded answer: kept here too,
+    // whatever the store behind the seam does with it.
+    const size_t count =
+        std::min<size_t>(listed->size(), static_cast<size_t>(checked.limit()));
+    response->mutable_remediations()->Reserve(static_cast<int>(count));
+    for (size_t i = 0; i < count; ++i) {
+      *response->add_remediations() = std::move((*listed)[i]);
+    }
     return grpc::Status::OK;
   });
 }

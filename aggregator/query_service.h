@@ -5,6 +5,7 @@
 
 #include "aggregator/engine.h"
 #include "aggregator/ingest_service.h"
+#include "aggregator/remediation_api.h"
 #include "ghostpeer/v1/query.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -19,12 +20,23 @@ bool FindingMatches(const v1::ListFindingsRequest& filter,
 // it is ended as too slow.
 inline constexpr size_t kDefaultMaxWatchBacklog = 10000;
 
+// Who asked for a manual remediation, as Remediation.requested_by records
+// it: "manual: <common name> (<peer>)" when the caller presented a client
+// certificate (mutual TLS), else "manual: <peer>" (gRPC's peer string,
+// "ipv4:10.0.0.5:51234"). Bearer tokens carry no name, so they add none.
+// Both parts are made printable and bounded: they come from the caller.
+std::string ManualRequester(absl::string_view common_name,
+                            absl::string_view peer);
+
 // Serves Query on top of an Engine. Thread-safe; `engine` must outlive the
 // service and every WatchFindings stream it serves (stop the server first).
+// `remediation` (may be null: this aggregator then answers Remediate and
+// ListRemediations with FAILED_PRECONDITION) must outlive the service.
 class QueryService final : public v1::Query::CallbackService {
  public:
   explicit QueryService(Engine* engine, CallAuthorizer authorizer = nullptr,
-                        size_t max_watch_backlog = kDefaultMaxWatchBacklog);
+                        size_t max_watch_backlog = kDefaultMaxWatchBacklog,
+                        RemediationApi* remediation = nullptr);
 
   grpc::ServerUnaryReactor* ListFindings(
       grpc::CallbackServerContext* context,
@@ -48,6 +60,22 @@ class QueryService final : public v1::Query::CallbackService {
   grpc::ServerWriteReactor<v1::FindingEvent>* WatchFindings(
       grpc::CallbackServerContext* context,
       const v1::WatchFindingsRequest* request) override;
+  // Acts on one finding now (RemediationApi::Remediate) for the caller,
+  // named by ManualRequester. The authorizer admits it like every other
+  // call: the cluster token, the only token that may query, is also the
+  // only one that may ask for an action (node tokens are refused). Codes:
+  // INVALID_ARGUMENT for a malformed finding id; the RemediationApi's own
+  // (NOT_FOUND, FAILED_PRECONDITION with the guard that refused,
+  // RESOURCE_EXHAUSTED, UNAVAILABLE) otherwise.
+  grpc::ServerUnaryReactor* Remediate(grpc::CallbackServerContext* context,
+                                      const v1::RemediateRequest* request,
+                                      v1::RemediateResponse* response) override;
+  // Recorded decisions, newest first, at most `limit` (0: 1000).
+  // INVALID_ARGUMENT for a malformed filter or a limit above 10000.
+  grpc::ServerUnaryReactor* ListRemediations(
+      grpc::CallbackServerContext* context,
+      const v1::ListRemediationsRequest* request,
+      v1::ListRemediationsResponse* response) override;
 
  private:
   class WatchReactor;
@@ -59,6 +87,7 @@ class QueryService final : public v1::Query::CallbackService {
   Engine* const engine_;
   const CallAuthorizer authorizer_;
   const size_t max_watch_backlog_;
+  RemediationApi* const remediation_;
 };
 
 }  // namespace ghostpeer::aggregator

@@ -1,7 +1,9 @@
 #include "aggregator/validation.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "aggregator/ip_address.h"
 #include "common/status_macros.h"
@@ -397,6 +399,43 @@ absl::Status ValidateAddressHistoryRequest(
   if (!request->node().empty()) {
     GHOSTPEER_RETURN_IF_ERROR(
         ValidateNodeName(request->node(), ValidationLimits()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckFindingId(absl::string_view field, std::string* id) {
+  constexpr size_t kFindingIdLength = 16;
+  if (id->empty()) return Invalid(field, "missing");
+  if (id->size() != kFindingIdLength ||
+      !std::all_of(id->begin(), id->end(), [](char c) {
+        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+      })) {
+    // Not quoted back: it may be anything a client chose to send.
+    return Invalid(field, absl::StrCat("not a finding id (", kFindingIdLength,
+                                       " hex digits, as `ghostpeer findings "
+                                       "-o wide` shows them)"));
+  }
+  absl::AsciiStrToLower(id);
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRemediateRequest(v1::RemediateRequest* request) {
+  return CheckFindingId("finding_id", request->mutable_finding_id());
+}
+
+absl::Status ValidateListRemediationsRequest(
+    v1::ListRemediationsRequest* request) {
+  if (!request->finding_id().empty()) {
+    GHOSTPEER_RETURN_IF_ERROR(
+        CheckFindingId("finding_id", request->mutable_finding_id()));
+  }
+  if (!request->node().empty()) {
+    GHOSTPEER_RETURN_IF_ERROR(
+        ValidateNodeName(request->node(), ValidationLimits()));
+  }
+  if (request->limit() > kMaxListedRemediations) {
+    return Invalid("limit", absl::StrCat(request->limit(), " is more than ",
+                                         kMaxListedRemediations));
   }
   return absl::OkStatus();
 }

@@ -80,6 +80,25 @@ absl::Status ValidateListSocketsRequest(v1::ListSocketsRequest* request);
 absl::Status ValidateAddressHistoryRequest(
     v1::GetAddressHistoryRequest* request);
 
+// The most remediation records one ListRemediations answers with (its
+// `limit`); 0 asks for the server's default, kDefaultListedRemediations.
+inline constexpr uint32_t kMaxListedRemediations = 10000;
+inline constexpr uint32_t kDefaultListedRemediations = 1000;
+
+// A finding id as the detector makes them (FindingId): 16 hex digits.
+// Upper case is accepted (people retype ids) and made lower case, as stored.
+// InvalidArgument naming `field` otherwise.
+absl::Status CheckFindingId(absl::string_view field, std::string* id);
+
+// Remediate: finding_id a finding id (CheckFindingId, normalised).
+absl::Status ValidateRemediateRequest(v1::RemediateRequest* request);
+
+// ListRemediations: finding_id empty or a finding id (normalised), node
+// empty or a node name (ValidateNodeName), limit at most
+// kMaxListedRemediations. InvalidArgument naming the field otherwise.
+absl::Status ValidateListRemediationsRequest(
+    v1::ListRemediationsRequest* request);
+
 // Node names: non-empty, bounded, printable (no spaces or control
 // characters). InvalidArgument otherwise.
 absl::Status ValidateNodeName(absl::string_view node,
