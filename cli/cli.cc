@@ -50,6 +50,12 @@ struct SocketFlags {
   uint32_t limit = 0;
 };
 
+struct RemediationFlags {
+  std::string finding;
+  std::string node;
+  uint32_t limit = 0;
+};
+
 struct HistoryFlags {
   std::string address;
   std::string at;
@@ -159,9 +165,11 @@ Examples:
   ghostpeer check --severity critical      exit 1 if anything critical is open
   ghostpeer history 10.0.1.6               who held that address, and when
   ghostpeer watch --service orders         follow findings as they change
+  ghostpeer remediate 4f1c0a9e2b7d3c55     end one ghost's silent loss now
 
 Exit codes: 0 ok; 1 `check` found open findings; 2 error (bad flag,
-unreachable aggregator, refused credentials); 130 interrupted.
+unreachable aggregator, refused credentials); 3 `remediate` was refused;
+130 interrupted.
 )";
 
 constexpr char kFindingsFooter[] = R"(
@@ -215,11 +223,64 @@ constexpr char kNodesFooter[] = R"(
 One row per node with an agent: whether its stream is connected, how long ago
 it last reported, the lag between its snapshot and the aggregator receiving
 it, the agent's version, namespaces seen and failed, sockets, and what the
-agent thinks of dockerd. VIPS says whether the agent sees through VIPs (reads
+agent thinks of dockerd. REMEDIATION says whether the agent acts on
+remediation orders: "on", or "off: why" (e.g. started without --remediation,
+or without CAP_NET_ADMIN). VIPS says whether the agent sees through VIPs (reads
 every namespace's conntrack and IPVS translations): "ok", "unavailable: why"
 (ghosts behind VIPs go unseen there), or "unknown" (an agent older than
 translations). LB BLACKHOLE counts the node's IPVS namespaces that silently
 drop connections to a removed backend (expire_nodest_conn=0), of all it has.
+)";
+
+constexpr char kRemediateFooter[] = R"(
+Asks the aggregator to end one finding's silent loss now: the agent on the
+client's node destroys the client's socket (SOCK_DESTROY, as `ss -K`), so the
+client's next write fails at once (ECONNABORTED) and its own reconnect logic
+runs, instead of the kernel retrying into the void for about 15 minutes.
+
+The same guards as automatic remediation apply, and the aggregator says
+which one refused:
+  - only a confirmed vanished peer, or a reassigned one whose service opted
+    in (label ghostpeer.remediation=auto); never a close-wait writer to a
+    live peer, never loopback;
+  - never on a stale report (the node silent for 3 intervals), nor when the
+    peer's departure rests only on absence of evidence;
+  - not when remediation is off (--remediation off on the aggregator, or the
+    service labelled ghostpeer.remediation=off), nor past the rate limits;
+  - the agent must run with --remediation, and checks again on the spot that
+    the socket is the same one (inode, cookie, 4-tuple) and that nobody on
+    its node holds the peer address, before it destroys anything.
+The aggregator's own --remediation dry-run does not stop a person's request.
+
+--dry-run goes through every guard and records "would destroy", but touches
+nothing. Every decision, refused or not, is recorded: see `ghostpeer
+remediations`. When the aggregator has a token, --token-file must give it
+(the cluster token: node tokens may not ask). FINDING_ID is the ID column of
+`ghostpeer findings -o wide`.
+
+Exit codes: 0 ordered (or would destroy); 3 refused (the reason is printed);
+2 error (unknown finding, unreachable aggregator, refused credentials).
+
+Examples:
+  ghostpeer remediate 4f1c0a9e2b7d3c55 --dry-run
+  ghostpeer remediate 4f1c0a9e2b7d3c55 --token-file /run/secrets/ghostpeer
+)";
+
+constexpr char kRemediationsFooter[] = R"(
+Lists recorded remediation decisions, newest first: when, the client's node,
+the client (service task or container, else its process), the peer judged
+(VIP -> backend when translated), the mode that applied (off, dry-run, auto),
+who asked ("policy", or "manual: <who>"), the decision (ordered, would
+destroy, declined, rate-limited), the agent's outcome (destroyed, already
+gone, refused, failed, would destroy; "pending" until it answers) and the
+detail (the guard that declined, the agent's reason, the errno). -o wide adds
+the record and finding ids, sends and when the outcome arrived; -o json
+prints {"remediations":[...]} with the field names of docs/DESIGN.md.
+
+Examples:
+  ghostpeer remediations
+  ghostpeer remediations --finding 4f1c0a9e2b7d3c55 -o wide
+  ghostpeer remediations --node node-2 --limit 20 -o json
 )";
 
 constexpr char kWatchFooter[] = R"(
@@ -350,6 +411,32 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
                     "Minimum severity: warning or critical (default), or info");
   check->footer(kCheckFooter);
 
+  std::string remediate_finding;
+  bool remediate_dry_run = false;
+  CLI::App* remediate = app.add_subcommand(
+      "remediate",
+      "Destroy one ghost finding's socket now, with every guard (see --help)");
+  remediate
+      ->add_option("FINDING_ID", remediate_finding,
+                   "The finding (ID column of `findings -o wide`)")
+      ->required();
+  remediate->add_flag("--dry-run", remediate_dry_run,
+                      "Check every guard and record \"would destroy\"; touch "
+                      "nothing");
+  remediate->footer(kRemediateFooter);
+
+  RemediationFlags remediation_flags;
+  CLI::App* remediations = app.add_subcommand(
+      "remediations", "Recorded remediation decisions and their outcomes");
+  remediations->add_option("--finding", remediation_flags.finding,
+                           "Only decisions about this finding id");
+  remediations->add_option("--node", remediation_flags.node,
+                           "Only decisions about clients on this node");
+  remediations->add_option(
+      "--limit", remediation_flags.limit,
+      "At most N records, newest first (default 1000, at most 10000)");
+  remediations->footer(kRemediationsFooter);
+
   const auto usage_hint = [&] {
     const auto selected = app.get_subcommands();
     return selected.empty()
@@ -370,7 +457,8 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
       for (const std::string& arg : app.remaining()) {
         if (arg.empty() || arg[0] == '-') continue;
         err << "ghostpeer: unknown command '" << arg
-            << "': want findings, sockets, history, nodes, watch or check ("
+            << "': want findings, sockets, history, nodes, watch, check, "
+               "remediate or remediations ("
             << usage_hint() << ")\n";
         return kExitError;
       }
@@ -444,6 +532,29 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
     if (!request.ok()) return bad_flag(request.status());
     command = [request = *request](const CommandContext& c) {
       return RunCheck(c, request);
+    };
+  } else if (remediate->parsed()) {
+    auto id = ParseFindingId(remediate_finding);
+    if (!id.ok()) return bad_flag(id.status());
+    command = [id = *id, dry_run = remediate_dry_run](const CommandContext& c) {
+      return RunRemediate(c, id, dry_run);
+    };
+  } else if (remediations->parsed()) {
+    v1::ListRemediationsRequest request;
+    if (!remediation_flags.finding.empty()) {
+      auto id = ParseFindingId(remediation_flags.finding);
+      if (!id.ok()) return bad_flag(ForFlag("--finding", id.status()));
+      request.set_finding_id(*id);
+    }
+    request.set_node(remediation_flags.node);
+    constexpr uint32_t kMaxLimit = 10000;  // the aggregator's bound
+    if (remediation_flags.limit > kMaxLimit) {
+      return bad_flag(absl::InvalidArgumentError(
+          absl::StrCat("--limit: at most ", kMaxLimit)));
+    }
+    request.set_limit(remediation_flags.limit);
+    command = [request](const CommandContext& c) {
+      return RunRemediations(c, request);
     };
   } else {
     return bad_flag(absl::InvalidArgumentError("no command given"));

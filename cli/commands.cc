@@ -24,22 +24,31 @@ RenderOptions RenderNow(const CommandContext& context) {
 }
 
 // One unary call with the deadline, the token and the stop signal wired;
-// `call` issues it on the given context.
+// `call` issues it on the given context. The gRPC status as it came.
 template <typename Response, typename Call>
-absl::StatusOr<Response> Unary(const CommandContext& context, Call call) {
+grpc::Status RawUnary(const CommandContext& context, Call call,
+                      Response* response) {
   auto client_context = context.connection->NewContext(/*with_deadline=*/true);
-  Response response;
-  grpc::Status status;
-  {
-    ScopedStopAttachment attachment(context.stop, client_context.get());
-    status = call(client_context.get(), &response);
-  }
-  if (status.ok()) return response;
+  ScopedStopAttachment attachment(context.stop, client_context.get());
+  return call(client_context.get(), response);
+}
+
+// The failure of a call as the line to print; "interrupted" after a stop.
+absl::Status CallError(const CommandContext& context,
+                       const grpc::Status& status) {
   if (context.stop != nullptr && context.stop->stopped()) {
     return absl::CancelledError("interrupted");
   }
   return DescribeRpcError(status, context.connection->options().server,
                           context.connection->options().timeout);
+}
+
+template <typename Response, typename Call>
+absl::StatusOr<Response> Unary(const CommandContext& context, Call call) {
+  Response response;
+  const grpc::Status status = RawUnary(context, call, &response);
+  if (status.ok()) return response;
+  return CallError(context, status);
 }
 
 absl::Status PrintJson(const CommandContext& context,
@@ -389,6 +398,79 @@ absl::StatusOr<int> RunCheck(const CommandContext& context,
                  << RenderFindingLines(matching, RenderNow(context));
   }
   return matching.findings().empty() ? kExitOk : kExitFindings;
+}
+
+absl::StatusOr<int> RunRemediate(const CommandContext& context,
+                                 const std::string& finding_id, bool dry_run) {
+  v1::RemediateRequest request;
+  request.set_finding_id(finding_id);
+  request.set_dry_run(dry_run);
+  v1::RemediateResponse response;
+  const grpc::Status status = RawUnary(
+      context,
+      [&](grpc::ClientContext* client_context, v1::RemediateResponse* out) {
+        return context.connection->stub().Remediate(client_context, request,
+                                                    out);
+      },
+      &response);
+  const bool stopped = context.stop != nullptr && context.stop->stopped();
+  if (!status.ok() && !stopped) {
+    // A refusal is an answer, not a failure to ask: it gets its own exit
+    // code and the aggregator's reason, which names the guard.
+    switch (status.error_code()) {
+      case grpc::StatusCode::FAILED_PRECONDITION:
+      case grpc::StatusCode::RESOURCE_EXHAUSTED:
+        *context.err << "ghostpeer: refused: "
+                     << Printable(status.error_message()) << "\n";
+        return kExitRefused;
+      case grpc::StatusCode::NOT_FOUND:
+        return absl::NotFoundError(absl::StrCat(
+            "no finding ", finding_id,
+            " at the aggregator (open ones: ghostpeer findings -o wide)"));
+      default:
+        break;
+    }
+  }
+  if (!status.ok()) return CallError(context, status);
+  const v1::RemediationDecision decision = response.remediation().decision();
+  const bool refused = decision == v1::REMEDIATION_DECISION_DECLINED ||
+                       decision == v1::REMEDIATION_DECISION_RATE_LIMITED;
+  if (context.format == OutputFormat::kJson) {
+    GHOSTPEER_RETURN_IF_ERROR(PrintJson(context, response));
+  } else if (refused) {
+    *context.err << "ghostpeer: "
+                 << RenderRemediationDecision(response.remediation(),
+                                              RenderNow(context));
+  } else {
+    *context.out << RenderRemediationDecision(response.remediation(),
+                                              RenderNow(context));
+  }
+  return refused ? kExitRefused : kExitOk;
+}
+
+absl::StatusOr<int> RunRemediations(
+    const CommandContext& context, const v1::ListRemediationsRequest& request) {
+  GHOSTPEER_ASSIGN_OR_RETURN(
+      auto response, Unary<v1::ListRemediationsResponse>(
+                         context, [&](grpc::ClientContext* client_context,
+                                      v1::ListRemediationsResponse* response) {
+                           return context.connection->stub().ListRemediations(
+                               client_context, request, response);
+                         }));
+  if (context.format == OutputFormat::kJson) {
+    GHOSTPEER_RETURN_IF_ERROR(PrintJson(context, response));
+    return kExitOk;
+  }
+  if (response.remediations().empty()) {
+    std::string line = "no remediation decisions recorded";
+    if (!request.finding_id().empty() || !request.node().empty()) {
+      absl::StrAppend(&line, " matching the filters");
+    }
+    *context.out << line << "\n";
+    return kExitOk;
+  }
+  *context.out << RenderRemediations(response, RenderNow(context));
+  return kExitOk;
 }
 
 }  // namespace ghostpeer::cli

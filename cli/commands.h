@@ -1,4 +1,4 @@
-// The six `ghostpeer` commands, each one query (or one stream) against the
+// The `ghostpeer` commands, each one query (or one stream) against the
 // aggregator's Query service, printed for people or machines. Flag parsing
 // lives in cli.cc; these take already-validated requests.
 #ifndef GHOSTPEER_CLI_COMMANDS_H_
@@ -24,6 +24,9 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFindings = 1;
 // Bad flag, unreachable aggregator, refused credentials, any other error.
 inline constexpr int kExitError = 2;
+// `remediate`: the aggregator refused to act (a guard, remediation off,
+// the rate limit); the reason is printed.
+inline constexpr int kExitRefused = 3;
 // A unary command interrupted by SIGINT/SIGTERM (128 + SIGINT).
 inline constexpr int kExitInterrupted = 130;
 
@@ -84,6 +87,22 @@ absl::StatusOr<int> RunWatch(const CommandContext& context,
 // kExitFindings after printing them briefly when some do.
 absl::StatusOr<int> RunCheck(const CommandContext& context,
                              v1::ListFindingsRequest request);
+
+// Asks the aggregator to act on one finding now (`finding_id` already
+// checked by ParseFindingId) and prints the recorded decision
+// (RenderRemediationDecision, or the RemediateResponse as JSON). kExitOk
+// for "ordered" and "would destroy"; kExitRefused, after printing
+// "refused: <reason>" to the error stream, when a guard, the mode or the
+// rate limit said no (FAILED_PRECONDITION, RESOURCE_EXHAUSTED, or a
+// recorded DECLINED / RATE_LIMITED decision); NotFound for an unknown
+// finding.
+absl::StatusOr<int> RunRemediate(const CommandContext& context,
+                                 const std::string& finding_id, bool dry_run);
+
+// Lists recorded remediation decisions (RenderRemediations); "no
+// remediation decisions ..." when there are none.
+absl::StatusOr<int> RunRemediations(const CommandContext& context,
+                                    const v1::ListRemediationsRequest& request);
 
 }  // namespace ghostpeer::cli
 

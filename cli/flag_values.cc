@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/names.h"
 
 namespace ghostpeer::cli {
 namespace {
@@ -150,6 +151,22 @@ absl::StatusOr<std::string> ParseIpAddress(absl::string_view text) {
       "': want a numeric IPv4 or IPv6 address such as 10.0.1.6 or fd00::6"));
 }
 
+absl::StatusOr<std::string> ParseFindingId(absl::string_view text) {
+  constexpr size_t kLength = 16;
+  std::string id(absl::StripAsciiWhitespace(text));
+  const bool hex = std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+  });
+  if (id.size() != kLength || !hex) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad finding id '", Printable(text.substr(0, 40)), "': want ", kLength,
+        " hex digits, as the ID column of `ghostpeer findings -o "
+        "wide` shows them"));
+  }
+  absl::AsciiStrToLower(&id);
+  return id;
+}
+
 std::string KindName(v1::FindingKind kind) {
   switch (kind) {
     case v1::VANISHED_PEER:
@@ -236,6 +253,53 @@ std::string EventTypeName(v1::FindingEventType type) {
       return "UPDATED";
     case v1::CLOSED:
       return "CLOSED";
+    default:
+      return "?";
+  }
+}
+
+std::string RemediationModeName(v1::RemediationMode mode) {
+  switch (mode) {
+    case v1::REMEDIATION_MODE_OFF:
+      return "off";
+    case v1::REMEDIATION_MODE_DRY_RUN:
+      return "dry-run";
+    case v1::REMEDIATION_MODE_AUTO:
+      return "auto";
+    default:
+      return "?";
+  }
+}
+
+std::string RemediationDecisionName(v1::RemediationDecision decision) {
+  switch (decision) {
+    case v1::REMEDIATION_DECISION_ORDERED:
+      return "ordered";
+    case v1::REMEDIATION_DECISION_WOULD_DESTROY:
+      return "would destroy";
+    case v1::REMEDIATION_DECISION_DECLINED:
+      return "declined";
+    case v1::REMEDIATION_DECISION_RATE_LIMITED:
+      return "rate-limited";
+    default:
+      return "?";
+  }
+}
+
+std::string RemediationOutcomeName(v1::RemediationOutcomeKind outcome) {
+  switch (outcome) {
+    case v1::REMEDIATION_OUTCOME_UNSPECIFIED:
+      return "-";
+    case v1::REMEDIATION_DESTROYED:
+      return "destroyed";
+    case v1::REMEDIATION_ALREADY_GONE:
+      return "already gone";
+    case v1::REMEDIATION_REFUSED:
+      return "refused";
+    case v1::REMEDIATION_FAILED:
+      return "failed";
+    case v1::REMEDIATION_WOULD_DESTROY:
+      return "would destroy";
     default:
       return "?";
   }

@@ -44,6 +44,10 @@ absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view text);
 // returned in canonical text form ("::ffff:a00:1" style for v6).
 absl::StatusOr<std::string> ParseIpAddress(absl::string_view text);
 
+// A finding id as `findings -o wide` shows it: 16 hex digits, returned in
+// lower case (the aggregator's spelling).
+absl::StatusOr<std::string> ParseFindingId(absl::string_view text);
+
 // The names ghostpeer prints: the flag spellings above for kinds
 // ("vanished"), the kernel's for states ("CLOSE_WAIT"), upper case for
 // severities ("CRITICAL"). "?" for values this build does not know.
@@ -56,6 +60,12 @@ std::string OwnerKindName(v1::OwnerKind kind);
 // aggregator did not record it (closed by an older build).
 std::string CloseReasonName(v1::CloseReason reason);
 std::string EventTypeName(v1::FindingEventType type);
+// Remediation records: "off", "dry-run", "auto"; "ordered", "would
+// destroy", "declined", "rate-limited"; "destroyed", "already gone",
+// "refused", "failed", "would destroy" ("-" for no outcome yet).
+std::string RemediationModeName(v1::RemediationMode mode);
+std::string RemediationDecisionName(v1::RemediationDecision decision);
+std::string RemediationOutcomeName(v1::RemediationOutcomeKind outcome);
 
 }  // namespace ghostpeer::cli
 

@@ -98,6 +98,16 @@ std::string VipsCell(const v1::NodeStatus& node) {
   return node.translation_status();
 }
 
+// Whether the node's agent acts on remediation orders: "on", "off: <why>"
+// (the agent's refusal, e.g. started without --remediation), "-" before any
+// agent reported.
+std::string RemediationCell(const v1::NodeStatus& node) {
+  if (!node.has_last_report()) return "-";
+  if (node.remediation_enabled()) return "on";
+  if (node.remediation_refusal().empty()) return "off";
+  return absl::StrCat("off: ", Printable(node.remediation_refusal()));
+}
+
 // IPVS namespaces that black-hole removed backends, of those the node has:
 // "1/3"; "-" for a node without IPVS namespaces.
 std::string BlackholeCell(const v1::NodeStatus& node) {
@@ -229,6 +239,10 @@ std::string RenderFindings(const v1::ListFindingsResponse& response,
   const StoryContext story{options.now, options.zone};
   for (const v1::Finding* finding : findings) {
     absl::StrAppend(&out, FindingStory(*finding, story), "\n");
+    if (!finding->remediation().empty()) {
+      absl::StrAppend(
+          &out, "  remediation: ", Printable(finding->remediation()), "\n");
+    }
   }
   return out;
 }
@@ -372,6 +386,7 @@ std::string RenderNodes(const v1::ListNodesResponse& response,
       {"DOCKER", Align::kLeft, Cap(kDockerWidth, options)},
       {"VIPS", Align::kLeft, Cap(kDockerWidth, options)},
       {"LB BLACKHOLE", Align::kRight},
+      {"REMEDIATION", Align::kLeft, Cap(kDockerWidth, options)},
   };
   if (options.wide) columns.push_back({"KERNEL"});
   Table table(std::move(columns));
@@ -389,12 +404,179 @@ std::string RenderNodes(const v1::ListNodesResponse& response,
         node->docker_status().empty() ? "-" : node->docker_status(),
         VipsCell(*node),
         BlackholeCell(*node),
+        RemediationCell(*node),
     };
     if (options.wide)
       row.push_back(node->kernel().empty() ? "-" : node->kernel());
     table.AddRow(std::move(row));
   }
   return table.Render();
+}
+
+namespace {
+
+// Who the remediated client is: its task, container or service, else its
+// process ("logc/4242"), else its namespace.
+std::string RemediationClient(const v1::SocketRecord& socket,
+                              const RenderOptions& options) {
+  if (!socket.task().empty() || !socket.container_name().empty() ||
+      !socket.service().empty()) {
+    return Printable(Name(ClientName(socket), options));
+  }
+  const std::string process = ProcessName(socket);
+  return Printable(process != "-" ? process : ClientName(socket));
+}
+
+// The judged peer: the socket's own (VIP -> backend) when recorded, else the
+// address the decision names.
+std::string RemediationPeer(const v1::Remediation& remediation) {
+  if (remediation.has_socket() && !remediation.socket().remote_ip().empty()) {
+    return Printable(PeerCell(remediation.socket()));
+  }
+  return remediation.peer_ip().empty() ? "-" : Printable(remediation.peer_ip());
+}
+
+// The outcome column: the agent's answer, or "pending" for an order still
+// waiting for one.
+std::string OutcomeCell(const v1::Remediation& remediation) {
+  if (remediation.has_outcome() &&
+      remediation.outcome().outcome() != v1::REMEDIATION_OUTCOME_UNSPECIFIED) {
+    return RemediationOutcomeName(remediation.outcome().outcome());
+  }
+  return remediation.decision() == v1::REMEDIATION_DECISION_ORDERED ? "pending"
+                                                                    : "-";
+}
+
+// The outcome's detail ("errno 1: ..."), else the decision's reason.
+std::string DetailCell(const v1::Remediation& remediation) {
+  std::string detail;
+  if (remediation.has_outcome()) {
+    const v1::RemediationOutcome& outcome = remediation.outcome();
+    detail = outcome.detail();
+    if (outcome.error_number() != 0) {
+      detail = absl::StrCat("errno ", outcome.error_number(),
+                            detail.empty() ? "" : ": ", detail);
+    }
+  }
+  if (detail.empty()) detail = remediation.reason();
+  return detail.empty() ? "-" : Printable(detail);
+}
+
+}  // namespace
+
+std::string RenderRemediations(const v1::ListRemediationsResponse& response,
+                               const RenderOptions& options) {
+  if (response.remediations().empty()) return "";
+  std::vector<Column> columns;
+  if (options.wide) {
+    columns.push_back({"ID"});
+    columns.push_back({"FINDING"});
+  }
+  for (Column column : std::vector<Column>{
+           {"WHEN"},
+           {"NODE", Align::kLeft, Cap(kNodeWidth, options)},
+           {"CLIENT", Align::kLeft, Cap(kNameWidth, options)},
+           {"PEER"},
+           {"MODE"},
+           {"BY", Align::kLeft, Cap(kNameWidth, options)},
+           {"DECISION"},
+           {"OUTCOME"},
+       }) {
+    columns.push_back(std::move(column));
+  }
+  if (options.wide) {
+    columns.push_back({"SENDS", Align::kRight});
+    columns.push_back({"ANSWERED"});
+  }
+  // Last: the longest, and what a narrow terminal can lose.
+  columns.push_back({"DETAIL", Align::kLeft, Cap(kDockerWidth * 2, options)});
+  Table table(std::move(columns));
+  for (const v1::Remediation& r : response.remediations()) {
+    std::vector<std::string> row;
+    if (options.wide) {
+      row.push_back(r.id().empty() ? "-" : Printable(r.id()));
+      row.push_back(r.finding_id().empty() ? "-" : Printable(r.finding_id()));
+    }
+    const auto decided = TimeOf(r.decided_at());
+    row.push_back(decided ? ClockTime(*decided, options.now, options.zone)
+                          : "-");
+    const std::string& node = !r.node().empty() ? r.node() : r.socket().node();
+    row.push_back(node.empty() ? "-" : Printable(node));
+    row.push_back(RemediationClient(r.socket(), options));
+    row.push_back(RemediationPeer(r));
+    row.push_back(RemediationModeName(r.mode()));
+    row.push_back(r.requested_by().empty() ? "-" : Printable(r.requested_by()));
+    row.push_back(RemediationDecisionName(r.decision()));
+    row.push_back(OutcomeCell(r));
+    if (options.wide) {
+      row.push_back(absl::StrCat(r.attempts()));
+      const auto answered = TimeOf(r.outcome_received_at());
+      row.push_back(answered ? ClockTime(*answered, options.now, options.zone)
+                             : "-");
+    }
+    row.push_back(DetailCell(r));
+    table.AddRow(std::move(row));
+  }
+  return table.Render();
+}
+
+std::string RenderRemediationDecision(const v1::Remediation& remediation,
+                                      const RenderOptions& options) {
+  const std::string client = RemediationClient(remediation.socket(), options);
+  const std::string node =
+      remediation.node().empty() ? "its node" : Printable(remediation.node());
+  const std::string peer = RemediationPeer(remediation);
+  const std::string reason =
+      remediation.reason().empty() ? "" : Printable(remediation.reason());
+  std::string out;
+  switch (remediation.decision()) {
+    case v1::REMEDIATION_DECISION_ORDERED:
+      out = absl::StrCat("ordered: the agent on ", node,
+                         " will destroy the socket of ", client, " to ", peer,
+                         " after checking again that it is still a ghost");
+      break;
+    case v1::REMEDIATION_DECISION_WOULD_DESTROY:
+      out = absl::StrCat("would destroy: the socket of ", client, " on ", node,
+                         " to ", peer,
+                         " passes every guard; nothing was touched (dry run)");
+      break;
+    case v1::REMEDIATION_DECISION_DECLINED:
+      out = absl::StrCat("refused: ",
+                         reason.empty() ? "a guard said no" : reason);
+      break;
+    case v1::REMEDIATION_DECISION_RATE_LIMITED:
+      out = absl::StrCat("refused: rate limit reached",
+                         reason.empty() ? "" : ": ", reason);
+      break;
+    default:
+      out = "the aggregator recorded a decision this ghostpeer does not know";
+      break;
+  }
+  out += '\n';
+  const bool refused =
+      remediation.decision() == v1::REMEDIATION_DECISION_DECLINED ||
+      remediation.decision() == v1::REMEDIATION_DECISION_RATE_LIMITED;
+  if (!refused && !reason.empty())
+    absl::StrAppend(&out, "  why: ", reason, "\n");
+  if (OutcomeCell(remediation) != "-" &&
+      OutcomeCell(remediation) != "pending") {
+    absl::StrAppend(&out, "  outcome: ", OutcomeCell(remediation), " (",
+                    DetailCell(remediation), ")\n");
+  }
+  const std::string finding = remediation.finding_id().empty()
+                                  ? std::string()
+                                  : Printable(remediation.finding_id());
+  if (!remediation.id().empty()) {
+    absl::StrAppend(&out, "  recorded as ", Printable(remediation.id()));
+    if (!finding.empty()) {
+      absl::StrAppend(&out,
+                      "; follow it with: ghostpeer remediations "
+                      "--finding ",
+                      finding);
+    }
+    out += '\n';
+  }
+  return out;
 }
 
 std::string RenderFindingEvent(const v1::FindingEvent& event,
@@ -417,11 +599,15 @@ std::string RenderFindingEvent(const v1::FindingEvent& event,
   const absl::Time time = when.value_or(options.now);
   const StoryContext story{options.now, options.zone};
   // Fixed-width leading fields keep a scrolling log aligned without a table.
+  std::string told = FindingStory(finding, story);
+  if (!finding.remediation().empty()) {
+    absl::StrAppend(&told, " [remediation: ", Printable(finding.remediation()),
+                    "]");
+  }
   return absl::StrFormat(
       "%-8s  %-7s  %-8s  %-17s  %s\n",
       ClockTime(time, options.now, options.zone), EventTypeName(event.type()),
-      SeverityName(finding.severity()), KindName(finding.kind()),
-      FindingStory(finding, story));
+      SeverityName(finding.severity()), KindName(finding.kind()), told);
 }
 
 }  // namespace ghostpeer::cli

@@ -37,8 +37,10 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message,
                                    JsonStyle style);
 
 // The findings table (most severe first, then most bytes at risk), then a
-// blank line and one story per finding in the same order. Adds a STATUS
-// column when any finding is not open. Empty string when there are none.
+// blank line and one story per finding in the same order, each followed by
+// "  remediation: <what was done>" when the aggregator decided something
+// about it (Finding.remediation). Adds a STATUS column when any finding is
+// not open. Empty string when there are none.
 std::string RenderFindings(const v1::ListFindingsResponse& response,
                            const RenderOptions& options);
 
@@ -52,7 +54,9 @@ std::string RenderFindingLines(const v1::ListFindingsResponse& response,
 std::string RenderSockets(const v1::ListSocketsResponse& response,
                           const RenderOptions& options);
 
-// The nodes table, sorted by node name. Empty string when there are none.
+// The nodes table, sorted by node name, with whether each agent acts on
+// remediation orders ("on", "off: <why>"). Empty string when there are
+// none.
 std::string RenderNodes(const v1::ListNodesResponse& response,
                         const RenderOptions& options);
 
@@ -61,6 +65,22 @@ std::string RenderNodes(const v1::ListNodesResponse& response,
 // event type, severity, kind and story, ending in '\n'.
 std::string RenderFindingEvent(const v1::FindingEvent& event,
                                const RenderOptions& options);
+
+// The remediation records table, in the server's order (newest first):
+// WHEN (decided), NODE, CLIENT (task, container or service; else the
+// process), PEER, MODE, BY ("policy" or "manual: ..."), DECISION, OUTCOME
+// (the agent's answer; "pending" while an order waits for it), DETAIL (the
+// outcome's detail and errno, else the decision's reason). -o wide adds the
+// record and finding ids, SENDS and when the outcome arrived. Empty string
+// when there are none.
+std::string RenderRemediations(const v1::ListRemediationsResponse& response,
+                               const RenderOptions& options);
+
+// What `remediate` prints for the decision the aggregator recorded: a first
+// line that says it plainly ("ordered: ...", "would destroy: ...",
+// "refused: <reason>"), then the record's id and how to follow it.
+std::string RenderRemediationDecision(const v1::Remediation& remediation,
+                                      const RenderOptions& options);
 
 }  // namespace ghostpeer::cli
 

@@ -33,6 +33,50 @@ void FakeQueryService::set_history_at_error(grpc::Status status) {
   history_at_error_ = std::move(status);
 }
 
+void FakeQueryService::set_remediate(grpc::Status status,
+                                     v1::RemediateResponse response) {
+  absl::MutexLock lock(&mu_);
+  remediate_status_ = std::move(status);
+  remediate_ = std::move(response);
+}
+
+void FakeQueryService::set_remediations(v1::ListRemediationsResponse response) {
+  absl::MutexLock lock(&mu_);
+  remediations_ = std::move(response);
+}
+
+std::vector<v1::RemediateRequest> FakeQueryService::remediate_requests() const {
+  absl::MutexLock lock(&mu_);
+  return remediate_requests_;
+}
+
+std::vector<v1::ListRemediationsRequest>
+FakeQueryService::remediations_requests() const {
+  absl::MutexLock lock(&mu_);
+  return remediations_requests_;
+}
+
+grpc::Status FakeQueryService::Remediate(grpc::ServerContext* context,
+                                         const v1::RemediateRequest* request,
+                                         v1::RemediateResponse* response) {
+  if (auto status = Admit(context); !status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  remediate_requests_.push_back(*request);
+  if (!remediate_status_.ok()) return remediate_status_;
+  *response = remediate_;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeQueryService::ListRemediations(
+    grpc::ServerContext* context, const v1::ListRemediationsRequest* request,
+    v1::ListRemediationsResponse* response) {
+  if (auto status = Admit(context); !status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  remediations_requests_.push_back(*request);
+  *response = remediations_;
+  return grpc::Status::OK;
+}
+
 void FakeQueryService::set_required_token(std::string token) {
   absl::MutexLock lock(&mu_);
   required_token_ = std::move(token);

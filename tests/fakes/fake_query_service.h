@@ -35,6 +35,9 @@ class FakeQueryService final : public v1::Query::Service {
   void set_history(v1::GetAddressHistoryResponse response);
   // The error for a history request with `at` (OK: answer as without).
   void set_history_at_error(grpc::Status status);
+  // The answer to Remediate: `status` if not OK, else `response`.
+  void set_remediate(grpc::Status status, v1::RemediateResponse response = {});
+  void set_remediations(v1::ListRemediationsResponse response);
   // Every call must carry "authorization: Bearer <token>", else it fails
   // UNAUTHENTICATED. Empty: no check.
   void set_required_token(std::string token);
@@ -46,6 +49,8 @@ class FakeQueryService final : public v1::Query::Service {
   std::vector<std::string> authorizations() const;
   std::vector<v1::ListFindingsRequest> findings_requests() const;
   std::vector<v1::GetAddressHistoryRequest> history_requests() const;
+  std::vector<v1::RemediateRequest> remediate_requests() const;
+  std::vector<v1::ListRemediationsRequest> remediations_requests() const;
   int watch_calls() const;
   // True once a watch call has sent its events and is holding the stream
   // open, within `timeout`.
@@ -66,6 +71,12 @@ class FakeQueryService final : public v1::Query::Service {
   grpc::Status WatchFindings(
       grpc::ServerContext* context, const v1::WatchFindingsRequest* request,
       grpc::ServerWriter<v1::FindingEvent>* writer) override;
+  grpc::Status Remediate(grpc::ServerContext* context,
+                         const v1::RemediateRequest* request,
+                         v1::RemediateResponse* response) override;
+  grpc::Status ListRemediations(
+      grpc::ServerContext* context, const v1::ListRemediationsRequest* request,
+      v1::ListRemediationsResponse* response) override;
 
  private:
   // Records the call's token and checks it.
@@ -77,6 +88,12 @@ class FakeQueryService final : public v1::Query::Service {
   v1::ListNodesResponse nodes_ ABSL_GUARDED_BY(mu_);
   v1::GetAddressHistoryResponse history_ ABSL_GUARDED_BY(mu_);
   grpc::Status history_at_error_ ABSL_GUARDED_BY(mu_);
+  grpc::Status remediate_status_ ABSL_GUARDED_BY(mu_);
+  v1::RemediateResponse remediate_ ABSL_GUARDED_BY(mu_);
+  v1::ListRemediationsResponse remediations_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::RemediateRequest> remediate_requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ListRemediationsRequest> remediations_requests_
+      ABSL_GUARDED_BY(mu_);
   std::string required_token_ ABSL_GUARDED_BY(mu_);
   std::deque<WatchScript> watch_scripts_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> authorizations_ ABSL_GUARDED_BY(mu_);

@@ -296,6 +296,17 @@ TEST_F(CliTest, BadFlagsAreOneLineAndExitTwoWithoutDialling) {
        {"nodes", "--token-file", ""},
        "--token-file: must not be empty"},
       {"empty tls ca", {"nodes", "--tls-ca", ""}, "--tls-ca: must not be"},
+      {"remediate without id", {"remediate"}, "FINDING_ID is required"},
+      {"remediate bad id", {"remediate", "f-1"}, "bad finding id 'f-1'"},
+      {"remediate short id",
+       {"remediate", "4f1c0a9e2b7d3c5", "--dry-run"},
+       "16 hex digits"},
+      {"remediations bad finding",
+       {"remediations", "--finding", "xyz"},
+       "--finding: bad finding id"},
+      {"remediations limit too big",
+       {"remediations", "--limit", "10001"},
+       "--limit: at most 10000"},
   };
   for (const Case& c : cases) {
     const Result result = Run(c.args);
@@ -315,7 +326,9 @@ TEST_F(CliTest, HelpExitsZeroWithExamples) {
                                         {"findings", "--help"},
                                         {"check", "-h"},
                                         {"history", "--help"},
-                                        {"watch", "--help"}}) {
+                                        {"watch", "--help"},
+                                        {"remediate", "--help"},
+                                        {"remediations", "--help"}}) {
     const Result result = Run(args, /*add_server=*/false);
     EXPECT_EQ(result.code, kExitOk) << args[0];
     EXPECT_TRUE(absl::StrContains(result.out, "Usage: ghostpeer"))
@@ -324,6 +337,141 @@ TEST_F(CliTest, HelpExitsZeroWithExamples) {
     EXPECT_EQ(result.err, "");
   }
   EXPECT_TRUE(absl::StrContains(Run({"check", "--help"}).out, "exit 1"));
+  // remediate's help teaches the guards, dry-run and the token.
+  const std::string help = Run({"remediate", "--help"}).out;
+  for (const char* taught :
+       {"SOCK_DESTROY", "stale report", "--dry-run", "\"would destroy\"",
+        "--token-file", "rate limits", "ghostpeer.remediation"}) {
+    EXPECT_TRUE(absl::StrContains(help, taught)) << taught;
+  }
+}
+
+v1::RemediateResponse Decided(v1::RemediationDecision decision,
+                              const std::string& reason = "") {
+  v1::RemediateResponse response;
+  v1::Remediation* r = response.mutable_remediation();
+  r->set_id("r-1");
+  r->set_finding_id("4f1c0a9e2b7d3c55");
+  r->set_node("node-1");
+  *r->mutable_socket() = VanishedFinding().socket();
+  r->set_decision(decision);
+  r->set_reason(reason);
+  return response;
+}
+
+TEST_F(CliTest, RemediateAsksOnceAndPrintsTheDecision) {
+  aggregator_.service().set_remediate(
+      grpc::Status::OK, Decided(v1::REMEDIATION_DECISION_ORDERED));
+  const Result ordered = Run({"remediate", "4F1C0A9E2B7D3C55"});
+  EXPECT_EQ(ordered.code, kExitOk) << ordered.err;
+  EXPECT_TRUE(absl::StartsWith(ordered.out, "ordered: the agent on node-1"))
+      << ordered.out;
+  EXPECT_EQ(ordered.err, "");
+
+  aggregator_.service().set_remediate(
+      grpc::Status::OK, Decided(v1::REMEDIATION_DECISION_WOULD_DESTROY));
+  const Result dry = Run({"remediate", "4f1c0a9e2b7d3c55", "--dry-run"});
+  EXPECT_EQ(dry.code, kExitOk) << dry.err;
+  EXPECT_TRUE(absl::StrContains(dry.out, "nothing was touched")) << dry.out;
+
+  const auto requests = aggregator_.service().remediate_requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].finding_id(), "4f1c0a9e2b7d3c55");
+  EXPECT_FALSE(requests[0].dry_run());
+  EXPECT_TRUE(requests[1].dry_run());
+
+  const Result json = Run({"remediate", "4f1c0a9e2b7d3c55", "-o", "json"});
+  EXPECT_EQ(json.code, kExitOk);
+  EXPECT_TRUE(absl::StrContains(json.out, "\"requested_by\"")) << json.out;
+  EXPECT_TRUE(absl::StrContains(json.out, "REMEDIATION_DECISION_WOULD_DESTROY"))
+      << json.out;
+}
+
+TEST_F(CliTest, RemediateRefusalsExitThreeWithTheReason) {
+  struct Case {
+    std::string name;
+    grpc::Status status;
+    v1::RemediateResponse response;
+    int want_code;
+    std::string want_err;
+  };
+  const std::vector<Case> cases = {
+      {"guard",
+       grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                    "node-1's report is stale (40s old, 3 intervals is 15s)"),
+       {},
+       kExitRefused,
+       "ghostpeer: refused: node-1's report is stale (40s old, 3 intervals "
+       "is 15s)\n"},
+      {"without remediation",
+       grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                    "this aggregator was built without remediation"),
+       {},
+       kExitRefused,
+       "ghostpeer: refused: this aggregator was built without remediation\n"},
+      {"rate limit",
+       grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                    "cluster: 20 orders in the last minute"),
+       {},
+       kExitRefused,
+       "ghostpeer: refused: cluster: 20 orders in the last minute\n"},
+      {"declined record", grpc::Status::OK,
+       Decided(v1::REMEDIATION_DECISION_DECLINED, "remediation is off"),
+       kExitRefused,
+       "ghostpeer: refused: remediation is off\n  recorded as r-1; follow it "
+       "with: ghostpeer remediations --finding 4f1c0a9e2b7d3c55\n"},
+      {"unknown finding",
+       grpc::Status(grpc::StatusCode::NOT_FOUND, "no such finding"),
+       {},
+       kExitError,
+       "ghostpeer: no finding 4f1c0a9e2b7d3c55 at the aggregator (open ones: "
+       "ghostpeer findings -o wide)\n"},
+  };
+  for (const Case& c : cases) {
+    aggregator_.service().set_remediate(c.status, c.response);
+    const Result result = Run({"remediate", "4f1c0a9e2b7d3c55"});
+    EXPECT_EQ(result.code, c.want_code) << c.name;
+    EXPECT_EQ(result.err, c.want_err) << c.name;
+    EXPECT_EQ(result.out, "") << c.name;
+  }
+}
+
+TEST_F(CliTest, RemediateSendsTheToken) {
+  aggregator_.service().set_required_token("s3cret-token");
+  aggregator_.service().set_remediate(
+      grpc::Status::OK, Decided(v1::REMEDIATION_DECISION_ORDERED));
+  const Result refused = Run({"remediate", "4f1c0a9e2b7d3c55"});
+  EXPECT_EQ(refused.code, kExitError);
+  EXPECT_TRUE(absl::StrContains(refused.err, "refused the credentials"))
+      << refused.err;
+  const Result ok = Run({"remediate", "4f1c0a9e2b7d3c55", "--token-file",
+                         WriteTempFile("s3cret-token")});
+  EXPECT_EQ(ok.code, kExitOk) << ok.err;
+}
+
+TEST_F(CliTest, RemediationsListsWithTheFilters) {
+  const Result none = Run({"remediations"});
+  EXPECT_EQ(none.code, kExitOk) << none.err;
+  EXPECT_EQ(none.out, "no remediation decisions recorded\n");
+
+  v1::ListRemediationsResponse listed;
+  *listed.add_remediations() =
+      Decided(v1::REMEDIATION_DECISION_ORDERED).remediation();
+  aggregator_.service().set_remediations(listed);
+  const Result table = Run({"remediations", "--finding", "4F1C0A9E2B7D3C55",
+                            "--node", "node-1", "--limit", "5"});
+  EXPECT_EQ(table.code, kExitOk) << table.err;
+  EXPECT_TRUE(absl::StartsWith(table.out, "WHEN ")) << table.out;
+  EXPECT_TRUE(absl::StrContains(table.out, "pending")) << table.out;
+  const Result json = Run({"remediations", "-o", "json"});
+  EXPECT_TRUE(absl::StrContains(json.out, "\"remediations\": [")) << json.out;
+
+  const auto requests = aggregator_.service().remediations_requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[1].finding_id(), "4f1c0a9e2b7d3c55");
+  EXPECT_EQ(requests[1].node(), "node-1");
+  EXPECT_EQ(requests[1].limit(), 5u);
+  EXPECT_EQ(requests[2].limit(), 0u);
 }
 
 TEST_F(CliTest, ServerComesFromTheEnvironmentUnlessAFlagSaysOtherwise) {

@@ -289,6 +289,8 @@ TEST(RenderTest, NodesTableSortedByName) {
   a->set_ipvs_namespaces(3);
   a->set_ipvs_blackhole_namespaces(1);
   b->set_translation_status("unavailable: translations are turned off");
+  a->set_remediation_enabled(true);
+  b->set_remediation_refusal("started without --remediation");
 
   // The managers lost node-c: down for 45 s, its addresses closed; its
   // agent went silent 1m ago (its stream still looks open).
@@ -313,26 +315,31 @@ TEST(RenderTest, NodesTableSortedByName) {
 
   std::vector<std::string> lines = Lines(RenderNodes(response, Options()));
   ASSERT_EQ(lines.size(), 5u);
-  EXPECT_EQ(lines[0],
-            "NODE    SWARM           AGENT      LAST REPORT    LAG  VERSI"
-            "ON  NAMESPACES  FAILED  SOCKETS  DOCKER                     "
-            "      VIPS                                      LB BLACKHOLE");
+  EXPECT_EQ(
+      lines[0],
+      "NODE    SWARM           AGENT      LAST REPORT    LAG  VERSI"
+      "ON  NAMESPACES  FAILED  SOCKETS  DOCKER                     "
+      "      VIPS                                      LB BLACKHOLE  REMEDIATI"
+      "ON");
   EXPECT_EQ(lines[1],
             "node-a  ready           reporting  3s ago       120ms  0.1.0"
             "            12       1     4321  connected                  "
-            "      ok                                                 1/3");
-  EXPECT_EQ(lines[2],
-            "node-b  -               silent 5m  5m ago           -  0.1.0"
-            "             0       0        0  unavailable: connection ref"
-            "used  unavailable: translations are turned off             -");
-  EXPECT_EQ(lines[3],
-            "node-c  down 45s, lost  silent 1m  1m ago           -  0.1.0"
-            "             0       0        0  -                          "
-            "      unknown                                              -");
+            "      ok                                                 1/3  on");
+  EXPECT_EQ(
+      lines[2],
+      "node-b  -               silent 5m  5m ago           -  0.1.0"
+      "             0       0        0  unavailable: connection ref"
+      "used  unavailable: translations are turned off             -  off: st"
+      "arted without --remediation");
+  EXPECT_EQ(
+      lines[3],
+      "node-c  down 45s, lost  silent 1m  1m ago           -  0.1.0"
+      "             0       0        0  -                          "
+      "      unknown                                              -  off");
   EXPECT_EQ(lines[4],
             "node-d  ready           none       -                -  -    "
             "             0       0        0  -                          "
-            "      -                                                    -");
+            "      -                                                    -  -");
   EXPECT_TRUE(
       absl::StrContains(RenderNodes(response, Options(true)), "6.18.0"));
 }
@@ -363,6 +370,156 @@ TEST(RenderTest, FindingEventLinesCarryTheirOwnTime) {
   EXPECT_TRUE(absl::StartsWith(RenderFindingEvent(untimed, Options()),
                                "12:10:00  UPDATED"));
 }
+
+namespace remediation_render {
+
+// An order for VanishedFinding's socket, decided at 12:05:00 by the policy
+// and answered "destroyed" at 12:05:01.
+v1::Remediation Destroyed() {
+  v1::Remediation r;
+  r.set_id("r-7");
+  r.set_finding_id("4f1c0a9e2b7d3c55");
+  r.set_finding_kind(v1::VANISHED_PEER);
+  r.set_node("node-1");
+  *r.mutable_socket() = VanishedFinding().socket();
+  r.set_peer_ip("10.99.0.2");
+  r.set_mode(v1::REMEDIATION_MODE_AUTO);
+  r.set_requested_by("policy");
+  r.set_decision(v1::REMEDIATION_DECISION_ORDERED);
+  r.set_reason("confirmed vanished peer, data unacknowledged");
+  *r.mutable_decided_at() = ToProto(TestNow() - absl::Minutes(5));
+  r.set_attempts(1);
+  r.mutable_outcome()->set_outcome(v1::REMEDIATION_DESTROYED);
+  *r.mutable_outcome_received_at() =
+      ToProto(TestNow() - absl::Minutes(5) + absl::Seconds(1));
+  r.set_service("gpx-cli");
+  return r;
+}
+
+TEST(RenderTest, RemediationsTableSaysWhatWasDoneAndWhy) {
+  v1::ListRemediationsResponse response;
+  *response.add_remediations() = Destroyed();
+  // A bare process whose kernel refused: the errno and the detail.
+  v1::Remediation failed = Destroyed();
+  failed.mutable_socket()->clear_task();
+  failed.mutable_socket()->clear_container_name();
+  failed.mutable_socket()->clear_service();
+  failed.set_requested_by("manual: alice (ipv4:10.0.0.5:51234)");
+  failed.mutable_outcome()->set_outcome(v1::REMEDIATION_FAILED);
+  failed.mutable_outcome()->set_error_number(1);
+  failed.mutable_outcome()->set_detail("SOCK_DESTROY: Operation not permitted");
+  *response.add_remediations() = failed;
+  // Still waiting for the agent; and one the guards declined.
+  v1::Remediation pending = Destroyed();
+  pending.clear_outcome();
+  *response.add_remediations() = pending;
+  v1::Remediation declined = Destroyed();
+  declined.clear_outcome();
+  declined.set_mode(v1::REMEDIATION_MODE_DRY_RUN);
+  declined.set_decision(v1::REMEDIATION_DECISION_DECLINED);
+  declined.set_reason("node-1's report is stale\x1b[2J");
+  *response.add_remediations() = declined;
+
+  std::vector<std::string> lines =
+      Lines(RenderRemediations(response, Options()));
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[0],
+            "WHEN      NODE    CLIENT     PEER             MODE     BY       "
+            "                     DECISION  OUTCOME    DETAIL");
+  EXPECT_EQ(lines[1],
+            "12:05:00  node-1  gpx-cli.1  10.99.0.2:27017  auto     policy   "
+            "                     ordered   destroyed  confirmed vanished "
+            "peer, data unacknowledged");
+  EXPECT_EQ(lines[2],
+            "12:05:00  node-1  logc/4242  10.99.0.2:27017  auto     manual: "
+            "alice (ipv4:10.0.0.\u2026  ordered   failed     errno 1: "
+            "SOCK_DESTROY: Operation not permitted");
+  EXPECT_EQ(lines[3],
+            "12:05:00  node-1  gpx-cli.1  10.99.0.2:27017  auto     policy   "
+            "                     ordered   pending    confirmed vanished "
+            "peer, data unacknowledged");
+  // Control characters from a reason never reach the terminal.
+  EXPECT_EQ(lines[4],
+            "12:05:00  node-1  gpx-cli.1  10.99.0.2:27017  dry-run  policy   "
+            "                     declined  -          node-1's report is "
+            "stale?[2J");
+
+  const std::string wide = RenderRemediations(response, Options(true));
+  EXPECT_TRUE(absl::StrContains(wide, "4f1c0a9e2b7d3c55")) << wide;
+  EXPECT_TRUE(absl::StrContains(wide, "12:05:01")) << wide;
+  EXPECT_TRUE(absl::StrContains(wide, "manual: alice (ipv4:10.0.0.5:51234)"));
+  EXPECT_EQ(RenderRemediations(v1::ListRemediationsResponse(), Options()), "");
+}
+
+TEST(RenderTest, RemediationDecisionSaysItPlainly) {
+  v1::Remediation ordered = Destroyed();
+  ordered.clear_outcome();
+  EXPECT_EQ(RenderRemediationDecision(ordered, Options()),
+            "ordered: the agent on node-1 will destroy the socket of "
+            "gpx-cli.1 to 10.99.0.2:27017 after checking again that it is "
+            "still a ghost\n"
+            "  why: confirmed vanished peer, data unacknowledged\n"
+            "  recorded as r-7; follow it with: ghostpeer remediations "
+            "--finding 4f1c0a9e2b7d3c55\n");
+
+  v1::Remediation dry = ordered;
+  dry.set_decision(v1::REMEDIATION_DECISION_WOULD_DESTROY);
+  dry.clear_reason();
+  EXPECT_EQ(RenderRemediationDecision(dry, Options()),
+            "would destroy: the socket of gpx-cli.1 on node-1 to "
+            "10.99.0.2:27017 passes every guard; nothing was touched (dry "
+            "run)\n"
+            "  recorded as r-7; follow it with: ghostpeer remediations "
+            "--finding 4f1c0a9e2b7d3c55\n");
+
+  v1::Remediation declined = ordered;
+  declined.set_decision(v1::REMEDIATION_DECISION_DECLINED);
+  declined.set_reason("a close-wait writer's peer is alive");
+  EXPECT_TRUE(absl::StartsWith(
+      RenderRemediationDecision(declined, Options()),
+      "refused: a close-wait writer's peer is alive\n  recorded as r-7"));
+  v1::Remediation limited = ordered;
+  limited.set_decision(v1::REMEDIATION_DECISION_RATE_LIMITED);
+  limited.set_reason("node-1: 5 in the last minute");
+  EXPECT_TRUE(absl::StartsWith(
+      RenderRemediationDecision(limited, Options()),
+      "refused: rate limit reached: node-1: 5 in the last minute\n"));
+}
+
+TEST(RenderTest, FindingsAndEventsSayWhatWasDone) {
+  v1::Finding finding = VanishedFinding();
+  finding.set_story("the story");
+  finding.set_remediation(
+      "destroyed the socket at 12:05:01 UTC (policy, auto); the client saw "
+      "the error");
+  v1::ListFindingsResponse response;
+  *response.add_findings() = finding;
+  const std::string rendered = RenderFindings(response, Options());
+  EXPECT_TRUE(absl::EndsWith(rendered,
+                             "\nthe story\n"
+                             "  remediation: destroyed the socket at 12:05:01 "
+                             "UTC (policy, auto); the client saw the error\n"))
+      << rendered;
+  v1::FindingEvent event;
+  event.set_type(v1::UPDATED);
+  *event.mutable_finding() = finding;
+  EXPECT_TRUE(absl::EndsWith(RenderFindingEvent(event, Options()),
+                             "the story [remediation: destroyed the socket at "
+                             "12:05:01 UTC (policy, auto); the client saw the "
+                             "error]\n"));
+  // Without a decision, nothing is added.
+  finding.clear_remediation();
+  *response.mutable_findings(0) = finding;
+  EXPECT_FALSE(
+      absl::StrContains(RenderFindings(response, Options()), "remediation"));
+  // JSON carries it under its proto name.
+  auto json = ToJson(event, JsonStyle::kLine);
+  ASSERT_TRUE(json.ok());
+  EXPECT_TRUE(absl::StrContains(*json, "\"remediation\":\"destroyed the"))
+      << *json;
+}
+
+}  // namespace remediation_render
 
 }  // namespace
 }  // namespace ghostpeer::cli
