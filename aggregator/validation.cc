@@ -484,8 +484,11 @@ absl::Status ValidateRemediationOutcome(v1::RemediationOutcome* outcome,
         "outcome",
         absl::StrCat("unknown kind ", static_cast<int>(outcome->outcome())));
   }
-  GHOSTPEER_RETURN_IF_ERROR(CheckText("detail", outcome->detail(), limits));
-  outcome->set_detail(RepairUtf8(outcome->detail()));
+  // Shown on one line in logs, records and the CLI; repaired only when it
+  // needs it, so validating twice changes nothing (RepairUtf8 itself
+  // escapes its own escapes again).
+  GHOSTPEER_RETURN_IF_ERROR(
+      RepairText("detail", outcome->mutable_detail(), limits));
   // errno values are small and positive (MAX_ERRNO is 4095).
   if (outcome->error_number() < 0 || outcome->error_number() > 4095) {
     return Invalid("error_number",

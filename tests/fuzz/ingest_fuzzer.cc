@@ -1,9 +1,9 @@
 // One AgentMessage as bytes from the wire, through protobuf parsing and the
 // validation the Engine runs on it before anything is stored (Hello,
-// address batches, socket snapshots; validation.h). Anyone who can reach the
-// aggregator's port sends these bytes (with a token, anyone holding one).
-// Fast, so it gets many executions; ingest_stream_fuzzer takes streams on
-// through the Engine itself.
+// address batches, socket snapshots, remediation outcomes; validation.h).
+// Anyone who can reach the aggregator's port sends these bytes (with a token,
+// anyone holding one). Fast, so it gets many executions; ingest_stream_fuzzer
+// takes streams on through the Engine itself.
 #include <cstddef>
 #include <cstdint>
 
@@ -34,6 +34,10 @@ bool Validate(v1::AgentMessage* message) {
     case v1::AgentMessage::kSocketSnapshot:
       status = ValidateSocketSnapshot(message->mutable_socket_snapshot(), kNode,
                                       fuzz::FuzzNow(), limits);
+      break;
+    case v1::AgentMessage::kRemediationOutcome:
+      status = ValidateRemediationOutcome(
+          message->mutable_remediation_outcome(), fuzz::FuzzNow(), limits);
       break;
     default:
       return false;  // the service refuses an empty body before validation

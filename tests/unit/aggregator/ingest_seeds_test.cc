@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "aggregator/engine.h"
+#include "aggregator/validation.h"
 #include "ghostpeer/v1/ingest.pb.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -61,6 +62,11 @@ std::unique_ptr<Engine> Replay(const std::vector<v1::AgentMessage>& messages,
           (*engine)
               ->IngestAddressEvents(node, instance, message.address_events())
               .status();
+    } else if (message.has_remediation_outcome()) {
+      // What the ingest service checks before it hands an outcome on.
+      v1::RemediationOutcome outcome = message.remediation_outcome();
+      status = ValidateRemediationOutcome(&outcome, clock->Now(),
+                                          ValidationLimits{});
     } else {
       status = (*engine)
                    ->IngestSnapshot(node, instance, message.socket_snapshot(),
@@ -85,7 +91,7 @@ TEST(IngestSeeds, EveryStreamIsAcceptedWhole) {
     testing::FakeClock clock(testing::T(0));
     Replay(messages, &clock, entry.path().filename());
   }
-  EXPECT_GE(streams, 3);
+  EXPECT_GE(streams, 4);
 }
 
 TEST(IngestSeeds, VanishedPeerStreamReachesDetection) {

@@ -479,5 +479,76 @@ TEST(ValidateHelloTest, Table) {
   }
 }
 
+struct OutcomeCase {
+  std::string name;
+  std::function<void(v1::RemediationOutcome*)> mutate;
+  std::string error;  // substring; empty: valid
+};
+
+v1::RemediationOutcome GoodOutcome() {
+  v1::RemediationOutcome outcome;
+  outcome.set_order_id("9f3a61c0d2b4e857-1");
+  outcome.set_outcome(v1::REMEDIATION_FAILED);
+  outcome.set_detail("SOCK_DESTROY: Operation not supported");
+  outcome.set_error_number(95);
+  *outcome.mutable_at() = ToProto(kNow - absl::Seconds(1));
+  return outcome;
+}
+
+TEST(ValidateRemediationOutcomeTest, Table) {
+  const std::vector<OutcomeCase> cases = {
+      {"good", [](auto*) {}, ""},
+      {"no order id", [](auto* o) { o->clear_order_id(); },
+       "order_id: missing"},
+      {"unspecified outcome",
+       [](auto* o) { o->set_outcome(v1::REMEDIATION_OUTCOME_UNSPECIFIED); },
+       "outcome: unknown kind 0"},
+      {"unknown outcome",
+       [](auto* o) {
+         o->set_outcome(static_cast<v1::RemediationOutcomeKind>(77));
+       },
+       "outcome: unknown kind 77"},
+      {"negative errno", [](auto* o) { o->set_error_number(-1); },
+       "-1 is no errno"},
+      {"errno past MAX_ERRNO", [](auto* o) { o->set_error_number(4096); },
+       "4096 is no errno"},
+      {"overlong detail",
+       [](auto* o) { o->set_detail(std::string(5000, 'd')); }, "detail"},
+      {"no time", [](auto* o) { o->clear_at(); }, "at: missing"},
+  };
+  for (const OutcomeCase& c : cases) {
+    v1::RemediationOutcome outcome = GoodOutcome();
+    c.mutate(&outcome);
+    absl::Status status =
+        ValidateRemediationOutcome(&outcome, kNow, ValidationLimits());
+    if (c.error.empty()) {
+      EXPECT_TRUE(status.ok()) << c.name << ": " << status;
+    } else {
+      EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.name;
+      EXPECT_THAT(std::string(status.message()), HasSubstr(c.error)) << c.name;
+    }
+  }
+}
+
+// Found by ingest_fuzzer: the detail was escaped on every validation, so a
+// detail with a control character grew more escapes each time it was
+// checked again, and a clean one with a backslash was changed.
+TEST(ValidateRemediationOutcomeTest, RepairsDetailOnceAndOnlyWhenNeeded) {
+  v1::RemediationOutcome outcome = GoodOutcome();
+  outcome.set_detail("destroyed\n[info] forged line");
+  ASSERT_TRUE(
+      ValidateRemediationOutcome(&outcome, kNow, ValidationLimits()).ok());
+  const std::string repaired = outcome.detail();
+  EXPECT_EQ(repaired.find('\n'), std::string::npos) << repaired;
+  ASSERT_TRUE(
+      ValidateRemediationOutcome(&outcome, kNow, ValidationLimits()).ok());
+  EXPECT_EQ(outcome.detail(), repaired);
+
+  outcome.set_detail("refused: peer C:\\x");
+  ASSERT_TRUE(
+      ValidateRemediationOutcome(&outcome, kNow, ValidationLimits()).ok());
+  EXPECT_EQ(outcome.detail(), "refused: peer C:\\x");
+}
+
 }  // namespace
 }  // namespace ghostpeer::aggregator
