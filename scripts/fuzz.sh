@@ -64,6 +64,8 @@ declare -A seeds=(
   [proc_pid_fuzzer]="$testdata/agent/proc_pid_stat.txt $testdata/agent/proc_pid_status.txt"
   [ctnetlink_fuzzer]="$testdata/agent/conntrack_dump.nlbin $testdata/agent/conntrack_eperm.nlbin"
   [conntrack_event_fuzzer]="$testdata/agent/conntrack_events.nlbin"
+  # an order (protobuf) and a kernel dump; more in tests/testdata/fuzz/remediation/
+  [remediation_fuzzer]="$testdata/agent/tcp_dump.nlbin"
   [translation_text_fuzzer]="$testdata/agent/ip_vs_conn.txt $testdata/agent/nf_conntrack.txt"
   [docker_containers_fuzzer]="$(echo $testdata/docker/container{s,_inspect}*.json $testdata/docker/error_*.json)"
   [docker_tasks_fuzzer]="$testdata/docker/tasks.json"
@@ -76,7 +78,7 @@ declare -A seeds=(
 )
 targets=(sock_diag_fuzzer rtnetlink_fuzzer proc_net_tcp_fuzzer cgroup_fuzzer
          proc_pid_fuzzer ctnetlink_fuzzer translation_text_fuzzer
-         conntrack_event_fuzzer
+         conntrack_event_fuzzer remediation_fuzzer
          docker_containers_fuzzer docker_tasks_fuzzer
          docker_services_fuzzer docker_networks_fuzzer docker_events_fuzzer
          ingest_fuzzer ingest_stream_fuzzer)
