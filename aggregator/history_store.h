@@ -8,7 +8,8 @@
 // per-connection memory.
 //
 // The Engine depends on this interface only. SqliteStore (sqlite_store.h)
-// implements it today; tests use tests/fakes/in_memory_history_store.h.
+// and PostgresStore (postgres_store.h) implement it; tests use
+// tests/fakes/in_memory_history_store.h.
 #ifndef GHOSTPEER_AGGREGATOR_HISTORY_STORE_H_
 #define GHOSTPEER_AGGREGATOR_HISTORY_STORE_H_
 
@@ -99,12 +100,17 @@ class HistoryStore {
 };
 
 // Opens the store `location` names (the aggregator's --db), creating it
-// stamped with `now` when new: today a SQLite database file (":memory:" for
-// a private in-memory one). InvalidArgument for an empty location or one
-// naming a kind of store this build has no support for ("scheme://...");
-// otherwise the store's own errors, as above.
+// stamped with `now` when new: a PostgreSQL database for a libpq connection
+// URI ("postgresql://..." or "postgres://..."), else a SQLite database file
+// (":memory:" for a private in-memory one). InvalidArgument for an empty
+// location or one naming a kind of store this build has no support for
+// ("scheme://..."); otherwise the store's own errors, as above.
 absl::StatusOr<std::unique_ptr<HistoryStore>> OpenHistoryStore(
     const std::string& location, absl::Time now);
+
+// `location` fit for logs: a URI's password hidden (RedactPostgresUri), a
+// file path as it is. Messages from OpenHistoryStore's stores already are.
+std::string RedactStoreLocation(const std::string& location);
 
 }  // namespace ghostpeer::aggregator
 

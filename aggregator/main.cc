@@ -18,6 +18,7 @@
 #include "aggregator/alerts/alerting.h"
 #include "aggregator/auth.h"
 #include "aggregator/engine.h"
+#include "aggregator/history_store.h"
 #include "aggregator/server.h"
 #include "common/credentials.h"
 #include "common/flag_checks.h"
@@ -102,7 +103,8 @@ int Run(Options options) {
 
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options.engine);
   if (!engine.ok()) {
-    GP_LOG_ERROR("cannot open the store at {}: {}", options.engine.db_path,
+    GP_LOG_ERROR("cannot open the store at {}: {}",
+                 RedactStoreLocation(options.engine.db_path),
                  engine.status().ToString());
     return kExitUsage;
   }
@@ -138,7 +140,7 @@ int Run(Options options) {
   }
   GP_LOG_INFO("ghostpeer-aggregator {} listening on {} (port {}), store {}",
               kVersion, options.server.listen, (*server)->port(),
-              options.engine.db_path);
+              RedactStoreLocation(options.engine.db_path));
 
   absl::Notification stopping;
   std::thread housekeeping([&] {
@@ -207,9 +209,13 @@ int main(int argc, char** argv) {
       ->check(ghostpeer::CheckListenAddress)
       ->capture_default_str();
   app.add_option("--db", options.engine.db_path,
-                 "SQLite database for address history and findings (WAL), "
-                 "alert delivery state beside it in <db>-alerts; created if "
-                 "missing. ':memory:' keeps nothing across restarts")
+                 "Where address history and findings are kept: a SQLite "
+                 "database file (WAL; alert delivery state beside it in "
+                 "<db>-alerts; created if missing; ':memory:' keeps nothing "
+                 "across restarts), or a PostgreSQL database by libpq URI "
+                 "(postgresql://user:password@host:5432/dbname?sslmode=..."
+                 "; the schema is created or migrated at start; alert "
+                 "delivery then needs --alert-state)")
       ->check(ghostpeer::CheckNotEmpty)
       ->capture_default_str();
   app.add_option("--retention", retention,
@@ -234,6 +240,11 @@ int main(int argc, char** argv) {
   app.add_option("--webhook-url", options.alerting.webhook_urls,
                  "Webhook URL, repeatable: each new and resolved finding is "
                  "POSTed as JSON, retried with backoff")
+      ->check(ghostpeer::CheckNotEmpty);
+  app.add_option("--alert-state", options.alerting.delivery_store_path,
+                 "SQLite file for alert delivery state (which notifications "
+                 "went out), instead of <db>-alerts; required with a "
+                 "PostgreSQL --db and --alertmanager-url or --webhook-url")
       ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--webhook-secret-file", options.alerting.webhook_secret_file,
                  "File holding the HMAC-SHA256 key for the "

@@ -26,6 +26,10 @@ packages=(
   # kernel has IPVS and says so where it does not.
   ipvsadm
   libcpp-httplib-dev libssl-dev openssl prometheus prometheus-alertmanager
+  # The aggregator's PostgreSQL history store (--db postgresql://...) links
+  # libpq; its tests and store_bench start a private PostgreSQL 15 server
+  # from /usr/lib/postgresql/15/bin (tests/support/postgres_cluster.h).
+  libpq-dev postgresql
 )
 for flag in "$@"; do
   case "$flag" in

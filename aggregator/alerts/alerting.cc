@@ -41,10 +41,24 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
   for (const std::string& url : options.webhook_urls) {
     GHOSTPEER_RETURN_IF_ERROR(CheckUrl("--webhook-url", url));
   }
-  if (has_sinks && options.db_path.empty()) {
+  if (has_sinks && options.db_path.empty() &&
+      options.delivery_store_path.empty()) {
     return absl::InvalidArgumentError(
         "alerting: delivery state needs the database path");
   }
+  // A server URI names no directory to keep the state file in; guessing
+  // one (the working directory) would lose it with the container.
+  if (has_sinks && options.delivery_store_path.empty() &&
+      options.db_path.find("://") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        "alerting: with a PostgreSQL --db, --alertmanager-url and "
+        "--webhook-url need --alert-state FILE: alert delivery state is a "
+        "local SQLite file (on a volume, so a restart does not send "
+        "delivered notifications again)");
+  }
+  const std::string store_path = options.delivery_store_path.empty()
+                                     ? DeliveryStorePath(options.db_path)
+                                     : options.delivery_store_path;
 
   std::unique_ptr<Alerting> self(new Alerting());
   self->engine_ = engine;
@@ -61,15 +75,18 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
           "alerts: no --webhook-secret-file: webhook bodies go unsigned, and "
           "receivers cannot tell them from forgeries");
     }
-    if (options.db_path == ":memory:") {
+    if (store_path == ":memory:") {
       GP_LOG_WARN(
           "alerts: the database is in memory: a restart forgets which "
           "notifications were delivered and sends open ones again");
     }
-    const std::string store_path = DeliveryStorePath(options.db_path);
     GHOSTPEER_ASSIGN_OR_RETURN(self->store_, DeliveryStore::Open(store_path));
-    GHOSTPEER_ASSIGN_OR_RETURN(const int64_t imported,
-                               self->store_->ImportFrom(options.db_path));
+    // Older builds kept the state in the Engine's SQLite file.
+    int64_t imported = 0;
+    if (options.delivery_store_path.empty()) {
+      GHOSTPEER_ASSIGN_OR_RETURN(imported,
+                                 self->store_->ImportFrom(options.db_path));
+    }
     if (imported > 0) {
       GP_LOG_INFO("alerts: moved {} delivery record(s) from {} to {}", imported,
                   options.db_path, store_path);
@@ -124,7 +141,7 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
         options.alertmanager_url.empty()
             ? std::string()
             : absl::StrCat("Alertmanager ", options.alertmanager_url, " and "),
-        options.webhook_urls.size(), DeliveryStorePath(options.db_path));
+        options.webhook_urls.size(), store_path);
   }
 
   if (!options.http_listen.empty()) {

@@ -38,6 +38,11 @@ struct AlertingOptions {
   // DeliveryStorePath(db_path) (moved there from the Engine's file, where
   // older builds kept it).
   std::string db_path;
+  // --alert-state: when set, the delivery state's SQLite file, used as it
+  // is (no "-alerts" suffix, nothing imported from db_path). Required when
+  // db_path is a PostgreSQL URI, which has no file to sit beside: the
+  // delivery state stays a local file this release (issue 12).
+  std::string delivery_store_path;
   // Open alerts are re-sent to Alertmanager this often (keep it well under
   // Alertmanager's resolve_timeout, 5m by default), and the delivery state
   // is reconciled with the Engine's findings as often.

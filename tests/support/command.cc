@@ -182,6 +182,11 @@ absl::Status WriteSysctlsIn(
   return absl::OkStatus();
 }
 
+int WaitForExit(pid_t pid, absl::Duration timeout) {
+  return WaitUntil(pid,
+                   SteadyClock::now() + absl::ToChronoNanoseconds(timeout));
+}
+
 absl::Status KillAndReap(pid_t pid, absl::Duration timeout) {
   if (pid <= 0) return absl::OkStatus();
   if (kill(pid, SIGKILL) != 0 && errno != ESRCH) {

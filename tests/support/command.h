@@ -41,6 +41,10 @@ absl::Status WriteSysctlsIn(
     const std::vector<std::pair<std::string, std::string>>& settings,
     absl::Duration timeout = absl::Seconds(10));
 
+// Waits at most `timeout` for child `pid` to exit: its wait status, or -1
+// on timeout (0 when it is not this process's child).
+int WaitForExit(pid_t pid, absl::Duration timeout);
+
 // SIGKILLs `pid` and reaps it, waiting at most `timeout`. OK if already gone.
 absl::Status KillAndReap(pid_t pid, absl::Duration timeout = absl::Seconds(5));
 

@@ -1,12 +1,15 @@
-// The HistoryStore contract (history_store.h), run against every
-// implementation: SQLite, and the in-memory fake the other tests trust to
-// behave like it. A new store (PostgreSQL) joins the list below.
-#include <functional>
+// The HistoryStore contract (history_store_contract.cc) against SQLite and
+// the in-memory fake the other tests trust to behave like it (PostgreSQL's
+// run, which needs a server: tests/integration/postgres), and what
+// OpenHistoryStore opens or refuses without a server.
+#include "tests/unit/aggregator/history_store_contract.h"
+
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "aggregator/history_store.h"
+#include "aggregator/postgres_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/in_memory_history_store.h"
@@ -16,18 +19,12 @@ namespace ghostpeer::aggregator {
 namespace {
 
 using ::ghostpeer::fakes::InMemoryHistoryStore;
-using testing::ExpectSample;
 using ::testing::HasSubstr;
-using testing::SomeChanges;
+using testing::HistoryStoreContractTest;
+using ::testing::Not;
+using testing::StoreKind;
+using testing::StoreKindName;
 using testing::T;
-using testing::WriteSample;
-
-struct StoreKind {
-  std::string name;
-  // Opens an empty store created at `now`.
-  std::function<absl::StatusOr<std::unique_ptr<HistoryStore>>(absl::Time now)>
-      open;
-};
 
 const StoreKind kSqlite = {
     "sqlite", [](absl::Time now) { return OpenHistoryStore(":memory:", now); }};
@@ -37,117 +34,8 @@ const StoreKind kInMemory = {
       return std::make_unique<InMemoryHistoryStore>(now);
     }};
 
-class HistoryStoreContractTest : public ::testing::TestWithParam<StoreKind> {
- protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<HistoryStore>> store = GetParam().open(T(1));
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(*store);
-  }
-
-  std::unique_ptr<HistoryStore> store_;
-};
-
-TEST_P(HistoryStoreContractTest, LoadReturnsWhatWasWritten) {
-  WriteSample(*store_);
-  ASSERT_TRUE(store_->SaveFindings({}, T(41)).ok());  // nothing to do
-  EXPECT_EQ(store_->created_at(), T(1));
-  absl::StatusOr<StoredState> state = store_->Load();
-  ASSERT_TRUE(state.ok()) << state.status();
-  EXPECT_EQ(state->created_at, T(1));
-  ExpectSample(*state);
-}
-
-TEST_P(HistoryStoreContractTest, SeqNeverGoesBack) {
-  ASSERT_TRUE(store_->CommitAddressBatch("n", "i", 9, {}, T(2)).ok());
-  ASSERT_TRUE(store_->CommitAddressBatch("n", "i", 4, {}, T(3)).ok());
-  auto state = store_->Load();
-  ASSERT_TRUE(state.ok());
-  ASSERT_EQ(state->seqs.size(), 1u);
-  EXPECT_EQ(state->seqs[0].seq, 9u);
-}
-
-TEST_P(HistoryStoreContractTest, AFailedBatchStoresNothing) {
-  AddressHistory history;
-  HistoryChanges changes = SomeChanges(&history);
-  ASSERT_TRUE(store_->CommitAddressBatch("n", "i", 3, changes, T(2)).ok());
-  // Re-inserting the same interval ids fails half-way through a batch that
-  // also carries a new seq: all of it rolls back.
-  HistoryChanges again = changes;
-  absl::Status status = store_->CommitAddressBatch("n", "i", 7, again, T(3));
-  EXPECT_FALSE(status.ok());
-  auto state = store_->Load();
-  ASSERT_TRUE(state.ok());
-  EXPECT_EQ(state->intervals.size(), 2u);
-  EXPECT_EQ(state->seqs[0].seq, 3u);
-}
-
-// Changes the aggregator makes on its own evidence (a lost node) move no
-// seq, are all-or-nothing, and an empty set is no write.
-TEST_P(HistoryStoreContractTest, HistoryChangesWithoutASeq) {
-  ASSERT_TRUE(store_->CommitHistoryChanges({}).ok());
-  AddressHistory history;
-  HistoryChanges changes = SomeChanges(&history);
-  ASSERT_TRUE(store_->CommitHistoryChanges(changes).ok());
-  HistoryChanges lost;
-  ASSERT_EQ(history.CloseNode("node-3", T(45), &lost), 1u);
-  ASSERT_TRUE(store_->CommitHistoryChanges(lost).ok());
-  EXPECT_FALSE(store_->CommitHistoryChanges(changes).ok());  // ids exist
-  auto state = store_->Load();
-  ASSERT_TRUE(state.ok());
-  EXPECT_TRUE(state->seqs.empty());
-  ASSERT_EQ(state->intervals.size(), 2u);
-  AddressHistory loaded;
-  ASSERT_TRUE(loaded.Load(state->intervals).ok());
-  const AddressRecord* record = loaded.Find("10.0.1.6");
-  ASSERT_NE(record, nullptr);
-  EXPECT_EQ(record->intervals[1].until, T(45));
-  EXPECT_EQ(record->intervals[1].close_reason, v1::CLOSE_REASON_NODE_LOST);
-}
-
-TEST_P(HistoryStoreContractTest, FindingsAreReplacedById) {
-  StoredFinding finding;
-  finding.finding.set_id("f");
-  finding.finding.set_status(v1::OPEN);
-  ASSERT_TRUE(store_->SaveFindings({finding}, T(2)).ok());
-  finding.finding.set_status(v1::RESOLVED);
-  finding.memory = "later";
-  ASSERT_TRUE(store_->SaveFindings({finding}, T(3)).ok());
-  auto state = store_->Load();
-  ASSERT_TRUE(state.ok());
-  ASSERT_EQ(state->findings.size(), 1u);
-  EXPECT_EQ(state->findings[0].finding.status(), v1::RESOLVED);
-  EXPECT_EQ(state->findings[0].memory, "later");
-}
-
-TEST_P(HistoryStoreContractTest,
-       PurgeDropsOldClosedIntervalsResolvedFindingsAndSeqs) {
-  AddressHistory history;
-  ASSERT_TRUE(
-      store_->CommitAddressBatch("n", "old", 2, SomeChanges(&history), T(5))
-          .ok());
-  ASSERT_TRUE(store_->CommitAddressBatch("n", "new", 1, {}, T(100)).ok());
-  StoredFinding resolved, open;
-  resolved.finding.set_id("r");
-  resolved.finding.set_status(v1::RESOLVED);
-  open.finding.set_id("o");
-  open.finding.set_status(v1::OPEN);
-  ASSERT_TRUE(store_->SaveFindings({resolved, open}, T(6)).ok());
-  ASSERT_TRUE(store_->Purge(T(50)).ok());
-  auto state = store_->Load();
-  ASSERT_TRUE(state.ok());
-  EXPECT_EQ(state->intervals.size(), 1u);  // b.1, still open
-  ASSERT_EQ(state->findings.size(), 1u);
-  EXPECT_EQ(state->findings[0].finding.id(), "o");
-  ASSERT_EQ(state->seqs.size(), 1u);
-  EXPECT_EQ(state->seqs[0].agent_instance, "new");
-}
-
 INSTANTIATE_TEST_SUITE_P(Stores, HistoryStoreContractTest,
-                         ::testing::Values(kSqlite, kInMemory),
-                         [](const ::testing::TestParamInfo<StoreKind>& info) {
-                           return info.param.name;
-                         });
+                         ::testing::Values(kSqlite, kInMemory), StoreKindName);
 
 TEST(OpenHistoryStoreTest, OpensSqliteAndRefusesWhatItCannotOpen) {
   struct Case {
@@ -159,8 +47,13 @@ TEST(OpenHistoryStoreTest, OpensSqliteAndRefusesWhatItCannotOpen) {
   const std::vector<Case> cases = {
       {"sqlite in memory", ":memory:", absl::StatusCode::kOk, ""},
       {"empty", "", absl::StatusCode::kInvalidArgument, "empty location"},
-      {"a server url", "postgresql://db.example/ghostpeer",
-       absl::StatusCode::kInvalidArgument, "\"postgresql://\""},
+      {"a server this build has no client for", "mysql://db.example/gp",
+       absl::StatusCode::kInvalidArgument, "\"mysql://\""},
+      // A unix socket in no directory: refused at once, no server needed.
+      {"postgresql, no server", "postgresql:///gp?host=/nonexistent-dir-gp",
+       absl::StatusCode::kUnavailable, "postgresql postgresql:///gp"},
+      {"postgresql, bad uri", "postgresql://[::1/gp",
+       absl::StatusCode::kInvalidArgument, "postgresql://[::1/gp"},
       {"a file in no directory", "/nonexistent-dir-ghostpeer/sub/g.db",
        absl::StatusCode::kFailedPrecondition, "/nonexistent-dir-ghostpeer"},
   };
@@ -170,6 +63,44 @@ TEST(OpenHistoryStoreTest, OpensSqliteAndRefusesWhatItCannotOpen) {
         OpenHistoryStore(c.location, T(1));
     EXPECT_EQ(store.status().code(), c.code) << store.status();
     EXPECT_THAT(std::string(store.status().message()), HasSubstr(c.message));
+  }
+}
+
+// No message or log line shows a password (issue 12): the user part's and a
+// password= parameter's, whatever characters they hold.
+TEST(RedactPostgresUriTest, HidesPasswordsAndKeepsTheRest) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"postgresql://gp:s3cret@db.example:5432/ghostpeer?sslmode=require",
+       "postgresql://gp:***@db.example:5432/ghostpeer?sslmode=require"},
+      {"postgres://gp@db/ghostpeer", "postgres://gp@db/ghostpeer"},
+      {"postgresql:///ghostpeer?host=/run/pg",
+       "postgresql:///ghostpeer?host=/run/pg"},
+      {"postgresql://db/gp?user=gp&password=s3cret&sslmode=verify-full",
+       "postgresql://db/gp?user=gp&password=***&sslmode=verify-full"},
+      {"postgresql://db/gp?PASSWORD=s3cret", "postgresql://db/gp?PASSWORD=***"},
+      // Unescaped '@', '/', '?' in a password: hidden, with whatever the
+      // parser cannot tell apart from it.
+      {"postgresql://gp:s3@c/r?et@db/gp", "postgresql://gp:***@db/gp"},
+      {"postgresql://gp:a%40b@db/gp", "postgresql://gp:***@db/gp"},
+      {"/var/lib/ghostpeer/ghostpeer.db", "/var/lib/ghostpeer/ghostpeer.db"},
+  };
+  for (const auto& [uri, want] : cases) {
+    EXPECT_EQ(RedactPostgresUri(uri), want) << uri;
+    EXPECT_EQ(RedactStoreLocation(uri), want) << uri;
+  }
+}
+
+TEST(PostgresStoreTest, ConnectErrorsNameTheStoreWithoutItsPassword) {
+  for (const std::string uri :
+       {"postgresql://gp:s3cret-pw@/gp?host=/nonexistent-dir-gp",
+        "postgresql:///gp?host=/nonexistent-dir-gp&password=s3cret-pw"}) {
+    absl::StatusOr<std::unique_ptr<HistoryStore>> store =
+        OpenHistoryStore(uri, T(1));
+    EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+    const std::string message(store.status().message());
+    EXPECT_THAT(message, HasSubstr("/nonexistent-dir-gp"));
+    EXPECT_THAT(message, HasSubstr("***"));
+    EXPECT_THAT(message, Not(HasSubstr("s3cret")));
   }
 }
 

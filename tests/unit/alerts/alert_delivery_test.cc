@@ -1,5 +1,6 @@
 #include "aggregator/alerts/alert_delivery.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -404,6 +405,39 @@ TEST(AlertingTest, MovesDeliveryStateOutOfTheEngineFile) {
                             DeliveryEvent::kOpened));
   EXPECT_EQ(poster.requests().size(), 1u);
   remove_files();
+}
+
+// A PostgreSQL --db has no directory for the delivery state to sit in: with
+// sinks it needs --alert-state, and then uses that file as it is.
+TEST(AlertingTest, AServerDbNeedsAnAlertStateFile) {
+  EngineOptions engine_options;
+  engine_options.db_path = ":memory:";
+  auto engine = Engine::Open(engine_options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  FakePoster poster;
+  AlertingOptions options;
+  options.db_path = "postgresql://gp:pw@db.example/gp";
+  options.webhook_urls = {"http://127.0.0.1:1/hook"};
+  options.poster = &poster;
+  auto refused = Alerting::Start(options, engine->get());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(
+      absl::StrContains(refused.status().message(), "need --alert-state FILE"))
+      << refused.status();
+
+  const std::string state = ::testing::TempDir() + "/gp-alert-state-" +
+                            std::to_string(getpid()) + ".db";
+  options.delivery_store_path = state;
+  auto alerting = Alerting::Start(options, engine->get());
+  ASSERT_TRUE(alerting.ok()) << alerting.status();
+  (*alerting)->Stop();
+  alerting->reset();
+  EXPECT_TRUE(DeliveryStore::Open(state).ok());
+  struct stat st;
+  EXPECT_EQ(stat(state.c_str(), &st), 0) << state;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::remove((state + suffix).c_str());
+  }
 }
 
 }  // namespace

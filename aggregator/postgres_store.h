@@ -1,0 +1,138 @@
+// The aggregator's HistoryStore (history_store.h) in a PostgreSQL database,
+// reached by a libpq connection URI (postgresql://user:pass@host/db?...):
+// the same logical tables as SqliteStore — intervals, agent seqs, findings,
+// the creation time — for a history that outlives the aggregator's node and
+// that several aggregators can share (issue 12).
+#ifndef GHOSTPEER_AGGREGATOR_POSTGRES_STORE_H_
+#define GHOSTPEER_AGGREGATOR_POSTGRES_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "aggregator/address_history.h"
+#include "aggregator/history_store.h"
+
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
+
+namespace ghostpeer::aggregator {
+
+// The newest PostgreSQL schema this build writes (its own numbering, apart
+// from SQLite's kSchemaVersion). Open() migrates older databases up to it
+// and refuses newer ones.
+inline constexpr int kPostgresSchemaVersion = 1;
+
+// Whether `location` is a PostgreSQL connection URI (postgresql:// or
+// postgres://), which OpenHistoryStore hands to PostgresStore.
+bool IsPostgresUri(const std::string& location);
+
+// `uri` fit for logs and error messages: the password of the user part
+// ("user:secret@") and any password= query parameter replaced by "***".
+// Errs on the side of hiding: everything between "://" and the last '@'
+// before the query is treated as the user part.
+std::string RedactPostgresUri(const std::string& uri);
+
+// Thread-safe: one connection, serialised by an internal mutex. Every method
+// that writes does so in one transaction (BEGIN ... COMMIT; ROLLBACK or the
+// server's own abort on any failure): it happens entirely or not at all.
+// A write that returned OK is committed with the server's durability
+// (synchronous_commit as the server or the URI's options set it; on by
+// default).
+//
+// Connection loss: the call that finds it returns Unavailable naming the
+// store (its redacted URI); the next call reconnects. One case stays
+// ambiguous, as with any client-server database: a connection lost after
+// COMMIT was sent and before its answer came back reports Unavailable for a
+// transaction the server may have committed.
+//
+// Status codes (SQLSTATE classes): Unavailable (connection lost or refused,
+// server shutting down, serialization failure, deadlock, lock timeout, too
+// many connections), FailedPrecondition (authentication, missing privilege
+// or database, read-only transaction, a schema newer than this build),
+// ResourceExhausted (disk full, out of memory), DataLoss (data or index
+// corrupted, or rows this build cannot read), Internal (anything else).
+// No message carries the URI's password.
+class PostgresStore final : public HistoryStore {
+ public:
+  // Connects to `uri` (defaults that the URI may override: connect_timeout
+  // 10 s, tcp_user_timeout 30 s, application_name ghostpeer-aggregator),
+  // then creates or migrates the schema in one transaction under a
+  // transaction-scoped advisory lock, so two aggregators starting at once
+  // migrate one after the other. `now` stamps a new database's creation.
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(
+      const std::string& uri, absl::Time now);
+  ~PostgresStore() override;
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
+
+  // Reads the whole retained state in one REPEATABLE READ transaction (the
+  // three tables as of one moment, even while other aggregators write).
+  absl::StatusOr<StoredState> Load() override;
+
+  // One transaction of at most five statements, whatever the batch's size:
+  // the inserts as one INSERT ... SELECT FROM unnest(arrays), the closes and
+  // owner updates as one UPDATE ... FROM unnest(arrays) each, the seq upsert.
+  absl::Status CommitAddressBatch(const std::string& node,
+                                  const std::string& agent_instance,
+                                  uint64_t seq, const HistoryChanges& changes,
+                                  absl::Time now) override;
+
+  absl::Status CommitHistoryChanges(const HistoryChanges& changes) override;
+
+  // One upsert for all of `findings` (the last of several with one id wins).
+  absl::Status SaveFindings(const std::vector<StoredFinding>& findings,
+                            absl::Time now) override;
+
+  absl::Status Purge(absl::Time horizon) override;
+
+  absl::Time created_at() const override { return created_at_; }
+  // The URI with its password hidden (RedactPostgresUri).
+  const std::string& name() const { return name_; }
+
+ private:
+  class Params;
+  class Result;
+  PostgresStore(std::string name, std::vector<std::string> secrets,
+                PGconn* conn);
+
+  // Reconnects when the connection is down; Unavailable when that fails.
+  absl::Status Connect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs one statement; the result of a command or a query, or the error.
+  absl::StatusOr<Result> Run(const char* sql, const Params& params,
+                             bool binary_result = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs constant SQL (no parameters; may be several statements).
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `body` between BEGIN (`begin`) and COMMIT; ROLLBACK on error.
+  template <typename Body>
+  absl::Status InTransaction(const char* what, const char* begin, Body body)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Migrate(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteChanges(const HistoryChanges& changes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An error about this store: its name, `context`, libpq's message with
+  // the secrets scrubbed.
+  absl::Status Error(absl::StatusCode code, const std::string& context,
+                     const std::string& message) const;
+  absl::Status ResultError(const PGresult* result,
+                           const std::string& context) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string name_;
+  // The password as written in the URI and decoded: scrubbed from libpq's
+  // messages too, in case one ever echoes it.
+  const std::vector<std::string> secrets_;
+  absl::Mutex mu_;
+  PGconn* const conn_ ABSL_GUARDED_BY(mu_);
+  absl::Time created_at_;
+};
+
+}  // namespace ghostpeer::aggregator
+
+#endif  // GHOSTPEER_AGGREGATOR_POSTGRES_STORE_H_
