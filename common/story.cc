@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/human_bytes.h"
 #include "common/names.h"
+#include "common/tcp_retries.h"
 #include "common/time_util.h"
 
 namespace ghostpeer {
@@ -106,7 +107,26 @@ std::string KindPhrase(v1::FindingKind kind) {
   }
 }
 
+// "15m24s", "2m", "45s": minutes and seconds, whole seconds down.
+std::string MinutesSeconds(absl::Duration span) {
+  const int64_t seconds = absl::ToInt64Seconds(span);
+  if (seconds < 60) return absl::StrCat(seconds, "s");
+  if (seconds % 60 == 0) return absl::StrCat(seconds / 60, "m");
+  return absl::StrCat(seconds / 60, "m", seconds % 60, "s");
+}
+
 }  // namespace
+
+std::string RetryAdvice(const v1::SocketRecord& socket) {
+  const v1::TcpInfo& info = socket.tcp_info();
+  const absl::Duration left = RemainingRetransmissionTime(
+      absl::Microseconds(info.rto_us()), info.backoff());
+  // Already retransmitting: the time is what is left of it.
+  return absl::StrCat(
+      "Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on the client so it "
+      "notices by itself: its kernel would otherwise keep retrying for about ",
+      MinutesSeconds(left), info.backoff() > 0 ? " more" : "");
+}
 
 std::string StoryTime(absl::Time time, const StoryContext& context) {
   const bool today = absl::ToCivilDay(time, context.zone) ==
@@ -273,6 +293,14 @@ std::string ComposeStory(const v1::Finding& finding,
     } else {
       absl::StrAppend(&story, " (resolved)");
     }
+  }
+  // The loss ends by itself only when the client's kernel gives up; the
+  // advice says how long that is, and how to make it short. UDP has no
+  // retransmission to bound; a close-wait writer's peer is alive.
+  if ((finding.kind() == v1::VANISHED_PEER ||
+       finding.kind() == v1::REASSIGNED_PEER) &&
+      finding.socket().protocol() != v1::PROTOCOL_UDP) {
+    absl::StrAppend(&story, ". ", RetryAdvice(finding.socket()));
   }
   return story;
 }

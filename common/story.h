@@ -66,9 +66,17 @@ std::string OwnerName(const v1::AddressOwner& owner);
 // to" its peer and gives its queues instead of bytes at risk; a vanished or
 // reassigned peer of a CLOSE_WAIT socket adds that the peer had closed the
 // connection; a finding whose kind changed says what it was reported as
-// before (previous_kind). Not yet made printable.
+// before (previous_kind). A TCP vanished or reassigned peer's story ends
+// with what the client's owner should change so that it notices by itself
+// next time (RetryAdvice). Not yet made printable.
 std::string ComposeStory(const v1::Finding& finding,
                          const StoryContext& context);
+
+// "Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on the client so it
+// notices by itself: its kernel would otherwise keep retrying for about
+// 15m24s": the time computed from the socket's own tcp_info (rto, backoff;
+// the kernel's defaults without one) by RemainingRetransmissionTime.
+std::string RetryAdvice(const v1::SocketRecord& socket);
 
 // The story to show: Finding.story when the aggregator told one, else
 // ComposeStory(); on one line either way, control characters replaced

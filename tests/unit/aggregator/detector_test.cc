@@ -719,10 +719,14 @@ TEST(DetectorFindingTest, CarriesOwnersStoryAndStableId) {
   EXPECT_FALSE(f.has_peer_current_owner());
   EXPECT_EQ(f.id(), FindingId("node-1", SocketKeyView::Of(record)));
   EXPECT_EQ(f.id().size(), 16u);
-  EXPECT_EQ(f.story(),
-            "gpx-cli.1 on node-1 is writing to 10.0.1.6:27017, which "
-            "belonged to gpx-srv.1 until 09:02:04 UTC; nobody holds it now; "
-            "1.8 KB at risk")
+  EXPECT_EQ(
+      f.story(),
+      "gpx-cli.1 on node-1 is writing to 10.0.1.6:27017, which "
+      "belonged to gpx-srv.1 until 09:02:04 UTC; nobody holds it now; "
+      "1.8 KB at risk"
+      ". Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on the client so it "
+      "notices by itself: its kernel would otherwise keep retrying for "
+      "about 15m21s more")
       << "told at detection (input.now), in UTC, as common/story.h says";
   // Same input, fresh memory: the same id and finding (deterministic).
   ConnectionMemory again;
@@ -766,10 +770,14 @@ TEST(DetectorTranslationTest, NamesTheVipItsServiceAndTheDeadBackend) {
   EXPECT_EQ(f.peer_last_owner().address(), "10.0.1.6");
   EXPECT_EQ(f.socket().backend_ip(), "10.0.1.6");
   EXPECT_EQ(f.bytes_at_risk(), 70u * 1024);
-  EXPECT_EQ(f.story(),
-            "gpx-cli.1 on node-1 is writing to db's VIP 10.0.1.2:5432, whose "
-            "connection still goes to 10.0.1.6:5432 (db.1, gone since "
-            "09:02:04 UTC); 70 KB at risk");
+  EXPECT_EQ(
+      f.story(),
+      "gpx-cli.1 on node-1 is writing to db's VIP 10.0.1.2:5432, whose "
+      "connection still goes to 10.0.1.6:5432 (db.1, gone since "
+      "09:02:04 UTC); 70 KB at risk"
+      ". Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on the client so it "
+      "notices by itself: its kernel would otherwise keep retrying for "
+      "about 15m21s more");
 }
 
 TEST(DetectorTranslationTest, AVipNobodyOwnsIsNamedByItsTranslation) {
@@ -783,9 +791,13 @@ TEST(DetectorTranslationTest, AVipNobodyOwnsIsNamedByItsTranslation) {
   auto found = DetectOne(history, record, 3730, &memory);
   ASSERT_EQ(found.size(), 1u);
   EXPECT_FALSE(found[0].finding.has_vip_owner());
-  EXPECT_EQ(found[0].finding.story(),
-            "gpx-cli.1 on node-1 is writing to 10.77.9.9:5432, translated to "
-            "10.0.1.6:5432 (db.1, gone since 09:02:04 UTC); 2.0 KB at risk");
+  EXPECT_EQ(
+      found[0].finding.story(),
+      "gpx-cli.1 on node-1 is writing to 10.77.9.9:5432, translated to "
+      "10.0.1.6:5432 (db.1, gone since 09:02:04 UTC); 2.0 KB at risk"
+      ". Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on the client so it "
+      "notices by itself: its kernel would otherwise keep retrying for "
+      "about 15m21s more");
 }
 
 TEST(DetectorTranslationTest, AReassignedBackendNamesBothOwners) {

@@ -32,7 +32,9 @@ TEST(AlertmanagerPayloadTest, OpenAlertHasRoutingLabelsStoryAndTimes) {
   EXPECT_EQ(alert["annotations"]["summary"],
             "orders.2 on node-3 is writing to 10.0.1.6:27017, which belonged "
             "to mongo.1 until 11:05:40 UTC; nobody holds it now; the peer "
-            "had closed the connection; 70 KB at risk");
+            "had closed the connection; 70 KB at risk. Set TCP_USER_TIMEOUT "
+            "(e.g. 30s) or keepalive on the client so it notices by itself: "
+            "its kernel would otherwise keep retrying for about 15m12s more");
   EXPECT_NE(alert["annotations"]["description"].get<std::string>().find(
                 "10.0.1.8:50386 -> 10.0.1.6:27017 CLOSE_WAIT"),
             std::string::npos)

@@ -149,7 +149,9 @@ TEST_F(CliTest, FindingsTableWithStoriesAndTheRequestTheFlagsMake) {
       "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; the peer had closed "
       "the connection; "
-      "1.8 KB at risk\n"))
+      "1.8 KB at risk. Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on the "
+      "client so it notices by itself: its kernel would otherwise keep "
+      "retrying for about 15m15s more\n"))
       << result.out;
 
   const auto requests = aggregator_.service().findings_requests();

@@ -38,7 +38,9 @@ TEST(RenderTest, FindingsTableReadsAtAGlance) {
       "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which belonged to "
       "gpx-srv.1 until 12:03:04 UTC; nobody holds it now; the peer had closed "
       "the connection; "
-      "1.8 KB at risk\n");
+      "1.8 KB at risk. Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on the "
+      "client so it notices by itself: its kernel would otherwise keep "
+      "retrying for about 15m15s more\n");
 }
 
 TEST(RenderTest, FindingsSortWorstFirstAndShowStatusOnlyWhenMixed) {
@@ -164,11 +166,14 @@ TEST(RenderTest, JsonLineIsOneLine) {
 TEST(RenderTest, CheckLinesAreBrief) {
   v1::ListFindingsResponse response;
   *response.add_findings() = VanishedFinding();
-  EXPECT_EQ(RenderFindingLines(response, Options()),
-            "CRITICAL  vanished  gpx-cli.1 on node-1 is writing to "
-            "10.99.0.2:27017, which belonged to gpx-srv.1 until 12:03:04 UTC; "
-            "nobody holds it now; the peer had closed the connection; "
-            "1.8 KB at risk\n");
+  EXPECT_EQ(
+      RenderFindingLines(response, Options()),
+      "CRITICAL  vanished  gpx-cli.1 on node-1 is writing to "
+      "10.99.0.2:27017, which belonged to gpx-srv.1 until 12:03:04 UTC; "
+      "nobody holds it now; the peer had closed the connection; "
+      "1.8 KB at risk. Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on the "
+      "client so it notices by itself: its kernel would otherwise keep "
+      "retrying for about 15m15s more\n");
 }
 
 TEST(RenderTest, SocketsTableAndTruncationNote) {
@@ -348,12 +353,15 @@ TEST(RenderTest, FindingEventLinesCarryTheirOwnTime) {
   v1::FindingEvent opened;
   opened.set_type(v1::OPENED);
   *opened.mutable_finding() = VanishedFinding();
-  EXPECT_EQ(RenderFindingEvent(opened, Options()),
-            "12:04:00  OPENED   CRITICAL  vanished           gpx-cli.1 on "
-            "node-1 is writing to 10.99.0.2:27017, which belonged to gpx-srv.1 "
-            "until 12:03:04 UTC; nobody holds it now; the peer had closed the "
-            "connection; "
-            "1.8 KB at risk\n");
+  EXPECT_EQ(
+      RenderFindingEvent(opened, Options()),
+      "12:04:00  OPENED   CRITICAL  vanished           gpx-cli.1 on "
+      "node-1 is writing to 10.99.0.2:27017, which belonged to gpx-srv.1 "
+      "until 12:03:04 UTC; nobody holds it now; the peer had closed the "
+      "connection; "
+      "1.8 KB at risk. Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on the "
+      "client so it notices by itself: its kernel would otherwise keep "
+      "retrying for about 15m15s more\n");
 
   v1::FindingEvent closed = opened;
   closed.set_type(v1::CLOSED);

@@ -16,6 +16,16 @@ namespace {
 absl::Time Now() { return cli::testing::TestNow(); }
 v1::Finding Vanished() { return cli::testing::VanishedFinding(); }
 
+// The sentence ComposeStory ends a TCP vanished or reassigned story with
+// (pinned on its own in RetryAdviceTest); the story cases below are about
+// what comes before it.
+std::string Advice(const v1::Finding& finding) {
+  const bool advised = (finding.kind() == v1::VANISHED_PEER ||
+                        finding.kind() == v1::REASSIGNED_PEER) &&
+                       finding.socket().protocol() != v1::PROTOCOL_UDP;
+  return advised ? ". " + RetryAdvice(finding.socket()) : "";
+}
+
 TEST(StoryTest, ComposesOneLineByKindSeverityAndStatus) {
   const StoryContext utc{Now()};
 
@@ -164,7 +174,8 @@ TEST(StoryTest, ComposesOneLineByKindSeverityAndStatus) {
        "1.8 KB at risk"},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(ComposeStory(c.finding, c.context), c.want) << c.name;
+    EXPECT_EQ(ComposeStory(c.finding, c.context), c.want + Advice(c.finding))
+        << c.name;
   }
 }
 
@@ -270,8 +281,52 @@ TEST(StoryTest, TranslatedUdpAndChangedKinds) {
        "writer before"},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(ComposeStory(c.finding, utc), c.want) << c.name;
+    EXPECT_EQ(ComposeStory(c.finding, utc), c.want + Advice(c.finding))
+        << c.name;
   }
+}
+
+TEST(RetryAdviceTest, SaysHowLongTheKernelWouldRetryFromTheSocketsOwnTimers) {
+  const std::string kSet =
+      "Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on the client so it "
+      "notices by itself: its kernel would otherwise keep retrying for about ";
+  v1::SocketRecord socket = Vanished().socket();
+  // rto 13.056 s after 6 expiries: 915.84 s left (tcp_retries_test.cc).
+  EXPECT_EQ(RetryAdvice(socket), kSet + "15m15s more");
+  socket.mutable_tcp_info()->set_rto_us(200000);
+  socket.mutable_tcp_info()->set_backoff(0);
+  EXPECT_EQ(RetryAdvice(socket), kSet + "15m24s");
+  // No tcp_info (an older agent, /proc/net/tcp): the kernel's defaults.
+  socket.clear_tcp_info();
+  EXPECT_EQ(RetryAdvice(socket), kSet + "15m24s");
+  socket.mutable_tcp_info()->set_rto_us(120000000);
+  socket.mutable_tcp_info()->set_backoff(15);
+  EXPECT_EQ(RetryAdvice(socket), kSet + "2m more");
+}
+
+TEST(RetryAdviceTest, EndsTcpGhostStoriesOnly) {
+  const StoryContext utc{Now()};
+  v1::Finding resolved = Vanished();
+  resolved.set_status(v1::RESOLVED);
+  *resolved.mutable_resolved_at() = ToProto(Now() - absl::Minutes(1));
+  EXPECT_EQ(ComposeStory(resolved, utc),
+            "gpx-cli.1 on node-1 is writing to 10.99.0.2:27017, which "
+            "belonged to gpx-srv.1 until 12:03:04 UTC; nobody holds it now; "
+            "the peer had closed the connection; 1.8 KB at risk (resolved "
+            "12:09:00 UTC). Set TCP_USER_TIMEOUT (e.g. 30s) or keepalive on "
+            "the client so it notices by itself: its kernel would otherwise "
+            "keep retrying for about 15m15s more");
+  v1::Finding close_wait = Vanished();
+  close_wait.set_kind(v1::CLOSE_WAIT_WRITER);
+  EXPECT_EQ(ComposeStory(close_wait, utc).find("TCP_USER_TIMEOUT"),
+            std::string::npos);
+  v1::Finding udp = Vanished();
+  udp.mutable_socket()->set_protocol(v1::PROTOCOL_UDP);
+  EXPECT_EQ(ComposeStory(udp, utc).find("TCP_USER_TIMEOUT"), std::string::npos);
+  v1::Finding reassigned = Vanished();
+  reassigned.set_kind(v1::REASSIGNED_PEER);
+  EXPECT_NE(ComposeStory(reassigned, utc).find("TCP_USER_TIMEOUT"),
+            std::string::npos);
 }
 
 TEST(StoryTest, ShowsTheServersStoryButNeverItsControlCharacters) {
