@@ -49,7 +49,9 @@ std::string RedactPostgresUri(const std::string& uri);
 // store (its redacted URI); the next call reconnects. One case stays
 // ambiguous, as with any client-server database: a connection lost after
 // COMMIT was sent and before its answer came back reports Unavailable for a
-// transaction the server may have committed.
+// transaction the server may have committed (the Engine reverts, the agent
+// resends, and those events are stored again under new interval ids; not
+// handled yet).
 //
 // Status codes (SQLSTATE classes): Unavailable (connection lost or refused,
 // server shutting down, serialization failure, deadlock, lock timeout, too

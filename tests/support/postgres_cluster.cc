@@ -116,10 +116,15 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
 
 }  // namespace
 
-PostgresCluster::PostgresCluster(std::string directory, uid_t uid, gid_t gid)
-    : directory_(std::move(directory)), uid_(uid), gid_(gid) {}
+PostgresCluster::PostgresCluster(std::string directory, uid_t uid, gid_t gid,
+                                 bool durable)
+    : directory_(std::move(directory)),
+      uid_(uid),
+      gid_(gid),
+      durable_(durable) {}
 
-absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Create() {
+absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Create(
+    bool durable) {
   const std::string initdb = absl::StrCat(kBinDir, "/initdb");
   if (access(initdb.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
@@ -133,7 +138,7 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Create() {
   char pattern[] = "/tmp/ghostpeer-pg-XXXXXX";
   if (mkdtemp(pattern) == nullptr) return ErrnoToStatus(errno, "mkdtemp");
   std::unique_ptr<PostgresCluster> cluster(
-      new PostgresCluster(pattern, uid, gid));
+      new PostgresCluster(pattern, uid, gid, durable));
   if (chown(pattern, uid, gid) != 0) {
     return ErrnoToStatus(errno, absl::StrCat("chown ", pattern));
   }
@@ -168,14 +173,14 @@ absl::Status PostgresCluster::Start(absl::Duration timeout) {
     return absl::FailedPreconditionError("postgres already running");
   }
   const std::string log = absl::StrCat(directory_, "/postgres.log");
-  // fsync off: the tests stop and kill the server, never the machine, and
-  // a shared CI machine's disk is slow enough.
-  absl::StatusOr<pid_t> pid =
-      Spawn({absl::StrCat(kBinDir, "/postgres"), "-D",
-             absl::StrCat(directory_, "/data"), "-k", directory_, "-p", kPort,
-             "-c", "listen_addresses=", "-c", "fsync=off", "-c",
-             "max_connections=40", "-c", "shared_buffers=16MB"},
-            directory_, log, uid_, gid_);
+  // fsync off unless durable: the tests stop and kill the server, never
+  // the machine, and a shared CI machine's disk is slow enough.
+  absl::StatusOr<pid_t> pid = Spawn(
+      {absl::StrCat(kBinDir, "/postgres"), "-D",
+       absl::StrCat(directory_, "/data"), "-k", directory_, "-p", kPort, "-c",
+       "listen_addresses=", "-c", durable_ ? "fsync=on" : "fsync=off", "-c",
+       "max_connections=40", "-c", "shared_buffers=16MB"},
+      directory_, log, uid_, gid_);
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
   const std::string conninfo =

@@ -24,8 +24,11 @@ namespace ghostpeer::testing {
 class PostgresCluster {
  public:
   // initdb (trust authentication for the socket, superuser "ghostpeer"),
-  // then Start(). Errors name the step and carry its log.
-  static absl::StatusOr<std::unique_ptr<PostgresCluster>> Create();
+  // then Start(). `durable`: fsync as in production (benchmarks); off by
+  // default (tests stop and kill the server, never the machine). Errors
+  // name the step and carry its log.
+  static absl::StatusOr<std::unique_ptr<PostgresCluster>> Create(
+      bool durable = false);
   // Stop(), then removes the directory.
   ~PostgresCluster();
   PostgresCluster(const PostgresCluster&) = delete;
@@ -56,11 +59,12 @@ class PostgresCluster {
   const std::string& directory() const { return directory_; }
 
  private:
-  PostgresCluster(std::string directory, uid_t uid, gid_t gid);
+  PostgresCluster(std::string directory, uid_t uid, gid_t gid, bool durable);
 
   const std::string directory_;
   const uid_t uid_;
   const gid_t gid_;
+  const bool durable_;
   pid_t pid_ = -1;
 };
 
