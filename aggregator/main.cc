@@ -20,6 +20,7 @@
 #include "aggregator/engine.h"
 #include "aggregator/history_store.h"
 #include "aggregator/server.h"
+#include "aggregator/web/web_ui.h"
 #include "common/credentials.h"
 #include "common/flag_checks.h"
 #include "common/logging.h"
@@ -36,6 +37,10 @@ struct Options {
   std::string token_file;
   std::string node_tokens_file;
   bool insecure = false;
+  // The web page on --http-listen (aggregator/web); its token is the
+  // cluster token, read with the others.
+  bool web = true;
+  web::WebUiOptions web_ui;
 };
 
 absl::Status Validate(const Options& options) {
@@ -66,6 +71,7 @@ absl::Status LoadCredentials(Options& options) {
   if (options.token_file.empty()) return absl::OkStatus();
   absl::StatusOr<std::string> token = ReadTokenFile(options.token_file);
   if (!token.ok()) return token.status();
+  options.web_ui.token = *token;
   std::vector<NodeToken> node_tokens;
   if (!options.node_tokens_file.empty()) {
     absl::StatusOr<std::vector<NodeToken>> read =
@@ -128,6 +134,24 @@ int Run(Options options) {
     GP_LOG_INFO("every call must carry the bearer token");
   }
   options.alerting.db_path = options.engine.db_path;
+  std::unique_ptr<web::WebUi> web_ui;
+  if (options.web && !options.alerting.http_listen.empty()) {
+    options.web_ui.external_url = options.alerting.external_url;
+    web_ui = std::make_unique<web::WebUi>(engine->get(), options.web_ui);
+    options.alerting.add_routes = [&web_ui](http::HttpServerOptions* server) {
+      web_ui->AddRoutes(server);
+    };
+    // Room for the page's live streams beside scrapes and page loads.
+    options.alerting.http_threads =
+        static_cast<int>(options.web_ui.max_streams) + 4;
+    if (options.token_file.empty() &&
+        !IsLoopbackEndpoint(options.alerting.http_listen)) {
+      GP_LOG_WARN(
+          "the web page and /api/v1 on {} answer anyone who reaches them "
+          "(no --token-file)",
+          options.alerting.http_listen);
+    }
+  }
   absl::StatusOr<std::unique_ptr<alerts::Alerting>> alerting =
       alerts::Alerting::Start(options.alerting, engine->get());
   if (!alerting.ok()) {
@@ -137,6 +161,11 @@ int Run(Options options) {
   if ((*alerting)->http_port() != 0) {
     GP_LOG_INFO("metrics on http://{} (port {})", options.alerting.http_listen,
                 (*alerting)->http_port());
+    if (web_ui) {
+      GP_LOG_INFO("web page on http://{}/ (port {}){}",
+                  options.alerting.http_listen, (*alerting)->http_port(),
+                  options.token_file.empty() ? "" : "; log in with the token");
+    }
   }
   GP_LOG_INFO("ghostpeer-aggregator {} listening on {} (port {}), store {}",
               kVersion, options.server.listen, (*server)->port(),
@@ -230,9 +259,19 @@ int main(int argc, char** argv) {
       ->check(CheckDuration)
       ->capture_default_str();
   app.add_option("--http-listen", options.alerting.http_listen,
-                 "HOST:PORT for Prometheus /metrics, /healthz and /readyz "
-                 "(e.g. 0.0.0.0:9470); empty (the default): no HTTP endpoint")
+                 "HOST:PORT for Prometheus /metrics, /healthz and /readyz, "
+                 "and the web page with its /api/v1 JSON (e.g. "
+                 "0.0.0.0:9470; the --token-file token protects the page); "
+                 "empty (the default): no HTTP endpoint")
       ->check(ghostpeer::CheckListenAddressOrOff);
+  app.add_option("--external-url", options.alerting.external_url,
+                 "URL people reach the web page at (this --http-listen port "
+                 "or a proxy in front of it, e.g. https://ghostpeer.example)"
+                 ": alerts and webhook bodies link to the finding's page")
+      ->check(ghostpeer::CheckNotEmpty);
+  app.add_flag("!--no-web", options.web,
+               "Do not serve the web page and its /api/v1 JSON on "
+               "--http-listen (only /metrics, /healthz, /readyz)");
   app.add_option("--alertmanager-url", options.alerting.alertmanager_url,
                  "Alertmanager base URL (http://host:9093): new and resolved "
                  "findings are pushed to its v2 API")

@@ -39,7 +39,8 @@ WebhookSink::WebhookSink(WebhookSinkOptions options, HttpPoster* poster)
 absl::Status WebhookSink::Deliver(const Delivery& delivery) {
   const std::string delivery_id = DeliveryId(delivery);
   absl::StatusOr<std::string> body =
-      WebhookBody(delivery.event, delivery_id, delivery.finding);
+      WebhookBody(delivery.event, delivery_id, delivery.finding,
+                  FindingPageUrl(options_.external_url, delivery.finding.id()));
   if (!body.ok()) return body.status();
   std::vector<std::string> headers = {
       "Content-Type: application/json",
@@ -86,8 +87,8 @@ absl::Status AlertmanagerSink::Deliver(const Delivery& delivery) {
     }
   }
   alerts.push_back(alert);
-  GHOSTPEER_RETURN_IF_ERROR(
-      Post(AlertmanagerPayload(alerts, options_.generator_url)));
+  GHOSTPEER_RETURN_IF_ERROR(Post(AlertmanagerPayload(
+      alerts, options_.generator_url, options_.external_url)));
   if (delivery.event == DeliveryEvent::kResolved) {
     sent_labels_.erase(key);
   } else {
@@ -117,8 +118,8 @@ absl::Status AlertmanagerSink::Refresh(const std::vector<v1::Finding>& open) {
     std::vector<AlertInput> chunk(
         alerts.begin() + i,
         alerts.begin() + std::min(alerts.size(), i + kChunk));
-    GHOSTPEER_RETURN_IF_ERROR(
-        Post(AlertmanagerPayload(chunk, options_.generator_url)));
+    GHOSTPEER_RETURN_IF_ERROR(Post(AlertmanagerPayload(
+        chunk, options_.generator_url, options_.external_url)));
   }
   sent_labels_ = std::move(sent);
   return absl::OkStatus();

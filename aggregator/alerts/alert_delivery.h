@@ -67,6 +67,8 @@ struct WebhookSinkOptions {
   std::string secret;
   std::string metric_label = "webhook0";
   absl::Duration timeout = absl::Seconds(5);
+  // --external-url: bodies carry the finding's page as "url"; may be empty.
+  std::string external_url;
 };
 
 // POSTs WebhookBody() with Content-Type application/json, the signature
@@ -95,6 +97,8 @@ struct AlertmanagerSinkOptions {
   // Prometheus does), so three lost refreshes in a row are survivable.
   absl::Duration resend_interval = absl::Minutes(1);
   std::string generator_url;
+  // --external-url: alerts link to the finding's page there; may be empty.
+  std::string external_url;
   absl::Duration timeout = absl::Seconds(5);
   const Clock* clock = Clock::Real();
 };

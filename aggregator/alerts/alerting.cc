@@ -41,6 +41,9 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
   for (const std::string& url : options.webhook_urls) {
     GHOSTPEER_RETURN_IF_ERROR(CheckUrl("--webhook-url", url));
   }
+  if (!options.external_url.empty()) {
+    GHOSTPEER_RETURN_IF_ERROR(CheckUrl("--external-url", options.external_url));
+  }
   if (has_sinks && options.db_path.empty() &&
       options.delivery_store_path.empty()) {
     return absl::InvalidArgumentError(
@@ -102,6 +105,7 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
       am.url = options.alertmanager_url;
       am.resend_interval = options.resend_interval;
       am.generator_url = options.generator_url;
+      am.external_url = options.external_url;
       am.timeout = options.post_timeout;
       am.clock = options.clock;
       sinks.push_back(std::make_unique<AlertmanagerSink>(am, poster));
@@ -112,6 +116,7 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
       hook.secret = secret;
       hook.metric_label = absl::StrCat("webhook", i);
       hook.timeout = options.post_timeout;
+      hook.external_url = options.external_url;
       sinks.push_back(std::make_unique<WebhookSink>(hook, poster));
     }
     DispatcherOptions dispatch;
@@ -148,6 +153,7 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
     DeliveryStore* store = self->store_.get();
     http::HttpServerOptions server;
     server.listen = options.http_listen;
+    server.threads = options.http_threads;
     // Ready while the engine's store writes (else agents' address events
     // are refused and findings are not kept) and the delivery store
     // answers.
@@ -155,6 +161,7 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
       GHOSTPEER_RETURN_IF_ERROR(engine->StoreWritable());
       return store ? store->Ping() : absl::OkStatus();
     });
+    if (options.add_routes) options.add_routes(&server);
     GHOSTPEER_ASSIGN_OR_RETURN(self->server_,
                                http::HttpServer::Start(std::move(server)));
     GP_LOG_INFO("http: /metrics, /healthz, /readyz on {}:{}",

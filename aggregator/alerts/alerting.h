@@ -4,6 +4,7 @@
 #ifndef GHOSTPEER_AGGREGATOR_ALERTS_ALERTING_H_
 #define GHOSTPEER_AGGREGATOR_ALERTS_ALERTING_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +52,16 @@ struct AlertingOptions {
   absl::Duration post_timeout = absl::Seconds(5);
   // Link in Alertmanager's UI back to something useful; may be empty.
   std::string generator_url;
+  // --external-url: where people reach the web page (the --http-listen
+  // port, or a proxy in front of it). Set: alerts and webhook bodies link
+  // to the finding's page there.
+  std::string external_url;
+  // Set: the web page (aggregator/web) is served on the HTTP port too,
+  // its routes added to the server's; must outlive the Alerting.
+  std::function<void(http::HttpServerOptions*)> add_routes;
+  // Request threads of the HTTP server: the page's live streams hold one
+  // each while open.
+  int http_threads = 2;
   const Clock* clock = Clock::Real();
   // Null: libcurl. Tests may inject one; it must outlive Alerting.
   HttpPoster* poster = nullptr;

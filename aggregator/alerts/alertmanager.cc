@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/http/http_server.h"
 #include "common/human_bytes.h"
 #include "common/story.h"
 #include "common/time_util.h"
@@ -84,8 +85,17 @@ std::map<std::string, std::string> AlertLabels(const v1::Finding& finding) {
   return labels;
 }
 
+std::string FindingPageUrl(absl::string_view external_url,
+                           absl::string_view finding_id) {
+  if (external_url.empty() || finding_id.empty()) return "";
+  external_url = absl::StripSuffix(external_url, "/");
+  return absl::StrCat(external_url, "/finding/",
+                      http::PercentEncode(finding_id));
+}
+
 std::string AlertmanagerPayload(const std::vector<AlertInput>& alerts,
-                                const std::string& generator_url) {
+                                const std::string& generator_url,
+                                const std::string& external_url) {
   nlohmann::json array = nlohmann::json::array();
   for (const AlertInput& alert : alerts) {
     const v1::Finding& finding = alert.finding;
@@ -107,6 +117,10 @@ std::string AlertmanagerPayload(const std::vector<AlertInput>& alerts,
       item["startsAt"] = Rfc3339(FromProto(finding.first_seen()));
     }
     if (!generator_url.empty()) item["generatorURL"] = generator_url;
+    if (std::string url = FindingPageUrl(external_url, finding.id());
+        !url.empty()) {
+      item["annotations"]["url"] = url;
+    }
     array.push_back(std::move(item));
   }
   // Stories may hold any bytes an agent sent: replace invalid UTF-8 rather

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "ghostpeer/v1/model.pb.h"
 
@@ -33,10 +34,19 @@ struct AlertInput {
 };
 
 // The JSON array Alertmanager's v2 API takes: labels, annotations (summary:
-// the story; description: client, peer, state and queues; finding_id),
-// startsAt (first_seen), endsAt, generatorURL. Times in RFC 3339 UTC.
+// the story; description: client, peer, state and queues; finding_id; url:
+// the finding's web page, when `external_url` is set), startsAt
+// (first_seen), endsAt, generatorURL. Times in RFC 3339 UTC.
 std::string AlertmanagerPayload(const std::vector<AlertInput>& alerts,
-                                const std::string& generator_url);
+                                const std::string& generator_url,
+                                const std::string& external_url = "");
+
+// The finding's page on the aggregator's web page (aggregator/web):
+// `external_url` (--external-url, a trailing '/' dropped) + "/finding/" +
+// the id, percent-encoded where it is not [A-Za-z0-9._-]; "" when either
+// is empty.
+std::string FindingPageUrl(absl::string_view external_url,
+                           absl::string_view finding_id);
 
 // The URL to POST to for `base` ("http://am:9093" or ".../api/v2/alerts").
 std::string AlertmanagerAlertsUrl(const std::string& base);

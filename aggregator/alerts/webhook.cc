@@ -29,7 +29,8 @@ absl::StatusOr<DeliveryEvent> ParseDeliveryEvent(absl::string_view name) {
 
 absl::StatusOr<std::string> WebhookBody(DeliveryEvent event,
                                         absl::string_view delivery_id,
-                                        const v1::Finding& finding) {
+                                        const v1::Finding& finding,
+                                        absl::string_view page_url) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   std::string finding_json;
@@ -47,7 +48,14 @@ absl::StatusOr<std::string> WebhookBody(DeliveryEvent event,
       ",\"delivery_id\":",
       nlohmann::json(std::string(delivery_id))
           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-      ",\"finding\":", finding_json, "}");
+      ",\"finding\":", finding_json,
+      page_url.empty()
+          ? std::string()
+          : absl::StrCat(",\"url\":",
+                         nlohmann::json(std::string(page_url))
+                             .dump(-1, ' ', false,
+                                   nlohmann::json::error_handler_t::replace)),
+      "}");
 }
 
 std::string HmacSha256Hex(absl::string_view key, absl::string_view message) {

@@ -22,14 +22,16 @@ absl::StatusOr<DeliveryEvent> ParseDeliveryEvent(absl::string_view name);
 // The header receivers verify: "X-Ghostpeer-Signature: sha256=<hex>".
 inline constexpr absl::string_view kSignatureHeader = "X-Ghostpeer-Signature";
 
-// {"event":"OPENED","delivery_id":"<id>","finding":{...}}. `delivery_id`
+// {"event":"OPENED","delivery_id":"<id>","finding":{...}}, and
+// "url":"<the finding's page>" when `page_url` is set. `delivery_id`
 // is stable across retries so receivers can drop a duplicate (delivery is
 // at least once: a receiver that stored the body but whose answer was lost
 // gets it again). Internal when the finding cannot be printed as JSON.
 // Pure.
 absl::StatusOr<std::string> WebhookBody(DeliveryEvent event,
                                         absl::string_view delivery_id,
-                                        const v1::Finding& finding);
+                                        const v1::Finding& finding,
+                                        absl::string_view page_url = "");
 
 // Lower-case hex of HMAC-SHA256(key, message). Pure.
 std::string HmacSha256Hex(absl::string_view key, absl::string_view message);

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -9,6 +10,86 @@
 #include "httplib.h"
 
 namespace ghostpeer::http {
+namespace {
+
+std::string RegexQuote(absl::string_view path) {
+  std::string quoted;
+  for (char c : path) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '/' ||
+        c == '_' || c == '-') {
+      quoted += c;
+    } else {
+      quoted += '\\';
+      quoted += c;
+    }
+  }
+  return quoted;
+}
+
+HttpRequest ToRequest(const httplib::Request& req) {
+  HttpRequest request;
+  request.method = req.method;
+  request.path = req.path;
+  for (const auto& [name, value] : req.params) {
+    request.params.emplace(name, value);  // keeps the first
+  }
+  for (const auto& [name, value] : req.headers) {
+    request.headers.emplace(absl::AsciiStrToLower(name), value);
+  }
+  return request;
+}
+
+httplib::Server::Handler Adapt(HttpHandler handler) {
+  return [handler = std::move(handler)](const httplib::Request& req,
+                                        httplib::Response& res) {
+    HttpResponse response = handler(ToRequest(req));
+    res.status = response.status;
+    for (const auto& [name, value] : response.headers) {
+      res.set_header(name.c_str(), value);
+    }
+    if (!response.stream) {
+      res.set_content(std::move(response.body), response.content_type.c_str());
+      return;
+    }
+    res.set_chunked_content_provider(
+        response.content_type,
+        [stream = std::move(response.stream)](size_t, httplib::DataSink& sink) {
+          const bool more = stream([&sink](absl::string_view piece) {
+            return sink.is_writable() && sink.write(piece.data(), piece.size());
+          });
+          if (!more) sink.done();
+          return true;
+        });
+  };
+}
+
+}  // namespace
+
+std::string PercentEncode(absl::string_view text, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string encoded;
+  for (unsigned char c : text) {
+    if (absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-' ||
+        (keep_slash && c == '/')) {
+      encoded += static_cast<char>(c);
+    } else {
+      encoded += '%';
+      encoded += kHex[c >> 4];
+      encoded += kHex[c & 0xf];
+    }
+  }
+  return encoded;
+}
+
+std::string HttpRequest::Param(const std::string& name) const {
+  auto it = params.find(name);
+  return it == params.end() ? std::string() : it->second;
+}
+
+std::string HttpRequest::Header(const std::string& lower_case_name) const {
+  auto it = headers.find(lower_case_name);
+  return it == headers.end() ? std::string() : it->second;
+}
 
 absl::StatusOr<std::pair<std::string, int>> ParseListenAddress(
     absl::string_view listen) {
@@ -46,24 +127,30 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
 
+  // httplib matches paths as regular expressions; ours are exact.
   for (auto& [path, handler] : options.routes) {
-    server.Get(path, [handler = std::move(handler)](const httplib::Request& req,
-                                                    httplib::Response& res) {
-      HttpResponse response = handler(HttpRequest{req.method, req.path});
-      res.status = response.status;
-      res.set_content(std::move(response.body), response.content_type.c_str());
-    });
+    server.Get(RegexQuote(path), Adapt(handler));
   }
-  // Anything the table does not list: 404 for an unknown path, 405 for a
-  // known path with a method other than GET/HEAD.
-  auto paths = std::make_shared<std::map<std::string, HttpHandler>>(
+  for (auto& [path, handler] : options.post_routes) {
+    server.Post(RegexQuote(path), Adapt(handler));
+  }
+  if (options.fallback) server.Get(".*", Adapt(options.fallback));
+  // Anything the tables do not list: 404 for an unknown path, 405 for a
+  // known path with a method it does not take.
+  auto gets = std::make_shared<std::map<std::string, HttpHandler>>(
       std::move(options.routes));
+  auto posts = std::make_shared<std::map<std::string, HttpHandler>>(
+      std::move(options.post_routes));
   server.set_error_handler(
-      [paths](const httplib::Request& req, httplib::Response& res) {
-        if (res.status == 404 && paths->count(req.path) > 0 &&
-            req.method != "GET" && req.method != "HEAD") {
+      [gets, posts](const httplib::Request& req, httplib::Response& res) {
+        const bool get = req.method == "GET" || req.method == "HEAD";
+        if (res.status == 404 && gets->count(req.path) > 0 && !get) {
           res.status = 405;
           res.set_header("Allow", "GET, HEAD");
+        } else if (res.status == 404 && posts->count(req.path) > 0 &&
+                   req.method != "POST") {
+          res.status = 405;
+          res.set_header("Allow", "POST");
         }
         if (res.body.empty()) {
           res.set_content(
@@ -120,15 +207,16 @@ std::map<std::string, HttpHandler> StandardRoutes(
     return response;
   };
   routes["/healthz"] = [](const HttpRequest&) {
-    return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+    return HttpResponse::Of(200, "text/plain; charset=utf-8", "ok\n");
   };
   routes["/readyz"] = [ready = std::move(ready)](const HttpRequest&) {
     const absl::Status status = ready ? ready() : absl::OkStatus();
     if (status.ok()) {
-      return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
+      return HttpResponse::Of(200, "text/plain; charset=utf-8", "ready\n");
     }
-    return HttpResponse{503, "text/plain; charset=utf-8",
-                        absl::StrCat("not ready: ", status.message(), "\n")};
+    return HttpResponse::Of(
+        503, "text/plain; charset=utf-8",
+        absl::StrCat("not ready: ", status.message(), "\n"));
   };
   return routes;
 }

@@ -1,6 +1,7 @@
 // A tiny HTTP/1.1 server for /metrics, /healthz and /readyz, shared by the
-// aggregator and the agent. It serves GET routes from a fixed table on its
-// own threads; the HTTP library stays behind this header.
+// aggregator and the agent, which also carries the aggregator's web page
+// (aggregator/web). It serves routes from a fixed table on its own threads;
+// the HTTP library stays behind this header.
 #ifndef GHOSTPEER_COMMON_HTTP_HTTP_SERVER_H_
 #define GHOSTPEER_COMMON_HTTP_HTTP_SERVER_H_
 
@@ -10,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,14 +26,49 @@ namespace ghostpeer::http {
 
 struct HttpRequest {
   std::string method;
+  // Decoded path, without the query string.
   std::string path;
+  // Query parameters (and, for a POSTed form, its fields), decoded; the
+  // first value of a repeated name.
+  std::map<std::string, std::string> params;
+  // Request headers by lower-case name; the first of a repeated name.
+  std::map<std::string, std::string> headers;
+
+  // The parameter or header, or "" when absent.
+  std::string Param(const std::string& name) const;
+  std::string Header(const std::string& lower_case_name) const;
 };
+
+// Writes one piece of a streamed body; false once the client is gone.
+using StreamWriter = std::function<bool(absl::string_view)>;
+// Produces a streamed (chunked) body piece by piece. Called again and again
+// on the request's thread while the client listens and the server runs;
+// each call should write what is ready, waiting at most about a second (so
+// Stop() is not held up), and return false to end the response.
+using StreamBody = std::function<bool(const StreamWriter&)>;
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Extra headers (Set-Cookie, Location, Content-Security-Policy, ...).
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Set: the body is streamed from it instead of `body`.
+  StreamBody stream;
+
+  static HttpResponse Of(int status, std::string content_type,
+                         std::string body) {
+    HttpResponse response;
+    response.status = status;
+    response.content_type = std::move(content_type);
+    response.body = std::move(body);
+    return response;
+  }
 };
+
+// `text` percent-encoded for a URL path or query value: every byte but
+// [A-Za-z0-9._-] (and '/' when `keep_slash`) as %XX. Pure.
+std::string PercentEncode(absl::string_view text, bool keep_slash = false);
 
 // Runs on one of the server's threads, possibly concurrently with itself:
 // must be thread-safe.
@@ -49,6 +86,11 @@ struct HttpServerOptions {
   int threads = 2;
   // GET routes by exact path. Other paths answer 404, other methods 405.
   std::map<std::string, HttpHandler> routes;
+  // POST routes by exact path (forms: their fields land in `params`).
+  std::map<std::string, HttpHandler> post_routes;
+  // Set: answers every GET that `routes` does not list (instead of 404);
+  // it does its own routing and says 404 itself.
+  HttpHandler fallback;
 };
 
 // Serves `options.routes` until Stop() or destruction. Thread-safe.

@@ -31,22 +31,11 @@ using testing::HelloFrom;
 using testing::Recorder;
 using testing::Socket;
 using testing::SocketSpec;
+using testing::Stuck;
 using testing::T;
 using testing::TempDb;
 
 const v1::AddressOwner kServer = Container("10.0.1.6", "gpx-srv.1");
-
-// A socket whose peer stopped answering long ago (a live peer's recent ACK
-// would be evidence against a ghost).
-SocketSpec Stuck(uint32_t queue) {
-  SocketSpec spec;
-  spec.send_queue = queue;
-  spec.last_ack_recv_ms = 600000;
-  spec.last_data_recv_ms = 600000;
-  spec.unacked = 1;
-  spec.backoff = 3;
-  return spec;
-}
 
 class EngineTest : public ::testing::Test {
  protected:

@@ -165,6 +165,18 @@ struct SocketSpec {
   v1::Protocol protocol = v1::PROTOCOL_UNSPECIFIED;
 };
 
+// A socket whose peer stopped answering long ago (a live peer's recent ACK
+// would be evidence against a ghost), `queue` bytes unacknowledged.
+inline SocketSpec Stuck(uint32_t queue) {
+  SocketSpec spec;
+  spec.send_queue = queue;
+  spec.last_ack_recv_ms = 600000;
+  spec.last_data_recv_ms = 600000;
+  spec.unacked = 1;
+  spec.backoff = 3;
+  return spec;
+}
+
 inline v1::SocketRecord Socket(const SocketSpec& spec) {
   v1::SocketRecord socket;
   socket.set_node("node-1");

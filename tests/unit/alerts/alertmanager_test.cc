@@ -42,6 +42,26 @@ TEST(AlertmanagerPayloadTest, OpenAlertHasRoutingLabelsStoryAndTimes) {
   EXPECT_EQ(alert["startsAt"], "2026-11-18T11:06:40.000Z");
   EXPECT_EQ(alert["endsAt"], "2026-11-18T11:10:40.000Z");
   EXPECT_EQ(alert["generatorURL"], "http://gp/findings");
+  EXPECT_FALSE(alert["annotations"].contains("url")) << "no --external-url";
+}
+
+// --external-url: the alert links to the finding's page on the aggregator.
+TEST(AlertmanagerPayloadTest, ExternalUrlLinksTheFindingsPage) {
+  const nlohmann::json json = nlohmann::json::parse(AlertmanagerPayload(
+      {{VanishedFinding(), T0(), {}}}, "", "https://gp.example/"));
+  EXPECT_EQ(json[0]["annotations"]["url"],
+            "https://gp.example/finding/00000000000000aa");
+}
+
+TEST(FindingPageUrlTest, Table) {
+  EXPECT_EQ(FindingPageUrl("http://gp:9470", "ab-1"),
+            "http://gp:9470/finding/ab-1");
+  EXPECT_EQ(FindingPageUrl("http://gp:9470/", "ab"),
+            "http://gp:9470/finding/ab");
+  EXPECT_EQ(FindingPageUrl("http://gp", "a/b?c"),
+            "http://gp/finding/a%2Fb%3Fc");
+  EXPECT_EQ(FindingPageUrl("", "ab"), "");
+  EXPECT_EQ(FindingPageUrl("http://gp", ""), "");
 }
 
 TEST(AlertmanagerPayloadTest, DescriptionNamesTheBackendAndUdp) {

@@ -107,6 +107,64 @@ TEST_F(HttpServerTest, StopIsIdempotentAndRefusesNewConnections) {
   EXPECT_FALSE(after.Get("/healthz"));
 }
 
+// What the web page (aggregator/web) needs: its own routing for the paths
+// the table does not list, query parameters, headers both ways, a POSTed
+// form, and a streamed body.
+TEST(HttpServerRoutingTest, FallbackParamsHeadersFormsAndStreams) {
+  HttpServerOptions options;
+  options.routes["/healthz"] = [](const HttpRequest&) {
+    return HttpResponse::Of(200, "text/plain", "ok\n");
+  };
+  options.fallback = [](const HttpRequest& request) {
+    HttpResponse response =
+        HttpResponse::Of(request.path == "/echo" ? 200 : 404, "text/plain",
+                         request.Param("q") + "|" + request.Header("x-who"));
+    response.headers.push_back({"X-Seen", request.path});
+    return response;
+  };
+  options.post_routes["/form"] = [](const HttpRequest& request) {
+    return HttpResponse::Of(200, "text/plain", request.Param("token"));
+  };
+  options.routes["/stream"] = [](const HttpRequest&) {
+    HttpResponse response = HttpResponse::Of(200, "text/event-stream", "");
+    auto calls = std::make_shared<int>(0);
+    response.stream = [calls](const StreamWriter& write) {
+      ++*calls;
+      return write(absl::StrCat("piece ", *calls, "\n")) && *calls < 3;
+    };
+    return response;
+  };
+  auto server = HttpServer::Start(std::move(options));
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Client client("127.0.0.1", (*server)->port());
+  client.set_read_timeout(5);
+
+  auto echo = client.Get("/echo?q=a%20b&q=second", {{"X-Who", "me"}});
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->status, 200);
+  EXPECT_EQ(echo->body, "a b|me");
+  EXPECT_EQ(echo->get_header_value("X-Seen"), "/echo");
+  auto other = client.Get("/other");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
+  EXPECT_EQ(client.Get("/healthz")->body, "ok\n");
+
+  auto form =
+      client.Post("/form", "token=t%3Dx", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->body, "t=x");
+  auto wrong_method = client.Get("/form");
+  ASSERT_TRUE(wrong_method);
+  EXPECT_EQ(wrong_method->status, 405) << "the fallback had no page for it";
+  auto put = client.Put("/form", "x", "text/plain");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 405);
+
+  auto stream = client.Get("/stream");
+  ASSERT_TRUE(stream);
+  EXPECT_EQ(stream->body, "piece 1\npiece 2\npiece 3\n");
+}
+
 TEST(HttpServerStartTest, TakenPortIsUnavailable) {
   HttpServerOptions first_options;
   auto first = HttpServer::Start(first_options);

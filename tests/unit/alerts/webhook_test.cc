@@ -61,6 +61,16 @@ TEST(WebhookBodyTest, EnvelopeCarriesEventIdAndFindingInDesignNames) {
                   testing::Resolved(finding, testing::T0()));
   ASSERT_TRUE(resolved.ok());
   EXPECT_EQ(nlohmann::json::parse(*resolved)["event"], "RESOLVED");
+  EXPECT_FALSE(json.contains("url")) << "no --external-url";
+}
+
+TEST(WebhookBodyTest, ExternalUrlAddsTheFindingsPage) {
+  absl::StatusOr<std::string> body =
+      WebhookBody(DeliveryEvent::kOpened, "aa-1-OPENED",
+                  testing::VanishedFinding(), "https://gp.example/finding/aa");
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(nlohmann::json::parse(*body)["url"],
+            "https://gp.example/finding/aa");
 }
 
 TEST(WebhookBodyTest, DeterministicSoTheSignatureMatchesTheBytesSent) {
