@@ -230,6 +230,44 @@ TEST(PostgresStoreTest, ServerRestartedMidRunLosesNothingAcknowledged) {
   ASSERT_NE(loaded.Find("10.0.1.7"), nullptr);
 }
 
+// The connection dies half-way through a batch's transaction (a trigger on
+// the seq upsert, the batch's last statement, ends the session itself):
+// the call is Unavailable, the intervals written before it are gone with
+// the transaction, and the next call reconnects and stores the batch.
+TEST(PostgresStoreTest, AConnectionLostMidTransactionLeavesNothingHalfDone) {
+  const std::string uri = NewDatabase();
+  absl::StatusOr<std::unique_ptr<HistoryStore>> store =
+      OpenHistoryStore(uri, T(1));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE(cluster
+                  ->Query(DatabaseOf(uri), R"sql(
+      CREATE FUNCTION die() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_terminate_backend(pg_backend_pid());
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER die BEFORE INSERT ON agent_seqs
+        FOR EACH ROW EXECUTE FUNCTION die();)sql")
+                  .ok());
+  AddressHistory history;
+  const HistoryChanges changes = testing::SomeChanges(&history);
+  const absl::Status lost =
+      (*store)->CommitAddressBatch("node-2", "i", 3, changes, T(40));
+  EXPECT_EQ(lost.code(), absl::StatusCode::kUnavailable) << lost;
+  EXPECT_EQ(*cluster->Query(DatabaseOf(uri), "SELECT count(*) FROM intervals"),
+            "0");
+
+  ASSERT_TRUE(
+      cluster->Query(DatabaseOf(uri), "DROP TRIGGER die ON agent_seqs").ok());
+  ASSERT_TRUE(
+      (*store)->CommitAddressBatch("node-2", "i", 3, changes, T(40)).ok());
+  absl::StatusOr<StoredState> state = (*store)->Load();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->intervals.size(), 2u);
+  ASSERT_EQ(state->seqs.size(), 1u);
+  EXPECT_EQ(state->seqs[0].seq, 3u);
+}
+
 // A node reboot's address burst: 10,000 attaches in one batch, then their
 // 10,000 detaches and a re-attach of each in the next (closes and inserts
 // mixed), all stored. (How long it takes: bench/aggregator/store_bench.)

@@ -91,14 +91,21 @@ TEST(RedactPostgresUriTest, HidesPasswordsAndKeepsTheRest) {
 }
 
 TEST(PostgresStoreTest, ConnectErrorsNameTheStoreWithoutItsPassword) {
-  for (const std::string uri :
-       {"postgresql://gp:s3cret-pw@/gp?host=/nonexistent-dir-gp",
-        "postgresql:///gp?host=/nonexistent-dir-gp&password=s3cret-pw"}) {
+  const std::vector<std::pair<std::string, absl::StatusCode>> cases = {
+      {"postgresql://gp:s3cret-pw@/gp?host=/nonexistent-dir-gp",
+       absl::StatusCode::kUnavailable},
+      {"postgresql:///gp?host=/nonexistent-dir-gp&password=s3cret-pw",
+       absl::StatusCode::kUnavailable},
+      // libpq quotes an unparsable URI whole in its message.
+      {"postgresql://gp:s3cret-pw@[::1/nonexistent-dir-gp",
+       absl::StatusCode::kInvalidArgument},
+  };
+  for (const auto& [uri, code] : cases) {
     absl::StatusOr<std::unique_ptr<HistoryStore>> store =
         OpenHistoryStore(uri, T(1));
-    EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(store.status().code(), code) << store.status();
     const std::string message(store.status().message());
-    EXPECT_THAT(message, HasSubstr("/nonexistent-dir-gp"));
+    EXPECT_THAT(message, HasSubstr("nonexistent-dir-gp"));
     EXPECT_THAT(message, HasSubstr("***"));
     EXPECT_THAT(message, Not(HasSubstr("s3cret")));
   }
