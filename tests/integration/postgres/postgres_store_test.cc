@@ -14,9 +14,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "aggregator/address_history.h"
+#include "aggregator/engine.h"
 #include "aggregator/history_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
 #include "tests/support/postgres_cluster.h"
 #include "tests/unit/aggregator/history_store_contract.h"
 #include "tests/unit/aggregator/test_util.h"
@@ -26,10 +28,12 @@ namespace {
 
 using ::ghostpeer::testing::PostgresCluster;
 using testing::Attach;
+using testing::Batch;
 using testing::Container;
 using testing::Detach;
 using testing::ExpectSample;
 using ::testing::HasSubstr;
+using testing::HelloFrom;
 using testing::HistoryStoreContractTest;
 using ::testing::Not;
 using testing::StoreKind;
@@ -266,6 +270,60 @@ TEST(PostgresStoreTest, AConnectionLostMidTransactionLeavesNothingHalfDone) {
   EXPECT_EQ(state->intervals.size(), 2u);
   ASSERT_EQ(state->seqs.size(), 1u);
   EXPECT_EQ(state->seqs[0].seq, 3u);
+}
+
+// The Engine over PostgreSQL: an agent's address events are acknowledged
+// only once committed; while the server is down the batch is refused and
+// nothing of it is kept, in memory or on the server; the agent's resend
+// after it is back is acknowledged; a new Engine (an aggregator restarted
+// elsewhere) resumes from the stored seq with the history.
+TEST(PostgresStoreTest, EngineAcknowledgesOnlyWhatTheServerCommitted) {
+  const std::string uri = NewDatabase();
+  ::ghostpeer::fakes::FakeClock clock(T(0));
+  EngineOptions options;
+  options.db_path = uri;
+  options.clock = &clock;
+  const v1::AddressOwner a = Container("10.0.1.6", "a.1");
+  const v1::AddressOwner b = Container("10.0.1.7", "b.1");
+  {
+    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    ASSERT_EQ(*(*engine)->Hello(HelloFrom("node-2", "agent")), 0u);
+    clock.Set(T(10));
+    EXPECT_EQ(*(*engine)->IngestAddressEvents("node-2", "agent",
+                                              Batch({Attach(1, T(10), a)})),
+              1u);
+    ASSERT_TRUE(cluster->Stop().ok());
+    clock.Set(T(20));
+    const v1::AddressEventBatch resend =
+        Batch({Detach(2, T(20), a), Attach(3, T(20), b)});
+    absl::StatusOr<uint64_t> refused =
+        (*engine)->IngestAddressEvents("node-2", "agent", resend);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
+        << refused.status();
+    v1::GetAddressHistoryRequest request;
+    request.set_address("10.0.1.7");
+    absl::StatusOr<v1::GetAddressHistoryResponse> history =
+        (*engine)->GetAddressHistory(request);
+    EXPECT_TRUE(!history.ok() || history->intervals_size() == 0)
+        << "a refused batch is not in memory either";
+    ASSERT_TRUE(cluster->Start().ok());
+    EXPECT_EQ(*(*engine)->IngestAddressEvents("node-2", "agent", resend), 3u);
+  }
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_EQ(*(*engine)->Hello(HelloFrom("node-2", "agent")), 3u);
+  v1::GetAddressHistoryRequest request;
+  request.set_address("10.0.1.6");
+  absl::StatusOr<v1::GetAddressHistoryResponse> history =
+      (*engine)->GetAddressHistory(request);
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->intervals_size(), 1);
+  EXPECT_EQ(FromProto(history->intervals(0).until()), T(20));
+  request.set_address("10.0.1.7");
+  history = (*engine)->GetAddressHistory(request);
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(history->intervals_size(), 1);
 }
 
 // A node reboot's address burst: 10,000 attaches in one batch, then their
