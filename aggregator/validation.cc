@@ -403,6 +403,36 @@ absl::Status ValidateAddressHistoryRequest(
   return absl::OkStatus();
 }
 
+namespace {
+
+// Printable ASCII without spaces: all a service name or a label value
+// meant for ghostpeer is made of.
+bool IsPlainWord(absl::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+}  // namespace
+
+absl::Status CheckServiceRemediation(
+    google::protobuf::Map<std::string, std::string>* labels,
+    const ValidationLimits& limits) {
+  if (labels->size() > limits.max_labelled_services_per_snapshot) {
+    return Invalid("snapshot.service_remediation",
+                   absl::StrCat(labels->size(), " services, more than ",
+                                limits.max_labelled_services_per_snapshot));
+  }
+  for (auto it = labels->begin(); it != labels->end();) {
+    const bool plausible =
+        !it->first.empty() && it->first.size() <= limits.max_node_name_length &&
+        IsPlainWord(it->first) && !it->second.empty() &&
+        it->second.size() <= limits.max_remediation_label_length &&
+        IsPlainWord(it->second);
+    it = plausible ? std::next(it) : labels->erase(it);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckFindingId(absl::string_view field, std::string* id) {
   constexpr size_t kFindingIdLength = 16;
   if (id->empty()) return Invalid(field, "missing");
@@ -632,7 +662,7 @@ absl::Status ValidateSocketSnapshot(v1::SocketSnapshot* snapshot,
     absl::Status s = CheckSwarmNode(body->mutable_swarm_nodes(i), now, limits);
     if (!s.ok()) return Prefixed(s, "snapshot.swarm_nodes[", i, "]");
   }
-  return absl::OkStatus();
+  return CheckServiceRemediation(body->mutable_service_remediation(), limits);
 }
 
 }  // namespace ghostpeer::aggregator

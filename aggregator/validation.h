@@ -44,6 +44,10 @@ struct ValidationLimits {
   // Swarm nodes in one manager's view (NodeSnapshot.swarm_nodes); swarm
   // itself is tested to a few thousand.
   size_t max_swarm_nodes_per_snapshot = 10000;
+  // NodeSnapshot.service_remediation: labelled services in one manager's
+  // view, and the length of a label value ("dry-run" is 7 bytes).
+  size_t max_labelled_services_per_snapshot = 10000;
+  size_t max_remediation_label_length = 64;
   // Agents' clocks are their own. An event or snapshot up to this far ahead
   // of the aggregator's clock is clamped to the aggregator's now (ordinary
   // skew); further ahead it is impossible and the message is refused.
@@ -84,6 +88,13 @@ absl::Status ValidateAddressHistoryRequest(
 // `limit`); 0 asks for the server's default, kDefaultListedRemediations.
 inline constexpr uint32_t kMaxListedRemediations = 10000;
 inline constexpr uint32_t kDefaultListedRemediations = 1000;
+
+// NodeSnapshot.service_remediation as ValidateSocketSnapshot checks it:
+// InvalidArgument for more entries than the limit; implausible entries are
+// erased. Exposed for the tests.
+absl::Status CheckServiceRemediation(
+    google::protobuf::Map<std::string, std::string>* labels,
+    const ValidationLimits& limits);
 
 // A finding id as the detector makes them (FindingId): 16 hex digits.
 // Upper case is accepted (people retype ids) and made lower case, as stored.
@@ -143,7 +154,13 @@ absl::Status ValidateAddressEventBatch(v1::AddressEventBatch* batch,
 // empty -> filled), every namespace (addresses, prefix lengths, status),
 // every removed key, every swarm node (bounded, repaired names; times as
 // CheckAgentTime; a state, role or availability this build does not know
-// becomes UNSPECIFIED rather than refusing a newer manager's whole view).
+// becomes UNSPECIFIED rather than refusing a newer manager's whole view),
+// service_remediation at most max_labelled_services_per_snapshot entries
+// (refused beyond), each entry whose service name is empty, longer than a
+// node name or holds a space or control character, or whose label value is
+// empty, longer than max_remediation_label_length or not printable ASCII,
+// dropped: anyone who may create a service chooses its labels, and one odd
+// label must not blind the manager's whole snapshot.
 // InvalidArgument on the first bad field; `snapshot` may
 // then be partly normalised and must be discarded.
 absl::Status ValidateSocketSnapshot(v1::SocketSnapshot* snapshot,

@@ -69,7 +69,7 @@ declare -A seeds=(
   [translation_text_fuzzer]="$testdata/agent/ip_vs_conn.txt $testdata/agent/nf_conntrack.txt"
   [docker_containers_fuzzer]="$(echo $testdata/docker/container{s,_inspect}*.json $testdata/docker/error_*.json)"
   [docker_tasks_fuzzer]="$testdata/docker/tasks.json"
-  [docker_services_fuzzer]="$testdata/docker/services.json"
+  [docker_services_fuzzer]="$testdata/docker/services.json $testdata/docker/services_labelled.json"
   [docker_networks_fuzzer]="$testdata/docker/networks.json $testdata/docker/nodes.json $testdata/docker/nodes_down.json $testdata/docker/info.json"
   [docker_events_fuzzer]="$(echo $testdata/docker/events_*.jsonl)"
   # made from tests/testdata/ingest/ by write_ingest_seeds

@@ -56,6 +56,11 @@ class WithDockerStatus final : public SnapshotSource {
       for (v1::SwarmNode& node : watcher_->SwarmNodes()) {
         *snapshot.add_swarm_nodes() = std::move(node);
       }
+      // And each service's ghostpeer.remediation label, which the
+      // aggregator's policy honours over its own mode.
+      for (auto& [service, label] : watcher_->ServiceRemediation()) {
+        (*snapshot.mutable_service_remediation())[service] = std::move(label);
+      }
     }
     return snapshot;
   }

@@ -1,5 +1,6 @@
 #include "agent/docker/docker_api.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 
@@ -29,6 +30,14 @@ const Json& EmptyArray() {
 // shape it parses instead of a ladder of early returns. Absent and null
 // fields read as zero values (Docker writes null for empty maps and lists);
 // a present field of the wrong type is an error naming its path.
+// A label value short enough and printable enough to be someone's choice
+// among a few words; anything else is dropped rather than carried around.
+bool PlausibleLabelValue(absl::string_view value) {
+  if (value.empty() || value.size() > kMaxRemediationLabelLength) return false;
+  return std::all_of(value.begin(), value.end(),
+                     [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
 class Reader {
  public:
   bool ok() const { return status_.ok(); }
@@ -427,6 +436,10 @@ absl::StatusOr<std::vector<Service>> ParseServiceList(absl::string_view body) {
         service.endpoint_mode =
             r.String(r.Object(spec, "EndpointSpec", spec_at), "Mode",
                      absl::StrCat(spec_at, "EndpointSpec."));
+        const std::string label =
+            r.String(r.Object(spec, "Labels", spec_at), kLabelRemediation,
+                     absl::StrCat(spec_at, "Labels."));
+        if (PlausibleLabelValue(label)) service.remediation_label = label;
         const std::string ep_at = absl::StrCat(at, "Endpoint.");
         const Json& vips =
             r.Array(r.Object(s, "Endpoint", at), "VirtualIPs", ep_at);

@@ -28,6 +28,11 @@ inline constexpr absl::string_view kLabelTaskName =
     "com.docker.swarm.task.name";
 inline constexpr absl::string_view kLabelTaskId = "com.docker.swarm.task.id";
 inline constexpr absl::string_view kLabelNodeId = "com.docker.swarm.node.id";
+// A service's own label choosing ghostpeer's remediation for its clients
+// (issue 11): "auto", "dry-run" or "off".
+inline constexpr char kLabelRemediation[] = "ghostpeer.remediation";
+// Longer label values than this are nobody's choice of "dry-run": dropped.
+inline constexpr size_t kMaxRemediationLabelLength = 64;
 
 using Labels = std::map<std::string, std::string>;
 
@@ -115,6 +120,11 @@ struct Service {
   std::string endpoint_mode;  // Spec.EndpointSpec.Mode: "vip", "dnsrr", ""
   absl::Time created_at = absl::InfinitePast();
   std::vector<VirtualIp> virtual_ips;  // Endpoint.VirtualIPs
+  // Spec.Labels["ghostpeer.remediation"] as written, when present and
+  // plausible: non-empty, at most kMaxRemediationLabelLength bytes of
+  // printable ASCII (whoever may create a service chooses it; what it
+  // means is the aggregator's to judge). Empty otherwise.
+  std::string remediation_label;
 };
 
 // One element of GET /networks.

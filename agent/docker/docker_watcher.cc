@@ -98,14 +98,23 @@ bool DockerWatcher::IsSwarmManager() const {
   return swarm_manager_;
 }
 
+bool DockerWatcher::SwarmViewFreshLocked(absl::Time now) const {
+  return swarm_manager_ &&
+         now - swarm_nodes_at_ <= 3 * options_.swarm_poll_interval;
+}
+
 std::vector<v1::SwarmNode> DockerWatcher::SwarmNodes() const {
   const absl::Time now = options_.clock->Now();
   absl::MutexLock lock(&mu_);
-  if (!swarm_manager_ ||
-      now - swarm_nodes_at_ > 3 * options_.swarm_poll_interval) {
-    return {};
-  }
+  if (!SwarmViewFreshLocked(now)) return {};
   return swarm_nodes_;
+}
+
+std::map<std::string, std::string> DockerWatcher::ServiceRemediation() const {
+  const absl::Time now = options_.clock->Now();
+  absl::MutexLock lock(&mu_);
+  if (!SwarmViewFreshLocked(now)) return {};
+  return service_remediation_;
 }
 
 DockerWatcherStats DockerWatcher::Stats() const {
@@ -359,7 +368,10 @@ absl::Status DockerWatcher::PollSwarm() {
   {
     absl::MutexLock lock(&mu_);
     swarm_manager_ = manager;
-    if (!manager) swarm_nodes_.clear();
+    if (!manager) {
+      swarm_nodes_.clear();
+      service_remediation_.clear();
+    }
   }
   // Workers cannot see the cluster; what they knew as managers stays (it
   // is not evidence of anything ending), and another manager reports on.
@@ -386,6 +398,19 @@ absl::Status DockerWatcher::PollSwarm() {
   for (const Node& node : view.nodes) {
     swarm_nodes.push_back(ToSwarmNode(node, now));
   }
+  std::map<std::string, std::string> service_remediation;
+  for (const Service& service : view.services) {
+    if (service.remediation_label.empty()) continue;
+    // Swarm service names are at most 63 characters; anything else here
+    // is not a name an aggregator could match a socket's service to.
+    if (service.name.empty() || service.name.size() > kMaxServiceNameLength ||
+        !std::all_of(service.name.begin(), service.name.end(),
+                     [](char c) { return c > 0x20 && c < 0x7f; })) {
+      continue;
+    }
+    if (service_remediation.size() >= kMaxLabelledServices) break;
+    service_remediation[service.name] = service.remediation_label;
+  }
   std::vector<v1::AddressEvent> events;
   {
     absl::MutexLock lock(&mu_);
@@ -397,6 +422,7 @@ absl::Status DockerWatcher::PollSwarm() {
       swarm_inventory_sent_ = true;
     }
     swarm_nodes_ = std::move(swarm_nodes);
+    service_remediation_ = std::move(service_remediation);
     swarm_nodes_at_ = now;
   }
   Emit(std::move(events));

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,11 @@
 #include "ghostpeer/v1/model.pb.h"
 
 namespace ghostpeer::agent::docker {
+
+// Bounds on NodeSnapshot.service_remediation: swarm service names are at
+// most 63 characters, and no swarm runs this many services with the label.
+inline constexpr size_t kMaxServiceNameLength = 255;
+inline constexpr size_t kMaxLabelledServices = 10000;
 
 struct DockerWatcherOptions {
   // The node name written into the owners of this node's containers.
@@ -126,11 +132,24 @@ class DockerWatcher final : public ContainerResolver {
   // managers after they stopped answering.
   std::vector<v1::SwarmNode> SwarmNodes() const;
 
+  // Each service's ghostpeer.remediation label (Service::remediation_label,
+  // already bounded) by service name, as of the last successful poll, for
+  // NodeSnapshot.service_remediation; services without one are absent.
+  // Empty on a worker and once the view is stale, as SwarmNodes(): the
+  // aggregator then falls back to its own mode rather than obeying labels
+  // that may have changed. At most kMaxLabelledServices entries.
+  std::map<std::string, std::string> ServiceRemediation() const;
+
   DockerWatcherStats Stats() const;
 
  private:
   DockerWatcher(std::unique_ptr<DockerTransport> transport,
                 DockerWatcherOptions options);
+
+  // Whether this node is a manager whose last successful swarm poll is at
+  // most three poll intervals old: what the managers' view may be reported.
+  bool SwarmViewFreshLocked(absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void RunEvents();
   void RunSwarm();
@@ -175,6 +194,7 @@ class DockerWatcher final : public ContainerResolver {
   bool swarm_manager_ ABSL_GUARDED_BY(mu_) = false;
   bool network_list_failing_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<v1::SwarmNode> swarm_nodes_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> service_remediation_ ABSL_GUARDED_BY(mu_);
   absl::Time swarm_nodes_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   DockerWatcherStats stats_ ABSL_GUARDED_BY(mu_);
 };

@@ -69,6 +69,9 @@ bool LooksLikeArray(absl::string_view body) {
     for (const VirtualIp& vip : service.virtual_ips) {
       FUZZ_CHECK(vip.address.find('/') == std::string::npos);
     }
+    // Whatever the body, a label that survives is short printable ASCII.
+    FUZZ_CHECK(service.remediation_label.size() <= kMaxRemediationLabelLength);
+    for (char c : service.remediation_label) FUZZ_CHECK(c > 0x20 && c < 0x7f);
   }
 }
 

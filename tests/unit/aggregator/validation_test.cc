@@ -1,6 +1,7 @@
 #include "aggregator/validation.h"
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -170,6 +171,26 @@ v1::SocketSnapshot GoodSnapshot() {
 
 v1::SocketRecord* First(v1::SocketSnapshot* s) {
   return s->mutable_snapshot()->mutable_sockets(0);
+}
+
+TEST(ValidateRemediationRequestsTest, FindingIdsNodesAndLimits) {
+  v1::RemediateRequest remediate;
+  remediate.set_finding_id("0123456789ABCDEF");
+  ASSERT_TRUE(ValidateRemediateRequest(&remediate).ok());
+  EXPECT_EQ(remediate.finding_id(), "0123456789abcdef");
+  for (const std::string bad :
+       {"", "f-1", "0123456789abcdef0", " 0123456789abcde"}) {
+    remediate.set_finding_id(bad);
+    EXPECT_TRUE(absl::IsInvalidArgument(ValidateRemediateRequest(&remediate)))
+        << bad;
+  }
+  v1::ListRemediationsRequest list;
+  EXPECT_TRUE(ValidateListRemediationsRequest(&list).ok());
+  list.set_limit(kMaxListedRemediations);
+  list.set_node("node-1");
+  EXPECT_TRUE(ValidateListRemediationsRequest(&list).ok());
+  list.set_limit(kMaxListedRemediations + 1);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateListRemediationsRequest(&list)));
 }
 
 TEST(ValidateSocketSnapshotTest, Table) {
@@ -349,6 +370,38 @@ TEST(ValidateSocketSnapshotTest, Table) {
       EXPECT_THAT(std::string(status.message()), HasSubstr(c.error)) << c.name;
     }
   }
+}
+
+// A manager's services' ghostpeer.remediation labels: whoever may create a
+// service writes them, so odd ones are dropped, never the snapshot.
+TEST(ValidateSocketSnapshotTest, KeepsPlausibleServiceRemediationLabels) {
+  v1::SocketSnapshot snapshot = GoodSnapshot();
+  auto& labels = *snapshot.mutable_snapshot()->mutable_service_remediation();
+  labels["orders"] = "auto";
+  labels["billing"] = "dry-run";
+  labels["shouty"] = "OFF";  // kept raw: the policy judges the value
+  labels[""] = "auto";
+  labels["with space"] = "auto";
+  labels[std::string(300, 's')] = "auto";
+  labels["escape"] = "off\x1b[2J";
+  labels["long"] = std::string(65, 'a');
+  labels["empty"] = "";
+  labels["utf8"] = "d\xc3\xa9sactiv\xc3\xa9";
+  ASSERT_TRUE(
+      ValidateSocketSnapshot(&snapshot, "node-1", kNow, ValidationLimits())
+          .ok());
+  std::map<std::string, std::string> kept(labels.begin(), labels.end());
+  EXPECT_EQ(kept, (std::map<std::string, std::string>{{"billing", "dry-run"},
+                                                      {"orders", "auto"},
+                                                      {"shouty", "OFF"}}));
+
+  ValidationLimits small;
+  small.max_labelled_services_per_snapshot = 2;
+  absl::Status refused =
+      ValidateSocketSnapshot(&snapshot, "node-1", kNow, small);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  EXPECT_THAT(refused.message(),
+              ::testing::HasSubstr("snapshot.service_remediation"));
 }
 
 TEST(ValidateSocketSnapshotTest, NormalisesAddressesAndFillsNode) {

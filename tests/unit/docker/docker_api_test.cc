@@ -3,6 +3,7 @@
 #include "agent/docker/docker_api.h"
 
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -206,6 +207,29 @@ TEST(ParseServiceListTest, CapturedServicesVipAndDnsrr) {
       EXPECT_THAT(s.virtual_ips, IsEmpty());
     }
   }
+}
+
+// services.json with labels added (as `docker service create --label
+// ghostpeer.remediation=...` writes them), and some no person would choose.
+TEST(ParseServiceListTest, RemediationLabelIsReadAndBounded) {
+  auto services = ParseServiceList(Testdata("services_labelled.json"));
+  ASSERT_TRUE(services.ok()) << services.status();
+  std::map<std::string, std::string> labels;
+  for (const Service& s : *services) labels[s.name] = s.remediation_label;
+  EXPECT_EQ(labels, (std::map<std::string, std::string>{
+                        {"gp-test-capvip", "auto"},
+                        {"gp-test-capsvc", "dry-run"},
+                        // Raw: the aggregator judges what it means.
+                        {"gp-test-shouty", "OFF"},
+                        // Dropped: a control character, too long, empty.
+                        {"gp-test-escape", ""},
+                        {"gp-test-long", ""},
+                        {"gp-test-empty", ""},
+                    }));
+  // Unlabelled services have none.
+  auto plain = ParseServiceList(Testdata("services.json"));
+  ASSERT_TRUE(plain.ok());
+  for (const Service& s : *plain) EXPECT_EQ(s.remediation_label, "") << s.name;
 }
 
 TEST(ParseNetworkListTest, Captured) {
@@ -445,6 +469,12 @@ TEST(ParseServiceListTest, Malformed) {
            false, "VirtualIPs[0]"},
           {"global mode", R"([{"ID":"s","Spec":{"Mode":{"Global":{}}}}])", true,
            ""},
+          {"labels not object", R"([{"ID":"s","Spec":{"Labels":[]}}])", false,
+           "services[0].Spec.Labels"},
+          {"label not string",
+           R"([{"ID":"s","Spec":{"Labels":{"ghostpeer.remediation":1}}}])",
+           false, "Labels.ghostpeer.remediation"},
+          {"null labels", R"([{"ID":"s","Spec":{"Labels":null}}])", true, ""},
       });
 }
 

@@ -3,6 +3,7 @@
 #include "agent/docker/docker_watcher.h"
 
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -356,15 +357,20 @@ TEST_F(DockerWatcherTest, AbsentDaemonIsReportedAndJoinedLater) {
               ::testing::ElementsAre("ATTACH c1 10.0.0.2@+0s"));
 }
 
-TEST_F(DockerWatcherTest, ManagerPollsTasksAndKnowsVips) {
-  configure_ = [](FakeDockerTransport& fake) {
+// A swarm manager's dockerd: captured answers, `services` for /services.
+std::function<void(FakeDockerTransport&)> ServeManager(std::string services) {
+  return [services](FakeDockerTransport& fake) {
     fake.Set("/containers/json?all=1", 200, "[]");
     fake.Set("/info", 200, Testdata("info.json"));
     fake.Set("/tasks", 200, Testdata("tasks.json"));
-    fake.Set("/services", 200, Testdata("services.json"));
+    fake.Set("/services", 200, Testdata(services));
     fake.Set("/networks", 200, Testdata("networks.json"));
     fake.Set("/nodes", 200, Testdata("nodes.json"));
   };
+}
+
+TEST_F(DockerWatcherTest, ManagerPollsTasksAndKnowsVips) {
+  configure_ = ServeManager("services.json");
   StartWatcher(absl::Milliseconds(10));
   // Captured: two running tasks, one shut down (ATTACH+DETACH), one VIP,
   // then the inventory of the first view: the two running tasks and the VIP.
@@ -401,6 +407,20 @@ TEST_F(DockerWatcherTest, ManagerPollsTasksAndKnowsVips) {
   EXPECT_EQ(collector_.All().size(), 6u);
 }
 
+TEST_F(DockerWatcherTest, ManagerReportsServicesRemediationLabels) {
+  configure_ = ServeManager("services_labelled.json");
+  StartWatcher(absl::Milliseconds(10));
+  absl::Time deadline = absl::Now() + kWait;
+  while (watcher_->ServiceRemediation().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  // Raw values, for the aggregator to judge; implausible ones never leave.
+  EXPECT_EQ(watcher_->ServiceRemediation(),
+            (std::map<std::string, std::string>{{"gp-test-capvip", "auto"},
+                                                {"gp-test-capsvc", "dry-run"},
+                                                {"gp-test-shouty", "OFF"}}));
+}
+
 TEST_F(DockerWatcherTest, WorkerDoesNotPollTasks) {
   configure_ = [](FakeDockerTransport& fake) {
     fake.Set("/containers/json?all=1", 200, "[]");
@@ -419,6 +439,7 @@ TEST_F(DockerWatcherTest, WorkerDoesNotPollTasks) {
   EXPECT_EQ(watcher_->Stats().swarm_poll_failures, 0u);
   EXPECT_THAT(collector_.All(), IsEmpty());
   EXPECT_THAT(watcher_->ServiceVips(), IsEmpty());
+  EXPECT_THAT(watcher_->ServiceRemediation(), IsEmpty());
 }
 
 TEST(DockerWatcherCreateTest, RejectsBadOptions) {
