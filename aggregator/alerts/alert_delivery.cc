@@ -205,7 +205,14 @@ void Dispatcher::Stop() {
 }
 
 void Dispatcher::Notify(const v1::FindingEvent& event) {
-  if (event.type() != v1::OPENED && event.type() != v1::CLOSED) return;
+  // An update matters here only when it may say what was done about the
+  // finding; Persist keeps one notification per distinct text.
+  const bool remediation_update =
+      event.type() == v1::UPDATED && !event.finding().remediation().empty();
+  if (event.type() != v1::OPENED && event.type() != v1::CLOSED &&
+      !remediation_update) {
+    return;
+  }
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   queue_.push_back(event);
@@ -238,6 +245,11 @@ absl::Status Dispatcher::Reconcile(const std::vector<v1::Finding>& findings) {
             store_->Enqueue(sink, DeliveryEvent::kOpened, finding, now);
         note(inserted.status());
         added += inserted.ok() && *inserted;
+        // A remediation decided while a notification was lost (or before
+        // a restart) is told now, once.
+        absl::StatusOr<bool> remediated = EnqueueRemediated(sink, finding, now);
+        note(remediated.status());
+        added += remediated.ok() && *remediated;
       } else if (finding.status() == v1::RESOLVED) {
         // A sink is told of a resolution only if it was told of the
         // opening: a first start does not page about last week.
@@ -260,6 +272,21 @@ absl::Status Dispatcher::Reconcile(const std::vector<v1::Finding>& findings) {
   return first_error;
 }
 
+absl::StatusOr<bool> Dispatcher::EnqueueRemediated(const std::string& sink,
+                                                   const v1::Finding& finding,
+                                                   absl::Time now) {
+  const std::string change = RemediationChange(finding);
+  if (change.empty() || finding.status() != v1::OPEN) return false;
+  // Only a sink told of the opening hears what was done about it; a
+  // resolved finding's RESOLVED carries its remediation instead.
+  GHOSTPEER_ASSIGN_OR_RETURN(
+      bool opened, store_->Known(sink, finding.id(), EpisodeOf(finding),
+                                 DeliveryEvent::kOpened));
+  if (!opened) return false;
+  return store_->Enqueue(sink, DeliveryEvent::kRemediated, finding, now,
+                         change);
+}
+
 void Dispatcher::Persist(const v1::FindingEvent& event) {
   const absl::Time now = options_.clock->Now();
   const v1::Finding& finding = event.finding();
@@ -269,6 +296,9 @@ void Dispatcher::Persist(const v1::FindingEvent& event) {
     if (event.type() == v1::OPENED) {
       status =
           store_->Enqueue(sink, DeliveryEvent::kOpened, finding, now).status();
+      if (status.ok()) status = EnqueueRemediated(sink, finding, now).status();
+    } else if (event.type() == v1::UPDATED) {
+      status = EnqueueRemediated(sink, finding, now).status();
     } else {
       // The intake is FIFO: an OPENED of this episode, if any, is already
       // persisted, so the same rule as Reconcile applies.

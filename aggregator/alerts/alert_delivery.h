@@ -3,11 +3,13 @@
 // Flow: the Engine's listener hands each FindingEvent to
 // Dispatcher::Notify(), which only queues it in memory. An intake thread
 // turns OPENED/CLOSED into persisted deliveries (DeliveryStore), one per
-// sink; one worker thread per sink sends what is due, retrying failures
-// with backoff. Reconcile() (at start and every refresh interval) enqueues
-// whatever the Engine knows and the store does not — events lost in a crash
-// between the Engine's write and ours — so nothing is lost and, with the
-// store's once-only rows, nothing is repeated across restarts.
+// sink, and a Finding.remediation not told before (on an OPENED or UPDATED
+// event, or found by Reconcile) into a REMEDIATED one; one worker thread per
+// sink sends what is due, retrying failures with backoff. Reconcile() (at start
+// and every refresh interval) enqueues whatever the Engine knows and the store
+// does not — events lost in a crash between the Engine's write and ours — so
+// nothing is lost and, with the store's once-only rows, nothing is repeated
+// across restarts.
 #ifndef GHOSTPEER_AGGREGATOR_ALERTS_ALERT_DELIVERY_H_
 #define GHOSTPEER_AGGREGATOR_ALERTS_ALERT_DELIVERY_H_
 
@@ -174,6 +176,12 @@ class Dispatcher {
   void IntakeLoop();
   void WorkerLoop(Worker* worker);
   void Persist(const v1::FindingEvent& event);
+  // Enqueues a kRemediated delivery of the open `finding` for `sink` when
+  // it says what was done, the sink was told of its opening, and this text
+  // was not told before (true when a row was added).
+  absl::StatusOr<bool> EnqueueRemediated(const std::string& sink,
+                                         const v1::Finding& finding,
+                                         absl::Time now);
   void Attempt(Worker* worker, const Delivery& delivery);
   void RefreshSink(Worker* worker);
   void WakeWorkers();

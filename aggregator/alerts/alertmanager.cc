@@ -113,6 +113,9 @@ std::string AlertmanagerPayload(const std::vector<AlertInput>& alerts,
           {"finding_id", finding.id()}}},
         {"endsAt", Rfc3339(alert.ends_at)},
     };
+    if (!finding.remediation().empty()) {
+      item["annotations"]["remediation"] = finding.remediation();
+    }
     if (finding.has_first_seen()) {
       item["startsAt"] = Rfc3339(FromProto(finding.first_seen()));
     }

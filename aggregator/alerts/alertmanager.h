@@ -35,7 +35,8 @@ struct AlertInput {
 
 // The JSON array Alertmanager's v2 API takes: labels, annotations (summary:
 // the story; description: client, peer, state and queues; finding_id; url:
-// the finding's web page, when `external_url` is set), startsAt
+// the finding's web page, when `external_url` is set; remediation: what
+// ghostpeer did about it, when it did something), startsAt
 // (first_seen), endsAt, generatorURL. Times in RFC 3339 UTC.
 std::string AlertmanagerPayload(const std::vector<AlertInput>& alerts,
                                 const std::string& generator_url,

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/time_util.h"
 
 namespace ghostpeer::aggregator::alerts {
@@ -86,7 +87,18 @@ std::string DeliveryStorePath(const std::string& engine_db_path) {
 
 std::string DeliveryId(const Delivery& delivery) {
   return absl::StrCat(delivery.finding_id, "-", delivery.episode, "-",
-                      DeliveryEventName(delivery.event));
+                      DeliveryEventName(delivery.event),
+                      delivery.change.empty() ? "" : "-", delivery.change);
+}
+
+std::string RemediationChange(const v1::Finding& finding) {
+  if (finding.remediation().empty()) return "";
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a 64 offset basis
+  for (unsigned char c : finding.remediation()) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return absl::StrFormat("%016x", hash);
 }
 
 absl::StatusOr<std::unique_ptr<DeliveryStore>> DeliveryStore::Open(
@@ -219,7 +231,8 @@ absl::Status DeliveryStore::Exec(const char* sql) {
 absl::StatusOr<bool> DeliveryStore::Enqueue(const std::string& sink,
                                             DeliveryEvent event,
                                             const v1::Finding& finding,
-                                            absl::Time now) {
+                                            absl::Time now,
+                                            const std::string& change) {
   std::string blob;
   if (!finding.SerializeToString(&blob)) {
     return absl::InternalError(
@@ -234,7 +247,11 @@ absl::StatusOr<bool> DeliveryStore::Enqueue(const std::string& sink,
   stmt.Bind(1, sink);
   stmt.Bind(2, finding.id());
   stmt.Bind(3, EpisodeOf(finding));
-  stmt.Bind(4, std::string(DeliveryEventName(event)));
+  // The event column holds "EVENT" or "EVENT:change": the UNIQUE key then
+  // admits one row per change, and rows of older builds read as before.
+  stmt.Bind(4, change.empty()
+                   ? std::string(DeliveryEventName(event))
+                   : absl::StrCat(DeliveryEventName(event), ":", change));
   stmt.BindBlob(5, blob);
   stmt.Bind(6, Micros(now));
   stmt.Bind(7, Micros(now));
@@ -284,7 +301,11 @@ absl::StatusOr<std::vector<Delivery>> DeliveryStore::Due(
     d.sink = sink;
     d.finding_id = stmt.Text(1);
     d.episode = stmt.Int(2);
-    absl::StatusOr<DeliveryEvent> event = ParseDeliveryEvent(stmt.Text(3));
+    const std::string event_key = stmt.Text(3);
+    const size_t colon = event_key.find(':');
+    absl::StatusOr<DeliveryEvent> event =
+        ParseDeliveryEvent(absl::string_view(event_key).substr(0, colon));
+    if (colon != std::string::npos) d.change = event_key.substr(colon + 1);
     if (!event.ok() || !d.finding.ParseFromString(stmt.Text(4))) {
       return absl::DataLossError(absl::StrCat(
           "delivery store ", path_, ": row ", d.id, " is unreadable"));

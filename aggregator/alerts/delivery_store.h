@@ -36,14 +36,23 @@ struct Delivery {
   std::string finding_id;
   int64_t episode = 0;
   DeliveryEvent event = DeliveryEvent::kOpened;
+  // Tells deliveries of one event apart within an episode: for
+  // kRemediated, RemediationChange() of the finding; empty otherwise.
+  std::string change;
   v1::Finding finding;  // as it was at the event
   int attempts = 0;     // failed attempts so far
   absl::Time created;
   absl::Time next_attempt;
 };
 
-// "<finding id>-<episode>-<event>": the same for every retry.
+// "<finding id>-<episode>-<event>", and "-<change>" when it has one: the
+// same for every retry.
 std::string DeliveryId(const Delivery& delivery);
+
+// What tells one remediation notification of a finding from the next: 16
+// hex digits of a stable hash (FNV-1a 64) of Finding.remediation, the same
+// across restarts and builds. "" when the finding says nothing was done.
+std::string RemediationChange(const v1::Finding& finding);
 
 // Where the delivery state of the Engine database `engine_db_path` lives:
 // "<engine_db_path>-alerts" (":memory:" stays in memory).
@@ -70,8 +79,11 @@ class DeliveryStore {
   // Records a notification to deliver, due now. Returns false (and changes
   // nothing) when this (sink, finding, episode, event) is already known,
   // whatever its state: that is what makes delivery once-only.
+  // `change` (Delivery::change) makes several notifications of one event
+  // per episode possible, once each.
   absl::StatusOr<bool> Enqueue(const std::string& sink, DeliveryEvent event,
-                               const v1::Finding& finding, absl::Time now);
+                               const v1::Finding& finding, absl::Time now,
+                               const std::string& change = "");
 
   // Whether (sink, finding id, episode, event) is known, in any state.
   absl::StatusOr<bool> Known(const std::string& sink,

@@ -17,12 +17,21 @@
 namespace ghostpeer::aggregator::alerts {
 
 absl::string_view DeliveryEventName(DeliveryEvent event) {
-  return event == DeliveryEvent::kOpened ? "OPENED" : "RESOLVED";
+  switch (event) {
+    case DeliveryEvent::kOpened:
+      return "OPENED";
+    case DeliveryEvent::kResolved:
+      return "RESOLVED";
+    case DeliveryEvent::kRemediated:
+      return "REMEDIATED";
+  }
+  return "?";
 }
 
 absl::StatusOr<DeliveryEvent> ParseDeliveryEvent(absl::string_view name) {
   if (name == "OPENED") return DeliveryEvent::kOpened;
   if (name == "RESOLVED") return DeliveryEvent::kResolved;
+  if (name == "REMEDIATED") return DeliveryEvent::kRemediated;
   return absl::InvalidArgumentError(
       absl::StrCat("unknown delivery event '", name, "'"));
 }

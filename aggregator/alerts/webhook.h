@@ -12,9 +12,12 @@
 namespace ghostpeer::aggregator::alerts {
 
 // What happened to a finding, as webhooks and the delivery state name it.
-enum class DeliveryEvent { kOpened, kResolved };
+// kRemediated: ghostpeer decided (or learnt the outcome of) a remediation
+// of the open finding; Finding.remediation says what was done. Sent once
+// per distinct Finding.remediation text within an episode.
+enum class DeliveryEvent { kOpened, kResolved, kRemediated };
 
-// "OPENED", "RESOLVED".
+// "OPENED", "RESOLVED", "REMEDIATED".
 absl::string_view DeliveryEventName(DeliveryEvent event);
 // Inverse of DeliveryEventName; InvalidArgument otherwise.
 absl::StatusOr<DeliveryEvent> ParseDeliveryEvent(absl::string_view name);

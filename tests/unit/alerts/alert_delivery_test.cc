@@ -254,6 +254,68 @@ TEST_F(DispatcherTest, UpdatedEventsAreNotNotifications) {
             "00000000000000cc");
 }
 
+// What was done about a finding reaches the receiver once per change: a
+// dry-run "would destroy", then the agent's "destroyed", not the same text
+// twice, not for a finding the receiver never heard of, and not again after
+// a restart.
+TEST_F(DispatcherTest, RemediationChangesAreToldOncePerChange) {
+  v1::Finding finding = VanishedFinding();
+  v1::Finding would = finding;
+  would.set_remediation("would destroy (dry-run)");
+  v1::Finding done = finding;
+  done.set_remediation(
+      "destroyed the socket at 11:07:02 UTC (policy, auto); the client saw "
+      "the error");
+  v1::Finding stranger = VanishedFinding("00000000000000bb");
+  stranger.set_remediation("would destroy (dry-run)");
+  {
+    FakePoster poster;
+    auto dispatcher = NewDispatcher(&poster, {});
+    ASSERT_TRUE(dispatcher->Start().ok());
+    dispatcher->Notify(Event(v1::OPENED, finding));
+    dispatcher->Notify(Event(v1::UPDATED, finding));  // nothing done yet
+    dispatcher->Notify(Event(v1::UPDATED, would));
+    dispatcher->Notify(Event(v1::UPDATED, would));  // the same text again
+    dispatcher->Notify(Event(v1::UPDATED, stranger));
+    dispatcher->Notify(Event(v1::UPDATED, done));
+    ASSERT_TRUE(poster.WaitFor(3));
+    absl::SleepFor(absl::Milliseconds(300));  // room for a wrong fourth
+    dispatcher->Stop();
+    const auto requests = poster.requests();
+    ASSERT_EQ(requests.size(), 3u);
+    EXPECT_EQ(requests[0].Header("X-Ghostpeer-Event"), "OPENED");
+    EXPECT_EQ(requests[1].Header("X-Ghostpeer-Event"), "REMEDIATED");
+    EXPECT_EQ(requests[2].Header("X-Ghostpeer-Event"), "REMEDIATED");
+    const nlohmann::json second = nlohmann::json::parse(requests[1].body);
+    const nlohmann::json third = nlohmann::json::parse(requests[2].body);
+    EXPECT_EQ(second["finding"]["remediation"], would.remediation());
+    EXPECT_EQ(third["finding"]["remediation"], done.remediation());
+    EXPECT_NE(second["delivery_id"], third["delivery_id"]);
+  }
+  // Restarted: the Engine lists the finding with its last remediation
+  // (told already) and nothing is repeated; a newer text found only by
+  // reconciling is told.
+  {
+    FakePoster poster;
+    auto dispatcher = NewDispatcher(&poster, {done});
+    ASSERT_TRUE(dispatcher->Start().ok());
+    absl::SleepFor(absl::Milliseconds(300));
+    dispatcher->Stop();
+    EXPECT_TRUE(poster.requests().empty());
+  }
+  v1::Finding failed = finding;
+  failed.set_remediation("the agent failed: errno 1");
+  FakePoster poster;
+  auto dispatcher = NewDispatcher(&poster, {failed});
+  ASSERT_TRUE(dispatcher->Start().ok());
+  ASSERT_TRUE(poster.WaitFor(1));
+  absl::SleepFor(absl::Milliseconds(300));
+  dispatcher->Stop();
+  const auto requests = poster.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].Header("X-Ghostpeer-Event"), "REMEDIATED");
+}
+
 TEST_F(DispatcherTest, OpenedThenResolvedInOrder) {
   FakePoster poster;
   auto dispatcher = NewDispatcher(&poster, {});

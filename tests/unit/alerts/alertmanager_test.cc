@@ -93,6 +93,17 @@ TEST(AlertmanagerPayloadTest, SummaryIsTheEnginesStoryOnOneLine) {
   EXPECT_EQ(json[0]["annotations"]["summary"], "the engine's own?story");
 }
 
+TEST(AlertmanagerPayloadTest, RemediationAnnotationOnlyWhenSomethingWasDone) {
+  v1::Finding finding = VanishedFinding();
+  nlohmann::json json = nlohmann::json::parse(
+      AlertmanagerPayload({{finding, T0() + absl::Minutes(4), {}}}, ""));
+  EXPECT_FALSE(json[0]["annotations"].contains("remediation")) << json;
+  finding.set_remediation("would destroy (dry-run)");
+  json = nlohmann::json::parse(
+      AlertmanagerPayload({{finding, T0() + absl::Minutes(4), {}}}, ""));
+  EXPECT_EQ(json[0]["annotations"]["remediation"], "would destroy (dry-run)");
+}
+
 TEST(AlertmanagerPayloadTest, ResolvedAndOverriddenLabelSets) {
   const v1::Finding resolved =
       Resolved(VanishedFinding(), T0() + absl::Seconds(30));

@@ -67,6 +67,34 @@ TEST_F(DeliveryStoreTest, EachSinkFindingEpisodeEventIsEnqueuedOnce) {
       *store_->Known("a", f.id(), EpisodeOf(f), DeliveryEvent::kResolved));
 }
 
+TEST_F(DeliveryStoreTest, OneRemediatedPerChangeWithItsOwnDeliveryId) {
+  v1::Finding f = VanishedFinding();
+  f.set_remediation("would destroy (dry-run)");
+  const std::string first = RemediationChange(f);
+  EXPECT_EQ(first.size(), 16u);
+  EXPECT_TRUE(
+      *store_->Enqueue("a", DeliveryEvent::kRemediated, f, T0(), first));
+  EXPECT_FALSE(
+      *store_->Enqueue("a", DeliveryEvent::kRemediated, f, T0(), first));
+  f.set_remediation("destroyed the socket at 11:07:02 UTC");
+  const std::string second = RemediationChange(f);
+  EXPECT_NE(second, first);
+  EXPECT_TRUE(
+      *store_->Enqueue("a", DeliveryEvent::kRemediated, f, T0(), second));
+  auto due = store_->Due("a", T0(), 10);
+  ASSERT_TRUE(due.ok()) << due.status();
+  ASSERT_EQ(due->size(), 1u);  // the second waits behind the first
+  EXPECT_EQ((*due)[0].event, DeliveryEvent::kRemediated);
+  EXPECT_EQ((*due)[0].change, first);
+  EXPECT_EQ(DeliveryId((*due)[0]),
+            absl::StrCat(f.id(), "-", EpisodeOf(f), "-REMEDIATED-", first));
+  // Stable across builds and restarts: a fixed text, a fixed tag.
+  v1::Finding fixed;
+  fixed.set_remediation("a");
+  EXPECT_EQ(RemediationChange(fixed), "af63dc4c8601ec8c");
+  EXPECT_EQ(RemediationChange(v1::Finding()), "");
+}
+
 TEST_F(DeliveryStoreTest, ResolvedWaitsForItsOpenedAndRoundTripsTheFinding) {
   const v1::Finding f = VanishedFinding();
   ASSERT_TRUE(store_->Enqueue("a", DeliveryEvent::kOpened, f, T0()).ok());

@@ -79,8 +79,26 @@ TEST(WebhookBodyTest, DeterministicSoTheSignatureMatchesTheBytesSent) {
             *WebhookBody(DeliveryEvent::kOpened, "x", finding));
 }
 
+TEST(WebhookBodyTest, SaysWhatWasDoneOnlyWhenSomethingWas) {
+  v1::Finding finding = testing::VanishedFinding();
+  auto plain = WebhookBody(DeliveryEvent::kOpened, "aa-1-OPENED", finding);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(nlohmann::json::parse(*plain)["finding"].contains("remediation"))
+      << *plain;
+  finding.set_remediation(
+      "destroyed the socket at 11:07:02 UTC (policy, "
+      "auto); the client saw the error");
+  auto told =
+      WebhookBody(DeliveryEvent::kRemediated, "aa-1-REMEDIATED-x", finding);
+  ASSERT_TRUE(told.ok());
+  const nlohmann::json body = nlohmann::json::parse(*told);
+  EXPECT_EQ(body["event"], "REMEDIATED");
+  EXPECT_EQ(body["finding"]["remediation"], finding.remediation());
+}
+
 TEST(DeliveryEventTest, RoundTrip) {
-  for (DeliveryEvent e : {DeliveryEvent::kOpened, DeliveryEvent::kResolved}) {
+  for (DeliveryEvent e : {DeliveryEvent::kOpened, DeliveryEvent::kResolved,
+                          DeliveryEvent::kRemediated}) {
     EXPECT_EQ(*ParseDeliveryEvent(DeliveryEventName(e)), e);
   }
   EXPECT_EQ(ParseDeliveryEvent("UPDATED").status().code(),
