@@ -93,6 +93,10 @@ for _ in $(seq 1 20); do
   sleep 2
 done
 "$cli" "${cli_args[@]}" findings
+if [[ -n "${GHOSTPEER_WEB_URL:-}" ]]; then
+  echo
+  echo "See it on the page: $GHOSTPEER_WEB_URL (the finding live; its peer's link draws who held the address, and the gap)"
+fi
 echo
 log=$(docker logs --tail 3 "$client" 2>&1)
 if grep -q 'logc: write' <<<"$log"; then

@@ -280,8 +280,12 @@ hint=ghostpeer
 if $tls; then
   hint="$hint ${cli_args[*]:2}"
 fi
+# The page: the aggregator's --http-listen port (9470 in stack.yml), on the
+# host the agents dial.
+web_url="http://${GHOSTPEER_AGGREGATOR%:*}:9470/"
 echo
 echo "ghostpeer is up: an agent on each of $nodes node(s), the aggregator on $node_name ($GHOSTPEER_AGGREGATOR)."
+echo "The page: $web_url (findings live, address timelines, nodes)"
 rows=()
 if [[ "$GHOSTPEER_AGGREGATOR" != 127.0.0.1:7070 ]]; then
   rows+=("export GHOSTPEER_SERVER=$GHOSTPEER_AGGREGATOR" "where the CLI finds the aggregator")
@@ -302,5 +306,6 @@ for ((i = 0; i < ${#rows[@]}; i += 2)); do
 done
 
 if $demo; then
-  GHOSTPEER_REGISTRY=$registry GHOSTPEER_CLI_ARGS="${cli_args[*]}" deploy/demo.sh
+  GHOSTPEER_REGISTRY=$registry GHOSTPEER_CLI_ARGS="${cli_args[*]}" \
+    GHOSTPEER_WEB_URL=$web_url deploy/demo.sh
 fi

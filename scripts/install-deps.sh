@@ -30,6 +30,9 @@ packages=(
   # libpq; its tests and store_bench start a private PostgreSQL 15 server
   # from /usr/lib/postgresql/15/bin (tests/support/postgres_cluster.h).
   libpq-dev postgresql
+  # The web page's browser test (system_test WebPage...): headless Chromium
+  # driven over the DevTools protocol from Python.
+  chromium python3 python3-websocket
 )
 for flag in "$@"; do
   case "$flag" in

@@ -478,8 +478,11 @@ http::HttpResponse WebUi::Events(const http::HttpRequest& request) {
                                  initial.end());
   }
 
+  // Exactly "text/event-stream", no parameters: the HTTP library gzips
+  // other text types for browsers that accept it, and its compressor would
+  // hold events back until a block filled.
   http::HttpResponse response =
-      http::HttpResponse::Of(200, "text/event-stream; charset=utf-8", "");
+      http::HttpResponse::Of(200, "text/event-stream", "");
   Harden(response, false);
   const Clock* clock = options_.clock;
   const absl::Duration keepalive = options_.keepalive;

@@ -43,13 +43,13 @@ struct WebUiOptions {
   size_t max_sessions = 1000;
   // Live /api/v1/events streams at once: each holds one of the HTTP
   // server's threads, which must also be left for pages and /metrics.
-  size_t max_streams = 4;
+  size_t max_streams = 16;
   // Finding changes one stream may have queued before it is ended as too
   // slow (QueryService's max_watch_backlog).
   size_t max_stream_backlog = 10000;
   // A stream that has written nothing for this long writes a comment, so a
   // client that went away is noticed and its thread freed.
-  absl::Duration keepalive = absl::Seconds(5);
+  absl::Duration keepalive = absl::Seconds(2);
   const Clock* clock = Clock::Real();
 };
 

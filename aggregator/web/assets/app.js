@@ -200,13 +200,24 @@
         this.changed();
       });
       source.addEventListener('error', () => {
-        // EventSource reconnects by itself; say so meanwhile.
         live.dataset.state = 'down';
         live.textContent = 'reconnecting…';
         document.body.dataset.live = 'reconnecting';
+        // A network error: EventSource retries by itself. An HTTP error
+        // (the server busy, restarted with a token): it gives up, so start
+        // over a little later, reading what changed meanwhile.
+        if (source.readyState === EventSource.CLOSED) {
+          setTimeout(() => {
+            this.load().catch(() => {}).finally(() => this.follow());
+          }, 5000);
+        }
       });
     },
   };
+
+  // Leaving the page ends its stream at once rather than when the server
+  // next writes to it.
+  window.addEventListener('pagehide', () => { if (store.source) store.source.close(); });
 
   // --- findings ----------------------------------------------------------------
 
@@ -398,9 +409,10 @@
     }
 
     // Gaps: the parts of [from, to] no interval covers.
+    // Before its first known holder nothing is known, so no gap is drawn.
     const covered = intervals.map((i) => [time(i.since) || from, time(i.until) || to])
         .sort((a, b) => a[0] - b[0]);
-    let cursor = from;
+    let cursor = covered.length ? covered[0][0] : from;
     const gaps = [];
     for (const [s, e] of covered) {
       if (s > cursor) gaps.push([cursor, s]);
@@ -417,18 +429,24 @@
       chart.appendChild(gap);
     }
     // Writes into the void: the clients of vanished-peer findings, from
-    // first to last seen.
+    // first to last seen, where that falls in a gap (a finding that began
+    // as a close-wait writer was seen before its peer left).
     for (const f of findings) {
       if (f.kind !== 'VANISHED_PEER') continue;
-      const s = time(f.first_seen) || from;
-      const e = f.status === 'OPEN' ? to : (time(f.last_seen) || s);
-      const mark = svg('rect', {
-        class: 'write-mark', x: x(s), y: nobodyRow * rowHeight + 9,
-        width: Math.max(3, x(e) - x(s)), height: rowHeight - 18,
-      });
-      mark.appendChild(svg('title', {}, clientName(f.socket || {}) + ' wrote while nobody held it (' +
-                                         bytes(f.bytes_at_risk) + ' at risk)'));
-      chart.appendChild(mark);
+      const seen = time(f.first_seen) || from;
+      const last = f.status === 'OPEN' ? to : (time(f.last_seen) || seen);
+      for (const [gs, ge] of gaps) {
+        const s = Math.max(seen, gs);
+        const e = Math.min(last, ge);
+        if (e < s) continue;
+        const mark = svg('rect', {
+          class: 'write-mark', x: x(s), y: nobodyRow * rowHeight + 9,
+          width: Math.max(3, x(e) - x(s)), height: rowHeight - 18,
+        });
+        mark.appendChild(svg('title', {}, clientName(f.socket || {}) + ' wrote while nobody held it (' +
+                                           bytes(f.bytes_at_risk) + ' at risk)'));
+        chart.appendChild(mark);
+      }
     }
     // The time axis.
     const axisY = (owners.length + 1) * rowHeight + 6;
@@ -453,7 +471,7 @@
         el('td', {}, i.node || '-'),
         el('td', {}, storyTime(time(i.since))),
         el('td', {}, i.until ? storyTime(time(i.until)) : 'holds it'),
-        el('td', {}, CLOSE_REASONS[i.close_reason] || (i.until ? String(i.close_reason || '').replace('CLOSE_REASON_', '').toLowerCase() : ''))))))));
+        el('td', {}, CLOSE_REASONS[i.close_reason] || (i.until ? String(i.close_reason || '').replace('CLOSE_REASON_', '').toLowerCase() : '')))))));
   }
 
   function socketTable(sockets) {
@@ -467,7 +485,7 @@
         el('td', {}, endpoint(s.local_ip, s.local_port)),
         el('td', {}, addressLink(s.remote_ip, s.remote_port)),
         el('td', {}, String(s.state || '').replace('TCP_STATE_', '')),
-        el('td', {class: 'num'}, String(s.send_queue || 0))))))));
+        el('td', {class: 'num'}, String(s.send_queue || 0)))))));
   }
 
   function aboutAddress(f, ip) {
@@ -513,11 +531,13 @@
       clear(socketsBox).appendChild(socketTable(sockets));
       if (!history) return;
       const intervals = history.intervals || [];
+      // From the first thing known about it to now, at least a minute.
       const to = Date.now();
-      let from = to - 5 * 60 * 1000;
-      for (const i of intervals) from = Math.min(from, time(i.since) || from);
-      for (const f of findings) from = Math.min(from, time(f.first_seen) || from);
-      from -= (to - from) * 0.02;
+      let start = to;
+      for (const i of intervals) start = Math.min(start, time(i.since) || start);
+      for (const f of findings) start = Math.min(start, time(f.first_seen) || start);
+      if (start === to) start = to - 5 * 60 * 1000;
+      const from = start - Math.max(to - start, 60 * 1000) * 0.04;
       clear(chartBox).appendChild(timeline(intervals, findings, from, to));
       clear(intervalsBox).appendChild(intervalTable(intervals));
       document.body.dataset.timeline = 'drawn';

@@ -43,6 +43,8 @@ class SystemTest : public ::testing::Test {
     dir_ = tmpl;
     port_ = FreeLoopbackPort();
     ASSERT_GT(port_, 0);
+    http_port_ = FreeLoopbackPort();
+    ASSERT_GT(http_port_, 0);
     server_ = absl::StrCat("127.0.0.1:", port_);
     StartAggregator();
   }
@@ -57,7 +59,8 @@ class SystemTest : public ::testing::Test {
   void StartAggregator() {
     auto process = Process::Start(
         {kBin + "/ghostpeer-aggregator", "--listen", server_, "--db",
-         dir_ + "/ghostpeer.db", "--log-level", "debug"},
+         dir_ + "/ghostpeer.db", "--log-level", "debug", "--http-listen",
+         absl::StrCat("127.0.0.1:", http_port_)},
         absl::StrCat(dir_, "/aggregator-", ++aggregator_starts_, ".log"));
     ASSERT_TRUE(process.ok()) << process.status();
     aggregator_ = std::move(*process);
@@ -205,6 +208,7 @@ class SystemTest : public ::testing::Test {
 
   std::string dir_;
   int port_ = 0;
+  int http_port_ = 0;  // the web page, /metrics
   std::string server_;
   int aggregator_starts_ = 0;
   std::unique_ptr<Process> aggregator_;
@@ -437,6 +441,48 @@ TEST_F(SystemTest, AggregatorRestartLosesNothing) {
     }
   }
   EXPECT_TRUE(closed_interval) << history.dump(2);
+}
+
+// The web page in a real browser (issue 13): headless Chromium, driven by
+// tests/integration/system/web_driver.py over the DevTools protocol, has the
+// findings page open when the server vanishes; the finding appears without
+// a reload, and the address page draws the owner's bar and the gap after
+// it. Screenshots stay under the build directory (the paths are printed).
+TEST_F(SystemTest, WebPageShowsTheFindingLiveInABrowser) {
+  for (const char* needed : {"/usr/bin/chromium", "/usr/bin/python3"}) {
+    ASSERT_EQ(access(needed, X_OK), 0)
+        << needed << " is missing: run scripts/install-deps.sh";
+  }
+  NetnsScenarioOptions options;
+  std::unique_ptr<NetnsScenario> scenario;
+  ASSERT_NO_FATAL_FAILURE(Bring(options, &scenario));
+
+  const std::string out = std::string(GHOSTPEER_ARTIFACT_DIR) + "/web";
+  const std::string ready = dir_ + "/page-ready";
+  auto driver =
+      Process::Start({"/usr/bin/python3",
+                      std::string(GHOSTPEER_SOURCE_DIR) +
+                          "/tests/integration/system/web_driver.py",
+                      "--base", absl::StrCat("http://127.0.0.1:", http_port_),
+                      "--address", scenario->server_address(), "--out", out,
+                      "--ready-file", ready, "--timeout", "150"},
+                     dir_ + "/web_driver.log");
+  ASSERT_TRUE(driver.ok()) << driver.status();
+  ASSERT_TRUE(WaitFor(
+      [&] { return std::filesystem::exists(ready) || !(*driver)->Running(); },
+      absl::Seconds(60)))
+      << (*driver)->Log();
+  ASSERT_TRUE(std::filesystem::exists(ready)) << (*driver)->Log();
+
+  ASSERT_TRUE(scenario->Vanish().ok());
+  ASSERT_TRUE(
+      WaitFor([&] { return !(*driver)->Running(); }, absl::Seconds(150)))
+      << (*driver)->Log();
+  const int exit_code = (*driver)->Stop();
+  std::printf("%s", (*driver)->Log().c_str());
+  EXPECT_EQ(exit_code, 0) << (*driver)->Log() << "\n"
+                          << Cli({"findings", "--status", "all"}).out;
+  EXPECT_TRUE(std::filesystem::exists(out + "/address.png"));
 }
 
 }  // namespace
