@@ -438,9 +438,13 @@ absl::StatusOr<int> RunRemediate(const CommandContext& context,
   if (context.format == OutputFormat::kJson) {
     GHOSTPEER_RETURN_IF_ERROR(PrintJson(context, response));
   } else if (refused) {
-    *context.err << "ghostpeer: "
-                 << RenderRemediationDecision(response.remediation(),
-                                              RenderNow(context));
+    // One line on the error stream, as for every failure; where the record
+    // is, on the output.
+    const std::string told =
+        RenderRemediationDecision(response.remediation(), RenderNow(context));
+    const size_t first_line = told.find('\n') + 1;
+    *context.err << "ghostpeer: " << told.substr(0, first_line);
+    *context.out << told.substr(first_line);
   } else {
     *context.out << RenderRemediationDecision(response.remediation(),
                                               RenderNow(context));

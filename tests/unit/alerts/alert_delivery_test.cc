@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test_findings.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace ghostpeer::aggregator::alerts {
 namespace {
@@ -155,6 +156,32 @@ TEST(AlertmanagerSinkTest, SeverityChangeResolvesTheOldLabelSet) {
   EXPECT_EQ(second[1]["labels"]["severity"], "critical");
   EXPECT_GT(second[1]["endsAt"].get<std::string>(),
             second[0]["endsAt"].get<std::string>());
+}
+
+// A remediation told later re-posts the alert as still firing, now saying
+// what was done.
+TEST(AlertmanagerSinkTest, RemediatedRepostsTheOpenAlertWithWhatWasDone) {
+  FakePoster poster;
+  AlertmanagerSinkOptions options;
+  options.url = "http://127.0.0.1:1";
+  fakes::FakeClock clock(T0());
+  options.clock = &clock;
+  AlertmanagerSink sink(options, &poster);
+  Delivery d;
+  d.finding = VanishedFinding();
+  d.finding.set_remediation("would destroy (dry-run)");
+  d.finding_id = d.finding.id();
+  d.episode = EpisodeOf(d.finding);
+  d.event = DeliveryEvent::kRemediated;
+  d.change = RemediationChange(d.finding);
+  ASSERT_TRUE(sink.Deliver(d).ok());
+  const std::vector<FakePoster::Request> requests = poster.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  const nlohmann::json alerts = nlohmann::json::parse(requests[0].body);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0]["annotations"]["remediation"], "would destroy (dry-run)");
+  // Still firing: endsAt 4 resend intervals (of 1 min) ahead of T0.
+  EXPECT_EQ(alerts[0]["endsAt"], "2026-11-18T11:10:40.000Z");
 }
 
 class DispatcherTest : public ::testing::Test {
