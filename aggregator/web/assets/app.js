@@ -76,6 +76,14 @@
     return Math.round(s / 86400) + 'd';
   }
 
+  // A proto JSON duration ("0.002605059s") as people read it: "3 ms".
+  function lag(text) {
+    const seconds = parseFloat(text || '');
+    if (Number.isNaN(seconds)) return '-';
+    if (Math.abs(seconds) < 1) return Math.round(seconds * 1000) + ' ms';
+    return seconds.toFixed(1) + ' s';
+  }
+
   function bytes(value) {
     let n = Number(value || 0);
     if (n < 1000) return n + ' B';
@@ -368,19 +376,23 @@
 
   // Owners as bars over time, one row each; a "nobody" row shows the gaps
   // where nobody held the address, and marks where clients wrote into them.
-  function timeline(intervals, findings, from, to) {
+  // options.gaps false: no "nobody" row (a service's tasks, not one
+  // address); options.label names an interval's row.
+  function timeline(intervals, findings, from, to, options) {
+    const opts = Object.assign({gaps: true, label: (i) => ownerName(i) || '?'}, options || {});
     const width = 1000;
     const labelWidth = 190;
     const rowHeight = 26;
     const owners = [];
     const rowOf = new Map();
     for (const i of intervals) {
-      const name = ownerName(i) || '?';
+      const name = opts.label(i);
       const key = name + '\u0000' + (i.node || '');
       if (!rowOf.has(key)) { rowOf.set(key, owners.length); owners.push({name: name, node: i.node}); }
     }
     const nobodyRow = owners.length;
-    const height = (owners.length + 1) * rowHeight + 34;
+    const rows = owners.length + (opts.gaps ? 1 : 0);
+    const height = rows * rowHeight + 34;
     const span = Math.max(1, to - from);
     const x = (t) => labelWidth + (Math.min(Math.max(t, from), to) - from) / span * (width - labelWidth - 10);
 
@@ -392,10 +404,12 @@
       chart.appendChild(svg('text', {x: 4, y: row * rowHeight + 17, class: 'row-label'},
                             o.name + (o.node ? ' @' + o.node : '')));
     });
-    chart.appendChild(svg('text', {x: 4, y: nobodyRow * rowHeight + 17, class: 'row-label nobody'}, 'nobody'));
+    if (opts.gaps) {
+      chart.appendChild(svg('text', {x: 4, y: nobodyRow * rowHeight + 17, class: 'row-label nobody'}, 'nobody'));
+    }
 
     for (const i of intervals) {
-      const row = rowOf.get((ownerName(i) || '?') + '\u0000' + (i.node || ''));
+      const row = rowOf.get(opts.label(i) + '\u0000' + (i.node || ''));
       const start = time(i.since) || from;
       const end = time(i.until) || to;
       const bar = svg('rect', {
@@ -414,6 +428,7 @@
         .sort((a, b) => a[0] - b[0]);
     let cursor = covered.length ? covered[0][0] : from;
     const gaps = [];
+    if (!opts.gaps) cursor = to;
     for (const [s, e] of covered) {
       if (s > cursor) gaps.push([cursor, s]);
       cursor = Math.max(cursor, e);
@@ -449,7 +464,7 @@
       }
     }
     // The time axis.
-    const axisY = (owners.length + 1) * rowHeight + 6;
+    const axisY = rows * rowHeight + 6;
     chart.appendChild(svg('line', {class: 'axis', x1: labelWidth, x2: width - 10, y1: axisY, y2: axisY}));
     for (let k = 0; k <= 4; k++) {
       const t = from + span * k / 4;
@@ -588,6 +603,11 @@
         addressesBox.appendChild(el('p', {class: 'muted'}, 'No address of its tasks in the retained history.'));
         return;
       }
+      const to = Date.now();
+      const start = Math.min(...rows.map((i) => time(i.since) || to));
+      const from = start - Math.max(to - start, 60 * 1000) * 0.04;
+      addressesBox.appendChild(el('div', {class: 'chart'},
+          timeline(rows, [], from, to, {gaps: false, label: (i) => (ownerName(i) || '?') + ' ' + i.address})));
       addressesBox.appendChild(el('div', {class: 'scroll'}, el('table', {},
         el('thead', {}, el('tr', {}, ['TASK', 'ADDRESS', 'NODE', 'SINCE', 'UNTIL'].map((h) => el('th', {}, h)))),
         el('tbody', {}, rows.map((i) => el('tr', {},
@@ -607,6 +627,22 @@
   }
 
   // --- nodes ---------------------------------------------------------------------
+
+  // "ready, active, manager; heartbeat failure" from the managers' view.
+  function swarmView(node) {
+    if (!node) return '';
+    const words = [
+      [node.state, 'SWARM_NODE_STATE_'], [node.availability, 'SWARM_NODE_AVAILABILITY_'],
+      [node.role, 'SWARM_NODE_ROLE_'],
+    ].map(([value, prefix]) => String(value || '').replace(prefix, '').toLowerCase())
+        .filter((w) => w && w !== 'unspecified');
+    let view = words.join(', ');
+    if (node.message) view += '; ' + node.message;
+    if (node.state === 'SWARM_NODE_STATE_DOWN' && node.state_since) {
+      view += ' (down since ' + storyTime(time(node.state_since)) + ')';
+    }
+    return view;
+  }
 
   function pageNodes(main) {
     const box = el('div', {id: 'nodes'});
@@ -633,13 +669,12 @@
           let cls = 'ok';
           if (n.lost) { agent = 'lost since ' + storyTime(time(n.lost_at)); cls = 'bad'; }
           else if (!n.connected) { agent = contact === null ? 'no agent' : 'silent since ' + storyTime(contact); cls = 'bad'; }
-          const swarm = n.swarm ? [n.swarm.state || n.swarm.status || '', n.swarm.availability || '', n.swarm.role || '']
-              .map(String).filter(Boolean).join(', ').toLowerCase() : '';
+          const swarm = swarmView(n.swarm);
           return el('tr', {},
             el('td', {}, n.node),
             el('td', {class: cls}, agent),
             el('td', {}, last === null ? '-' : age(last) + ' ago'),
-            el('td', {}, n.lag || '-'),
+            el('td', {}, lag(n.lag)),
             el('td', {}, (n.namespaces_seen || 0) + ' seen, ' + (n.namespaces_failed || 0) + ' failed'),
             el('td', {class: 'num'}, String(n.sockets || 0)),
             el('td', {}, n.translation_status || '-'),

@@ -11,8 +11,9 @@ protocol, for system_test's WebPage test (issue 13).
 2. Waits, without reloading, for the VANISHED_PEER finding to appear.
 3. Opens /address/ADDRESS and waits for the timeline: an owner's bar and a
    gap where nobody held it.
-4. Takes screenshots (findings.png, address.png, findings-narrow.png at a
-   phone's width) into --out, and fails on any JavaScript error, console
+4. Opens /nodes and waits for both agents, reporting.
+5. Takes screenshots (findings.png, findings-narrow.png at a phone's width,
+   address.png, nodes.png) into --out, and fails on any JavaScript error, console
    error or failed load seen on the way.
 
 Debian's python3-websocket and chromium only; every wait is bounded by
@@ -249,6 +250,14 @@ def run(args):
         if not order:
             raise Failure("the gap does not follow the owner's bar")
         browser.screenshot(os.path.join(args.out, "address.png"))
+
+        # The nodes page lists both agents as reporting.
+        browser.navigate(args.base + "/nodes")
+        browser.wait_for(
+            "[...document.querySelectorAll('#nodes td.ok')].filter("
+            "(td) => td.textContent === 'reporting').length >= 2",
+            "two reporting nodes", 30)
+        browser.screenshot(os.path.join(args.out, "nodes.png"))
         # Let late events (a failed load, an exception) arrive.
         browser.evaluate("1")
         time.sleep(0.5)
