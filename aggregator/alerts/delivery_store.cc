@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "aggregator/sqlite_statement.h"
 #include "common/time_util.h"
 
 namespace ghostpeer::aggregator::alerts {
@@ -39,40 +40,7 @@ CREATE INDEX IF NOT EXISTS delivery_outbox_pending
 
 int64_t Micros(absl::Time time) { return absl::ToUnixMicros(time); }
 
-// A prepared statement finalized on every path.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  bool ok() const { return rc_ == SQLITE_OK; }
-  sqlite3_stmt* get() { return stmt_; }
-  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
-  void Bind(int i, const std::string& v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
-                      SQLITE_TRANSIENT);
-  }
-  void BindBlob(int i, const std::string& v) {
-    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()),
-                      SQLITE_TRANSIENT);
-  }
-  int Step() { return sqlite3_step(stmt_); }
-  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
-  std::string Text(int col) {
-    const void* data = sqlite3_column_blob(stmt_, col);
-    const int size = sqlite3_column_bytes(stmt_, col);
-    return data ? std::string(static_cast<const char*>(data), size)
-                : std::string();
-  }
-  bool IsNull(int col) {
-    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
-};
+using Statement = SqliteStatement;
 
 }  // namespace
 
@@ -103,28 +71,14 @@ std::string RemediationChange(const v1::Finding& finding) {
 
 absl::StatusOr<std::unique_ptr<DeliveryStore>> DeliveryStore::Open(
     const std::string& path) {
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(
-      path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-      nullptr);
-  if (rc != SQLITE_OK) {
-    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return absl::UnavailableError(
-        absl::StrCat("delivery store ", path, ": open: ", message));
-  }
-  std::unique_ptr<DeliveryStore> store(new DeliveryStore(db, path));
-  absl::MutexLock lock(&store->mu_);
-  sqlite3_busy_timeout(db, kBusyTimeoutMs);
   // WAL: the dispatcher's reads never block its writes; busy_timeout
   // absorbs the writer lock of another process on the file (and of the
   // Engine's connection while ImportFrom drops the old tables).
-  if (path != ":memory:") {
-    if (absl::Status s = store->Exec("PRAGMA journal_mode=WAL"); !s.ok()) {
-      return absl::FailedPreconditionError(s.message());
-    }
-  }
+  absl::StatusOr<sqlite3*> db =
+      SqliteOpen(path, absl::StrCat("delivery store ", path), kBusyTimeoutMs);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<DeliveryStore> store(new DeliveryStore(*db, path));
+  absl::MutexLock lock(&store->mu_);
   if (absl::Status s = store->Exec("PRAGMA synchronous=NORMAL"); !s.ok()) {
     return s;
   }
@@ -204,28 +158,11 @@ absl::StatusOr<int64_t> DeliveryStore::ImportAttached() {
 }
 
 absl::Status DeliveryStore::Error(absl::string_view what) {
-  const int code = sqlite3_errcode(db_);
-  std::string message = absl::StrCat("delivery store ", path_, ": ", what, ": ",
-                                     sqlite3_errmsg(db_));
-  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
-    return absl::UnavailableError(message);
-  }
-  if (code == SQLITE_FULL) return absl::ResourceExhaustedError(message);
-  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
-    return absl::DataLossError(message);
-  }
-  return absl::InternalError(message);
+  return SqliteError(db_, absl::StrCat("delivery store ", path_), what);
 }
 
 absl::Status DeliveryStore::Exec(const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    std::string message = error ? error : "unknown error";
-    sqlite3_free(error);
-    return absl::UnavailableError(
-        absl::StrCat("delivery store ", path_, ": ", message));
-  }
-  return absl::OkStatus();
+  return SqliteExec(db_, absl::StrCat("delivery store ", path_), sql);
 }
 
 absl::StatusOr<bool> DeliveryStore::Enqueue(const std::string& sink,
