@@ -28,6 +28,8 @@ struct NodeState {
   std::string agent_instance ABSL_GUARDED_BY(mu);
   std::string agent_version ABSL_GUARDED_BY(mu);
   std::string kernel ABSL_GUARDED_BY(mu);
+  bool remediation_enabled ABSL_GUARDED_BY(mu) = false;
+  std::string remediation_refusal ABSL_GUARDED_BY(mu);
   int streams ABSL_GUARDED_BY(mu) = 0;
   // The current socket view and whose snapshots built it.
   NodeSockets sockets ABSL_GUARDED_BY(mu);
@@ -50,6 +52,9 @@ struct NodeState {
   bool heard ABSL_GUARDED_BY(mu) = false;
   // The latest snapshot's own time (the agent's clock).
   absl::Time last_taken_at ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  // taken_at minus the previous snapshot's, both of sockets_instance; zero
+  // until known.
+  absl::Duration report_interval ABSL_GUARDED_BY(mu);
   // Tick removed it from the Engine's nodes: a caller that found it before
   // must not bring it back to life (its data would go nowhere).
   bool forgotten ABSL_GUARDED_BY(mu) = false;
@@ -117,6 +122,26 @@ absl::Status CheckOptions(const EngineOptions& options) {
 }
 
 }  // namespace
+
+const char* RemediationMetricName(RemediationMetric metric) {
+  switch (metric) {
+    case RemediationMetric::kDestroyed:
+      return "destroyed";
+    case RemediationMetric::kAlreadyGone:
+      return "already_gone";
+    case RemediationMetric::kRefused:
+      return "refused";
+    case RemediationMetric::kFailed:
+      return "failed";
+    case RemediationMetric::kWouldDestroy:
+      return "would_destroy";
+    case RemediationMetric::kDeclined:
+      return "declined";
+    case RemediationMetric::kRateLimited:
+      return "rate_limited";
+  }
+  return "unknown";
+}
 
 const char* IngestLimitName(IngestLimit limit) {
   switch (limit) {
@@ -311,6 +336,8 @@ absl::StatusOr<uint64_t> Engine::Hello(const v1::Hello& hello) {
     state->agent_instance = hello.agent_instance();
     state->agent_version = hello.agent_version();
     state->kernel = hello.kernel();
+    state->remediation_enabled = hello.remediation_enabled();
+    state->remediation_refusal = hello.remediation_refusal();
     ++state->streams;
     state->last_contact = now;
     state->heard = true;
@@ -329,6 +356,65 @@ void Engine::CountRemediationOutcome(v1::RemediationOutcomeKind kind) {
   if (index < counters_.remediation_outcomes_received.size()) {
     ++counters_.remediation_outcomes_received[index];
   }
+}
+
+void Engine::CountRemediation(RemediationMetric metric,
+                              v1::RemediationMode mode) {
+  const size_t index = static_cast<size_t>(metric);
+  absl::MutexLock lock(&counters_mu_);
+  if (index < counters_.remediations.size()) {
+    ++counters_.remediations[index][EnumIndex(mode, 4)];
+  }
+}
+
+NodeReportFacts Engine::NodeFacts(const std::string& node) const {
+  NodeReportFacts facts;
+  std::shared_ptr<NodeState> state = FindNode(node);
+  if (state == nullptr) return facts;
+  absl::MutexLock lock(&state->mu);
+  if (state->forgotten) return facts;
+  facts.known = true;
+  facts.connected = state->streams > 0;
+  facts.remediation_enabled = state->remediation_enabled;
+  facts.remediation_refusal = state->remediation_refusal;
+  facts.last_report = state->last_report;
+  facts.report_interval = state->report_interval;
+  return facts;
+}
+
+std::string Engine::ServiceRemediationLabel(const std::string& service) const {
+  if (service.empty()) return "";
+  absl::MutexLock lock(&swarm_mu_);
+  auto it = service_remediation_.find(service);
+  return it == service_remediation_.end() ? "" : it->second;
+}
+
+std::optional<v1::Finding> Engine::FindFinding(const std::string& id) const {
+  for (const std::shared_ptr<NodeState>& state : AllNodes()) {
+    absl::MutexLock lock(&state->mu);
+    auto it = state->findings.find(id);
+    if (it != state->findings.end()) return it->second.finding;
+  }
+  return std::nullopt;
+}
+
+absl::Status Engine::SetFindingRemediation(const std::string& node,
+                                           const std::string& id,
+                                           const std::string& summary) {
+  std::shared_ptr<NodeState> state = FindNode(node);
+  if (state == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no node ", node));
+  }
+  absl::MutexLock lock(&state->mu);
+  auto it = state->findings.find(id);
+  if (it == state->findings.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no finding ", id, " on node ", node));
+  }
+  if (it->second.finding.remediation() == summary) return absl::OkStatus();
+  it->second.finding.set_remediation(summary);
+  Publish(*state, {{v1::UPDATED, id}});
+  return absl::OkStatus();
 }
 
 void Engine::Disconnected(const std::string& node,
@@ -432,6 +518,7 @@ absl::StatusOr<v1::Ack> Engine::IngestSnapshot(
   // node's lock (the check takes other nodes' locks).
   if (snapshot.snapshot().swarm_nodes_size() > 0) {
     UpdateSwarmView(node, snapshot.snapshot().swarm_nodes(), received_at);
+    UpdateServiceRemediation(snapshot.snapshot().service_remediation());
     CheckNodeLoss(started);
   }
 
@@ -489,6 +576,12 @@ absl::StatusOr<v1::Ack> Engine::IngestSnapshot(
 
     const v1::NodeSnapshot& latest = state.sockets.latest();
     const absl::Time taken_at = FromProto(latest.taken_at());
+    // The instance check above: deltas and fulls of one agent process.
+    state.report_interval = state.last_taken_at != absl::InfinitePast() &&
+                                    !new_instance &&
+                                    taken_at > state.last_taken_at
+                                ? taken_at - state.last_taken_at
+                                : absl::ZeroDuration();
     state.last_taken_at = taken_at;
     state.last_report = received_at;
     state.lag = received_at - taken_at;
@@ -762,6 +855,8 @@ v1::ListNodesResponse Engine::ListNodes() const {
     status.set_ipvs_namespaces(state->ipvs_namespaces);
     status.set_ipvs_blackhole_namespaces(state->ipvs_blackhole_namespaces);
     status.set_kernel(state->kernel);
+    status.set_remediation_enabled(state->remediation_enabled);
+    status.set_remediation_refusal(state->remediation_refusal);
     if (state->heard) {
       *status.mutable_last_contact() = ToProto(state->last_contact);
     }
@@ -802,6 +897,27 @@ void Engine::UpdateSwarmView(
     entry.view = {node, reporter, received_at};
   }
   swarm_nodes_ = std::move(next);
+}
+
+void Engine::UpdateServiceRemediation(
+    const google::protobuf::Map<std::string, std::string>& labels) {
+  // Hostile input: a manager's agent could send any map. Labels are few (one
+  // per service that has one); what is past these bounds is no choice, and
+  // a service without a choice follows the flag.
+  constexpr size_t kMaxServices = 10000;
+  constexpr size_t kMaxNameBytes = 256;
+  constexpr size_t kMaxValueBytes = 32;
+  absl::flat_hash_map<std::string, std::string> next;
+  for (const auto& [service, label] : labels) {
+    if (next.size() >= kMaxServices) break;
+    if (service.empty() || service.size() > kMaxNameBytes ||
+        label.size() > kMaxValueBytes) {
+      continue;
+    }
+    next.emplace(service, label);
+  }
+  absl::MutexLock lock(&swarm_mu_);
+  service_remediation_ = std::move(next);
 }
 
 void Engine::CheckNodeLoss(absl::Time now) {

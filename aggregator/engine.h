@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -127,6 +128,40 @@ inline constexpr std::array<double, 16> kDepartureBoundsSeconds = {
     1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12.5, 15, 20, 30, 60, 300};
 using DepartureHistogram = DurationHistogram<kDepartureBoundsSeconds>;
 
+// What came of remediation decisions, for
+// ghostpeer_remediations_total{outcome,mode} (issue 11): the agent's
+// answers (destroyed, already_gone, refused, failed, would_destroy: its
+// re-check passed in a dry run) and the aggregator's own verdicts
+// (would_destroy: dry-run decision; declined: a guard said no;
+// rate_limited). An order still unanswered has no outcome yet.
+enum class RemediationMetric {
+  kDestroyed,
+  kAlreadyGone,
+  kRefused,
+  kFailed,
+  kWouldDestroy,
+  kDeclined,
+  kRateLimited,
+};
+inline constexpr size_t kRemediationMetricCount = 7;
+// "destroyed", "already_gone", ... as the label value.
+const char* RemediationMetricName(RemediationMetric metric);
+
+// What the remediation policy needs to know of a node (Engine::NodeFacts).
+struct NodeReportFacts {
+  bool known = false;      // an agent said hello or reported
+  bool connected = false;  // a stream of it is open now
+  // From the latest Hello (Hello.remediation_enabled / _refusal).
+  bool remediation_enabled = false;
+  std::string remediation_refusal;
+  // When its latest snapshot arrived (aggregator clock); InfinitePast: never.
+  absl::Time last_report = absl::InfinitePast();
+  // The spacing of its latest two snapshots by their own times (the agent's
+  // --interval as it really is); zero until two arrived from one agent
+  // process.
+  absl::Duration report_interval = absl::ZeroDuration();
+};
+
 // A copy of the Engine's counters for metrics (issue 5). Arrays are indexed
 // by the proto enum's number (index 0, UNSPECIFIED, stays 0).
 struct EngineCounters {
@@ -145,6 +180,9 @@ struct EngineCounters {
   uint64_t messages_rejected = 0;
   // RemediationOutcomes agents sent back, by v1::RemediationOutcomeKind.
   std::array<uint64_t, 6> remediation_outcomes_received{};
+  // Remediation decisions and outcomes, by RemediationMetric and by the
+  // v1::RemediationMode that applied.
+  std::array<std::array<uint64_t, 4>, kRemediationMetricCount> remediations{};
   // Messages refused with ResourceExhausted, by IngestLimit.
   std::array<uint64_t, kIngestLimitCount> messages_over_limit{};
   // Store writes that failed (address batches answered with an error, or
@@ -208,6 +246,29 @@ class Engine {
   // Counts a (validated) RemediationOutcome an agent sent back. Storing
   // outcomes comes with the aggregator's remediation policy (issue 11).
   void CountRemediationOutcome(v1::RemediationOutcomeKind kind);
+
+  // Counts a remediation decision or outcome (the coordinator's).
+  void CountRemediation(RemediationMetric metric, v1::RemediationMode mode);
+
+  // What remediation needs to know of `node` (known false when the Engine
+  // does not know it).
+  NodeReportFacts NodeFacts(const std::string& node) const;
+
+  // The raw ghostpeer.remediation label of `service` from the latest
+  // manager's report (NodeSnapshot.service_remediation); empty when none.
+  std::string ServiceRemediationLabel(const std::string& service) const;
+
+  // The finding with this id, open or resolved; nullopt when none.
+  std::optional<v1::Finding> FindFinding(const std::string& id) const;
+
+  // Sets the finding's one-line remediation summary (Finding.remediation),
+  // stores it and announces the finding UPDATED (alerts, webhooks and
+  // watchers hear what was done). Nothing happens when the summary is
+  // unchanged. NotFound when `node` has no finding `id`. Later snapshots
+  // keep the summary until the finding resolves and a new episode starts.
+  absl::Status SetFindingRemediation(const std::string& node,
+                                     const std::string& id,
+                                     const std::string& summary);
 
   // Validates every event first (InvalidArgument naming the bad field;
   // nothing of a bad batch is stored), skips events whose seq is <= the
@@ -325,6 +386,9 @@ class Engine {
       const std::string& reporter,
       const google::protobuf::RepeatedPtrField<v1::SwarmNode>& nodes,
       absl::Time received_at);
+  // Replaces the services' remediation labels with a manager's latest.
+  void UpdateServiceRemediation(
+      const google::protobuf::Map<std::string, std::string>& labels);
   // Closes, NODE_LOST, the open intervals of every node NodeLostAt says is
   // lost, unless nothing changed since it last did (the node's agent spoke
   // again, or history moved). Takes node locks, then history: call with no
@@ -360,6 +424,10 @@ class Engine {
   };
   mutable absl::Mutex swarm_mu_;  // a leaf: taken with no other lock after it
   absl::btree_map<std::string, SwarmNodeEntry> swarm_nodes_
+      ABSL_GUARDED_BY(swarm_mu_);
+  // Services' ghostpeer.remediation labels, from the latest manager's
+  // report (filtered: bounded count and length).
+  absl::flat_hash_map<std::string, std::string> service_remediation_
       ABSL_GUARDED_BY(swarm_mu_);
   // Serialises CheckNodeLoss; taken before any node lock.
   absl::Mutex node_loss_mu_;

@@ -111,6 +111,8 @@ std::vector<FindingChange> ReconcileFindings(
       d.finding.set_story(ComposeStory(d.finding, StoryContext{now}));
     }
     const bool noteworthy = Noteworthy(tracked.finding, d.finding);
+    // What ghostpeer did about it is the episode's, not the snapshot's.
+    d.finding.set_remediation(tracked.finding.remediation());
     *d.finding.mutable_first_seen() = tracked.finding.first_seen();
     *d.finding.mutable_last_seen() = now_proto;
     tracked.finding = std::move(d.finding);

@@ -43,7 +43,8 @@ struct FindingChange {
 //   severity, bytes_at_risk, the socket's state or any owner changed, else
 //   a silent change. A changed kind sets previous_kind to the kind it had
 //   (kept on later updates of the episode) and the story is told again,
-//   at `now`, to say so;
+//   at `now`, to say so; the remediation summary (Finding.remediation) is
+//   kept: it is the episode's, set by the remediation coordinator;
 // * open findings not detected -> RESOLVED at now, CLOSED.
 // One finding per socket (detector.h): a detection whose id has no open
 // finding continues the open finding of the same node and socket under an

@@ -1,5 +1,6 @@
 #include "aggregator/ingest_service.h"
 
+#include <deque>
 #include <optional>
 #include <string>
 
@@ -17,25 +18,63 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
                       std::string(status.message()));
 }
 
+// What a stream writes, in order: acks (after which the next message is
+// read) and remediation orders queued from other threads. Shared with the
+// service's registry, so a SendToNode racing the stream's end touches
+// nothing freed: once `done` is set (before Finish), nothing is started.
+struct IngestService::Outbox {
+  struct Item {
+    grpc::ByteBuffer bytes;
+    bool read_after = false;  // an ack: read the next message once written
+  };
+  absl::Mutex mu;
+  std::deque<Item> items ABSL_GUARDED_BY(mu);  // front() is being written
+  bool writing ABSL_GUARDED_BY(mu) = false;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  size_t queued_orders ABSL_GUARDED_BY(mu) = 0;
+  ReportReactor* reactor = nullptr;  // valid while !done
+};
+
 // Read -> parse -> Engine -> write Ack -> read: one message in flight per
-// stream.
+// stream. Orders from SendToNode join the same write queue.
 class IngestService::ReportReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   ReportReactor(IngestService* service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context) {
+      : service_(service),
+        context_(context),
+        outbox_(std::make_shared<Outbox>()) {
     absl::MutexLock lock(&callbacks_mu_);
+    outbox_->reactor = this;
     ++service_->active_streams_;
     if (service_->authorizer_) {
       grpc::Status allowed = service_->authorizer_(context_);
       if (!allowed.ok()) {
         GP_LOG_WARN("ingest: refused stream from {}: {}", context_->peer(),
                     allowed.error_message());
-        Finish(allowed);
+        FinishOnce(allowed);
         return;
       }
     }
     StartRead(&request_bytes_);
+  }
+
+  // Queues `message` unless the stream is ending or kMaxQueuedOrders are
+  // waiting. Any thread; takes only the outbox's lock.
+  static bool Push(Outbox& outbox, const v1::AggregatorMessage& message) {
+    Outbox::Item item;
+    bool own_buffer;
+    if (!grpc::SerializationTraits<v1::AggregatorMessage>::Serialize(
+             message, &item.bytes, &own_buffer)
+             .ok()) {
+      return false;
+    }
+    absl::MutexLock lock(&outbox.mu);
+    if (outbox.done || outbox.queued_orders >= kMaxQueuedOrders) return false;
+    ++outbox.queued_orders;
+    outbox.items.push_back(std::move(item));
+    WriteNextLocked(outbox);
+    return true;
   }
 
   void OnReadDone(bool ok) override {
@@ -43,7 +82,7 @@ class IngestService::ReportReactor final
     if (!ok) {
       // The agent half-closed or went away: with raw bytes, never a message
       // that failed to parse.
-      Finish(grpc::Status::OK);
+      FinishOnce(grpc::Status::OK);
       return;
     }
     const absl::Status parsed = Parse();
@@ -55,7 +94,7 @@ class IngestService::ReportReactor final
       // agent sent only through EscapeForLog.
       GP_LOG_WARN("ingest: node '{}' ({}): {}", node_, context_->peer(),
                   ack.status().ToString());
-      Finish(ToGrpcStatus(ack.status()));
+      FinishOnce(ToGrpcStatus(ack.status()));
       return;
     }
     if (!ack->has_value()) {
@@ -65,30 +104,69 @@ class IngestService::ReportReactor final
     }
     v1::AggregatorMessage reply;
     *reply.mutable_ack() = **std::move(ack);
+    Outbox::Item item;
+    item.read_after = true;
     bool own_buffer;
     grpc::Status encoded =
         grpc::SerializationTraits<v1::AggregatorMessage>::Serialize(
-            reply, &reply_bytes_, &own_buffer);
+            reply, &item.bytes, &own_buffer);
     if (!encoded.ok()) {
-      Finish(encoded);
+      FinishOnce(encoded);
       return;
     }
-    StartWrite(&reply_bytes_);
+    {
+      absl::MutexLock outbox_lock(&outbox_->mu);
+      outbox_->items.push_back(std::move(item));
+      WriteNextLocked(*outbox_);
+    }
+    if (hello_pending_) {
+      // After the hello's ack is queued: whatever the observer sends now
+      // arrives after it.
+      hello_pending_ = false;
+      {
+        absl::MutexLock streams_lock(&service_->streams_mu_);
+        service_->streams_[node_] = outbox_;
+      }
+      if (service_->observer_ != nullptr) {
+        service_->observer_->NodeConnected(node_, hello_);
+      }
+    }
   }
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&callbacks_mu_);
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "ack not delivered"));
+      FinishOnce(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "write not delivered"));
       return;
     }
-    StartRead(&request_bytes_);
+    absl::MutexLock outbox_lock(&outbox_->mu);
+    Outbox::Item written = std::move(outbox_->items.front());
+    outbox_->items.pop_front();
+    outbox_->writing = false;
+    if (!written.read_after) --outbox_->queued_orders;
+    if (outbox_->done) return;
+    if (written.read_after) StartRead(&request_bytes_);
+    WriteNextLocked(*outbox_);
   }
 
   void OnDone() override {
     // Taken and released: everything the last callback wrote is ordered
     // before what follows, also for ThreadSanitizer.
     { absl::MutexLock lock(&callbacks_mu_); }
+    {
+      // FinishOnce set done already; this makes sure for a stream gRPC
+      // ended on its own.
+      absl::MutexLock outbox_lock(&outbox_->mu);
+      outbox_->done = true;
+    }
+    if (!node_.empty()) {
+      absl::MutexLock streams_lock(&service_->streams_mu_);
+      auto it = service_->streams_.find(node_);
+      if (it != service_->streams_.end() && it->second.lock() == outbox_) {
+        service_->streams_.erase(it);
+      }
+    }
     if (!node_.empty()) {
       service_->engine_->Disconnected(node_, instance_);
       GP_LOG_INFO("ingest: node '{}' disconnected", node_);
@@ -130,6 +208,8 @@ class IngestService::ReportReactor final
       if (!stored.ok()) return stored.status();
       node_ = message.hello().node();
       instance_ = message.hello().agent_instance();
+      hello_ = message.hello();
+      hello_pending_ = true;
       GP_LOG_INFO(
           "ingest: node '{}' connected from {} (agent {}, instance "
           "{}, {} address events stored before)",
@@ -167,8 +247,8 @@ class IngestService::ReportReactor final
             absl::Now());
       }
       case v1::AgentMessage::kRemediationOutcome: {
-        // Validated like everything else; stored with the aggregator's
-        // remediation policy later (issue 11). For now: logged and counted.
+        // Validated like everything else, then the observer (the
+        // remediation coordinator) checks that the order was this node's.
         v1::RemediationOutcome* outcome = message.mutable_remediation_outcome();
         absl::Status valid = ValidateRemediationOutcome(outcome, absl::Now(),
                                                         ValidationLimits());
@@ -182,6 +262,9 @@ class IngestService::ReportReactor final
                     v1::RemediationOutcomeKind_Name(outcome->outcome()),
                     EscapeForLog(outcome->detail(), 512),
                     outcome->error_number());
+        if (service_->observer_ != nullptr) {
+          service_->observer_->OutcomeReceived(node_, *outcome);
+        }
         return std::nullopt;
       }
       default:
@@ -189,8 +272,25 @@ class IngestService::ReportReactor final
     }
   }
 
+  // Starts writing the front item unless a write is in flight.
+  static void WriteNextLocked(Outbox& outbox)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(outbox.mu) {
+    if (outbox.done || outbox.writing || outbox.items.empty()) return;
+    outbox.writing = true;
+    outbox.reactor->StartWrite(&outbox.items.front().bytes);
+  }
+
+  // Ends the stream once; nothing is written after.
+  void FinishOnce(const grpc::Status& status) {
+    absl::MutexLock outbox_lock(&outbox_->mu);
+    if (outbox_->done) return;
+    outbox_->done = true;
+    Finish(status);
+  }
+
   IngestService* const service_;
   grpc::CallbackServerContext* const context_;
+  const std::shared_ptr<Outbox> outbox_;
   // gRPC runs one callback of a stream at a time, each on whichever thread
   // completed the operation the previous one started; that order is kept
   // inside libgrpc, where ThreadSanitizer cannot see it, so it reported our
@@ -200,17 +300,32 @@ class IngestService::ReportReactor final
   // reaction inline from them (WatchReactor relies on the same).
   absl::Mutex callbacks_mu_;
   grpc::ByteBuffer request_bytes_;
-  grpc::ByteBuffer reply_bytes_;
   v1::AgentMessage request_;
   std::string node_;
   std::string instance_;
+  // The stream's hello, to tell the observer once its ack is queued.
+  v1::Hello hello_;
+  bool hello_pending_ = false;
 };
 
 IngestService::IngestService(Engine* engine, CallAuthorizer authorizer,
-                             NodeAuthorizer node_authorizer)
+                             NodeAuthorizer node_authorizer,
+                             IngestObserver* observer)
     : engine_(engine),
       authorizer_(std::move(authorizer)),
-      node_authorizer_(std::move(node_authorizer)) {}
+      node_authorizer_(std::move(node_authorizer)),
+      observer_(observer) {}
+
+bool IngestService::SendToNode(const std::string& node,
+                               const v1::AggregatorMessage& message) {
+  std::shared_ptr<Outbox> outbox;
+  {
+    absl::MutexLock lock(&streams_mu_);
+    auto it = streams_.find(node);
+    if (it != streams_.end()) outbox = it->second.lock();
+  }
+  return outbox != nullptr && ReportReactor::Push(*outbox, message);
+}
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 IngestService::Report(grpc::CallbackServerContext* context) {

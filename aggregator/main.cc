@@ -19,6 +19,9 @@
 #include "aggregator/auth.h"
 #include "aggregator/engine.h"
 #include "aggregator/history_store.h"
+#include "aggregator/remediation/coordinator.h"
+#include "aggregator/remediation/policy.h"
+#include "aggregator/remediation/record_store.h"
 #include "aggregator/server.h"
 #include "aggregator/web/web_ui.h"
 #include "common/credentials.h"
@@ -33,10 +36,13 @@ struct Options {
   ServerOptions server;
   EngineOptions engine;
   alerts::AlertingOptions alerting;
+  remediation::CoordinatorOptions remediation;
   ServerTlsOptions tls;
   std::string token_file;
   std::string node_tokens_file;
   bool insecure = false;
+  // --remediation-state: the records' SQLite file; empty: <db>-remediations.
+  std::string remediation_state;
   // The web page on --http-listen (aggregator/web); its token is the
   // cluster token, read with the others.
   bool web = true;
@@ -50,6 +56,16 @@ absl::Status Validate(const Options& options) {
         "--listen ", options.server.listen,
         " is not loopback and TLS is not configured: anyone who reaches it "
         "could feed or read ghostpeer. Add --insecure to accept that."));
+  }
+  // A server URI names no directory for the records; guessing one would
+  // lose them with the container. Off decides nothing worth keeping.
+  if (options.remediation_state.empty() &&
+      options.engine.db_path.find("://") != std::string::npos &&
+      options.remediation.mode != v1::REMEDIATION_MODE_OFF) {
+    return absl::InvalidArgumentError(
+        "with a PostgreSQL --db, --remediation dry-run or auto needs "
+        "--remediation-state FILE: remediation records are a local SQLite "
+        "file (on a volume, so a restart keeps them); or --remediation off");
   }
   if (options.engine.retention <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--retention must be positive");
@@ -114,6 +130,31 @@ int Run(Options options) {
                  engine.status().ToString());
     return kExitUsage;
   }
+  // Remediation records live beside the Engine's file, like alert
+  // deliveries.
+  std::string records_path = options.remediation_state;
+  if (records_path.empty()) {
+    records_path = options.engine.db_path.find("://") == std::string::npos
+                       ? remediation::RecordStorePath(options.engine.db_path)
+                       : ":memory:";  // --remediation off (Validate)
+  }
+  absl::StatusOr<std::unique_ptr<remediation::RecordStore>> records =
+      remediation::RecordStore::Open(records_path);
+  if (!records.ok()) {
+    GP_LOG_ERROR("cannot open the remediation store at {}: {}", records_path,
+                 records.status().ToString());
+    return kExitUsage;
+  }
+  options.remediation.retention = options.engine.retention;
+  absl::StatusOr<std::unique_ptr<remediation::Coordinator>> coordinator =
+      remediation::Coordinator::Create(options.remediation, engine->get(),
+                                       *std::move(records));
+  if (!coordinator.ok()) {
+    GP_LOG_ERROR("remediation: {}", coordinator.status().ToString());
+    return kExitUsage;
+  }
+  options.server.ingest_observer = coordinator->get();
+  options.server.remediation = coordinator->get();
   absl::StatusOr<std::unique_ptr<AggregatorServer>> server =
       AggregatorServer::Start(options.server, engine->get());
   if (!server.ok()) {
@@ -133,6 +174,13 @@ int Run(Options options) {
   if (!options.token_file.empty()) {
     GP_LOG_INFO("every call must carry the bearer token");
   }
+  (*coordinator)->Start((*server)->agents());
+  GP_LOG_INFO(
+      "remediation: {} (at most {} orders per node and {} in all per "
+      "minute); records in {}",
+      remediation::ModeName(options.remediation.mode),
+      options.remediation.rate_limits.per_node_per_minute,
+      options.remediation.rate_limits.per_minute, records_path);
   options.alerting.db_path = options.engine.db_path;
   std::unique_ptr<web::WebUi> web_ui;
   if (options.web && !options.alerting.http_listen.empty()) {
@@ -186,6 +234,7 @@ int Run(Options options) {
   stopping.Notify();
   housekeeping.join();
   (*server)->Shutdown(absl::Seconds(2));
+  (*coordinator)->Stop();
   (*alerting)->Stop();
   return kExitOk;
 }
@@ -230,6 +279,7 @@ int main(int argc, char** argv) {
   std::string retention = "168h";
   std::string node_stale_after = "5m";
   std::string log_level = "info";
+  std::string remediation_mode = "dry-run";
   bool log_json = false;
   app.add_option("--listen", options.server.listen,
                  "gRPC address HOST:PORT for agents (Ingest) and the CLI "
@@ -285,6 +335,11 @@ int main(int argc, char** argv) {
                  "went out), instead of <db>-alerts; required with a "
                  "PostgreSQL --db and --alertmanager-url or --webhook-url")
       ->check(ghostpeer::CheckNotEmpty);
+  app.add_option("--remediation-state", options.remediation_state,
+                 "SQLite file for remediation records (every decision and "
+                 "outcome), instead of <db>-remediations; required with a "
+                 "PostgreSQL --db unless --remediation off")
+      ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--webhook-secret-file", options.alerting.webhook_secret_file,
                  "File holding the HMAC-SHA256 key for the "
                  "X-Ghostpeer-Signature header of webhook deliveries")
@@ -332,6 +387,36 @@ int main(int argc, char** argv) {
       ->transform(CLI::AsSizeValue(false))
       ->check(CheckLimit)
       ->capture_default_str();
+  app.add_option(
+         "--remediation", remediation_mode,
+         "What to do about a client writing into a ghost: 'off' decides "
+         "nothing and refuses `ghostpeer remediate`; 'dry-run' "
+         "records what it would destroy and touches nothing (a person's "
+         "`ghostpeer remediate` still acts); 'auto' has the client node's "
+         "agent (started with --remediation) destroy the socket of a "
+         "confirmed vanished peer that still carries data, so the client "
+         "gets an error at once instead of after ~15 minutes of retries. "
+         "Never touched: close-wait writers, loopback, reassigned peers "
+         "(unless the service is labelled ghostpeer.remediation=auto), "
+         "nodes whose report is older than 3 intervals, peers whose "
+         "departure nobody saw. A service's ghostpeer.remediation label "
+         "(auto|dry-run|off) overrides this, except 'off' here, which wins. "
+         "Records: <db>-remediations, `ghostpeer remediations`")
+      ->check(CLI::IsMember({"off", "dry-run", "auto"}))
+      ->capture_default_str();
+  app.add_option("--remediation-max-per-node-per-minute",
+                 options.remediation.rate_limits.per_node_per_minute,
+                 "Remediation orders to one node per minute (a minute's "
+                 "worth may go at once); more qualifying findings are "
+                 "recorded rate_limited and retried as tokens return")
+      ->check(CheckLimit)
+      ->capture_default_str();
+  app.add_option("--remediation-max-per-minute",
+                 options.remediation.rate_limits.per_minute,
+                 "Remediation orders to all nodes together per minute, so "
+                 "a bug or a bad history can never mass-destroy")
+      ->check(CheckLimit)
+      ->capture_default_str();
   app.add_flag("--insecure", options.insecure,
                "Allow plaintext gRPC on a non-loopback --listen address");
   app.add_option("--log-level", log_level,
@@ -350,6 +435,9 @@ int main(int argc, char** argv) {
   }
   options.engine.retention = Duration(retention);
   options.engine.node_stale_after = Duration(node_stale_after);
+  // Checked by IsMember above.
+  options.remediation.mode =
+      *ghostpeer::aggregator::remediation::ParseMode(remediation_mode);
 
   ghostpeer::LoggingOptions logging;
   logging.program = "ghostpeer-aggregator";

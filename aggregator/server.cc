@@ -28,9 +28,10 @@ absl::StatusOr<std::unique_ptr<AggregatorServer>> AggregatorServer::Start(
       engine,
       options.ingest_authorizer ? options.ingest_authorizer
                                 : options.authorizer,
-      options.node_authorizer);
+      options.node_authorizer, options.ingest_observer);
   server->query_ = std::make_unique<QueryService>(engine, options.authorizer,
-                                                  options.max_watch_backlog);
+                                                  options.max_watch_backlog,
+                                                  options.remediation);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -34,6 +34,11 @@ struct ServerOptions {
   // How often the Ingest service's health is brought in line with
   // Engine::StoreWritable().
   absl::Duration health_interval = absl::Seconds(1);
+  // Remediation (issue 11), both optional and outliving the server: hears
+  // agents' hellos and outcomes (IngestService), and serves Remediate /
+  // ListRemediations (QueryService). Orders go out through agents().
+  IngestObserver* ingest_observer = nullptr;
+  RemediationApi* remediation = nullptr;
 };
 
 // The Ingest and Query services, the gRPC health service and server
@@ -59,6 +64,8 @@ class AggregatorServer {
 
   int port() const { return port_; }
   const IngestService& ingest() const { return *ingest_; }
+  // Where remediation orders go: agents' streams.
+  AgentChannel* agents() { return ingest_.get(); }
 
   // Marks every service NOT_SERVING, stops accepting, ends streams after
   // `grace`, returns when done. Idempotent.

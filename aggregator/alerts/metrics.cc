@@ -12,6 +12,18 @@
 namespace ghostpeer::aggregator::alerts {
 namespace {
 
+// The --remediation words (remediation/policy.h ModeName).
+const char* RemediationModeLabel(v1::RemediationMode mode) {
+  switch (mode) {
+    case v1::REMEDIATION_MODE_OFF:
+      return "off";
+    case v1::REMEDIATION_MODE_DRY_RUN:
+      return "dry-run";
+    default:
+      return "auto";
+  }
+}
+
 const v1::FindingKind kKinds[] = {v1::VANISHED_PEER, v1::REASSIGNED_PEER,
                                   v1::CLOSE_WAIT_WRITER};
 const v1::Severity kSeverities[] = {v1::CRITICAL, v1::WARNING, v1::INFO};
@@ -108,6 +120,16 @@ AggregatorMetrics::AggregatorMetrics(metrics::Registry* registry, Caps caps)
           "Remediation outcomes agents reported, by outcome (destroyed, "
           "already_gone, refused, failed, would_destroy).",
           {"outcome"})),
+      // Outcomes: the agents' answers (destroyed, already_gone, refused,
+      // failed, would_destroy: a re-check passed in a person's dry run) and
+      // the aggregator's own verdicts (would_destroy: a dry-run decision,
+      // declined: a guard said no, rate_limited). Mode: off, dry-run, auto.
+      remediations_(registry->AddCounter(
+          "ghostpeer_remediations_total",
+          "Remediation decisions and outcomes, by outcome (destroyed, "
+          "already_gone, refused, failed, would_destroy, declined, "
+          "rate_limited) and the mode that applied (off, dry-run, auto).",
+          {"outcome", "mode"})),
       messages_over_limit_(registry->AddCounter(
           "ghostpeer_messages_over_limit_total",
           "Agent messages refused because they would cross an ingest limit "
@@ -231,6 +253,16 @@ void AggregatorMetrics::Fill(const EngineReading& reading) {
     remediation_outcomes_->SetTotal(
         {std::move(label)},
         static_cast<double>(c.remediation_outcomes_received[kind]));
+  }
+  for (size_t metric = 0; metric < kRemediationMetricCount; ++metric) {
+    for (v1::RemediationMode mode :
+         {v1::REMEDIATION_MODE_OFF, v1::REMEDIATION_MODE_DRY_RUN,
+          v1::REMEDIATION_MODE_AUTO}) {
+      remediations_->SetTotal(
+          {RemediationMetricName(static_cast<RemediationMetric>(metric)),
+           RemediationModeLabel(mode)},
+          static_cast<double>(c.remediations[metric][mode]));
+    }
   }
   for (IngestLimit limit :
        {IngestLimit::kMaxNodes, IngestLimit::kMaxSocketsPerNode,

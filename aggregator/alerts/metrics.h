@@ -63,6 +63,7 @@ class AggregatorMetrics {
   metrics::CounterFamily* address_events_replayed_;
   metrics::CounterFamily* messages_rejected_;
   metrics::CounterFamily* remediation_outcomes_;
+  metrics::CounterFamily* remediations_;
   metrics::CounterFamily* messages_over_limit_;
   metrics::GaugeFamily* socket_state_bytes_;
   metrics::CounterFamily* store_errors_;

@@ -37,6 +37,20 @@ absl::Status LoopbackAggregator::Serve(const std::string& listen) {
                                aggregator::Engine::Open(engine_options));
   }
   aggregator::ServerOptions server_options;
+  if (options_.remediation) {
+    GHOSTPEER_ASSIGN_OR_RETURN(
+        std::unique_ptr<aggregator::remediation::RecordStore> records,
+        aggregator::remediation::RecordStore::Open(
+            options_.db_path.empty()
+                ? ":memory:"
+                : aggregator::remediation::RecordStorePath(options_.db_path)));
+    GHOSTPEER_ASSIGN_OR_RETURN(
+        coordinator_,
+        aggregator::remediation::Coordinator::Create(
+            options_.remediation_options, engine_.get(), std::move(records)));
+    server_options.ingest_observer = coordinator_.get();
+    server_options.remediation = coordinator_.get();
+  }
   server_options.listen = listen;
   server_options.max_watch_backlog = options_.max_watch_backlog;
   if (!options_.token.empty()) {
@@ -46,6 +60,7 @@ absl::Status LoopbackAggregator::Serve(const std::string& listen) {
   GHOSTPEER_ASSIGN_OR_RETURN(server_, aggregator::AggregatorServer::Start(
                                           server_options, engine_.get()));
   port_ = server_->port();
+  if (coordinator_ != nullptr) coordinator_->Start(server_->agents());
   return absl::OkStatus();
 }
 
@@ -55,7 +70,9 @@ std::shared_ptr<grpc::Channel> LoopbackAggregator::NewChannel() const {
 
 void LoopbackAggregator::Stop() {
   if (server_ != nullptr) server_->Shutdown(absl::ZeroDuration());
+  if (coordinator_ != nullptr) coordinator_->Stop();
   server_.reset();
+  coordinator_.reset();
   store_ = nullptr;
   engine_.reset();
 }

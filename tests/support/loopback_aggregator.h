@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "aggregator/engine.h"
+#include "aggregator/remediation/coordinator.h"
 #include "aggregator/server.h"
 #include "grpcpp/grpcpp.h"
 #include "tests/fakes/in_memory_history_store.h"
@@ -26,6 +27,11 @@ struct LoopbackAggregatorOptions {
   int confirmations = 1;
   // ServerOptions::max_watch_backlog: small, a slow follower is cheap.
   size_t max_watch_backlog = aggregator::kDefaultMaxWatchBacklog;
+  // Runs the remediation coordinator (as --remediation does) with these
+  // options; its records go beside db_path (<db_path>-remediations), or in
+  // memory without one.
+  bool remediation = false;
+  aggregator::remediation::CoordinatorOptions remediation_options;
 };
 
 class LoopbackAggregator {
@@ -42,6 +48,10 @@ class LoopbackAggregator {
   aggregator::Engine& engine() { return *engine_; }
   // The in-memory store, for fault injection; null with a db_path.
   fakes::InMemoryHistoryStore* store() { return store_; }
+  // The remediation coordinator; null unless options.remediation.
+  aggregator::remediation::Coordinator* remediation() {
+    return coordinator_.get();
+  }
 
   // A fresh plaintext channel to the server (a bearer token, when one is
   // configured, goes in each call's metadata).
@@ -62,6 +72,7 @@ class LoopbackAggregator {
 
   const LoopbackAggregatorOptions options_;
   std::unique_ptr<aggregator::Engine> engine_;
+  std::unique_ptr<aggregator::remediation::Coordinator> coordinator_;
   fakes::InMemoryHistoryStore* store_ = nullptr;  // owned by engine_
   std::unique_ptr<aggregator::AggregatorServer> server_;
   int port_ = 0;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -32,15 +33,46 @@ class AgentStream {
     stream_ = stub_->Report(&context_);
   }
 
-  // Writes `message` and reads its Ack; nullopt when the stream ended
-  // instead (Close() then says why).
+  // Writes `message` and reads its Ack, keeping the remediation orders
+  // that came before it (NextOrder); nullopt when the stream ended instead
+  // (Close() then says why).
   std::optional<v1::Ack> Send(const v1::AgentMessage& message) {
+    if (!stream_->Write(message)) return std::nullopt;
     v1::AggregatorMessage reply;
-    if (!stream_->Write(message) || !stream_->Read(&reply) ||
-        !reply.has_ack()) {
+    while (stream_->Read(&reply)) {
+      if (reply.has_ack()) return reply.ack();
+      if (!reply.has_remediation_order()) return std::nullopt;
+      orders_.push_back(reply.remediation_order());
+    }
+    return std::nullopt;
+  }
+  // `hello`; true when acknowledged.
+  bool Hello(const v1::Hello& hello) {
+    v1::AgentMessage message;
+    *message.mutable_hello() = hello;
+    return Send(message).has_value();
+  }
+  // The next remediation order: one that came before an ack, else the next
+  // message (nullopt when that is no order, or the stream ended).
+  std::optional<v1::RemediationOrder> NextOrder() {
+    if (!orders_.empty()) {
+      v1::RemediationOrder order = orders_.front();
+      orders_.erase(orders_.begin());
+      return order;
+    }
+    v1::AggregatorMessage reply;
+    if (!stream_->Read(&reply) || !reply.has_remediation_order()) {
       return std::nullopt;
     }
-    return reply.ack();
+    return reply.remediation_order();
+  }
+  // Orders received before acks and not yet taken.
+  size_t orders_waiting() const { return orders_.size(); }
+  // Writes an outcome (nothing answers it); false when the stream ended.
+  bool Answer(const v1::RemediationOutcome& outcome) {
+    v1::AgentMessage message;
+    *message.mutable_remediation_outcome() = outcome;
+    return stream_->Write(message);
   }
   // Hello as `node` (instance "<node>-agent"); true when acknowledged.
   bool Hello(const std::string& node) {
@@ -74,6 +106,7 @@ class AgentStream {
   std::unique_ptr<
       grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>>
       stream_;
+  std::vector<v1::RemediationOrder> orders_;
 };
 
 }  // namespace ghostpeer::aggregator::testing

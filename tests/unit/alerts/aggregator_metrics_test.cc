@@ -138,6 +138,33 @@ TEST(AggregatorMetricsTest, IngestLimitRefusalsAreCountedPerLimit) {
   }
 }
 
+TEST(AggregatorMetricsTest, RemediationsByOutcomeAndMode) {
+  metrics::Registry registry;
+  AggregatorMetrics m(&registry);
+  EngineReading reading;
+  reading.now = T0();
+  reading.counters.remediations[static_cast<size_t>(
+      RemediationMetric::kDestroyed)][v1::REMEDIATION_MODE_AUTO] = 2;
+  reading.counters.remediations[static_cast<size_t>(
+      RemediationMetric::kWouldDestroy)][v1::REMEDIATION_MODE_DRY_RUN] = 5;
+  m.Fill(reading);
+
+  const std::string text = registry.Render();
+  for (const char* line : {
+           "ghostpeer_remediations_total{outcome=\"destroyed\",mode=\"auto\"} "
+           "2\n",
+           "ghostpeer_remediations_total{outcome=\"would_destroy\",mode=\"dry-"
+           "run\"} 5\n",
+           "ghostpeer_remediations_total{outcome=\"rate_limited\",mode=\"off\"}"
+           " "
+           "0\n",
+           "ghostpeer_remediations_total{outcome=\"declined\",mode=\"auto\"} "
+           "0\n",
+       }) {
+    EXPECT_TRUE(absl::StrContains(text, line)) << line << "in:\n" << text;
+  }
+}
+
 TEST(AggregatorMetricsTest, ServiceCardinalityIsCapped) {
   metrics::Registry registry;
   AggregatorMetrics m(&registry, {/*services=*/5, /*nodes=*/5});
