@@ -319,7 +319,8 @@ int main(int argc, char** argv) {
                  "or a proxy in front of it, e.g. https://ghostpeer.example)"
                  ": alerts and webhook bodies link to the finding's page")
       ->check(ghostpeer::CheckNotEmpty);
-  app.add_flag("!--no-web", options.web,
+  bool no_web = false;
+  app.add_flag("--no-web", no_web,
                "Do not serve the web page and its /api/v1 JSON on "
                "--http-listen (only /metrics, /healthz, /readyz)");
   app.add_option("--alertmanager-url", options.alerting.alertmanager_url,
@@ -433,6 +434,7 @@ int main(int argc, char** argv) {
     std::cerr << "ghostpeer-aggregator: " << e.what() << " (see --help)\n";
     return ghostpeer::kExitUsage;
   }
+  options.web = !no_web;
   options.engine.retention = Duration(retention);
   options.engine.node_stale_after = Duration(node_stale_after);
   // Checked by IsMember above.

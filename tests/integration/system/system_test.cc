@@ -485,5 +485,47 @@ TEST_F(SystemTest, WebPageShowsTheFindingLiveInABrowser) {
   EXPECT_TRUE(std::filesystem::exists(out + "/address.png"));
 }
 
+// With --token-file the page asks for the token once, through its form, in
+// a real browser: the session cookie is HttpOnly and opens the API, a
+// request without it is refused.
+TEST_F(SystemTest, WebPageLogsInWithTheToken) {
+  ASSERT_EQ(access("/usr/bin/chromium", X_OK), 0)
+      << "chromium is missing: run scripts/install-deps.sh";
+  const std::string token_file = dir_ + "/token";
+  {
+    std::FILE* f = std::fopen(token_file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("web-test-token-4f1c\n", f);
+    std::fclose(f);
+  }
+  const int http_port = FreeLoopbackPort();
+  ASSERT_GT(http_port, 0);
+  const std::string base = absl::StrCat("http://127.0.0.1:", http_port);
+  auto aggregator =
+      Process::Start({kBin + "/ghostpeer-aggregator", "--listen",
+                      absl::StrCat("127.0.0.1:", FreeLoopbackPort()), "--db",
+                      ":memory:", "--token-file", token_file, "--http-listen",
+                      absl::StrCat("127.0.0.1:", http_port)},
+                     dir_ + "/aggregator-token.log");
+  ASSERT_TRUE(aggregator.ok()) << aggregator.status();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return RunBinary({"/usr/bin/curl", "-sf", base + "/healthz"},
+                         absl::Seconds(5))
+                   .exit_code == 0;
+      },
+      absl::Seconds(10)))
+      << (*aggregator)->Log();
+  CommandResult driver = RunBinary(
+      {"/usr/bin/python3",
+       std::string(GHOSTPEER_SOURCE_DIR) +
+           "/tests/integration/system/web_driver.py",
+       "--base", base, "--out", std::string(GHOSTPEER_ARTIFACT_DIR) + "/web",
+       "--token-file", token_file, "--timeout", "90"},
+      absl::Seconds(120));
+  std::printf("%s", driver.out.c_str());
+  EXPECT_EQ(driver.exit_code, 0) << driver.out << driver.err;
+}
+
 }  // namespace
 }  // namespace ghostpeer::testing

@@ -4,6 +4,8 @@ protocol, for system_test's WebPage test (issue 13).
 
   web_driver.py --base http://127.0.0.1:PORT --address 10.99.0.2
                 --out DIR --ready-file FILE [--timeout 120]
+  web_driver.py --base http://127.0.0.1:PORT --out DIR --token-file FILE
+                (the login form and its session only)
 
 1. Opens the findings page and waits until its live stream is connected,
    then marks the window (so a reload would show) and touches --ready-file:
@@ -178,11 +180,57 @@ class Browser:
         print("screenshot: %s" % path, flush=True)
 
 
+def login(browser, args):
+    """--token-file: a page asked for sends the browser to the login form;
+    the token typed there opens a session the page's script cannot read,
+    and the same API refuses a request without it."""
+    with open(args.token_file) as f:
+        token = f.read().strip()
+    browser.navigate(args.base + "/nodes")
+    browser.wait_for("location.pathname === '/login' && "
+                     "document.getElementById('token') !== null",
+                     "the login form", 30)
+    if browser.evaluate("new URLSearchParams(location.search).get('next')") \
+            != "/nodes":
+        raise Failure("the login form forgot the page asked for")
+    browser.evaluate("document.getElementById('token').value = 'wrong'; "
+                     "document.querySelector('form').submit(); 1")
+    browser.wait_for("!document.getElementById('failed').hidden",
+                     "the wrong token refused", 30)
+    browser.evaluate("document.getElementById('token').value = %s; "
+                     "document.querySelector('form').submit(); 1"
+                     % json.dumps(token))
+    browser.wait_for("location.pathname === '/nodes' && document.body && "
+                     "document.body.dataset.live === 'connected'",
+                     "the page after logging in", 30)
+    if "ghostpeer_session" in (browser.evaluate("document.cookie") or ""):
+        raise Failure("the session cookie is readable by scripts")
+    browser.call("Runtime.evaluate", expression=(
+        "fetch('/api/v1/nodes').then((r) => window.__withCookie = r.status);"
+        "fetch('/api/v1/nodes', {credentials: 'omit'})"
+        ".then((r) => window.__withoutCookie = r.status); 1"))
+    statuses = browser.wait_for(
+        "window.__withCookie && window.__withoutCookie && "
+        "[window.__withCookie, window.__withoutCookie]", "the API answers", 10)
+    if statuses != [200, 401]:
+        raise Failure("API with/without the cookie: %r, want [200, 401]"
+                      % statuses)
+    # The refused fetch is this check's own doing, not the page's.
+    browser.errors = [e for e in browser.errors if "401" not in e]
+    print("logged in with the token; the cookie is HttpOnly", flush=True)
+
+
 def run(args):
     deadline = time.monotonic() + args.timeout
     os.makedirs(args.out, exist_ok=True)
     browser = Browser(deadline)
     try:
+        if args.token_file:
+            login(browser, args)
+            if browser.errors:
+                raise Failure("errors in the page:\n  " +
+                              "\n  ".join(browser.errors))
+            return
         browser.call("Emulation.setDeviceMetricsOverride", width=1280,
                      height=800, deviceScaleFactor=1, mobile=False)
         browser.navigate(args.base + "/")
@@ -272,9 +320,12 @@ def run(args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True)
-    parser.add_argument("--address", required=True)
+    parser.add_argument("--address")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--ready-file", required=True)
+    parser.add_argument("--ready-file")
+    # Set: only log in through the form with this token, and check the
+    # session (the aggregator needs no data for that).
+    parser.add_argument("--token-file")
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
     # The test stops a driver it gave up on with SIGTERM: leave through the
