@@ -519,6 +519,8 @@ absl::Status Coordinator::Tick() {
     if (!decided.ok() && result.ok()) result = decided.status();
   }
   // Retention: the records, and the memory of findings decided before it.
+  if (now - last_purge_ < absl::Minutes(1)) return result;
+  last_purge_ = now;
   const absl::Time horizon = now - options_.retention;
   if (absl::StatusOr<int64_t> purged = store_->Purge(horizon); !purged.ok()) {
     if (result.ok()) result = purged.status();

@@ -159,6 +159,8 @@ class Coordinator final : public RemediationApi, public IngestObserver {
   RateLimiter limiter_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Latest> latest_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  // Tick purges at most once a minute: retention is days.
+  absl::Time last_purge_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 
   mutable absl::Mutex queue_mu_;  // a leaf
   std::deque<Event> queue_ ABSL_GUARDED_BY(queue_mu_);

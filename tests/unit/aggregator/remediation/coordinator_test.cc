@@ -525,6 +525,19 @@ TEST_F(CoordinatorTest, RestartKeepsRecordsAndDoesNotDecideAgain) {
   EXPECT_EQ(resent[0].order_id(), order_id);
 }
 
+TEST_F(CoordinatorTest, RecordsPastRetentionArePurgedButNotAwaitedOrders) {
+  StartCoordinator(v1::REMEDIATION_MODE_DRY_RUN);
+  OpenGhost();
+  ASSERT_TRUE(coordinator_->Remediate(TheFinding().id(), false, "manual: a")
+                  .ok());  // an order, never answered
+  ASSERT_EQ(Records().size(), 2u);
+  clock_.Set(T(20) + absl::Hours(2));  // retention is 1 h
+  ASSERT_TRUE(coordinator_->Tick().ok());
+  std::vector<v1::Remediation> records = Records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].decision(), v1::REMEDIATION_DECISION_ORDERED);
+}
+
 TEST(SummarizeTest, SaysWhatWasDoneInOneLine) {
   v1::Remediation record;
   record.set_node("node-1");
