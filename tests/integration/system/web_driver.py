@@ -159,9 +159,13 @@ class Browser:
         return result.get("result", {}).get("value")
 
     def wait_for(self, expression, what, timeout):
+        # Mid-navigation the document may be half there: an exception
+        # means "not yet".
+        guarded = "(() => { try { return (%s); } catch (e) { return false; } })()" \
+            % expression
         until = min(self.deadline, time.monotonic() + timeout)
         while time.monotonic() < until:
-            value = self.evaluate(expression)
+            value = self.evaluate(guarded)
             if value:
                 return value
             time.sleep(0.25)
@@ -195,7 +199,9 @@ def login(browser, args):
         raise Failure("the login form forgot the page asked for")
     browser.evaluate("document.getElementById('token').value = 'wrong'; "
                      "document.querySelector('form').submit(); 1")
-    browser.wait_for("!document.getElementById('failed').hidden",
+    browser.wait_for("location.search.includes('failed=1') && "
+                     "!document.getElementById('failed').hidden && "
+                     "document.getElementById('next').value === '/nodes'",
                      "the wrong token refused", 30)
     browser.evaluate("document.getElementById('token').value = %s; "
                      "document.querySelector('form').submit(); 1"
