@@ -4,7 +4,10 @@
 #   that closes its write side at once, a client service writing a line every
 #   100 ms, then `docker service update --force` of the server: a new task on
 #   a new address; the client keeps writing to the old one, and nothing
-#   answers. ghostpeer reports the client within a few snapshot intervals.
+#   answers. ghostpeer reports the client within a few snapshot intervals;
+#   with remediation on (deploy/up.sh --remediation) the client's agent then
+#   destroys the ghost socket, the client's write fails and it reconnects to
+#   the new task (its log shows both).
 #
 #   deploy/demo.sh           run it (ghostpeer must be up: deploy/up.sh)
 #   deploy/demo.sh --clean   remove the demo's services and network
@@ -98,11 +101,30 @@ if [[ -n "${GHOSTPEER_WEB_URL:-}" ]]; then
   echo "See it on the page: $GHOSTPEER_WEB_URL (the finding live; its peer's link draws who held the address, and the gap)"
 fi
 echo
-log=$(docker logs --tail 3 "$client" 2>&1)
-if grep -q 'logc: write' <<<"$log"; then
+# With remediation on (deploy/up.sh --remediation), the client's agent
+# destroys the ghost socket: logc's next write fails, and its reconnect
+# logic finds the server's new task.
+recovered=false
+if $found; then
+  echo "demo: waiting for the client to recover (remediation on; up to 30 s)"
+  for _ in $(seq 1 15); do
+    if docker logs "$client" 2>&1 | grep -q 'logc: connected to .* again'; then
+      recovered=true
+      break
+    fi
+    sleep 2
+  done
+  "$cli" "${cli_args[@]}" remediations 2>/dev/null || true
+  echo
+fi
+log=$(docker logs --tail 4 "$client" 2>&1)
+if $recovered; then
+  echo "The client's log shows the error remediation gave it, and its reconnect:"
+elif grep -q 'logc: write' <<<"$log"; then
   echo "The client's log shows the write failing (its peer answered, so no ghost):"
 else
-  echo "The client's log shows no error at all:"
+  echo "The client's log shows no error at all (remediation off or dry-run;" \
+    "deploy/up.sh --remediation turns it on):"
 fi
 sed 's/^/  /' <<<"$log"
 echo
