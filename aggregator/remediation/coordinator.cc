@@ -132,15 +132,18 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   if (!latest.ok()) return latest.status();
   std::unique_ptr<Coordinator> coordinator(
       new Coordinator(std::move(options), engine, std::move(store)));
-  absl::MutexLock lock(&coordinator->mu_);
-  for (const StoredRemediation& stored : *latest) {
-    const v1::Remediation& record = stored.record;
-    // The guard a DECLINED record was written for is not stored; the
-    // reason text stands in (equal texts, equal guard).
-    coordinator->latest_[record.finding_id()] = {
-        stored.episode_us, record.finding_kind(), record.decision(),
-        record.reason(), FromProto(record.decided_at())};
+  {
+    absl::MutexLock lock(&coordinator->mu_);
+    for (const StoredRemediation& stored : *latest) {
+      const v1::Remediation& record = stored.record;
+      // The guard a DECLINED record was written for is not stored; the
+      // reason text stands in (equal texts, equal guard).
+      coordinator->latest_[record.finding_id()] = {
+          stored.episode_us, record.finding_kind(), record.decision(),
+          record.reason(), FromProto(record.decided_at())};
+    }
   }
+  coordinator->Subscribe();
   return coordinator;
 }
 
@@ -149,23 +152,34 @@ Coordinator::Coordinator(CoordinatorOptions options, Engine* engine,
     : options_(std::move(options)),
       engine_(engine),
       store_(std::move(store)),
-      limiter_(options_.rate_limits) {}
+      hook_(std::make_shared<ListenerHook>()),
+      limiter_(options_.rate_limits) {
+  hook_->owner = this;
+}
 
 Coordinator::~Coordinator() { Stop(); }
 
 void Coordinator::Attach(AgentChannel* agents) {
   absl::MutexLock lock(&mu_);
-  if (agents_ != nullptr) return;
-  agents_ = agents;
-  subscription_ = engine_->Subscribe([this](const v1::FindingEvent& event) {
+  if (agents_ == nullptr) agents_ = agents;
+}
+
+void Coordinator::Subscribe() {
+  absl::MutexLock lock(&mu_);
+  // The Engine may call a listener once more after Unsubscribe returns:
+  // it reaches the coordinator only through the hook Stop clears.
+  std::shared_ptr<ListenerHook> hook = hook_;
+  subscription_ = engine_->Subscribe([hook](const v1::FindingEvent& event) {
     // On the ingesting thread with the node's lock held: queue only.
     if (event.type() != v1::OPENED && event.type() != v1::UPDATED) return;
     if (event.finding().status() != v1::OPEN) return;
+    absl::MutexLock lock(&hook->mu);
+    if (hook->owner == nullptr) return;
     Event queued;
     queued.type = Event::Type::kFinding;
     queued.node = event.finding().socket().node();
     queued.finding = event.finding();
-    Enqueue(std::move(queued));
+    hook->owner->Enqueue(std::move(queued));
   });
 }
 
@@ -201,10 +215,12 @@ void Coordinator::Stop() {
   }
   if (worker_.joinable()) worker_.join();
   absl::MutexLock lock(&mu_);
-  if (agents_ != nullptr && subscription_ != 0) {
+  if (subscription_ != 0) {
     engine_->Unsubscribe(subscription_);
     subscription_ = 0;
   }
+  absl::MutexLock hook_lock(&hook_->mu);
+  hook_->owner = nullptr;
 }
 
 void Coordinator::Enqueue(Event event) {

@@ -62,7 +62,9 @@ class Coordinator final : public RemediationApi, public IngestObserver {
  public:
   // Loads what was decided (the newest record of each finding) from
   // `store`, so a restart neither repeats decisions nor forgets awaited
-  // orders. `engine` must outlive the coordinator. Errors: the store's;
+  // orders, and subscribes to the Engine's finding changes at once (they
+  // queue until Attach/Start: none is missed while the server starts).
+  // `engine` must outlive the coordinator. Errors: the store's;
   // InvalidArgument for a null engine, store or clock, an UNSPECIFIED
   // mode, or max_attempts < 1.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(
@@ -72,8 +74,9 @@ class Coordinator final : public RemediationApi, public IngestObserver {
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
-  // Subscribes to the Engine's finding changes and sends orders through
-  // `agents` (which must outlive the coordinator, or Stop). Once.
+  // Sends orders through `agents` from now on (which must outlive the
+  // coordinator, or Stop). Once; until then decisions are recorded and
+  // their orders wait (Tick, or the node's next hello, sends them).
   void Attach(AgentChannel* agents);
   // Attach, then a worker thread that runs RunPending as events arrive and
   // Tick every tick_every.
@@ -125,6 +128,8 @@ class Coordinator final : public RemediationApi, public IngestObserver {
 
   Coordinator(CoordinatorOptions options, Engine* engine,
               std::unique_ptr<RecordStore> store);
+  // Queues the Engine's finding changes (Create).
+  void Subscribe();
   void Enqueue(Event event);
   // For the worker: stopping, or events queued.
   bool WorkWaiting() const ABSL_SHARED_LOCKS_REQUIRED(queue_mu_) {
@@ -152,6 +157,12 @@ class Coordinator final : public RemediationApi, public IngestObserver {
   const CoordinatorOptions options_;
   Engine* const engine_;
   const std::unique_ptr<RecordStore> store_;
+  // What the Engine's listener holds: the coordinator until Stop.
+  struct ListenerHook {
+    absl::Mutex mu;  // taken before queue_mu_
+    Coordinator* owner ABSL_GUARDED_BY(mu) = nullptr;
+  };
+  const std::shared_ptr<ListenerHook> hook_;
 
   mutable absl::Mutex mu_;
   AgentChannel* agents_ ABSL_GUARDED_BY(mu_) = nullptr;
