@@ -161,15 +161,14 @@ class IngestService::ReportReactor final
       outbox_->done = true;
     }
     if (!node_.empty()) {
+      service_->engine_->Disconnected(node_, instance_);
+      GP_LOG_INFO("ingest: node '{}' disconnected", node_);
+      // A SendToNode meanwhile finds the outbox done and sends nothing.
       absl::MutexLock streams_lock(&service_->streams_mu_);
       auto it = service_->streams_.find(node_);
       if (it != service_->streams_.end() && it->second.lock() == outbox_) {
         service_->streams_.erase(it);
       }
-    }
-    if (!node_.empty()) {
-      service_->engine_->Disconnected(node_, instance_);
-      GP_LOG_INFO("ingest: node '{}' disconnected", node_);
     }
     --service_->active_streams_;
     delete this;

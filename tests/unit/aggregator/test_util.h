@@ -343,9 +343,12 @@ class TempDb {
   const std::string& path() const { return path_; }
 
  private:
+  // The file and what SQLite and the side stores keep beside it.
   void Remove() {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::remove((path_ + suffix).c_str());
+    for (const char* store : {"", "-remediations"}) {
+      for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::remove((path_ + store + suffix).c_str());
+      }
     }
   }
   std::string path_;
