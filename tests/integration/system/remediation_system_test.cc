@@ -92,7 +92,10 @@ std::map<int, std::vector<double>>& Windows() {
 void PrintDistribution(const std::string& what, std::vector<double> seconds) {
   if (seconds.empty()) return;
   std::sort(seconds.begin(), seconds.end());
-  const double median = seconds[seconds.size() / 2];
+  const size_t middle = seconds.size() / 2;
+  const double median = seconds.size() % 2 == 1
+                            ? seconds[middle]
+                            : (seconds[middle - 1] + seconds[middle]) / 2;
   const double reference = KernelSilentLossSeconds(kDefaultRetries2);
   std::printf(
       "[ window ] %s over %zu run(s): min %.2f s, median %.2f s, max %.2f s; "
