@@ -404,7 +404,11 @@ int main(int argc, char** argv) {
          "(auto|dry-run|off) overrides this, except 'off' here, which wins. "
          "Records: <db>-remediations, `ghostpeer remediations`")
       ->check(CLI::IsMember({"off", "dry-run", "auto"}))
-      ->capture_default_str();
+      ->capture_default_str()
+      // Also from the environment, so that deploy/stack.remediation.yml
+      // turns it on without restating the command (which the TLS overlay
+      // replaces: compose replaces lists, it does not merge them).
+      ->envname("GHOSTPEER_AGGREGATOR_REMEDIATION");
   app.add_option("--remediation-max-per-node-per-minute",
                  options.remediation.rate_limits.per_node_per_minute,
                  "Remediation orders to one node per minute (a minute's "

@@ -28,7 +28,8 @@
 #                                    address) and show ghostpeer naming it
 #   deploy/up.sh --tls               mutual TLS and a bearer token from swarm
 #                                    secrets (made in /etc/ghostpeer/tls)
-#   deploy/up.sh --remediation       agents act on remediation orders
+#   deploy/up.sh --remediation       the aggregator orders (--remediation
+#                                    auto) and agents act on the orders
 #                                    (deploy/stack.remediation.yml: adds
 #                                    CAP_NET_ADMIN for SOCK_DESTROY)
 #
