@@ -411,9 +411,17 @@ absl::Status Engine::SetFindingRemediation(const std::string& node,
     return absl::NotFoundError(
         absl::StrCat("no finding ", id, " on node ", node));
   }
-  if (it->second.finding.remediation() == summary) return absl::OkStatus();
-  it->second.finding.set_remediation(summary);
-  Publish(*state, {{v1::UPDATED, id}});
+  TrackedFinding& tracked = it->second;
+  if (tracked.finding.remediation() == summary) return absl::OkStatus();
+  tracked.finding.set_remediation(summary);
+  if (tracked.finding.status() == v1::OPEN) {
+    Publish(*state, {{v1::UPDATED, id}});
+  } else {
+    // An answer that arrives after the finding resolved is kept with it
+    // but announced to nobody: followers heard it close already.
+    tracked.saved_at = absl::InfinitePast();
+    Publish(*state, {{v1::FINDING_EVENT_TYPE_UNSPECIFIED, id}});
+  }
   return absl::OkStatus();
 }
 

@@ -262,8 +262,9 @@ class Engine {
   std::optional<v1::Finding> FindFinding(const std::string& id) const;
 
   // Sets the finding's one-line remediation summary (Finding.remediation),
-  // stores it and announces the finding UPDATED (alerts, webhooks and
-  // watchers hear what was done). Nothing happens when the summary is
+  // stores it and, while the finding is open, announces it UPDATED
+  // (alerts, webhooks and watchers hear what was done); a resolved
+  // finding keeps it silently. Nothing happens when the summary is
   // unchanged. NotFound when `node` has no finding `id`. Later snapshots
   // keep the summary until the finding resolves and a new episode starts.
   absl::Status SetFindingRemediation(const std::string& node,

@@ -46,7 +46,8 @@ std::optional<RemediationMetric> MetricOf(v1::RemediationOutcomeKind kind) {
 
 }  // namespace
 
-std::string Summarize(const v1::Remediation& record) {
+std::string Summarize(const StoredRemediation& stored) {
+  const v1::Remediation& record = stored.record;
   if (record.has_outcome()) {
     const v1::RemediationOutcome& outcome = record.outcome();
     const std::string at = Clock24(record.outcome_received_at());
@@ -76,10 +77,15 @@ std::string Summarize(const v1::Remediation& record) {
   const std::string at = Clock24(record.decided_at());
   switch (record.decision()) {
     case v1::REMEDIATION_DECISION_ORDERED:
-      return absl::StrCat(
-          "ordered the socket destroyed at ", at, " ", Who(record),
-          record.attempts() == 0 ? "; waiting for the node's agent"
-                                 : "; waiting for the answer");
+      if (!stored.awaiting) {
+        return absl::StrCat("ordered at ", at, " ", Who(record),
+                            ", not carried out: ", record.reason());
+      }
+      // Not whether it was sent yet: each change of this line is a
+      // REMEDIATED notification, and a send is no news for people.
+      return absl::StrCat("ordered the socket destroyed at ", at, " ",
+                          Who(record), "; waiting for node ", record.node(),
+                          "'s agent");
     case v1::REMEDIATION_DECISION_WOULD_DESTROY:
       return absl::StrCat("would destroy at ", at, " ", Who(record), ": ",
                           record.reason());
@@ -472,9 +478,8 @@ absl::Status Coordinator::SaveLocked(const StoredRemediation& stored) {
                 saved.ToString());
   }
   // The finding may have resolved and been forgotten: nothing to tell.
-  (void)engine_->SetFindingRemediation(stored.record.node(),
-                                       stored.record.finding_id(),
-                                       Summarize(stored.record));
+  (void)engine_->SetFindingRemediation(
+      stored.record.node(), stored.record.finding_id(), Summarize(stored));
   return saved;
 }
 

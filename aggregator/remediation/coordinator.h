@@ -184,9 +184,10 @@ class Coordinator final : public RemediationApi, public IngestObserver {
 
 // The one-line summary of a record for Finding.remediation, times in UTC:
 // "destroyed the socket at 12:03:09 (policy, auto): the client's next
-// write fails", "would destroy (dry-run) at 12:03:09", "not remediated:
-// <reason>", ... Pure.
-std::string Summarize(const v1::Remediation& record);
+// write fails", "would destroy at 12:03:09 ...", "not remediated: <reason>",
+// ...; an order no longer awaited and never answered (given up, or not
+// sent because the finding resolved) says so with its reason. Pure.
+std::string Summarize(const StoredRemediation& stored);
 
 // The order a record stands for (`dry_run` for a person's dry run),
 // issued at `now`. Pure.

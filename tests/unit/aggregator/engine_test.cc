@@ -970,5 +970,66 @@ TEST_F(EngineTest, OpenRefusesANullStore) {
   EXPECT_EQ(engine.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(EngineTest, RemediationSummaryIsAnnouncedWhileOpenAndKept) {
+  std::unique_ptr<Engine> engine = OpenEngine();
+  ASSERT_NE(engine, nullptr);
+  Recorder recorder;
+  const int subscription = engine->Subscribe(recorder.Listener());
+  clock_.Set(T(10));
+  ASSERT_TRUE(engine->Hello(HelloFrom("node-2", "srv-agent")).ok());
+  v1::Hello client = HelloFrom("node-1", "cli-agent");
+  client.set_remediation_enabled(true);
+  ASSERT_TRUE(engine->Hello(client).ok());
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents("node-2", "srv-agent",
+                                        Batch({Attach(1, T(1), kServer)}))
+                  .ok());
+  clock_.Set(T(15));
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "cli-agent",
+                                   Full(1, T(15), {Socket(Stuck(0))}), T(15))
+                  .ok());
+  clock_.Set(T(18));
+  ASSERT_TRUE(engine
+                  ->IngestAddressEvents("node-2", "srv-agent",
+                                        Batch({Detach(2, T(18), kServer)}))
+                  .ok());
+  clock_.Set(T(20));
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "cli-agent",
+                                   Delta(2, 1, T(20), {Socket(Stuck(720))}, {}),
+                                   T(20))
+                  .ok());
+  const NodeReportFacts facts = engine->NodeFacts("node-1");
+  EXPECT_TRUE(facts.known);
+  EXPECT_TRUE(facts.remediation_enabled);
+  EXPECT_EQ(facts.last_report, T(20));
+  EXPECT_EQ(facts.report_interval, absl::Seconds(5));
+  EXPECT_FALSE(engine->NodeFacts("node-9").known);
+  recorder.Take();
+  const std::string id = engine->ListFindings({}).findings(0).id();
+  EXPECT_EQ(engine->SetFindingRemediation("node-1", "nope", "x").code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(engine->SetFindingRemediation("node-1", id, "ordered").ok());
+  EXPECT_THAT(recorder.Take(), ::testing::ElementsAre("UPDATED VANISHED_PEER"));
+  ASSERT_TRUE(engine->SetFindingRemediation("node-1", id, "ordered").ok());
+  EXPECT_TRUE(recorder.Take().empty());  // unchanged: no news
+  EXPECT_EQ(engine->FindFinding(id)->remediation(), "ordered");
+
+  // Resolved (the socket went away): a late answer is kept, not announced.
+  clock_.Set(T(25));
+  ASSERT_TRUE(engine
+                  ->IngestSnapshot("node-1", "cli-agent",
+                                   Delta(3, 1, T(25), {}, {Socket(Stuck(0))}),
+                                   T(25))
+                  .ok());
+  recorder.Take();
+  ASSERT_TRUE(engine->SetFindingRemediation("node-1", id, "destroyed").ok());
+  EXPECT_TRUE(recorder.Take().empty());
+  EXPECT_EQ(engine->FindFinding(id)->status(), v1::RESOLVED);
+  EXPECT_EQ(engine->FindFinding(id)->remediation(), "destroyed");
+  engine->Unsubscribe(subscription);
+}
+
 }  // namespace
 }  // namespace ghostpeer::aggregator

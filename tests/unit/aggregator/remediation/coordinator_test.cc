@@ -386,7 +386,7 @@ TEST_F(CoordinatorTest, ResendsOnReconnectAndTimeoutThenGivesUp) {
   EXPECT_TRUE(agents_.Take("node-1").empty());
   ASSERT_EQ(Records().size(), 1u);
   EXPECT_EQ(Records()[0].attempts(), 0u);
-  EXPECT_THAT(TheFinding().remediation(), HasSubstr("waiting for the node"));
+  EXPECT_THAT(TheFinding().remediation(), HasSubstr("waiting for node"));
   clock_.Set(T(21));
   coordinator_->NodeConnected("node-1", v1::Hello());
   coordinator_->RunPending();
@@ -415,6 +415,9 @@ TEST_F(CoordinatorTest, ResendsOnReconnectAndTimeoutThenGivesUp) {
   ASSERT_TRUE(coordinator_->Tick().ok());
   EXPECT_TRUE(agents_.Take("node-1").empty());
   EXPECT_THAT(Records()[0].reason(), HasSubstr("no answer after 3 sends"));
+  EXPECT_THAT(TheFinding().remediation(),
+              HasSubstr("not carried out: writing to vanished 10.0.1.6; no "
+                        "answer after 3 sends"));
   coordinator_->NodeConnected("node-1", v1::Hello());
   coordinator_->RunPending();
   EXPECT_TRUE(agents_.Take("node-1").empty());
@@ -539,25 +542,27 @@ TEST_F(CoordinatorTest, RecordsPastRetentionArePurgedButNotAwaitedOrders) {
 }
 
 TEST(SummarizeTest, SaysWhatWasDoneInOneLine) {
-  v1::Remediation record;
+  StoredRemediation stored;
+  stored.awaiting = true;
+  v1::Remediation& record = stored.record;
   record.set_node("node-1");
   record.set_requested_by("manual: alice");
   record.set_mode(v1::REMEDIATION_MODE_DRY_RUN);
   record.set_decision(v1::REMEDIATION_DECISION_ORDERED);
   *record.mutable_decided_at() = ToProto(T(3));
-  EXPECT_EQ(Summarize(record),
+  EXPECT_EQ(Summarize(stored),
             "ordered the socket destroyed at 08:00:03 (manual: alice, "
-            "dry-run); waiting for the node's agent");
+            "dry-run); waiting for node node-1's agent");
   record.mutable_outcome()->set_outcome(v1::REMEDIATION_FAILED);
   record.mutable_outcome()->set_detail("no\nnewline");
   record.mutable_outcome()->set_error_number(1);
   *record.mutable_outcome_received_at() = ToProto(T(4));
-  const std::string failed = Summarize(record);
+  const std::string failed = Summarize(stored);
   EXPECT_THAT(failed, StartsWith("destroying failed at 08:00:04"));
   EXPECT_THAT(failed, HasSubstr("(errno 1)"));
   EXPECT_EQ(failed.find('\n'), std::string::npos);
   record.mutable_outcome()->set_detail(std::string(5000, 'x'));
-  EXPECT_LT(Summarize(record).size(), 400u);
+  EXPECT_LT(Summarize(stored).size(), 400u);
 }
 
 }  // namespace
