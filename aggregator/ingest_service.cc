@@ -315,6 +315,13 @@ IngestService::IngestService(Engine* engine, CallAuthorizer authorizer,
       node_authorizer_(std::move(node_authorizer)),
       observer_(observer) {}
 
+IngestService::~IngestService() {
+  // Taken and released: the last streams' OnDone (on gRPC's threads, which
+  // the server's shutdown waited for inside libgrpc, where ThreadSanitizer
+  // cannot see it) is ordered before the registry is destroyed.
+  absl::MutexLock lock(&streams_mu_);
+}
+
 bool IngestService::SendToNode(const std::string& node,
                                const v1::AggregatorMessage& message) {
   std::shared_ptr<Outbox> outbox;

@@ -57,6 +57,8 @@ class IngestService final
   explicit IngestService(Engine* engine, CallAuthorizer authorizer = nullptr,
                          NodeAuthorizer node_authorizer = nullptr,
                          IngestObserver* observer = nullptr);
+  // After the server shut down (every stream done).
+  ~IngestService() override;
 
   // AgentChannel: queues on the node's newest stream (at most
   // kMaxQueuedOrders unwritten per stream).

@@ -407,10 +407,12 @@ absl::StatusOr<std::optional<StoredRemediation>> Coordinator::DecideLocked(
   latest_[finding.id()] = {episode, finding.kind(), decision.decision,
                            decision.guard, now};
   Count(stored);
+  // Reasons quote names anyone on a node may have chosen (services,
+  // containers): escaped for the log like everything agents send.
   GP_LOG_INFO("remediation: finding {} on node {} ({}): {} {}: {}",
-              finding.id(), node, requested_by,
+              finding.id(), node, EscapeForLog(requested_by, 256),
               v1::RemediationDecision_Name(decision.decision),
-              ModeName(decision.mode), decision.reason);
+              ModeName(decision.mode), EscapeForLog(decision.reason, 1024));
   if (stored.awaiting) SendLocked(stored, now);
   (void)SaveLocked(stored);
   return stored;
@@ -475,7 +477,7 @@ absl::Status Coordinator::SaveLocked(const StoredRemediation& stored) {
   absl::Status saved = store_->Put(stored);
   if (!saved.ok()) {
     GP_LOG_WARN("remediation: record {}: {}", stored.record.id(),
-                saved.ToString());
+                EscapeForLog(saved.ToString(), 1024));
   }
   // The finding may have resolved and been forgotten: nothing to tell.
   (void)engine_->SetFindingRemediation(
