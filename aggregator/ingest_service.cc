@@ -160,16 +160,7 @@ class IngestService::ReportReactor final
       absl::MutexLock outbox_lock(&outbox_->mu);
       outbox_->done = true;
     }
-    if (!node_.empty()) {
-      service_->engine_->Disconnected(node_, instance_);
-      GP_LOG_INFO("ingest: node '{}' disconnected", node_);
-      // A SendToNode meanwhile finds the outbox done and sends nothing.
-      absl::MutexLock streams_lock(&service_->streams_mu_);
-      auto it = service_->streams_.find(node_);
-      if (it != service_->streams_.end() && it->second.lock() == outbox_) {
-        service_->streams_.erase(it);
-      }
-    }
+    ReportDisconnected();
     --service_->active_streams_;
     delete this;
   }
@@ -279,12 +270,38 @@ class IngestService::ReportReactor final
     outbox.reactor->StartWrite(&outbox.items.front().bytes);
   }
 
-  // Ends the stream once; nothing is written after.
+  // Ends the stream once; nothing is written after. Called from callbacks
+  // only.
   void FinishOnce(const grpc::Status& status) {
+    {
+      absl::MutexLock outbox_lock(&outbox_->mu);
+      if (outbox_->done) return;
+    }
+    // Before Finish: once the agent sees its stream end, queries must
+    // already say the node is disconnected (OnDone runs later, on another
+    // thread, and a client may ask in between).
+    ReportDisconnected();
     absl::MutexLock outbox_lock(&outbox_->mu);
     if (outbox_->done) return;
     outbox_->done = true;
     Finish(status);
+  }
+
+  // Tells the engine (and the registry of streams) that this node's stream
+  // is gone, once. From FinishOnce, or from OnDone for a stream gRPC ended
+  // on its own (cancelled, broken).
+  void ReportDisconnected() {
+    if (node_.empty() || disconnect_reported_) return;
+    disconnect_reported_ = true;
+    service_->engine_->Disconnected(node_, instance_);
+    GP_LOG_INFO("ingest: node '{}' disconnected", node_);
+    // A SendToNode meanwhile finds the outbox done (or soon done) and sends
+    // nothing.
+    absl::MutexLock streams_lock(&service_->streams_mu_);
+    auto it = service_->streams_.find(node_);
+    if (it != service_->streams_.end() && it->second.lock() == outbox_) {
+      service_->streams_.erase(it);
+    }
   }
 
   IngestService* const service_;
@@ -301,6 +318,8 @@ class IngestService::ReportReactor final
   grpc::ByteBuffer request_bytes_;
   v1::AgentMessage request_;
   std::string node_;
+  // ReportDisconnected ran (callbacks and OnDone only, one at a time).
+  bool disconnect_reported_ = false;
   std::string instance_;
   // The stream's hello, to tell the observer once its ack is queued.
   v1::Hello hello_;
