@@ -4,7 +4,8 @@
 //
 // The suite deploys the stack with deploy/up.sh --remediation (idempotent;
 // the aggregator in --remediation auto, agents that act on orders), then
-// drives services named gp-e2e-* and removes them when it ends.
+// drives services named gp-e2e-* and removes them when it ends, and puts
+// the base deployment (no remediation) back.
 #include <cstdlib>
 #include <set>
 #include <string>
@@ -146,7 +147,22 @@ class SwarmE2eTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (skip_reason_.empty()) CleanUp();
+    if (!skip_reason_.empty()) return;
+    CleanUp();
+    // A remediating stack must not outlive the suite. Its agent sees every
+    // network namespace of this machine's one kernel as its node's: those
+    // of Docker-in-Docker nodes too (the cluster e2e runs next in CI), and
+    // it destroyed their ghost sockets before the cluster's own ghostpeer
+    // could report them. Put the base deployment back (no CAP_NET_ADMIN,
+    // aggregator in dry-run), or remove the stack if that fails.
+    CommandResult base = Sh(absl::StrCat("BUILD_DIR=", GHOSTPEER_BUILD_DIR, " ",
+                                         kSource, "/deploy/up.sh"),
+                            absl::Minutes(8));
+    if (base.exit_code != 0) {
+      ADD_FAILURE() << "could not put the base deployment back: " << base.out
+                    << base.err;
+      (void)Sh(kSource + "/deploy/down.sh", absl::Minutes(2));
+    }
   }
 
   static void CleanUp() {
