@@ -401,8 +401,13 @@
       'aria-label': 'ownership timeline', preserveAspectRatio: 'xMinYMin meet',
     });
     owners.forEach((o, row) => {
+      // The label column is labelWidth wide: a swarm task's full name (with
+      // its 25-character id) would run under the bars. Cut in the middle,
+      // the whole name on hover.
+      const full = o.name + (o.node ? ' @' + o.node : '');
+      const shown = full.length <= 26 ? full : full.slice(0, 17) + '\u2026' + full.slice(-8);
       chart.appendChild(svg('text', {x: 4, y: row * rowHeight + 17, class: 'row-label'},
-                            o.name + (o.node ? ' @' + o.node : '')));
+                            shown, svg('title', {}, full)));
     });
     if (opts.gaps) {
       chart.appendChild(svg('text', {x: 4, y: nobodyRow * rowHeight + 17, class: 'row-label nobody'}, 'nobody'));
@@ -578,18 +583,24 @@
       el('h2', {}, 'Findings where it is the client'), clientBox,
       el('h2', {}, 'Findings where it was the last owner'), ownerBox]);
 
-    async function loadAddresses() {
-      // Its addresses: where its sockets are, and where findings say it
-      // last was; each address's history then names its tasks.
+    // Where findings say it last was.
+    function findingAddresses() {
       const addresses = new Set();
-      try {
-        const sockets = await getJson('/api/v1/sockets?limit=10000');
-        for (const s of sockets.sockets || []) if (s.service === name && s.local_ip) addresses.add(s.local_ip);
-      } catch (e) { /* shown below as no addresses */ }
       for (const f of store.findings.values()) {
         const last = f.peer_last_owner;
         if (last && last.service === name && last.address) addresses.add(last.address);
       }
+      return addresses;
+    }
+
+    async function loadAddresses() {
+      // Its addresses: where its sockets are, and where findings say it
+      // last was; each address's history then names its tasks.
+      const addresses = findingAddresses();
+      try {
+        const sockets = await getJson('/api/v1/sockets?limit=10000');
+        for (const s of sockets.sockets || []) if (s.service === name && s.local_ip) addresses.add(s.local_ip);
+      } catch (e) { /* shown below as no addresses */ }
       const rows = [];
       for (const ip of [...addresses].sort().slice(0, 20)) {
         try {
@@ -617,8 +628,19 @@
           el('td', {}, storyTime(time(i.since))),
           el('td', {}, i.until ? storyTime(time(i.until)) : 'holds it')))))));
     }
-    loadAddresses();
+    // The findings arrive after the page is built (and change): a service
+    // whose tasks are gone is known only from them, so its addresses are
+    // read again whenever the findings name a new one.
+    let loadedFor = null;
+    function loadAddressesIfNew() {
+      const key = [...findingAddresses()].sort().join(' ');
+      if (key === loadedFor) return;
+      loadedFor = key;
+      loadAddresses();
+    }
+    loadAddressesIfNew();
     return () => {
+      loadAddressesIfNew();
       clear(clientBox).appendChild(findingsList(
           sortedFindings((f) => (f.socket || {}).service === name), 'None.'));
       clear(ownerBox).appendChild(findingsList(
