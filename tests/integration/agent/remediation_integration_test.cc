@@ -31,6 +31,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "agent/daemon/daemon.h"
+#include "agent/report/delta_encoder.h"
 #include "agent/sock_destroy.h"
 #include "ghostpeer/v1/ingest.grpc.pb.h"
 #include "ghostpeer/v1/model.pb.h"
@@ -119,13 +120,7 @@ v1::RemediationOrder OrderFor(const v1::SocketRecord& socket,
   order.set_order_id(id);
   order.set_finding_id(absl::StrCat("finding-", id));
   order.set_netns_inode(socket.netns_inode());
-  v1::SocketKey* key = order.mutable_socket();
-  key->set_netns_inode(socket.netns_inode());
-  key->set_local_ip(socket.local_ip());
-  key->set_local_port(socket.local_port());
-  key->set_remote_ip(socket.remote_ip());
-  key->set_remote_port(socket.remote_port());
-  key->set_inode(socket.inode());
+  *order.mutable_socket() = KeyOf(socket);
   order.set_cookie(socket.cookie());
   order.set_peer_ip(socket.remote_ip());
   order.set_dry_run(dry_run);
