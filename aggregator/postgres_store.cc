@@ -21,558 +21,42 @@
 namespace ghostpeer::aggregator {
 namespace {
 
-// Schema migrations: kMigrations[v] takes a database from version v to v+1.
-// To change the schema, append a step and bump kPostgresSchemaVersion; never
-// edit a step that has shipped. The tables mirror SqliteStore's at its
-// version 3 (sqlite_store.cc says what each column means).
-constexpr const char* kMigrations[] = {
-    // 0 -> 1
-    R"sql(
-    CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
-    CREATE TABLE intervals (
-      id bigint PRIMARY KEY,
-      address text NOT NULL,
-      owner bytea NOT NULL,
-      reporter text NOT NULL,
-      source integer NOT NULL,
-      since_us bigint NOT NULL,
-      until_us bigint,
-      scope_node text NOT NULL DEFAULT '',
-      close_reason integer NOT NULL DEFAULT 0
-    );
-    CREATE INDEX intervals_by_until ON intervals (until_us)
-      WHERE until_us IS NOT NULL;
-    CREATE INDEX intervals_by_address ON intervals (address, scope_node);
-    CREATE TABLE agent_seqs (
-      node text NOT NULL,
-      agent_instance text NOT NULL,
-      seq bigint NOT NULL,
-      updated_us bigint NOT NULL,
-      PRIMARY KEY (node, agent_instance)
-    );
-    CREATE TABLE findings (
-      id text PRIMARY KEY,
-      node text NOT NULL,
-      status integer NOT NULL,
-      updated_us bigint NOT NULL,
-      finding bytea NOT NULL,
-      memory bytea NOT NULL
-    );
-    )sql",
-};
-static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
-              kPostgresSchemaVersion);
-
-// pg_advisory_xact_lock key held while migrating: "ghostpee" in ASCII, so a
-// DBA listing pg_locks can tell whose it is.
-constexpr int64_t kMigrationLockKey = 0x67686f7374706565;
-
-// Type OIDs (catalog/pg_type.h, stable since PostgreSQL 7).
-constexpr Oid kByteaOid = 17;
-constexpr Oid kInt8Oid = 20;
-constexpr Oid kInt4Oid = 23;
-constexpr Oid kTextOid = 25;
-constexpr Oid kByteaArrayOid = 1001;
-constexpr Oid kInt4ArrayOid = 1007;
-constexpr Oid kTextArrayOid = 1009;
-constexpr Oid kInt8ArrayOid = 1016;
-
-int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
-absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
-
 std::string ScopeNode(const v1::AddressOwner& owner) {
   return IsClusterWide(owner) ? std::string() : owner.node();
 }
 
-void AppendBigEndian(std::string* out, uint64_t value, int bytes) {
-  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) {
-    out->push_back(static_cast<char>((value >> shift) & 0xff));
-  }
-}
-
-uint64_t ReadBigEndian(const char* data, int bytes) {
-  uint64_t value = 0;
-  for (int i = 0; i < bytes; ++i) {
-    value = (value << 8) | static_cast<unsigned char>(data[i]);
-  }
-  return value;
-}
-
-// A one-dimensional array in PostgreSQL's binary format (array_send):
-// ndim, has-nulls flag, element type, then size and lower bound of the
-// dimension, then each element as length (-1: NULL) and bytes. Binary
-// parameters need no quoting or escaping of what agents sent.
-class ArrayBuilder {
- public:
-  explicit ArrayBuilder(Oid element) : element_(element) {}
-  void Add(absl::string_view bytes) {
-    AppendBigEndian(&elements_, bytes.size(), 4);
-    elements_.append(bytes.data(), bytes.size());
-    ++count_;
-  }
-  void Add(int64_t value) {
-    AppendBigEndian(&elements_, 8, 4);
-    AppendBigEndian(&elements_, static_cast<uint64_t>(value), 8);
-    ++count_;
-  }
-  void Add(int32_t value) {
-    AppendBigEndian(&elements_, 4, 4);
-    AppendBigEndian(&elements_, static_cast<uint32_t>(value), 4);
-    ++count_;
-  }
-  void AddNull() {
-    AppendBigEndian(&elements_, 0xffffffffu, 4);
-    has_null_ = true;
-    ++count_;
-  }
-  std::string Finish() const {
-    std::string out;
-    AppendBigEndian(&out, count_ == 0 ? 0 : 1, 4);
-    AppendBigEndian(&out, has_null_ ? 1 : 0, 4);
-    AppendBigEndian(&out, element_, 4);
-    if (count_ > 0) {
-      AppendBigEndian(&out, count_, 4);
-      AppendBigEndian(&out, 1, 4);  // lower bound
-    }
-    out += elements_;
-    return out;
-  }
-
- private:
-  const Oid element_;
-  std::string elements_;
-  uint32_t count_ = 0;
-  bool has_null_ = false;
-};
-
-absl::StatusCode CodeForSqlState(absl::string_view state) {
-  if (state.size() != 5) return absl::StatusCode::kInternal;
-  const absl::string_view cls = state.substr(0, 2);
-  if (cls == "08" ||                           // connection
-      state == "57P01" || state == "57P02" ||  // shutting down
-      state == "57P03" ||                      // starting up
-      state == "57014" ||                      // statement timeout
-      state == "40001" || state == "40P01" ||  // serialization
-      state == "55P03" ||                      // lock timeout
-      state == "53300") {                      // too many conns
-    return absl::StatusCode::kUnavailable;
-  }
-  if (cls == "53") return absl::StatusCode::kResourceExhausted;  // disk, mem
-  if (cls == "28" ||       // authentication
-      state == "42501" ||  // insufficient privilege
-      state == "3D000" ||  // no such database
-      state == "25006") {  // read-only transaction (a hot standby)
-    return absl::StatusCode::kFailedPrecondition;
-  }
-  if (state == "XX001" || state == "XX002") return absl::StatusCode::kDataLoss;
-  return absl::StatusCode::kInternal;
-}
-
-// libpq's messages end in a newline and may span lines; logs want one line.
-std::string OneLine(absl::string_view message) {
-  std::string line = absl::StrReplaceAll(
-      absl::StripTrailingAsciiWhitespace(message), {{"\n", " "}});
-  return line;
-}
-
-// Percent-decodes a URI component; malformed escapes stay as they are.
-std::string PercentDecode(absl::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    int value = 0;
-    if (text[i] == '%' && i + 2 < text.size() &&
-        absl::SimpleHexAtoi(text.substr(i + 1, 2), &value)) {
-      out.push_back(static_cast<char>(value));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
-// The password as it appears in `uri` (raw and decoded), to scrub from any
-// message, and as libpq parses it.
-std::vector<std::string> SecretsOf(const std::string& uri) {
-  std::vector<std::string> secrets;
-  auto add = [&secrets](absl::string_view raw) {
-    if (raw.empty()) return;
-    secrets.emplace_back(raw);
-    std::string decoded = PercentDecode(raw);
-    if (decoded != raw) secrets.push_back(std::move(decoded));
-  };
-  const size_t scheme_end = uri.find("://");
-  if (scheme_end != std::string::npos) {
-    const size_t start = scheme_end + 3;
-    const size_t at = uri.rfind('@');
-    if (at != std::string::npos && at >= start) {
-      const absl::string_view user_info =
-          absl::string_view(uri).substr(start, at - start);
-      const size_t colon = user_info.find(':');
-      if (colon != absl::string_view::npos) add(user_info.substr(colon + 1));
-    }
-  }
-  if (const size_t query = uri.find('?'); query != std::string::npos) {
-    for (absl::string_view param :
-         absl::StrSplit(absl::string_view(uri).substr(query + 1), '&')) {
-      std::pair<absl::string_view, absl::string_view> kv =
-          absl::StrSplit(param, absl::MaxSplits('=', 1));
-      if (absl::EqualsIgnoreCase(kv.first, "password")) add(kv.second);
-    }
-  }
-  char* error = nullptr;
-  if (PQconninfoOption* options = PQconninfoParse(uri.c_str(), &error)) {
-    for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-      if (std::strcmp(o->keyword, "password") == 0 && o->val != nullptr) {
-        add(o->val);
-      }
-    }
-    PQconninfoFree(options);
-  }
-  PQfreemem(error);
-  return secrets;
-}
-
-void IgnoreNotice(void*, const char*) {}
-
-// A statement's start, to say which one failed.
-std::string Abbreviated(const char* sql) {
-  std::string statement(sql);
-  absl::RemoveExtraAsciiWhitespace(&statement);
-  if (statement.size() > 60) statement = statement.substr(0, 60) + "...";
-  return statement;
-}
-
 }  // namespace
 
-bool IsPostgresUri(const std::string& location) {
-  return absl::StartsWith(location, "postgresql://") ||
-         absl::StartsWith(location, "postgres://");
-}
+PostgresStore::PostgresStore(std::unique_ptr<PostgresConnection> conn,
+                             absl::Time created_at)
+    : name_(conn->name()), conn_(std::move(conn)), created_at_(created_at) {}
 
-std::string RedactPostgresUri(const std::string& uri) {
-  const size_t scheme_end = uri.find("://");
-  if (scheme_end == std::string::npos) return uri;
-  const size_t start = scheme_end + 3;
-  std::string out = uri;
-  // The last '@' anywhere: a password with an unescaped '@', '/' or '?' in
-  // it then still falls inside the hidden part (at worst, so does the host).
-  const size_t at = out.rfind('@');
-  if (at != std::string::npos && at >= start) {
-    const size_t colon = out.find(':', start);
-    if (colon != std::string::npos && colon < at) {
-      out = absl::StrCat(out.substr(0, colon), ":***", out.substr(at));
-    }
-  }
-  const size_t query = out.find('?', start);
-  if (query == std::string::npos) return out;
-  std::vector<std::string> params =
-      absl::StrSplit(absl::string_view(out).substr(query + 1), '&');
-  for (std::string& param : params) {
-    const size_t eq = param.find('=');
-    if (eq != std::string::npos &&
-        absl::EqualsIgnoreCase(absl::string_view(param).substr(0, eq),
-                               "password")) {
-      param = absl::StrCat(param.substr(0, eq), "=***");
-    }
-  }
-  return absl::StrCat(out.substr(0, query + 1), absl::StrJoin(params, "&"));
-}
-
-// Statement parameters, all in binary format.
-class PostgresStore::Params {
- public:
-  Params& Int8(int64_t value) {
-    std::string bytes;
-    AppendBigEndian(&bytes, static_cast<uint64_t>(value), 8);
-    return Add(kInt8Oid, std::move(bytes));
-  }
-  Params& Text(absl::string_view value) {
-    return Add(kTextOid, std::string(value));
-  }
-  Params& Array(Oid array_type, const ArrayBuilder& array) {
-    return Add(array_type, array.Finish());
-  }
-  int size() const { return static_cast<int>(values_.size()); }
-  const Oid* types() const { return types_.data(); }
-  // Pointers into values_: valid until the next Add.
-  std::vector<const char*> pointers() const {
-    std::vector<const char*> out;
-    for (const std::string& v : values_) out.push_back(v.data());
-    return out;
-  }
-  const int* lengths() const { return lengths_.data(); }
-  const int* formats() const { return formats_.data(); }
-
- private:
-  Params& Add(Oid type, std::string bytes) {
-    types_.push_back(type);
-    lengths_.push_back(static_cast<int>(bytes.size()));
-    formats_.push_back(1);
-    values_.push_back(std::move(bytes));
-    return *this;
-  }
-  std::vector<Oid> types_;
-  std::vector<std::string> values_;
-  std::vector<int> lengths_;
-  std::vector<int> formats_;
-};
-
-// Owns a PGresult; reads binary-format columns.
-class PostgresStore::Result {
- public:
-  explicit Result(PGresult* result) : result_(result) {}
-  Result(Result&& other) noexcept : result_(other.result_) {
-    other.result_ = nullptr;
-  }
-  Result& operator=(Result&&) = delete;
-  ~Result() { PQclear(result_); }
-
-  int rows() const { return PQntuples(result_); }
-  bool IsNull(int row, int col) const {
-    return PQgetisnull(result_, row, col) != 0;
-  }
-  absl::string_view Bytes(int row, int col) const {
-    return absl::string_view(PQgetvalue(result_, row, col),
-                             PQgetlength(result_, row, col));
-  }
-  // Integers of 4 or 8 bytes (binary results carry the column's width).
-  std::optional<int64_t> Int(int row, int col) const {
-    const int length = PQgetlength(result_, row, col);
-    const char* data = PQgetvalue(result_, row, col);
-    if (length == 8) return static_cast<int64_t>(ReadBigEndian(data, 8));
-    if (length == 4) {
-      return static_cast<int32_t>(
-          static_cast<uint32_t>(ReadBigEndian(data, 4)));
-    }
-    return std::nullopt;
-  }
-  const char* command_status() const { return PQcmdStatus(result_); }
-  const PGresult* get() const { return result_; }
-
- private:
-  PGresult* result_;
-};
-
-PostgresStore::PostgresStore(std::string name, std::vector<std::string> secrets,
-                             PGconn* conn)
-    : name_(std::move(name)), secrets_(std::move(secrets)), conn_(conn) {}
-
-PostgresStore::~PostgresStore() {
-  absl::MutexLock lock(&mu_);
-  PQfinish(conn_);
-}
+PostgresStore::~PostgresStore() = default;
 
 absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(
     const std::string& uri, absl::Time now) {
-  // Defaults first: the URI, expanded from dbname after them, overrides any.
-  const char* const keywords[] = {"connect_timeout", "tcp_user_timeout",
-                                  "application_name", "dbname", nullptr};
-  const char* const values[] = {"10", "30000", "ghostpeer-aggregator",
-                                uri.c_str(), nullptr};
-  PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
-  if (conn == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("postgresql ", RedactPostgresUri(uri), ": out of memory"));
-  }
-  std::unique_ptr<PostgresStore> store(
-      new PostgresStore(RedactPostgresUri(uri), SecretsOf(uri), conn));
-  // CREATE ... IF NOT EXISTS and friends send notices; libpq would print
-  // them on stderr.
-  PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
-  absl::MutexLock lock(&store->mu_);
-  if (PQstatus(conn) != CONNECTION_OK) {
-    // An unparsable URI is the operator's to fix; a refused or timed-out
-    // connection may pass.
-    char* error = nullptr;
-    PQconninfoOption* parsed = PQconninfoParse(uri.c_str(), &error);
-    const bool parses = parsed != nullptr;
-    PQconninfoFree(parsed);
-    PQfreemem(error);
-    return store->Error(parses ? absl::StatusCode::kUnavailable
-                               : absl::StatusCode::kInvalidArgument,
-                        "connect", PQerrorMessage(conn));
-  }
-  GHOSTPEER_RETURN_IF_ERROR(store->Migrate(now));
-  return store;
-}
-
-absl::Status PostgresStore::Error(absl::StatusCode code,
-                                  const std::string& context,
-                                  const std::string& message) const {
-  std::string text = OneLine(message);
-  for (const std::string& secret : secrets_) {
-    text = absl::StrReplaceAll(text, {{secret, "***"}});
-  }
-  return absl::Status(
-      code, absl::StrCat("postgresql ", name_, ": ", context, ": ", text));
-}
-
-absl::Status PostgresStore::ResultError(const PGresult* result,
-                                        const std::string& context) const {
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    return Error(absl::StatusCode::kUnavailable,
-                 absl::StrCat(context, ": connection lost"),
-                 PQerrorMessage(conn_));
-  }
-  const char* state = result == nullptr
-                          ? nullptr
-                          : PQresultErrorField(result, PG_DIAG_SQLSTATE);
-  const char* primary =
-      result == nullptr ? nullptr
-                        : PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
-  // The primary message only: DETAIL lines quote row values.
-  std::string message = primary != nullptr ? primary : PQerrorMessage(conn_);
-  if (state != nullptr) absl::StrAppend(&message, " (SQLSTATE ", state, ")");
-  return Error(
-      state != nullptr ? CodeForSqlState(state) : absl::StatusCode::kInternal,
-      context, message);
-}
-
-absl::Status PostgresStore::Connect() {
-  if (PQstatus(conn_) == CONNECTION_OK) {
-    // A call that died between BEGIN and COMMIT without its ROLLBACK
-    // reaching the server would leave the session in a transaction.
-    if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
-      PQclear(PQexec(conn_, "ROLLBACK"));
-    }
-    if (PQstatus(conn_) == CONNECTION_OK) return absl::OkStatus();
-  }
-  PQreset(conn_);
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    return Error(absl::StatusCode::kUnavailable, "reconnect",
-                 PQerrorMessage(conn_));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<PostgresStore::Result> PostgresStore::Run(const char* sql,
-                                                         const Params& params,
-                                                         bool binary_result) {
-  const std::vector<const char*> values = params.pointers();
-  Result result(PQexecParams(conn_, sql, params.size(), params.types(),
-                             values.data(), params.lengths(), params.formats(),
-                             binary_result ? 1 : 0));
-  const ExecStatusType status = result.get() == nullptr
-                                    ? PGRES_FATAL_ERROR
-                                    : PQresultStatus(result.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    return ResultError(result.get(), Abbreviated(sql));
-  }
-  return result;
-}
-
-absl::Status PostgresStore::Exec(const char* sql) {
-  // The simple query protocol: constant SQL only (no data goes in here),
-  // which may hold several statements (a migration step).
-  Result result(PQexec(conn_, sql));
-  const ExecStatusType status = result.get() == nullptr
-                                    ? PGRES_FATAL_ERROR
-                                    : PQresultStatus(result.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    return ResultError(result.get(), Abbreviated(sql));
-  }
-  return absl::OkStatus();
-}
-
-template <typename Body>
-absl::Status PostgresStore::InTransaction(const char* what, const char* begin,
-                                          Body body) {
-  absl::Status status = Connect();
-  if (status.ok()) status = Exec(begin);
-  if (status.ok()) status = body();
-  if (status.ok()) {
-    absl::StatusOr<Result> commit = Run("COMMIT", Params());
-    status = commit.status();
-    // COMMIT of a transaction the server had already aborted answers
-    // ROLLBACK, not an error.
-    if (status.ok() && std::strcmp(commit->command_status(), "COMMIT") != 0) {
-      status =
-          Error(absl::StatusCode::kInternal, "COMMIT",
-                absl::StrCat("server answered ", commit->command_status()));
-    }
-  }
-  if (!status.ok()) {
-    // After a lost connection the server has aborted the transaction
-    // itself; otherwise end it here so the session is clean for the next
-    // call.
-    if (PQstatus(conn_) == CONNECTION_OK &&
-        PQtransactionStatus(conn_) != PQTRANS_IDLE) {
-      PQclear(PQexec(conn_, "ROLLBACK"));
-    }
-    return absl::Status(status.code(),
-                        absl::StrCat(what, ": ", status.message()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PostgresStore::Migrate(absl::Time now) {
-  int found = 0;
-  GHOSTPEER_RETURN_IF_ERROR(InTransaction(
-      "migrate schema", "BEGIN", [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        // Two aggregators starting on one new database: the second waits
-        // here until the first committed, then finds the schema current.
-        GHOSTPEER_RETURN_IF_ERROR(Run("SELECT pg_advisory_xact_lock($1)",
-                                      Params().Int8(kMigrationLockKey))
-                                      .status());
-        GHOSTPEER_RETURN_IF_ERROR(
-            Exec("CREATE TABLE IF NOT EXISTS schema_version "
-                 "(version integer NOT NULL)"));
-        GHOSTPEER_ASSIGN_OR_RETURN(
-            Result version,
-            Run("SELECT COALESCE(MAX(version), 0) FROM schema_version",
-                Params(), /*binary_result=*/true));
-        if (version.rows() != 1 || !version.Int(0, 0).has_value()) {
-          return Error(absl::StatusCode::kDataLoss, "read schema version",
-                       "no answer");
-        }
-        found = static_cast<int>(*version.Int(0, 0));
-        if (found > kPostgresSchemaVersion) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "postgresql ", name_, " has schema version ", found,
-              ", newer than this ghostpeer-aggregator understands (",
-              kPostgresSchemaVersion, "); use a newer build or another --db"));
-        }
-        for (int step = found; step < kPostgresSchemaVersion; ++step) {
-          GHOSTPEER_RETURN_IF_ERROR(Exec(kMigrations[step]));
-          GHOSTPEER_RETURN_IF_ERROR(Exec("DELETE FROM schema_version"));
-          GHOSTPEER_RETURN_IF_ERROR(
-              Run("INSERT INTO schema_version VALUES ($1::bigint)",
-                  Params().Int8(step + 1))
-                  .status());
-          if (step == 0) {
-            GHOSTPEER_RETURN_IF_ERROR(
-                Run("INSERT INTO meta VALUES ('created_us', $1)",
-                    Params().Text(absl::StrCat(Micros(now))))
-                    .status());
-          }
-        }
-        return absl::OkStatus();
-      }));
   GHOSTPEER_ASSIGN_OR_RETURN(
-      Result meta, Run("SELECT value FROM meta WHERE key = 'created_us'",
-                       Params(), /*binary_result=*/true));
-  int64_t created_us = 0;
-  if (meta.rows() != 1 || !absl::SimpleAtoi(meta.Bytes(0, 0), &created_us)) {
-    return absl::DataLossError(
-        absl::StrCat("postgresql ", name_, ": meta.created_us missing"));
-  }
-  created_at_ = FromMicros(created_us);
-  return absl::OkStatus();
+      std::unique_ptr<PostgresConnection> conn,
+      PostgresConnection::Open(uri, "ghostpeer-aggregator"));
+  GHOSTPEER_ASSIGN_OR_RETURN(const absl::Time created_at,
+                             MigratePostgresSchema(*conn, now));
+  return std::unique_ptr<PostgresStore>(
+      new PostgresStore(std::move(conn), created_at));
 }
 
 absl::StatusOr<StoredState> PostgresStore::Load() {
   absl::MutexLock lock(&mu_);
   StoredState state;
   state.created_at = created_at_;
-  GHOSTPEER_RETURN_IF_ERROR(InTransaction(
+  GHOSTPEER_RETURN_IF_ERROR(conn_->InTransaction(
       "load", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         GHOSTPEER_ASSIGN_OR_RETURN(
-            Result rows,
-            Run("SELECT id, owner, reporter, source, since_us, until_us, "
+            PgResult rows,
+            conn_->Run(
+                "SELECT id, owner, reporter, source, since_us, until_us, "
                 "close_reason FROM intervals",
-                Params(), /*binary_result=*/true));
+                PgParams(), /*binary_result=*/true));
         for (int r = 0; r < rows.rows(); ++r) {
           OwnershipInterval interval;
           const std::optional<int64_t> id = rows.Int(r, 0);
@@ -592,9 +76,9 @@ absl::StatusOr<StoredState> PostgresStore::Load() {
           }
           interval.reporter = std::string(rows.Bytes(r, 2));
           interval.source = static_cast<v1::AddressEventSource>(*source);
-          interval.since = FromMicros(*since);
+          interval.since = PgFromMicros(*since);
           interval.until = rows.IsNull(r, 5) ? absl::InfiniteFuture()
-                                             : FromMicros(*rows.Int(r, 5));
+                                             : PgFromMicros(*rows.Int(r, 5));
           // A reason this build does not know reads as unspecified.
           if (!interval.open() && *reason >= 0 && *reason <= INT32_MAX &&
               v1::CloseReason_IsValid(static_cast<int>(*reason))) {
@@ -603,9 +87,10 @@ absl::StatusOr<StoredState> PostgresStore::Load() {
           state.intervals.push_back(std::move(interval));
         }
         GHOSTPEER_ASSIGN_OR_RETURN(
-            Result seqs,
-            Run("SELECT node, agent_instance, seq FROM agent_seqs", Params(),
-                /*binary_result=*/true));
+            PgResult seqs,
+            conn_->Run("SELECT node, agent_instance, seq FROM agent_seqs",
+                       PgParams(),
+                       /*binary_result=*/true));
         for (int r = 0; r < seqs.rows(); ++r) {
           const std::optional<int64_t> seq = seqs.Int(r, 2);
           if (!seq) {
@@ -617,8 +102,9 @@ absl::StatusOr<StoredState> PostgresStore::Load() {
                                 static_cast<uint64_t>(*seq)});
         }
         GHOSTPEER_ASSIGN_OR_RETURN(
-            Result findings, Run("SELECT id, finding, memory FROM findings",
-                                 Params(), /*binary_result=*/true));
+            PgResult findings,
+            conn_->Run("SELECT id, finding, memory FROM findings", PgParams(),
+                       /*binary_result=*/true));
         for (int r = 0; r < findings.rows(); ++r) {
           StoredFinding stored;
           const absl::string_view bytes = findings.Bytes(r, 1);
@@ -642,9 +128,9 @@ absl::Status PostgresStore::WriteChanges(const HistoryChanges& changes) {
   // updates touch different columns, and of several ops of one kind on one
   // interval the last carries its final state (`after`), so only the last
   // is kept (an UPDATE matching a row twice would pick one at random).
-  ArrayBuilder ids(kInt8Oid), addresses(kTextOid), owners(kByteaOid),
-      reporters(kTextOid), sources(kInt4Oid), sinces(kInt8Oid),
-      untils(kInt8Oid), scopes(kTextOid), reasons(kInt4Oid);
+  PgArray ids(kPgInt8Oid), addresses(kPgTextOid), owners(kPgByteaOid),
+      reporters(kPgTextOid), sources(kPgInt4Oid), sinces(kPgInt8Oid),
+      untils(kPgInt8Oid), scopes(kPgTextOid), reasons(kPgInt4Oid);
   int inserts = 0;
   absl::flat_hash_map<IntervalId, const OwnershipInterval*> closes, updates;
   std::vector<IntervalId> close_order, update_order;
@@ -657,11 +143,11 @@ absl::Status PostgresStore::WriteChanges(const HistoryChanges& changes) {
         owners.Add(interval.owner.SerializeAsString());
         reporters.Add(interval.reporter);
         sources.Add(static_cast<int32_t>(interval.source));
-        sinces.Add(Micros(interval.since));
+        sinces.Add(PgMicros(interval.since));
         if (interval.open()) {
           untils.AddNull();
         } else {
-          untils.Add(Micros(interval.until));
+          untils.Add(PgMicros(interval.until));
         }
         scopes.Add(ScopeNode(interval.owner));
         reasons.Add(static_cast<int32_t>(interval.close_reason));
@@ -681,46 +167,49 @@ absl::Status PostgresStore::WriteChanges(const HistoryChanges& changes) {
   }
   if (inserts > 0) {
     GHOSTPEER_RETURN_IF_ERROR(
-        Run("INSERT INTO intervals (id, address, owner, reporter, source, "
-            "since_us, until_us, scope_node, close_reason) "
-            "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], "
-            "$4::text[], $5::integer[], $6::bigint[], $7::bigint[], "
-            "$8::text[], $9::integer[])",
-            Params()
-                .Array(kInt8ArrayOid, ids)
-                .Array(kTextArrayOid, addresses)
-                .Array(kByteaArrayOid, owners)
-                .Array(kTextArrayOid, reporters)
-                .Array(kInt4ArrayOid, sources)
-                .Array(kInt8ArrayOid, sinces)
-                .Array(kInt8ArrayOid, untils)
-                .Array(kTextArrayOid, scopes)
-                .Array(kInt4ArrayOid, reasons))
+        conn_
+            ->Run(
+                "INSERT INTO intervals (id, address, owner, reporter, source, "
+                "since_us, until_us, scope_node, close_reason) "
+                "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], "
+                "$4::text[], $5::integer[], $6::bigint[], $7::bigint[], "
+                "$8::text[], $9::integer[])",
+                PgParams()
+                    .Array(kPgInt8ArrayOid, ids)
+                    .Array(kPgTextArrayOid, addresses)
+                    .Array(kPgByteaArrayOid, owners)
+                    .Array(kPgTextArrayOid, reporters)
+                    .Array(kPgInt4ArrayOid, sources)
+                    .Array(kPgInt8ArrayOid, sinces)
+                    .Array(kPgInt8ArrayOid, untils)
+                    .Array(kPgTextArrayOid, scopes)
+                    .Array(kPgInt4ArrayOid, reasons))
             .status());
   }
   if (!close_order.empty()) {
-    ArrayBuilder close_ids(kInt8Oid), close_untils(kInt8Oid),
-        close_reasons(kInt4Oid);
+    PgArray close_ids(kPgInt8Oid), close_untils(kPgInt8Oid),
+        close_reasons(kPgInt4Oid);
     for (IntervalId id : close_order) {
       const OwnershipInterval& interval = *closes[id];
       close_ids.Add(static_cast<int64_t>(id));
-      close_untils.Add(Micros(interval.until));
+      close_untils.Add(PgMicros(interval.until));
       close_reasons.Add(static_cast<int32_t>(interval.close_reason));
     }
     GHOSTPEER_RETURN_IF_ERROR(
-        Run("UPDATE intervals AS i SET until_us = c.until_us, "
-            "close_reason = c.close_reason "
-            "FROM unnest($1::bigint[], $2::bigint[], $3::integer[]) "
-            "AS c (id, until_us, close_reason) WHERE i.id = c.id",
-            Params()
-                .Array(kInt8ArrayOid, close_ids)
-                .Array(kInt8ArrayOid, close_untils)
-                .Array(kInt4ArrayOid, close_reasons))
+        conn_
+            ->Run("UPDATE intervals AS i SET until_us = c.until_us, "
+                  "close_reason = c.close_reason "
+                  "FROM unnest($1::bigint[], $2::bigint[], $3::integer[]) "
+                  "AS c (id, until_us, close_reason) WHERE i.id = c.id",
+                  PgParams()
+                      .Array(kPgInt8ArrayOid, close_ids)
+                      .Array(kPgInt8ArrayOid, close_untils)
+                      .Array(kPgInt4ArrayOid, close_reasons))
             .status());
   }
   if (!update_order.empty()) {
-    ArrayBuilder update_ids(kInt8Oid), update_owners(kByteaOid),
-        update_scopes(kTextOid);
+    PgArray update_ids(kPgInt8Oid), update_owners(kPgByteaOid),
+        update_scopes(kPgTextOid);
     for (IntervalId id : update_order) {
       const OwnershipInterval& interval = *updates[id];
       update_ids.Add(static_cast<int64_t>(id));
@@ -728,14 +217,15 @@ absl::Status PostgresStore::WriteChanges(const HistoryChanges& changes) {
       update_scopes.Add(ScopeNode(interval.owner));  // a merge may scope it
     }
     GHOSTPEER_RETURN_IF_ERROR(
-        Run("UPDATE intervals AS i SET owner = u.owner, "
-            "scope_node = u.scope_node "
-            "FROM unnest($1::bigint[], $2::bytea[], $3::text[]) "
-            "AS u (id, owner, scope_node) WHERE i.id = u.id",
-            Params()
-                .Array(kInt8ArrayOid, update_ids)
-                .Array(kByteaArrayOid, update_owners)
-                .Array(kTextArrayOid, update_scopes))
+        conn_
+            ->Run("UPDATE intervals AS i SET owner = u.owner, "
+                  "scope_node = u.scope_node "
+                  "FROM unnest($1::bigint[], $2::bytea[], $3::text[]) "
+                  "AS u (id, owner, scope_node) WHERE i.id = u.id",
+                  PgParams()
+                      .Array(kPgInt8ArrayOid, update_ids)
+                      .Array(kPgByteaArrayOid, update_owners)
+                      .Array(kPgTextArrayOid, update_scopes))
             .status());
   }
   return absl::OkStatus();
@@ -745,14 +235,16 @@ absl::Status PostgresStore::CommitAddressBatch(
     const std::string& node, const std::string& agent_instance, uint64_t seq,
     const HistoryChanges& changes, absl::Time now) {
   absl::MutexLock lock(&mu_);
-  return InTransaction("store address events", "BEGIN",
-                       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                         GHOSTPEER_RETURN_IF_ERROR(WriteChanges(changes));
-                         // The uint64 seq's bit pattern in a bigint, compared
-                         // as SqliteStore does (see there): the larger of two
-                         // seqs is the larger signed value when their signs
-                         // agree, the negative one when they differ.
-                         return Run(R"sql(
+  return conn_->InTransaction(
+      "store address events", "BEGIN",
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        GHOSTPEER_RETURN_IF_ERROR(WriteChanges(changes));
+        // The uint64 seq's bit pattern in a bigint, compared
+        // as SqliteStore does (see there): the larger of two
+        // seqs is the larger signed value when their signs
+        // agree, the negative one when they differ.
+        return conn_
+            ->Run(R"sql(
             INSERT INTO agent_seqs AS s (node, agent_instance, seq, updated_us)
             VALUES ($1, $2, $3, $4)
             ON CONFLICT (node, agent_instance) DO UPDATE SET
@@ -763,23 +255,23 @@ absl::Status PostgresStore::CommitAddressBatch(
                 ELSE excluded.seq
               END,
               updated_us = excluded.updated_us)sql",
-                                    Params()
-                                        .Text(node)
-                                        .Text(agent_instance)
-                                        .Int8(static_cast<int64_t>(seq))
-                                        .Int8(Micros(now)))
-                             .status();
-                       });
+                  PgParams()
+                      .Text(node)
+                      .Text(agent_instance)
+                      .Int8(static_cast<int64_t>(seq))
+                      .Int8(PgMicros(now)))
+            .status();
+      });
 }
 
 absl::Status PostgresStore::CommitHistoryChanges(
     const HistoryChanges& changes) {
   if (changes.empty()) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
-  return InTransaction("store history changes", "BEGIN",
-                       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                         return WriteChanges(changes);
-                       });
+  return conn_->InTransaction("store history changes", "BEGIN",
+                              [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                                return WriteChanges(changes);
+                              });
 }
 
 absl::Status PostgresStore::SaveFindings(
@@ -794,8 +286,8 @@ absl::Status PostgresStore::SaveFindings(
       order.push_back(stored.finding.id());
     }
   }
-  ArrayBuilder ids(kTextOid), nodes(kTextOid), statuses(kInt4Oid),
-      records(kByteaOid), memories(kByteaOid);
+  PgArray ids(kPgTextOid), nodes(kPgTextOid), statuses(kPgInt4Oid),
+      records(kPgByteaOid), memories(kPgByteaOid);
   for (const std::string& id : order) {
     const StoredFinding& stored = *last[id];
     ids.Add(id);
@@ -805,33 +297,35 @@ absl::Status PostgresStore::SaveFindings(
     memories.Add(stored.memory);
   }
   absl::MutexLock lock(&mu_);
-  return InTransaction(
+  return conn_->InTransaction(
       "store findings", "BEGIN", [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return Run("INSERT INTO findings (id, node, status, updated_us, "
-                   "finding, memory) "
-                   "SELECT f.id, f.node, f.status, $4, f.finding, f.memory "
-                   "FROM unnest($1::text[], $2::text[], $3::integer[], "
-                   "$5::bytea[], $6::bytea[]) "
-                   "AS f (id, node, status, finding, memory) "
-                   "ON CONFLICT (id) DO UPDATE SET node = excluded.node, "
-                   "status = excluded.status, "
-                   "updated_us = excluded.updated_us, "
-                   "finding = excluded.finding, memory = excluded.memory",
-                   Params()
-                       .Array(kTextArrayOid, ids)
-                       .Array(kTextArrayOid, nodes)
-                       .Array(kInt4ArrayOid, statuses)
-                       .Int8(Micros(now))
-                       .Array(kByteaArrayOid, records)
-                       .Array(kByteaArrayOid, memories))
+        return conn_
+            ->Run(
+                "INSERT INTO findings (id, node, status, updated_us, "
+                "finding, memory) "
+                "SELECT f.id, f.node, f.status, $4, f.finding, f.memory "
+                "FROM unnest($1::text[], $2::text[], $3::integer[], "
+                "$5::bytea[], $6::bytea[]) "
+                "AS f (id, node, status, finding, memory) "
+                "ON CONFLICT (id) DO UPDATE SET node = excluded.node, "
+                "status = excluded.status, "
+                "updated_us = excluded.updated_us, "
+                "finding = excluded.finding, memory = excluded.memory",
+                PgParams()
+                    .Array(kPgTextArrayOid, ids)
+                    .Array(kPgTextArrayOid, nodes)
+                    .Array(kPgInt4ArrayOid, statuses)
+                    .Int8(PgMicros(now))
+                    .Array(kPgByteaArrayOid, records)
+                    .Array(kPgByteaArrayOid, memories))
             .status();
       });
 }
 
 absl::Status PostgresStore::Purge(absl::Time horizon) {
   absl::MutexLock lock(&mu_);
-  const int64_t horizon_us = Micros(horizon);
-  return InTransaction(
+  const int64_t horizon_us = PgMicros(horizon);
+  return conn_->InTransaction(
       "purge", "BEGIN", [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         const char* const kStatements[] = {
             "DELETE FROM intervals WHERE until_us IS NOT NULL AND "
@@ -842,7 +336,7 @@ absl::Status PostgresStore::Purge(absl::Time horizon) {
         static_assert(v1::RESOLVED == 2);
         for (const char* sql : kStatements) {
           GHOSTPEER_RETURN_IF_ERROR(
-              Run(sql, Params().Int8(horizon_us)).status());
+              conn_->Run(sql, PgParams().Int8(horizon_us)).status());
         }
         return absl::OkStatus();
       });

@@ -17,26 +17,10 @@
 #include "absl/time/time.h"
 #include "aggregator/address_history.h"
 #include "aggregator/history_store.h"
-
-typedef struct pg_conn PGconn;
-typedef struct pg_result PGresult;
+#include "aggregator/postgres_connection.h"
+#include "aggregator/postgres_schema.h"
 
 namespace ghostpeer::aggregator {
-
-// The newest PostgreSQL schema this build writes (its own numbering, apart
-// from SQLite's kSchemaVersion). Open() migrates older databases up to it
-// and refuses newer ones.
-inline constexpr int kPostgresSchemaVersion = 1;
-
-// Whether `location` is a PostgreSQL connection URI (postgresql:// or
-// postgres://), which OpenHistoryStore hands to PostgresStore.
-bool IsPostgresUri(const std::string& location);
-
-// `uri` fit for logs and error messages: the password of the user part
-// ("user:secret@") and any password= query parameter replaced by "***".
-// Errs on the side of hiding: everything between "://" and the last '@'
-// before the query is treated as the user part.
-std::string RedactPostgresUri(const std::string& uri);
 
 // Thread-safe: one connection, serialised by an internal mutex. Every method
 // that writes does so in one transaction (BEGIN ... COMMIT; ROLLBACK or the
@@ -98,41 +82,16 @@ class PostgresStore final : public HistoryStore {
   const std::string& name() const { return name_; }
 
  private:
-  class Params;
-  class Result;
-  PostgresStore(std::string name, std::vector<std::string> secrets,
-                PGconn* conn);
+  PostgresStore(std::unique_ptr<PostgresConnection> conn,
+                absl::Time created_at);
 
-  // Reconnects when the connection is down; Unavailable when that fails.
-  absl::Status Connect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Runs one statement; the result of a command or a query, or the error.
-  absl::StatusOr<Result> Run(const char* sql, const Params& params,
-                             bool binary_result = false)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Runs constant SQL (no parameters; may be several statements).
-  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Runs `body` between BEGIN (`begin`) and COMMIT; ROLLBACK on error.
-  template <typename Body>
-  absl::Status InTransaction(const char* what, const char* begin, Body body)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Migrate(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteChanges(const HistoryChanges& changes)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // An error about this store: its name, `context`, libpq's message with
-  // the secrets scrubbed.
-  absl::Status Error(absl::StatusCode code, const std::string& context,
-                     const std::string& message) const;
-  absl::Status ResultError(const PGresult* result,
-                           const std::string& context) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
-  // The password as written in the URI and decoded: scrubbed from libpq's
-  // messages too, in case one ever echoes it.
-  const std::vector<std::string> secrets_;
   absl::Mutex mu_;
-  PGconn* const conn_ ABSL_GUARDED_BY(mu_);
-  absl::Time created_at_;
+  const std::unique_ptr<PostgresConnection> conn_ ABSL_GUARDED_BY(mu_);
+  const absl::Time created_at_;
 };
 
 }  // namespace ghostpeer::aggregator
