@@ -1,5 +1,6 @@
 #include "common/flag_checks.h"
 
+#include "common/endpoint_list.h"
 #include "common/host_port.h"
 
 namespace ghostpeer {
@@ -21,6 +22,12 @@ std::string CheckListenAddressOrOff(const std::string& value) {
 std::string CheckGrpcTarget(const std::string& value) {
   if (value.empty()) return CheckNotEmpty(value);
   const absl::Status status = ValidateGrpcTarget(value);
+  return status.ok() ? "" : std::string(status.message());
+}
+
+std::string CheckEndpointList(const std::string& value) {
+  if (value.empty()) return CheckNotEmpty(value);
+  const absl::Status status = ParseEndpointList(value).status();
   return status.ok() ? "" : std::string(status.message());
 }
 

@@ -47,6 +47,10 @@ std::string CheckListenAddressOrOff(const std::string& value);
 // dns:, ipv4: or ipv6: (ValidateGrpcTarget).
 std::string CheckGrpcTarget(const std::string& value);
 
+// A comma-separated list of such targets, at most 16, none twice
+// (ParseEndpointList, common/endpoint_list.h).
+std::string CheckEndpointList(const std::string& value);
+
 }  // namespace ghostpeer
 
 #endif  // GHOSTPEER_COMMON_FLAG_CHECKS_H_
