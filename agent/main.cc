@@ -8,6 +8,7 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -20,6 +21,7 @@
 #include "agent/inet_address.h"
 #include "agent/run_once.h"
 #include "agent/tcp_state.h"
+#include "common/endpoint_list.h"
 #include "common/flag_checks.h"
 #include "common/logging.h"
 #include "common/version.h"
@@ -150,10 +152,18 @@ void DefineFlags(CLI::App& app, Flags& flags) {
           CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
   // Without --once the agent runs as a daemon and streams to the aggregator.
-  app.add_option("--aggregator", flags.aggregator,
-                 "Aggregator address HOST:PORT to stream snapshots and address "
-                 "events to")
-      ->check(ghostpeer::CheckGrpcTarget)
+  app.add_option(
+         "--aggregator", flags.aggregator,
+         "Aggregator address HOST:PORT to stream snapshots and address events "
+         "to, or several, comma-separated (at most 16), in order of "
+         "preference: e.g. agg-1:7070,agg-2:7070. The agent keeps to the one "
+         "that works; when its stream breaks, it cannot connect, or no "
+         "acknowledgement comes in time, it fails over to the next at once and "
+         "resends every address event not yet acknowledged, and backs off "
+         "only once all failed in a row. A DNS name with several addresses "
+         "works as one endpoint: gRPC tries its addresses in order. "
+         "--tls-server-name and --token-file apply to every endpoint")
+      ->check(ghostpeer::CheckEndpointList)
       ->capture_default_str();
   app.add_option("--interval", flags.interval,
                  "Time between snapshots (at least 1s)")
@@ -249,7 +259,11 @@ absl::Duration Duration(const std::string& text) {
 ghostpeer::agent::DaemonOptions ToDaemonOptions(const Flags& flags) {
   ghostpeer::agent::DaemonOptions options;
   options.snapshotter = ToSnapshotterOptions(flags);
-  options.reporter.aggregator = flags.aggregator;
+  // Validated by the flag's check (the default is one good endpoint).
+  if (auto aggregators = ghostpeer::ParseEndpointList(flags.aggregator);
+      aggregators.ok()) {
+    options.reporter.aggregators = std::move(*aggregators);
+  }
   options.reporter.interval = Duration(flags.interval);
   options.reporter.full_every = flags.full_every;
   options.state_dir = flags.state_dir;

@@ -13,6 +13,7 @@
 #include "agent/report/remediation_dispatcher.h"
 #include "agent/sock_destroy.h"
 #include "common/credentials.h"
+#include "common/endpoint_list.h"
 #include "common/http/agent_metrics.h"
 #include "common/http/http_server.h"
 #include "common/http/metrics.h"
@@ -91,11 +92,13 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
     GHOSTPEER_ASSIGN_OR_RETURN(options.reporter.bearer_token,
                                ReadTokenFile(options.token_file));
   }
-  if (const std::string clear_text = ClearTextTokenWarning(
-          options.reporter.aggregator, !options.token_file.empty(),
-          !options.tls.ca_file.empty());
-      !clear_text.empty()) {
-    GP_LOG_WARN("{}", clear_text);
+  for (const std::string& aggregator : options.reporter.aggregators) {
+    if (const std::string clear_text =
+            ClearTextTokenWarning(aggregator, !options.token_file.empty(),
+                                  !options.tls.ca_file.empty());
+        !clear_text.empty()) {
+      GP_LOG_WARN("{}", clear_text);
+    }
   }
 
   // 2. The journal: address events survive until acknowledged.
@@ -214,6 +217,8 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
       values.full_snapshots_sent_total = stats.full_snapshots_sent;
       values.snapshot_errors_total = stats.snapshot_errors;
       values.events_sent_total = stats.events_sent;
+      values.aggregator = stats.endpoint;
+      values.aggregator_failovers_total = stats.failovers;
       const RemediationCounts counts = dispatcher_ptr->counts();
       values.remediations_total = {{"destroyed", counts.destroyed},
                                    {"already_gone", counts.already_gone},
@@ -232,7 +237,7 @@ absl::Status RunDaemon(DaemonOptions options, absl::Notification* stop) {
 
   GP_LOG_INFO("ghostpeer-agent {} on node {}: every {} to {}", kVersion, node,
               absl::FormatDuration(options.reporter.interval),
-              options.reporter.aggregator);
+              JoinEndpoints(options.reporter.aggregators));
   std::atomic<bool> run_returned{false};
   std::thread stopper([&] {
     // Run() returns early only for bad options: then nobody notifies `stop`.

@@ -159,7 +159,15 @@ bool Reporter::WaitUntil(absl::Time deadline) {
   }
 }
 
-absl::Status Reporter::WaitForChannel(grpc::Channel& channel) {
+absl::Status Reporter::WaitForChannel(const Endpoint& endpoint,
+                                      bool give_up_on_failure) {
+  grpc::Channel& channel = *endpoint.channel;
+  if (give_up_on_failure) {
+    // A channel that failed in an earlier round may be waiting out gRPC's
+    // own reconnect backoff (up to max_backoff): it is this endpoint's turn
+    // now, so attempt at once.
+    grpc::experimental::ChannelResetConnectionBackoff(&channel);
+  }
   // A call on a channel that is not connected fails at once (and cancelling
   // it aborts the connection attempt), so connect first. Waiting in short
   // steps keeps Stop() prompt and snapshots on schedule meanwhile.
@@ -170,11 +178,19 @@ absl::Status Reporter::WaitForChannel(grpc::Channel& channel) {
             absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)))) {
       return absl::OkStatus();
     }
+    // TRANSIENT_FAILURE: every address of the target refused or failed.
+    // With another aggregator to try, waiting here for this one to come
+    // back only delays the failover.
+    if (give_up_on_failure && channel.GetState(/*try_to_connect=*/false) ==
+                                  GRPC_CHANNEL_TRANSIENT_FAILURE) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot connect to ", endpoint.target));
+    }
     if (options_.clock->Now() >= deadline) break;
   }
   if (stopped()) return absl::CancelledError("stopped");
   return absl::UnavailableError(
-      absl::StrCat("cannot connect to ", options_.aggregator, " within ",
+      absl::StrCat("cannot connect to ", endpoint.target, " within ",
                    absl::FormatDuration(AckTimeout(options_))));
 }
 
@@ -185,6 +201,9 @@ absl::Status Reporter::Run() {
   if (options_.interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError("reporter: interval must be >= 1s");
   }
+  if (options_.aggregators.empty()) {
+    return absl::InvalidArgumentError("reporter: no aggregator to stream to");
+  }
   const BackoffPolicy backoff_policy{options_.initial_backoff,
                                      options_.max_backoff, /*multiplier=*/2,
                                      Jitter::kEqual};
@@ -193,15 +212,38 @@ absl::Status Reporter::Run() {
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       options_.credentials ? options_.credentials
                            : grpc::InsecureChannelCredentials();
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      options_.aggregator, credentials, ReporterChannelArguments(options_));
-  std::unique_ptr<v1::Ingest::Stub> stub = v1::Ingest::NewStub(channel);
+  std::vector<Endpoint> endpoints(options_.aggregators.size());
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    endpoints[i].target = options_.aggregators[i];
+  }
+  const bool several = endpoints.size() > 1;
 
+  // 1. Stream to the current endpoint until the stream fails.
+  // 2. A stream that lived a while was healthy: the backoff starts afresh,
+  //    and a new round of failures with it.
+  // 3. While some endpoint of the round has not failed yet, move to the
+  //    next one at once; once all failed in a row, back off (jittered, so
+  //    that a fleet does not reconnect in lockstep when the aggregators come
+  //    back), then go on with the next one.
   Backoff backoff(backoff_policy);
+  size_t current = 0;
+  size_t failed_in_round = 0;
   while (!stopped()) {
+    Endpoint& endpoint = endpoints[current];
+    if (endpoint.channel == nullptr) {
+      endpoint.channel = grpc::CreateCustomChannel(
+          endpoint.target, credentials, ReporterChannelArguments(options_));
+      endpoint.stub = v1::Ingest::NewStub(endpoint.channel);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      stats_.endpoint = endpoint.target;
+    }
     const absl::Time opened = options_.clock->Now();
-    absl::Status status = WaitForChannel(*channel);
-    if (status.ok()) status = RunStream(*stub);
+    absl::Status status = WaitForChannel(endpoint, several);
+    const bool channel_connected = status.ok();
+    const absl::Time streaming_since = options_.clock->Now();
+    if (channel_connected) status = RunStream(endpoint);
     if (stopped()) break;
     {
       absl::MutexLock lock(&mu_);
@@ -209,16 +251,43 @@ absl::Status Reporter::Run() {
       stats_.last_error = status.ToString();
       ++stats_.reconnects;
     }
-    // A stream that lived a while was healthy: start backing off afresh.
+    // A connection attempt that took this long was a wait of its own.
     if (options_.clock->Now() - opened > 2 * options_.interval) {
       backoff.Reset();
     }
-    // Jittered, so that a fleet does not reconnect in lockstep when the
-    // aggregator comes back.
+    if (channel_connected &&
+        options_.clock->Now() - streaming_since > 2 * options_.interval) {
+      failed_in_round = 0;
+    }
+    ++failed_in_round;
+    const size_t next = (current + 1) % endpoints.size();
+    if (failed_in_round < endpoints.size()) {
+      GP_LOG_WARN("aggregator {} failed ({}); failing over to {}",
+                  endpoint.target, status.ToString(), endpoints[next].target);
+      absl::MutexLock lock(&mu_);
+      ++stats_.failovers;
+      current = next;
+      continue;
+    }
+    failed_in_round = 0;
     const absl::Duration wait = backoff.Next();
-    GP_LOG_WARN("stream to {} ended ({}); reconnecting in {}",
-                options_.aggregator, status.ToString(),
-                absl::FormatDuration(wait));
+    if (several) {
+      GP_LOG_WARN(
+          "aggregator {} failed ({}); all {} aggregators failed in a row, "
+          "failing over to {} in {}",
+          endpoint.target, status.ToString(), endpoints.size(),
+          endpoints[next].target, absl::FormatDuration(wait));
+    } else {
+      GP_LOG_WARN("stream to {} ended ({}); reconnecting in {}",
+                  endpoint.target, status.ToString(),
+                  absl::FormatDuration(wait));
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.failed_rounds;
+      if (several) ++stats_.failovers;
+    }
+    current = next;
     const absl::Time until = options_.clock->Now() + wait;
     while (options_.clock->Now() < until) {
       if (!WaitUntil(until)) break;
@@ -266,7 +335,7 @@ absl::Status Reporter::SendPendingEvents(
   }
 }
 
-absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
+absl::Status Reporter::RunStream(const Endpoint& endpoint) {
   grpc::ClientContext context;
   if (!options_.bearer_token.empty()) {
     context.AddMetadata("authorization",
@@ -285,7 +354,7 @@ absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
   };
   std::unique_ptr<
       grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>>
-      stream = stub.Report(&context);
+      stream = endpoint.stub->Report(&context);
 
   // Acks arrive on their own thread: the sync API allows one reader and one
   // writer at a time, and reads must not wait behind a slow snapshot.
@@ -317,8 +386,13 @@ absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
       hello_acked = true;
       last_ack = options_.clock->Now();
     }
-    absl::MutexLock lock(&ack_mu);
-    stream_ended = true;
+    {
+      absl::MutexLock lock(&ack_mu);
+      stream_ended = true;
+    }
+    // Wake the sender: a broken stream is noticed now, not at the next
+    // snapshot, and the next aggregator is tried at once.
+    Notify();
   });
   // Whatever happens below, the stream is torn down in this order: cancel
   // (unless the aggregator already ended it: then its status is the news),
@@ -348,7 +422,7 @@ absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
   hello.mutable_hello()->set_remediation_refusal(remediation_->refusal());
   if (!stream->Write(hello)) {
     return finish(absl::UnavailableError(
-        absl::StrCat("cannot open stream to ", options_.aggregator)));
+        absl::StrCat("cannot open stream to ", endpoint.target)));
   }
   const absl::Duration ack_timeout = AckTimeout(options_);
   {
@@ -378,7 +452,7 @@ absl::Status Reporter::RunStream(v1::Ingest::Stub& stub) {
   GP_LOG_INFO(
       "streaming to {} as node {} (instance {}, resuming after "
       "address event {})",
-      options_.aggregator, options_.node, journal_->instance(), sent_upto);
+      endpoint.target, options_.node, journal_->instance(), sent_upto);
 
   // The aggregator may have missed detaches while we were apart: an
   // inventory of what we hold now lets it close the rest.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -26,7 +27,12 @@
 namespace ghostpeer::agent {
 
 struct ReporterOptions {
-  std::string aggregator = "127.0.0.1:7070";  // host:port
+  // The aggregators, in order of preference: gRPC targets, "host:port" or
+  // dns:/ipv4:/ipv6: (common/endpoint_list.h). The reporter keeps to the
+  // one that works and fails over to the next when it breaks. A DNS name
+  // with several addresses is one endpoint: gRPC's pick_first tries its
+  // addresses in order.
+  std::vector<std::string> aggregators = {"127.0.0.1:7070"};
   std::string node;
   std::string agent_version;
   std::string kernel;
@@ -35,8 +41,9 @@ struct ReporterOptions {
   int full_every = 12;
   // Null: plaintext.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
-  // With TLS credentials: the name the aggregator's certificate must carry
-  // when it is not the host in `aggregator` (--tls-server-name).
+  // With TLS credentials: the name the aggregators' certificates must carry
+  // when it is not the host of the endpoint (--tls-server-name). Applies to
+  // every endpoint, as the credentials and the token do.
   std::string tls_server_name;
   // Sent as "authorization: Bearer <token>" when not empty.
   std::string bearer_token;
@@ -45,9 +52,12 @@ struct ReporterOptions {
   // keepalive_time + keepalive_timeout instead of ghosting us.
   absl::Duration keepalive_time = absl::Seconds(10);
   absl::Duration keepalive_timeout = absl::Seconds(5);
-  // No acknowledgement for this long on an open stream: reconnect.
+  // No acknowledgement for this long on an open stream: reconnect (to the
+  // next aggregator when there are several). Also the bound on connecting.
   // Zero: max(3 x interval, 20 s).
   absl::Duration ack_timeout = absl::ZeroDuration();
+  // Between rounds in which every aggregator failed (with one aggregator,
+  // after each failure); exponential, with jitter.
   absl::Duration initial_backoff = absl::Milliseconds(500);
   absl::Duration max_backoff = absl::Seconds(30);
   const Clock* clock = Clock::Real();
@@ -76,18 +86,33 @@ struct ReporterStats {
   uint32_t last_ipvs_blackhole_namespaces = 0;
   bool connected = false;
   std::string last_error;
+  // The aggregator in use: streaming to it, or trying to.
+  std::string endpoint;
+  // Moves from one aggregator to another after a failure.
+  uint64_t failovers = 0;
+  // Rounds in which every aggregator failed one after the other, each
+  // followed by a backoff (with one aggregator: every failure).
+  uint64_t failed_rounds = 0;
 };
 
 // Takes a snapshot every interval and streams it, with the address events of
 // the journal, over one long-lived Ingest.Report stream; reconnects with
 // exponential backoff and jitter when the stream breaks or goes quiet.
 //
+// With several aggregators it keeps to the one that works. When its stream
+// breaks, goes quiet for ack_timeout, or it cannot be connected to (with
+// several, a refused connection fails it at once), the reporter moves to the
+// next one at once; it backs off only after every aggregator of a round
+// failed in a row. One channel per aggregator, made when first used and kept.
+//
 // Remediation orders that arrive on the stream go to the dispatcher (never
 // executed on the stream's reader thread); their outcomes are sent back on
 // the same stream as soon as they are ready.
 //
 // Per stream: Hello; the aggregator's first Ack says which address events it
-// already stored, and everything after it is (re)sent; the tracker's
+// already stored, and everything after it is (re)sent, whichever aggregator
+// the stream goes to (replicas share one history, and the journal drops
+// nothing until an aggregator acknowledged it); the tracker's
 // INVENTORY follows so the aggregator can close what vanished while we were
 // away; then a full snapshot, then deltas against the last acknowledged full
 // snapshot.
@@ -113,11 +138,20 @@ class Reporter {
   ReporterStats stats() const;
 
  private:
-  // Connects the channel (bounded by the ack timeout). Unavailable if it
-  // cannot, Cancelled once stopped.
-  absl::Status WaitForChannel(grpc::Channel& channel);
+  // One aggregator: its channel and stub, made when first used.
+  struct Endpoint {
+    std::string target;
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<v1::Ingest::Stub> stub;
+  };
+
+  // Connects the endpoint's channel (bounded by the ack timeout; with
+  // `give_up_on_failure`, also ends when the connection attempt fails).
+  // Unavailable if it cannot, Cancelled once stopped.
+  absl::Status WaitForChannel(const Endpoint& endpoint,
+                              bool give_up_on_failure);
   // One stream's life. Returns why it ended.
-  absl::Status RunStream(v1::Ingest::Stub& stub);
+  absl::Status RunStream(const Endpoint& endpoint);
   absl::Status SendOutcomes(
       grpc::ClientReaderWriter<v1::AgentMessage, v1::AggregatorMessage>&
           stream);

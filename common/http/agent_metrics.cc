@@ -66,6 +66,15 @@ AgentMetrics::AgentMetrics(metrics::Registry* registry)
       events_sent_(
           registry->AddCounter("ghostpeer_agent_address_events_sent_total",
                                "Address events sent (resends included).")),
+      aggregator_(registry->AddGauge(
+          "ghostpeer_agent_aggregator_info",
+          "1 for the aggregator endpoint (as given to --aggregator) the agent "
+          "streams to, or is trying to.",
+          {"endpoint"})),
+      aggregator_failovers_(registry->AddCounter(
+          "ghostpeer_agent_aggregator_failovers_total",
+          "Times the agent moved from one aggregator to another after a "
+          "failure (--aggregator with several endpoints).")),
       remediations_(registry->AddCounter(
           "ghostpeer_agent_remediations_total",
           "Remediation orders from the aggregator answered, by outcome: "
@@ -110,6 +119,14 @@ void AgentMetrics::Update(const AgentMetricsValues& values, absl::Time now) {
   snapshot_errors_->SetTotal({},
                              static_cast<double>(values.snapshot_errors_total));
   events_sent_->SetTotal({}, static_cast<double>(values.events_sent_total));
+  // Only the current endpoint: the one before it must not linger at 1.
+  if (values.aggregator.empty()) {
+    aggregator_->ReplaceAll({});
+  } else {
+    aggregator_->ReplaceAll({{{values.aggregator}, 1}});
+  }
+  aggregator_failovers_->SetTotal(
+      {}, static_cast<double>(values.aggregator_failovers_total));
   for (const auto& [outcome, total] : values.remediations_total) {
     remediations_->SetTotal({outcome}, static_cast<double>(total));
   }

@@ -46,6 +46,9 @@ struct AgentMetricsValues {
   uint64_t full_snapshots_sent_total = 0;
   uint64_t snapshot_errors_total = 0;
   uint64_t events_sent_total = 0;
+  // The aggregator in use (streaming to it, or trying to); empty: none yet.
+  std::string aggregator;
+  uint64_t aggregator_failovers_total = 0;
   // Remediation orders answered, by outcome label ("destroyed", "refused",
   // ...; agent/report/remediation_dispatcher.h), each counted once.
   std::vector<std::pair<std::string, uint64_t>> remediations_total;
@@ -80,6 +83,8 @@ class AgentMetrics {
   metrics::CounterFamily* full_snapshots_sent_;
   metrics::CounterFamily* snapshot_errors_;
   metrics::CounterFamily* events_sent_;
+  metrics::GaugeFamily* aggregator_;
+  metrics::CounterFamily* aggregator_failovers_;
   metrics::CounterFamily* remediations_;
   absl::Mutex mu_;
   uint64_t last_snapshots_sent_ ABSL_GUARDED_BY(mu_) = 0;

@@ -293,7 +293,7 @@ TEST(RemediationDaemonTest, OrderOnTheStreamEndsTheGhost) {
   options.snapshotter.netns_only = {topology->Glob()};
   options.snapshotter.attribute_processes = false;
   options.docker_socket = "";
-  options.reporter.aggregator = absl::StrCat("127.0.0.1:", port);
+  options.reporter.aggregators = {absl::StrCat("127.0.0.1:", port)};
   options.reporter.interval = absl::Seconds(1);
   options.remediation = true;
   const int metrics_port = FreeLoopbackPort();

@@ -55,7 +55,7 @@ class ReporterRemediationTest : public ::testing::Test {
     ASSERT_TRUE(journal.ok()) << journal.status();
     journal_ = std::move(*journal);
     ReporterOptions options;
-    options.aggregator = absl::StrCat("127.0.0.1:", port);
+    options.aggregators = {absl::StrCat("127.0.0.1:", port)};
     options.node = "node-1";
     options.interval = absl::Seconds(1);
     options.initial_backoff = absl::Milliseconds(20);

@@ -54,7 +54,7 @@ class ReporterTest : public ::testing::Test {
     }
     journal_ = std::move(journal);
     ReporterOptions options;
-    options.aggregator = aggregator_->address();
+    options.aggregators = {aggregator_->address()};
     options.node = kNode;
     options.agent_version = "0.1.0";
     options.interval = absl::Seconds(1);  // the shortest Run() accepts
@@ -133,6 +133,8 @@ TEST_F(ReporterTest, StreamsAddressesAndSnapshotsAndAcksAdvanceTheJournal) {
   const ReporterStats stats = reporter_->stats();
   EXPECT_EQ(stats.streams_opened, 1u);
   EXPECT_EQ(stats.reconnects, 0u);
+  EXPECT_EQ(stats.endpoint, aggregator_->address());
+  EXPECT_EQ(stats.failovers, 0u);
   EXPECT_GE(stats.snapshots_sent, 2u);
   EXPECT_EQ(stats.full_snapshots_sent, 1u);  // then deltas
 }
@@ -290,6 +292,8 @@ TEST_F(ReporterTest, KeepsTryingUntilTheAggregatorComesUp) {
   ASSERT_TRUE(aggregator_->Restart().ok());
   ASSERT_TRUE(Eventually([&] { return AllAcknowledged(); }));
   EXPECT_TRUE(reporter_->stats().connected);
+  // One aggregator: nowhere to fail over to; it waits for this one.
+  EXPECT_EQ(reporter_->stats().failovers, 0u);
   EXPECT_THAT(History("10.0.1.6"), ::testing::ElementsAre("node-1 open"));
 }
 

@@ -194,7 +194,10 @@ TEST(AgentMetricsTest, PublishesEveryReading) {
   values.reconnects_total = 4;
   values.snapshots_sent_total = 3;
   values.remediations_total = {{"destroyed", 2}, {"refused", 1}};
+  values.aggregator = "agg-1:7070";
   agent.Update(values, now);
+  values.aggregator = "agg-2:7070";
+  values.aggregator_failovers_total = 1;
   values.snapshots_sent_total = 5;
   agent.Update(values, now);
   const std::string text = registry.Render();
@@ -216,10 +219,15 @@ TEST(AgentMetricsTest, PublishesEveryReading) {
       "ghostpeer_agent_snapshot_seconds_bucket{le=\"0.04\"} 5\n",
       "ghostpeer_agent_remediations_total{outcome=\"destroyed\"} 2\n",
       "ghostpeer_agent_remediations_total{outcome=\"refused\"} 1\n",
+      "ghostpeer_agent_aggregator_info{endpoint=\"agg-2:7070\"} 1\n",
+      "ghostpeer_agent_aggregator_failovers_total 1\n",
   };
   for (const std::string& line : want) {
     EXPECT_TRUE(absl::StrContains(text, line)) << line << "\nin:\n" << text;
   }
+  EXPECT_FALSE(absl::StrContains(text, "agg-1:7070"))
+      << "the endpoint failed over from is not current any more:\n"
+      << text;
 }
 
 }  // namespace
