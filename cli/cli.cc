@@ -13,8 +13,8 @@
 #include "cli/connection.h"
 #include "cli/flag_values.h"
 #include "common/credentials.h"
+#include "common/endpoint_list.h"
 #include "common/flag_checks.h"
-#include "common/host_port.h"
 #include "common/status_macros.h"
 #include "common/version.h"
 
@@ -117,7 +117,8 @@ absl::StatusOr<ConnectionOptions> ConnectionFrom(const GlobalFlags& flags,
   } else if (env.server_from_env.has_value() && !env.server_from_env->empty()) {
     options.server = *env.server_from_env;
     // --server is checked as it is parsed; the environment here.
-    if (absl::Status valid = ValidateGrpcTarget(options.server); !valid.ok()) {
+    if (absl::Status valid = ParseEndpointList(options.server).status();
+        !valid.ok()) {
       return ForFlag("$GHOSTPEER_SERVER", valid);
     }
   } else {
@@ -157,7 +158,13 @@ void AddFilterFlags(CLI::App* command, FilterFlags* flags, bool with_status,
 
 constexpr char kMainFooter[] = R"(
 Every command talks to the aggregator's Query service. The aggregator is
---server, else $GHOSTPEER_SERVER, else 127.0.0.1:7070.
+--server, else $GHOSTPEER_SERVER, else 127.0.0.1:7070. With several
+(--server agg-1:7070,agg-2:7070), a query goes to the next one only when
+one cannot be reached (connection refused, or the --timeout passed while
+connecting); `remediate` goes on only after a refused connection, which
+proves nothing was asked; `watch` moves to the next when its stream breaks.
+A DNS name with several addresses is one aggregator: gRPC tries its
+addresses in order.
 
 Examples:
   ghostpeer findings                       open findings, worst first
@@ -286,9 +293,10 @@ Examples:
 constexpr char kWatchFooter[] = R"(
 Follows finding changes as they happen: first every open finding (OPENED),
 then OPENED / UPDATED / CLOSED events, one line each with the story. Ctrl-C
-stops it (exit 0). If the aggregator goes away, reconnects with backoff up
-to --retries times in a row, then exits 2. -o json prints one FindingEvent
-object per line.
+stops it (exit 0). If the aggregator goes away, moves to the next one of
+--server at once; once every one failed in a row, reconnects with backoff,
+up to --retries times in a row, then exits 2. -o json prints one
+FindingEvent object per line.
 
 Examples:
   ghostpeer watch
@@ -332,10 +340,10 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
   app.get_formatter()->column_width(34);
 
   GlobalFlags global;
-  app.add_option("--server", global.server,
-                 "Aggregator HOST:PORT (default $GHOSTPEER_SERVER, else "
-                 "127.0.0.1:7070)")
-      ->check(CheckGrpcTarget);
+  app.add_option("--server,--aggregator", global.server,
+                 "Aggregator HOST:PORT, or several comma-separated, tried in "
+                 "order (default $GHOSTPEER_SERVER, else 127.0.0.1:7070)")
+      ->check(CheckEndpointList);
   app.add_option("-o,--output", global.output,
                  "table (default), wide, or json");
   app.add_option("--timeout", global.timeout,
@@ -562,10 +570,14 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
 
   auto connection = QueryConnection::Open(*connection_options);
   if (!connection.ok()) return fail(connection.status());
-  const std::string clear_text = ClearTextTokenWarning(
-      connection_options->server, !connection_options->token_file.empty(),
-      connection_options->uses_tls());
-  if (!clear_text.empty()) err << "ghostpeer: warning: " << clear_text << "\n";
+  for (const std::string& endpoint : (*connection)->endpoint_names()) {
+    const std::string clear_text =
+        ClearTextTokenWarning(endpoint, !connection_options->token_file.empty(),
+                              connection_options->uses_tls());
+    if (!clear_text.empty()) {
+      err << "ghostpeer: warning: " << clear_text << "\n";
+    }
+  }
   CommandContext context;
   context.connection = connection->get();
   context.format = *format;

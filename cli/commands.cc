@@ -13,6 +13,7 @@
 #include "cli/render.h"
 #include "cli/timeline.h"
 #include "common/backoff.h"
+#include "common/endpoint_list.h"
 #include "common/status_macros.h"
 
 namespace ghostpeer::cli {
@@ -23,32 +24,90 @@ RenderOptions RenderNow(const CommandContext& context) {
           context.format == OutputFormat::kWide};
 }
 
+// When a failed unary call goes on to the next aggregator (--server a,b).
+enum class Failover {
+  // Queries change nothing, so asking another aggregator is safe; but only
+  // when this one was never reached (UNAVAILABLE, or the deadline passed
+  // while still connecting): one that answered, even with an error or too
+  // slowly, has spoken, and another would most likely say the same.
+  kWhenNotReached,
+  // Remediate acts. An order that may have reached one aggregator must not
+  // be asked of another: it could be carried out twice, and its record
+  // would not say so. Only a refused connection proves that nothing was
+  // sent; a timeout or a reset could come after the aggregator acted.
+  kOnlyWhenRefused,
+};
+
+bool ShouldFailOver(Failover failover, const grpc::Status& status,
+                    const QueryConnection& connection) {
+  switch (failover) {
+    case Failover::kWhenNotReached:
+      return (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+              status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) &&
+             !connection.Connected();
+    case Failover::kOnlyWhenRefused:
+      return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+             DiagnoseTransport(status.error_message()).detail ==
+                 "connection refused";
+  }
+  return false;
+}
+
+// A failed call's status and the endpoints it was tried on, for the
+// message ("a:7070, b:7070").
+struct UnaryFailure {
+  grpc::Status status;
+  std::string tried;
+};
+
 // One unary call with the deadline, the token and the stop signal wired;
-// `call` issues it on the given context. The gRPC status as it came.
+// `call` issues it on the given context, with the connection's current
+// stub. On the current endpoint, then, as `failover` allows, on the next
+// ones, each tried once; the endpoint that answered stays current. The
+// gRPC status as it came from the last endpoint tried; `tried` (may be
+// null) names every endpoint tried.
 template <typename Response, typename Call>
 grpc::Status RawUnary(const CommandContext& context, Call call,
-                      Response* response) {
-  auto client_context = context.connection->NewContext(/*with_deadline=*/true);
-  ScopedStopAttachment attachment(context.stop, client_context.get());
-  return call(client_context.get(), response);
+                      Response* response, Failover failover,
+                      std::string* tried = nullptr) {
+  QueryConnection& connection = *context.connection;
+  std::vector<std::string> endpoints;
+  grpc::Status status;
+  for (size_t attempt = 0; attempt < connection.endpoint_names().size();
+       ++attempt) {
+    if (attempt > 0) connection.MoveToNextEndpoint();
+    endpoints.push_back(connection.endpoint());
+    auto client_context = connection.NewContext(/*with_deadline=*/true);
+    {
+      ScopedStopAttachment attachment(context.stop, client_context.get());
+      status = call(client_context.get(), response);
+    }
+    if (status.ok() || (context.stop != nullptr && context.stop->stopped()) ||
+        !ShouldFailOver(failover, status, connection)) {
+      break;
+    }
+  }
+  if (tried != nullptr) *tried = JoinEndpoints(endpoints);
+  return status;
 }
 
 // The failure of a call as the line to print; "interrupted" after a stop.
 absl::Status CallError(const CommandContext& context,
-                       const grpc::Status& status) {
+                       const grpc::Status& status, const std::string& tried) {
   if (context.stop != nullptr && context.stop->stopped()) {
     return absl::CancelledError("interrupted");
   }
-  return DescribeRpcError(status, context.connection->options().server,
-                          context.connection->options().timeout);
+  return DescribeRpcError(status, tried, context.connection->options().timeout);
 }
 
 template <typename Response, typename Call>
 absl::StatusOr<Response> Unary(const CommandContext& context, Call call) {
   Response response;
-  const grpc::Status status = RawUnary(context, call, &response);
+  std::string tried;
+  const grpc::Status status =
+      RawUnary(context, call, &response, Failover::kWhenNotReached, &tried);
   if (status.ok()) return response;
-  return CallError(context, status);
+  return CallError(context, status, tried);
 }
 
 absl::Status PrintJson(const CommandContext& context,
@@ -301,8 +360,9 @@ absl::StatusOr<int> RunNodes(const CommandContext& context) {
 
 absl::StatusOr<int> RunWatch(const CommandContext& context,
                              const WatchOptions& options) {
-  const std::string& server = context.connection->options().server;
-  const absl::Duration timeout = context.connection->options().timeout;
+  QueryConnection& connection = *context.connection;
+  const absl::Duration timeout = connection.options().timeout;
+  const size_t endpoint_count = connection.endpoint_names().size();
   StopSignal local_stop;
   StopSignal* stop = context.stop != nullptr ? context.stop : &local_stop;
   v1::WatchFindingsRequest request;
@@ -311,64 +371,94 @@ absl::StatusOr<int> RunWatch(const CommandContext& context,
 
   // 1. Connect (or reconnect); after a reconnect, close what closed while
   //    we were away. Then stream until the stream ends.
-  // 2. A stop ends the watch cleanly; a refusal ends it with its error; a
-  //    loss is retried with exponential backoff and jitter, unless the
-  //    aggregator was never reached (a wrong --server must fail at once) or
-  //    max_reconnects consecutive attempts got nowhere.
+  // 2. A stop ends the watch cleanly; a refusal ends it with its error.
+  // 3. A loss goes on to the next aggregator at once (--server a,b) until
+  //    every one failed in a row; then it is retried with exponential
+  //    backoff and jitter, unless max_reconnects consecutive rounds got
+  //    nowhere. An aggregator never reached fails the watch once every
+  //    endpoint was tried (a wrong --server must fail at once).
   Backoff backoff(BackoffPolicy{options.initial_backoff, options.max_backoff,
                                 /*multiplier=*/2, Jitter::kEqual});
   bool ever_connected = false;
   bool lost = false;
-  *context.err << "watching findings at " << server << " (Ctrl-C to stop)\n";
+  size_t failed_in_round = 0;
+  std::vector<std::string> never_reached;
+  *context.err << "watching findings at " << connection.endpoint()
+               << " (Ctrl-C to stop)\n";
   while (true) {
     if (stop->stopped()) return kExitOk;
-    if (context.connection->AwaitReady(timeout)) {
+    if (connection.AwaitReady(timeout)) {
       ever_connected = true;
       if (lost) GHOSTPEER_RETURN_IF_ERROR(follower.Reconcile());
     }
-    auto client_context =
-        context.connection->NewContext(/*with_deadline=*/false);
+    auto client_context = connection.NewContext(/*with_deadline=*/false);
     const absl::Time stream_start = context.clock->Now();
     grpc::Status status;
     {
       ScopedStopAttachment attachment(stop, client_context.get());
-      auto reader = context.connection->stub().WatchFindings(
-          client_context.get(), request);
+      auto reader =
+          connection.stub().WatchFindings(client_context.get(), request);
       v1::FindingEvent event;
       while (reader->Read(&event)) {
         ever_connected = true;
         backoff.Reset();
+        failed_in_round = 0;
         GHOSTPEER_RETURN_IF_ERROR(follower.Show(event));
       }
       status = reader->Finish();
     }
     if (stop->stopped()) return kExitOk;
-    if (!Retryable(status) || !ever_connected) {
-      return DescribeRpcError(
-          status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                     "the aggregator ended the stream")
-                      : status,
-          server, timeout);
+    const grpc::Status loss =
+        status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "the aggregator ended the stream")
+                    : status;
+    if (!Retryable(status)) {
+      return DescribeRpcError(loss, connection.endpoint(), timeout);
+    }
+    const std::string lost_endpoint = connection.endpoint();
+    if (!ever_connected) {
+      never_reached.push_back(lost_endpoint);
+      if (never_reached.size() == endpoint_count) {
+        return DescribeRpcError(loss, JoinEndpoints(never_reached), timeout);
+      }
+      connection.MoveToNextEndpoint();
+      continue;
     }
     lost = true;
     // A stream that held for a while was a successful reconnect even if the
     // cluster was quiet.
     if (context.clock->Now() - stream_start >= options.max_backoff) {
       backoff.Reset();
+      failed_in_round = 0;
     }
+    connection.MoveToNextEndpoint();
+    if (++failed_in_round < endpoint_count) {
+      *context.err << "ghostpeer: lost the aggregator at " << lost_endpoint
+                   << ": " << LossDetail(status) << "; trying "
+                   << connection.endpoint() << "\n";
+      continue;
+    }
+    failed_in_round = 0;
     if (backoff.failures() >= options.max_reconnects) {
       return absl::UnavailableError(absl::StrCat(
-          "lost the aggregator at ", server, ": ", LossDetail(status),
+          "lost the aggregator at ",
+          endpoint_count == 1 ? lost_endpoint
+                              : JoinEndpoints(connection.endpoint_names()),
+          ": ", LossDetail(status),
           options.max_reconnects == 0
               ? " (not reconnecting: --retries 0)"
               : absl::StrCat("; gave up after ", options.max_reconnects,
                              " reconnect attempts")));
     }
     const absl::Duration wait = backoff.Next();
-    *context.err << "ghostpeer: lost the aggregator at " << server << ": "
-                 << LossDetail(status) << "; reconnecting in "
-                 << ShortLatency(wait) << " (attempt " << backoff.failures()
-                 << "/" << options.max_reconnects << ")\n";
+    *context.err << "ghostpeer: lost the aggregator at " << lost_endpoint
+                 << ": " << LossDetail(status) << "; reconnecting"
+                 << (endpoint_count == 1
+                         ? std::string()
+                         : absl::StrCat(" to ", connection.endpoint()))
+                 << " in " << ShortLatency(wait) << " (attempt "
+                 << backoff.failures() << "/" << options.max_reconnects
+                 << ")\n";
     if (stop->WaitFor(wait)) return kExitOk;
   }
 }
@@ -406,13 +496,14 @@ absl::StatusOr<int> RunRemediate(const CommandContext& context,
   request.set_finding_id(finding_id);
   request.set_dry_run(dry_run);
   v1::RemediateResponse response;
+  std::string tried;
   const grpc::Status status = RawUnary(
       context,
       [&](grpc::ClientContext* client_context, v1::RemediateResponse* out) {
         return context.connection->stub().Remediate(client_context, request,
                                                     out);
       },
-      &response);
+      &response, Failover::kOnlyWhenRefused, &tried);
   const bool stopped = context.stop != nullptr && context.stop->stopped();
   if (!status.ok() && !stopped) {
     // A refusal is an answer, not a failure to ask: it gets its own exit
@@ -431,7 +522,7 @@ absl::StatusOr<int> RunRemediate(const CommandContext& context,
         break;
     }
   }
-  if (!status.ok()) return CallError(context, status);
+  if (!status.ok()) return CallError(context, status, tried);
   const v1::RemediationDecision decision = response.remediation().decision();
   const bool refused = decision == v1::REMEDIATION_DECISION_DECLINED ||
                        decision == v1::REMEDIATION_DECISION_RATE_LIMITED;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "cli/humanize.h"
+#include "common/endpoint_list.h"
 #include "common/errno_status.h"
 #include "common/status_macros.h"
 #include "grpc/support/log.h"
@@ -105,17 +106,24 @@ void PrintGrpcLog(gpr_log_func_args* args) {
 }  // namespace
 
 QueryConnection::QueryConnection(ConnectionOptions options, std::string token,
-                                 std::shared_ptr<grpc::Channel> channel)
+                                 std::vector<std::string> endpoint_names,
+                                 std::vector<Endpoint> endpoints)
     : options_(std::move(options)),
       token_(std::move(token)),
-      channel_(std::move(channel)),
-      stub_(v1::Query::NewStub(channel_)) {}
+      endpoint_names_(std::move(endpoint_names)),
+      endpoints_(std::move(endpoints)) {}
 
 absl::StatusOr<std::unique_ptr<QueryConnection>> QueryConnection::Open(
     const ConnectionOptions& options) {
   if (absl::StripAsciiWhitespace(options.server).empty()) {
     return absl::InvalidArgumentError(
         "no aggregator address: set --server or GHOSTPEER_SERVER (HOST:PORT)");
+  }
+  absl::StatusOr<std::vector<std::string>> endpoint_names =
+      ParseEndpointList(options.server);
+  if (!endpoint_names.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--server: ", endpoint_names.status().message()));
   }
   std::string token;
   if (!options.token_file.empty()) {
@@ -139,9 +147,21 @@ absl::StatusOr<std::unique_ptr<QueryConnection>> QueryConnection::Open(
   // A CLI lives for seconds: do not let gRPC hold a failed dial open.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  auto channel = grpc::CreateCustomChannel(options.server, credentials, args);
+  std::vector<Endpoint> endpoints;
+  for (const std::string& name : *endpoint_names) {
+    Endpoint endpoint;
+    endpoint.channel = grpc::CreateCustomChannel(name, credentials, args);
+    endpoint.stub = v1::Query::NewStub(endpoint.channel);
+    endpoints.push_back(std::move(endpoint));
+  }
   return std::unique_ptr<QueryConnection>(
-      new QueryConnection(options, std::move(token), std::move(channel)));
+      new QueryConnection(options, std::move(token), std::move(*endpoint_names),
+                          std::move(endpoints)));
+}
+
+bool QueryConnection::Connected() const {
+  return endpoints_[current_].channel->GetState(/*try_to_connect=*/false) ==
+         GRPC_CHANNEL_READY;
 }
 
 std::unique_ptr<grpc::ClientContext> QueryConnection::NewContext(
@@ -158,7 +178,8 @@ std::unique_ptr<grpc::ClientContext> QueryConnection::NewContext(
 
 bool QueryConnection::AwaitReady(absl::Duration timeout) {
   const auto deadline = absl::ToChronoTime(absl::Now() + timeout);
-  grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  grpc::Channel& channel = *endpoints_[current_].channel;
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
   // Each wait returns on a state change or at the deadline, so this ends
   // within `timeout` however the channel flaps.
   while (state != GRPC_CHANNEL_READY) {
@@ -166,8 +187,8 @@ bool QueryConnection::AwaitReady(absl::Duration timeout) {
         state == GRPC_CHANNEL_SHUTDOWN) {
       return false;
     }
-    if (!channel_->WaitForStateChange(state, deadline)) return false;
-    state = channel_->GetState(/*try_to_connect=*/true);
+    if (!channel.WaitForStateChange(state, deadline)) return false;
+    state = channel.GetState(/*try_to_connect=*/true);
   }
   return true;
 }

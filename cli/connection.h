@@ -1,12 +1,14 @@
-// The CLI's side of the wire: one gRPC channel to the aggregator's Query
-// service with the credentials the flags name, per-call contexts carrying
-// the deadline and the bearer token, and the translation of a failed call
-// into the one line a person reads.
+// The CLI's side of the wire: a gRPC channel to each aggregator the flags
+// name (--server a:7070,b:7070), used one at a time, with the credentials
+// the flags name; per-call contexts carrying the deadline and the bearer
+// token; and the translation of a failed call into the one line a person
+// reads.
 #ifndef GHOSTPEER_CLI_CONNECTION_H_
 #define GHOSTPEER_CLI_CONNECTION_H_
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -18,7 +20,9 @@
 namespace ghostpeer::cli {
 
 struct ConnectionOptions {
-  // The aggregator, "HOST:PORT" (any gRPC target: "dns:///h:7070" too).
+  // The aggregator, "HOST:PORT" (any gRPC target: "dns:///h:7070" too),
+  // or several, comma-separated, tried in this order
+  // (common/endpoint_list.h).
   std::string server = "127.0.0.1:7070";
   // Deadline of each unary call; also how long `watch` waits to connect.
   absl::Duration timeout = absl::Seconds(10);
@@ -43,37 +47,62 @@ struct ConnectionOptions {
   bool uses_tls() const { return !tls_ca.empty() || !tls_cert.empty(); }
 };
 
-// Thread-safe after Open(); contexts it makes are each for one call.
+// Thread-safe after Open(), except that the current endpoint belongs to
+// the thread running the command (stub(), endpoint(), MoveToNextEndpoint(),
+// AwaitReady()); contexts it makes are each for one call.
 class QueryConnection {
  public:
-  // Validates the flags and reads the token and TLS files; the channel only
-  // dials on the first call. InvalidArgument for an empty server, a
-  // certificate without its key (or the reverse), a server-name override
-  // without TLS, or an unusable token (empty, not one printable line);
-  // NotFound / PermissionDenied naming the flag for unreadable files.
+  // Validates the flags and reads the token and TLS files; the channels
+  // only dial on their first call. InvalidArgument for an empty server or
+  // a bad list of them, a certificate without its key (or the reverse), a
+  // server-name override without TLS, or an unusable token (empty, not one
+  // printable line); NotFound / PermissionDenied naming the flag for
+  // unreadable files.
   static absl::StatusOr<std::unique_ptr<QueryConnection>> Open(
       const ConnectionOptions& options);
 
-  v1::Query::StubInterface& stub() { return *stub_; }
+  // The current endpoint's stub; the first endpoint's until a move.
+  v1::Query::StubInterface& stub() { return *endpoints_[current_].stub; }
   const ConnectionOptions& options() const { return options_; }
+
+  // Every endpoint, in the order they are tried.
+  const std::vector<std::string>& endpoint_names() const {
+    return endpoint_names_;
+  }
+  const std::string& endpoint() const { return endpoint_names_[current_]; }
+  // The next endpoint becomes current (after the last: the first).
+  void MoveToNextEndpoint() {
+    current_ = (current_ + 1) % endpoint_names_.size();
+  }
+  // Whether the current endpoint's channel holds a connection now: after a
+  // failed call, false means the call never reached an aggregator (or lost
+  // it).
+  bool Connected() const;
 
   // A context for one call, carrying the bearer token, and for unary calls
   // (`with_deadline`) the deadline now + timeout.
   std::unique_ptr<grpc::ClientContext> NewContext(bool with_deadline) const;
 
-  // Dials if needed and waits until the channel is ready (true), or it
-  // failed to connect or `timeout` passed (false). Lets `watch` tell "never
-  // reached the aggregator" from "lost it".
+  // Dials the current endpoint if needed and waits until its channel is
+  // ready (true), or it failed to connect or `timeout` passed (false). Lets
+  // `watch` tell "never reached the aggregator" from "lost it".
   bool AwaitReady(absl::Duration timeout);
 
  private:
+  struct Endpoint {
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<v1::Query::StubInterface> stub;
+  };
+
   QueryConnection(ConnectionOptions options, std::string token,
-                  std::shared_ptr<grpc::Channel> channel);
+                  std::vector<std::string> endpoint_names,
+                  std::vector<Endpoint> endpoints);
 
   const ConnectionOptions options_;
   const std::string token_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Query::StubInterface> stub_;
+  const std::vector<std::string> endpoint_names_;
+  std::vector<Endpoint> endpoints_;
+  size_t current_ = 0;
 };
 
 // A failed call as one line for people, keeping the gRPC code:

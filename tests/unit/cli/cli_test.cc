@@ -749,6 +749,138 @@ TEST_F(CliTest, WatchStopsOnRefusedCredentialsWithoutRetrying) {
   EXPECT_EQ(aggregator_.service().authorizations().size(), 1u);
 }
 
+// --server a,b: a query goes to the next aggregator only when one cannot
+// be reached; an aggregator that answered, even with an error, has spoken.
+TEST_F(CliTest, QueriesGoToTheNextAggregatorOnlyWhenOneCannotBeReached) {
+  FakeAggregator refusing;
+  refusing.Stop();
+  aggregator_.service().set_findings(OneCritical());
+  const std::string refusing_first =
+      absl::StrCat(refusing.address(), ",", aggregator_.address());
+  const Result found =
+      Run({"findings", "--server", refusing_first}, /*add_server=*/false);
+  EXPECT_EQ(found.code, kExitOk) << found.err;
+  EXPECT_TRUE(absl::StrContains(found.out, "gpx-cli.1")) << found.out;
+  EXPECT_EQ(found.err, "");
+  // The environment takes a list as well, and --aggregator names --server.
+  env_.server_from_env = refusing_first;
+  EXPECT_EQ(Run({"findings"}, /*add_server=*/false).code, kExitOk);
+  env_.server_from_env.reset();
+  EXPECT_EQ(Run({"findings", "--aggregator", refusing_first},
+                /*add_server=*/false)
+                .code,
+            kExitOk);
+
+  FakeAggregator also_refusing;
+  also_refusing.Stop();
+  const Result none =
+      Run({"findings", "--server",
+           absl::StrCat(refusing.address(), ", ", also_refusing.address())},
+          /*add_server=*/false);
+  EXPECT_EQ(none.code, kExitError);
+  EXPECT_EQ(none.err,
+            absl::StrCat("ghostpeer: cannot reach aggregator at ",
+                         refusing.address(), ", ", also_refusing.address(),
+                         ": connection refused (set --server or "
+                         "GHOSTPEER_SERVER)\n"));
+
+  // The first is reached and fails the query itself: no second opinion.
+  FakeAggregator second;
+  aggregator_.service().set_history_at_error(
+      grpc::Status(grpc::StatusCode::UNAVAILABLE, "history store is down"));
+  const Result failed =
+      Run({"history", "10.0.1.6", "--at", "-1h", "--server",
+           absl::StrCat(aggregator_.address(), ",", second.address())},
+          /*add_server=*/false);
+  EXPECT_EQ(failed.code, kExitError);
+  EXPECT_TRUE(absl::StrContains(failed.err, aggregator_.address()))
+      << failed.err;
+  EXPECT_TRUE(second.service().history_requests().empty());
+
+  const Result bad = Run({"nodes", "--server", "a:1,,b:2"},
+                         /*add_server=*/false);
+  EXPECT_EQ(bad.code, kExitError);
+  EXPECT_TRUE(absl::StrContains(bad.err, "endpoint 2 of 3 is empty"))
+      << bad.err;
+}
+
+// An order that may have reached an aggregator is never asked of another:
+// only a refused connection proves nothing was sent.
+TEST_F(CliTest, RemediateGoesToTheNextAggregatorOnlyAfterARefusal) {
+  FakeAggregator refusing;
+  refusing.Stop();
+  aggregator_.service().set_remediate(
+      grpc::Status::OK, Decided(v1::REMEDIATION_DECISION_ORDERED));
+  const Result ordered =
+      Run({"remediate", "4f1c0a9e2b7d3c55", "--server",
+           absl::StrCat(refusing.address(), ",", aggregator_.address())},
+          /*add_server=*/false);
+  EXPECT_EQ(ordered.code, kExitOk) << ordered.err;
+  EXPECT_EQ(aggregator_.service().remediate_requests().size(), 1u);
+
+  FakeAggregator second;
+  second.service().set_remediate(grpc::Status::OK,
+                                 Decided(v1::REMEDIATION_DECISION_ORDERED));
+  aggregator_.service().set_remediate(
+      grpc::Status(grpc::StatusCode::UNAVAILABLE, "lost the history store"));
+  const Result unknown =
+      Run({"remediate", "4f1c0a9e2b7d3c55", "--server",
+           absl::StrCat(aggregator_.address(), ",", second.address())},
+          /*add_server=*/false);
+  EXPECT_EQ(unknown.code, kExitError);
+  EXPECT_EQ(aggregator_.service().remediate_requests().size(), 2u);
+  EXPECT_TRUE(second.service().remediate_requests().empty());
+}
+
+TEST_F(CliTest, WatchMovesToTheNextAggregatorWhenItsStreamBreaks) {
+  FakeAggregator refusing;
+  refusing.Stop();
+  FakeAggregator second;
+  v1::FindingEvent f1 = Event(v1::OPENED);
+  v1::FindingEvent f2 = Event(v1::OPENED);
+  f2.mutable_finding()->set_id("f-2");
+  f2.mutable_finding()->mutable_socket()->set_task("other.1");
+  WatchScript first_script;
+  first_script.events = {f1};
+  first_script.end =
+      grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
+  aggregator_.service().add_watch_script(first_script);
+  // The second replays what is open (f-1, not news) and goes on.
+  v1::ListFindingsResponse open;
+  *open.add_findings() = f1.finding();
+  second.service().set_findings(open);
+  WatchScript second_script;
+  second_script.events = {f1, f2};
+  second_script.hold_open = true;
+  second.service().add_watch_script(second_script);
+
+  LineBuffer output;
+  std::thread interrupter([&] {
+    output.WaitForLines(2, absl::Seconds(20));
+    stop_.Stop();
+  });
+  // The first endpoint was never there: the watch starts on the next one.
+  const Result result =
+      Run({"watch", "--server",
+           absl::StrCat(refusing.address(), ",", aggregator_.address(), ",",
+                        second.address())},
+          /*add_server=*/false, &output);
+  interrupter.join();
+  EXPECT_EQ(result.code, kExitOk) << result.err;
+  const std::vector<std::string> lines =
+      absl::StrSplit(result.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << result.out;
+  EXPECT_TRUE(absl::StrContains(lines[0], "gpx-cli.1")) << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[1], "other.1")) << lines[1];
+  EXPECT_TRUE(absl::StrContains(
+      result.err,
+      absl::StrCat("lost the aggregator at ", aggregator_.address(),
+                   ": server shutting down; trying ", second.address(), "\n")))
+      << result.err;
+  EXPECT_EQ(aggregator_.service().watch_calls(), 1);
+  EXPECT_EQ(second.service().watch_calls(), 1);
+}
+
 TEST_F(CliTest, InterruptedQueryExits130Quietly) {
   stop_.Stop();
   const Result result = Run({"findings"});
