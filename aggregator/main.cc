@@ -287,6 +287,15 @@ int main(int argc, char** argv) {
                  "unless --insecure")
       ->check(ghostpeer::CheckListenAddress)
       ->capture_default_str();
+  app.add_flag("--share-port", options.server.share_port,
+               "Let other aggregators on this host listen on the same "
+               "--listen and --http-listen ports (SO_REUSEPORT): the kernel "
+               "hands each new connection to one of them, and when one exits "
+               "its agents reconnect to another. Only for replicas sharing "
+               "one PostgreSQL --db (deploy/stack.postgres.yml); otherwise "
+               "a taken port is an error")
+      // The stack overlay turns it on without restating the command.
+      ->envname("GHOSTPEER_AGGREGATOR_SHARE_PORT");
   app.add_option("--db", options.engine.db_path,
                  "Where address history and findings are kept: a SQLite "
                  "database file (WAL; alert delivery state beside it in "
@@ -335,12 +344,16 @@ int main(int argc, char** argv) {
                  "SQLite file for alert delivery state (which notifications "
                  "went out), instead of <db>-alerts; required with a "
                  "PostgreSQL --db and --alertmanager-url or --webhook-url")
-      ->check(ghostpeer::CheckNotEmpty);
+      ->check(ghostpeer::CheckNotEmpty)
+      // deploy/stack.postgres.yml sets both state files without restating
+      // the command (which the TLS overlay restates too).
+      ->envname("GHOSTPEER_AGGREGATOR_ALERT_STATE");
   app.add_option("--remediation-state", options.remediation_state,
                  "SQLite file for remediation records (every decision and "
                  "outcome), instead of <db>-remediations; required with a "
                  "PostgreSQL --db unless --remediation off")
-      ->check(ghostpeer::CheckNotEmpty);
+      ->check(ghostpeer::CheckNotEmpty)
+      ->envname("GHOSTPEER_AGGREGATOR_REMEDIATION_STATE");
   app.add_option("--webhook-secret-file", options.alerting.webhook_secret_file,
                  "File holding the HMAC-SHA256 key for the "
                  "X-Ghostpeer-Signature header of webhook deliveries")
@@ -439,6 +452,7 @@ int main(int argc, char** argv) {
     return ghostpeer::kExitUsage;
   }
   options.web = !no_web;
+  options.alerting.http_share_port = options.server.share_port;
   options.engine.retention = Duration(retention);
   options.engine.node_stale_after = Duration(node_stale_after);
   // Checked by IsMember above.

@@ -47,8 +47,10 @@ absl::StatusOr<std::unique_ptr<AggregatorServer>> AggregatorServer::Start(
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   // gRPC sets SO_REUSEPORT by default: a second aggregator would then bind
   // the same port and the kernel would split agents and queries between
-  // two databases. One port, one aggregator.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // two databases. One port, one aggregator, unless replicas share one
+  // database and ask to share the port too.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT,
+                             options.share_port ? 1 : 0);
   // Agents ping every 10 s by default; allow down to 5 s without strikes.
   builder.AddChannelArgument(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);

@@ -29,6 +29,13 @@ struct ServerOptions {
   CallAuthorizer ingest_authorizer;
   NodeAuthorizer node_authorizer;
   int max_message_bytes = 64 << 20;
+  // --share-port: replicas of one aggregator on one host listen on the
+  // same port (SO_REUSEPORT) and the kernel hands each new connection to
+  // one of them; when one exits, its listener goes with it and agents
+  // reconnect to the others. Only for replicas sharing one PostgreSQL
+  // history (deploy/stack.postgres.yml): two aggregators on two SQLite
+  // files would split the cluster's view between them.
+  bool share_port = false;
   // Per WatchFindings stream (QueryService).
   size_t max_watch_backlog = kDefaultMaxWatchBacklog;
   // How often the Ingest service's health is brought in line with
@@ -44,7 +51,8 @@ struct ServerOptions {
 // The Ingest and Query services, the gRPC health service and server
 // reflection, on one listening port that no other process shares (gRPC's
 // default SO_REUSEPORT is off: a second aggregator on the port fails to
-// start instead of splitting agents and queries with the first). Keepalive
+// start instead of splitting agents and queries with the first), unless
+// ServerOptions::share_port. Keepalive
 // policy accepts agent pings every 5 s and pings idle streams itself, so a
 // dead agent's stream ends instead of lingering.
 //

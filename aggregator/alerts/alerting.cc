@@ -154,6 +154,7 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
     http::HttpServerOptions server;
     server.listen = options.http_listen;
     server.threads = options.http_threads;
+    server.share_port = options.http_share_port;
     // Ready while the engine's store writes (else agents' address events
     // are refused and findings are not kept) and the delivery store
     // answers.

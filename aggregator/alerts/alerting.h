@@ -62,6 +62,8 @@ struct AlertingOptions {
   // Request threads of the HTTP server: the page's live streams hold one
   // each while open.
   int http_threads = 2;
+  // --share-port: replicas listen on the same --http-listen port.
+  bool http_share_port = false;
   const Clock* clock = Clock::Real();
   // Null: libcurl. Tests may inject one; it must outlive Alerting.
   HttpPoster* poster = nullptr;

@@ -121,10 +121,14 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   server.set_write_timeout(5, 0);
   server.set_payload_max_length(64 << 10);
   // The library's default adds SO_REUSEPORT, which would let a second
-  // server bind a port already in use and silently split the scrapes.
-  server.set_socket_options([](int sock) {
+  // server bind a port already in use and silently split the scrapes:
+  // only when asked to (replicas behind one port).
+  server.set_socket_options([share_port = options.share_port](int sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    if (share_port) {
+      setsockopt(sock, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof(yes));
+    }
   });
 
   // httplib matches paths as regular expressions; ours are exact.

@@ -91,6 +91,10 @@ struct HttpServerOptions {
   // Set: answers every GET that `routes` does not list (instead of 404);
   // it does its own routing and says 404 itself.
   HttpHandler fallback;
+  // Set: other sockets with SO_REUSEPORT (replicas of this server) may
+  // listen on the same port, and the kernel spreads connections among
+  // them. Unset, a taken port is an error.
+  bool share_port = false;
 };
 
 // Serves `options.routes` until Stop() or destruction. Thread-safe.

@@ -145,6 +145,33 @@ TEST_F(AggregatorServerTest, SecondAggregatorOnOnePortIsRefused) {
   EXPECT_EQ(Health((*first)->port(), ""), "SERVING");
 }
 
+TEST_F(AggregatorServerTest, ReplicasAskingToSharePortBothServeIt) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.share_port = true;
+  auto first = AggregatorServer::Start(options, engine_.get());
+  ASSERT_TRUE(first.ok()) << first.status();
+  options.listen = absl::StrCat("127.0.0.1:", (*first)->port());
+  auto second = AggregatorServer::Start(options, engine_.get());
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*second)->port(), (*first)->port());
+  // One replica gone: its listener goes with it, and the port still
+  // answers, from the other.
+  first->reset();
+  EXPECT_EQ(Health((*second)->port(), ""), "SERVING");
+}
+
+TEST_F(AggregatorServerTest, SharedPortIsNotTakenFromAnExclusiveServer) {
+  auto exclusive = StartOn("127.0.0.1:0");
+  ASSERT_TRUE(exclusive.ok()) << exclusive.status();
+  ServerOptions options;
+  options.listen = absl::StrCat("127.0.0.1:", (*exclusive)->port());
+  options.share_port = true;
+  auto replica = AggregatorServer::Start(options, engine_.get());
+  EXPECT_EQ(replica.status().code(), absl::StatusCode::kUnavailable)
+      << "a replica joined a port its owner did not share";
+}
+
 TEST_F(AggregatorServerTest, AddressNotOfThisHostIsUnavailable) {
   // 192.0.2.0/24 is TEST-NET-1: never an address of a real host.
   auto server = StartOn("192.0.2.1:0");

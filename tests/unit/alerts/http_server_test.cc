@@ -175,6 +175,37 @@ TEST(HttpServerStartTest, TakenPortIsUnavailable) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(HttpServerStartTest, ServersAskingToSharePortBothServeIt) {
+  HttpServerOptions options;
+  options.share_port = true;
+  options.routes["/who"] = [](const HttpRequest&) {
+    HttpResponse response;
+    response.body = "replica";
+    return response;
+  };
+  auto first = HttpServer::Start(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const int port = (*first)->port();
+  options.listen = "127.0.0.1:" + std::to_string(port);
+  auto second = HttpServer::Start(options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  (*first)->Stop();
+  httplib::Client client("127.0.0.1", port);
+  auto answer = client.Get("/who");
+  ASSERT_TRUE(answer) << "the remaining replica does not answer";
+  EXPECT_EQ(answer->body, "replica");
+}
+
+TEST(HttpServerStartTest, SharedPortIsNotTakenFromAnExclusiveServer) {
+  auto exclusive = HttpServer::Start(HttpServerOptions{});
+  ASSERT_TRUE(exclusive.ok());
+  HttpServerOptions options;
+  options.share_port = true;
+  options.listen = "127.0.0.1:" + std::to_string((*exclusive)->port());
+  auto replica = HttpServer::Start(options);
+  EXPECT_EQ(replica.status().code(), absl::StatusCode::kUnavailable);
+}
+
 TEST(AgentMetricsTest, PublishesEveryReading) {
   metrics::Registry registry;
   AgentMetrics agent(&registry);
