@@ -32,10 +32,27 @@
 #                                    auto) and agents act on the orders
 #                                    (deploy/stack.remediation.yml: adds
 #                                    CAP_NET_ADMIN for SOCK_DESTROY)
+#   deploy/up.sh --postgres          the history in PostgreSQL (Debian's,
+#                                    in an image built here, its data on
+#                                    the volume of the node labelled
+#                                    ghostpeer.postgres=true: this manager
+#                                    unless one is) and two aggregators on
+#                                    the managers sharing it
+#                                    (deploy/stack.postgres.yml and
+#                                    stack.postgres-server.yml; the
+#                                    password: /etc/ghostpeer/postgres)
+#   GHOSTPEER_DB=postgresql://ghostpeer@db.example:5432/ghostpeer \
+#     deploy/up.sh --postgres        the aggregators on a PostgreSQL of
+#                                    yours instead; the password from the
+#                                    secret ghostpeer_postgres_passfile
+#                                    (README: "Several aggregators on
+#                                    PostgreSQL")
 #
 # Environment: GHOSTPEER_AGGREGATOR (HOST:PORT the agents dial; default the
 # manager's swarm address, port 7070), GHOSTPEER_INTERVAL (agent snapshot
-# interval, 5s), GHOSTPEER_DEPLOY_WAIT_S (bound on the wait for reports, 180).
+# interval, 5s), GHOSTPEER_DEPLOY_WAIT_S (bound on the wait for reports, 180);
+# with --postgres: GHOSTPEER_AGGREGATOR_REPLICAS (2), GHOSTPEER_POSTGRES_PORT
+# (5432, on the database node's swarm address).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +62,7 @@ die() { echo "deploy: $*" >&2; exit 1; }
 demo=false
 tls=false
 remediation=false
+postgres=false
 registry=""
 start_registry=false
 image_on_nodes=false
@@ -53,6 +71,7 @@ while (($# > 0)); do
     --demo) demo=true ;;
     --tls) tls=true ;;
     --remediation) remediation=true ;;
+    --postgres) postgres=true ;;
     --registry)
       (($# > 1)) || { echo "deploy/up.sh: --registry needs HOST:PORT" >&2; exit 2; }
       registry=$2
@@ -80,6 +99,13 @@ if [[ -n "$registry" && ! "$registry" =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$ ]]; then
   echo "deploy/up.sh: --registry '$registry' is not HOST or HOST:PORT" >&2
   exit 2
 fi
+# --postgres runs a PostgreSQL unless GHOSTPEER_DB names one already.
+own_postgres=false
+if [[ -n "${GHOSTPEER_DB:-}" ]] && ! $postgres; then
+  echo "deploy/up.sh: GHOSTPEER_DB is for --postgres (several aggregators on a PostgreSQL of yours)" >&2
+  exit 2
+fi
+if $postgres && [[ -z "${GHOSTPEER_DB:-}" ]]; then own_postgres=true; fi
 if [[ $EUID -ne 0 ]]; then
   echo "deploy/up.sh: needs root (apt, dockerd, /usr/local/bin): sudo $0" >&2
   exit 2
@@ -141,8 +167,9 @@ image=$(deploy/build-image.sh)
 if $start_registry; then
   registry=$(deploy/registry.sh "$node_addr" "${GHOSTPEER_REGISTRY_PORT:-5000}")
 fi
-if [[ -n "$registry" ]]; then
-  ref="$registry/$image"
+# push IMAGE REF: tag IMAGE as REF and push it to $registry.
+push() {
+  local image=$1 ref=$2 attempt push_err
   docker tag "$image" "$ref"
   say "pushing $ref"
   # A registry just started may take a moment to listen: retry briefly.
@@ -157,11 +184,38 @@ if [[ -n "$registry" ]]; then
     fi
     sleep 2
   done
+}
+# A node's swarm address. A manager may report 0.0.0.0 as its status
+# address; its manager address is then the one.
+swarm_address() {
+  local addr
+  addr=$(docker node inspect --format '{{.Status.Addr}}' "$1")
+  if [[ "$addr" == 0.0.0.0 ]]; then
+    addr=$(docker node inspect --format '{{if .ManagerStatus}}{{.ManagerStatus.Addr}}{{end}}' "$1")
+    addr=${addr%:*}
+    addr=${addr#[}
+    addr=${addr%]}
+  fi
+  [[ "$addr" =~ ^[0-9A-Fa-f.:]+$ && "$addr" != 0.0.0.0 ]] ||
+    die "unexpected swarm address '$addr' of node $1"
+  echo "$addr"
+}
+if $own_postgres; then
+  postgres_image=$(deploy/postgres/build-image.sh)
+fi
+if [[ -n "$registry" ]]; then
+  ref="$registry/$image"
+  push "$image" "$ref"
+  if $own_postgres; then
+    postgres_ref="$registry/$postgres_image"
+    push "$postgres_image" "$postgres_ref"
+  fi
   # The registry can tell each node the digest: pin it, so every node runs
   # the same bytes.
   resolve=(--resolve-image always)
 else
   ref=$image
+  postgres_ref=${postgres_image:-}
   # A locally imported image is in no registry: asking one only warns.
   resolve=(--resolve-image never)
 fi
@@ -201,16 +255,91 @@ fi
 if $remediation; then
   stack_files+=(-c deploy/stack.remediation.yml)
 fi
+# The single aggregator stays on this manager, beside its database file.
+aggregator_constraint="node.id == $node_id"
+if $postgres; then
+  export GHOSTPEER_AGGREGATOR_REPLICAS=${GHOSTPEER_AGGREGATOR_REPLICAS:-2}
+  [[ "$GHOSTPEER_AGGREGATOR_REPLICAS" =~ ^[1-9][0-9]?$ ]] ||
+    die "GHOSTPEER_AGGREGATOR_REPLICAS '$GHOSTPEER_AGGREGATOR_REPLICAS' is not 1-99"
+  pg_dir=/etc/ghostpeer/postgres
+  if $own_postgres; then
+    # The node that keeps the database: the one labelled, else this
+    # manager. Its volume is local to it, so the label, once set, stays.
+    pg_node=$(docker node ls -q --filter node.label=ghostpeer.postgres=true)
+    if [[ -z "$pg_node" ]]; then
+      docker node update --label-add ghostpeer.postgres=true "$node_id" >/dev/null
+      pg_node=$node_id
+      say "labelled $node_name ghostpeer.postgres=true: PostgreSQL keeps its data there"
+    fi
+    [[ "$pg_node" =~ ^[a-z0-9]+$ ]] ||
+      die "several nodes are labelled ghostpeer.postgres=true ($(tr '\n' ' ' <<<"$pg_node")); the database's volume is on one of them: remove the label from the others (docker node update --label-rm ghostpeer.postgres NODE)"
+    # Its swarm address: where PostgreSQL listens, and what --db names.
+    pg_addr=$(swarm_address "$pg_node") || exit 1
+    pg_port=${GHOSTPEER_POSTGRES_PORT:-5432}
+    [[ "$pg_port" =~ ^[0-9]+$ ]] && ((pg_port >= 1 && pg_port <= 65535)) ||
+      die "GHOSTPEER_POSTGRES_PORT '$pg_port' is not 1-65535"
+    # Who may log in: the swarm's nodes (where aggregators may run), each
+    # by its one address. A node that joins later needs deploy/up.sh again.
+    clients=""
+    for node in $(docker node ls -q); do
+      addr=$(swarm_address "$node") || exit 1
+      if [[ "$addr" == *:* ]]; then clients+=" $addr/128"; else clients+=" $addr/32"; fi
+    done
+    # The password, made once: a libpq passfile, which is also what the
+    # aggregators read (PGPASSFILE), as a swarm secret. The database keeps
+    # the password it was first started with.
+    if [[ ! -s "$pg_dir/passfile" ]]; then
+      install -d -m 0700 "$pg_dir"
+      (
+        umask 077
+        echo "*:*:ghostpeer:ghostpeer:$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+          >"$pg_dir/passfile"
+      )
+      say "made the database password: $pg_dir/passfile"
+    fi
+    pg_host=$pg_addr
+    [[ "$pg_host" == *:* ]] && pg_host="[$pg_host]"
+    export GHOSTPEER_DB="postgresql://ghostpeer@$pg_host:$pg_port/ghostpeer"
+    export GHOSTPEER_POSTGRES_IMAGE=$postgres_ref GHOSTPEER_POSTGRES_ADDR=$pg_addr
+    export GHOSTPEER_POSTGRES_PORT=$pg_port GHOSTPEER_POSTGRES_CLIENTS=${clients# }
+    stack_files+=(-c deploy/stack.postgres.yml -c deploy/stack.postgres-server.yml)
+  else
+    # A PostgreSQL of the operator's: the password comes from the secret,
+    # never from the URI, which the service spec and `ps` would show.
+    [[ "$GHOSTPEER_DB" =~ ^postgres(ql)?:// ]] ||
+      die "GHOSTPEER_DB '$GHOSTPEER_DB' is not a postgresql:// URI"
+    [[ ! "$GHOSTPEER_DB" =~ ^postgres(ql)?://[^/@]*:[^/@]*@ ]] ||
+      die "GHOSTPEER_DB has a password: leave it out, and put it in the secret ghostpeer_postgres_passfile (README, \"Several aggregators on PostgreSQL\")"
+    stack_files+=(-c deploy/stack.postgres.yml)
+  fi
+  # A secret cannot change: made once, from the passfile.
+  if ! docker secret inspect ghostpeer_postgres_passfile >/dev/null 2>&1; then
+    [[ -s "$pg_dir/passfile" ]] ||
+      die "no secret ghostpeer_postgres_passfile and no $pg_dir/passfile: write the role's password there as a libpq passfile line, *:*:DATABASE:ROLE:PASSWORD (mode 0600), and run deploy/up.sh --postgres again"
+    docker secret create ghostpeer_postgres_passfile "$pg_dir/passfile" >/dev/null
+  fi
+  say "aggregators on $GHOSTPEER_DB (password: secret ghostpeer_postgres_passfile)"
+  db_where=$GHOSTPEER_DB
+  if $own_postgres; then db_where="PostgreSQL on $pg_addr:$pg_port"; fi
+  # The aggregators hold no file: any manager will do.
+  aggregator_constraint="node.role == manager"
+fi
 
 tasks_before=$(docker service ps -q --no-trunc ghostpeer_agent 2>/dev/null || true)
 tasks_before=${tasks_before:-none}
-say "deploying stack 'ghostpeer' with $ref; aggregator on $node_name, agents dial $GHOSTPEER_AGGREGATOR"
+if $postgres; then
+  say "deploying stack 'ghostpeer' with $ref; ${GHOSTPEER_AGGREGATOR_REPLICAS:-2} aggregators on the managers, $db_where; agents dial $GHOSTPEER_AGGREGATOR"
+else
+  say "deploying stack 'ghostpeer' with $ref; aggregator on $node_name, agents dial $GHOSTPEER_AGGREGATOR"
+fi
 # Newer docker CLIs warn unless told not to wait for convergence; the wait
 # below is ours (it names the nodes that cannot pull).
 detach=()
 if docker stack deploy --help 2>/dev/null | grep -q -- '--detach'; then detach=(--detach=true); fi
-GHOSTPEER_IMAGE=$ref GHOSTPEER_AGGREGATOR_CONSTRAINT="node.id == $node_id" \
-  docker stack deploy "${detach[@]}" "${resolve[@]}" "${stack_files[@]}" ghostpeer
+# --prune: a service the files no longer name goes (the database, when
+# --postgres is left out again; the aggregator goes back to its file).
+GHOSTPEER_IMAGE=$ref GHOSTPEER_AGGREGATOR_CONSTRAINT=$aggregator_constraint \
+  docker stack deploy "${detach[@]}" --prune "${resolve[@]}" "${stack_files[@]}" ghostpeer
 
 # The CLI on the PATH, as the README and the hints below call it.
 cli=${BUILD_DIR:-build}/bin/ghostpeer
@@ -235,7 +364,7 @@ pull_failures() {
 # A rolling update still under way: agents of the old image report too.
 updating() {
   local service state
-  for service in ghostpeer_agent ghostpeer_aggregator; do
+  for service in ghostpeer_agent ghostpeer_aggregator ghostpeer_postgres; do
     state=$(docker service inspect --format \
       '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$service" 2>/dev/null || true)
     case "$state" in
@@ -285,7 +414,11 @@ fi
 # host the agents dial.
 web_url="http://${GHOSTPEER_AGGREGATOR%:*}:9470/"
 echo
-echo "ghostpeer is up: an agent on each of $nodes node(s), the aggregator on $node_name ($GHOSTPEER_AGGREGATOR)."
+if $postgres; then
+  echo "ghostpeer is up: an agent on each of $nodes node(s), ${GHOSTPEER_AGGREGATOR_REPLICAS:-2} aggregators on the managers sharing $db_where; agents and the CLI reach them at $GHOSTPEER_AGGREGATOR."
+else
+  echo "ghostpeer is up: an agent on each of $nodes node(s), the aggregator on $node_name ($GHOSTPEER_AGGREGATOR)."
+fi
 echo "The page: $web_url (findings live, address timelines, nodes)"
 rows=()
 if [[ "$GHOSTPEER_AGGREGATOR" != 127.0.0.1:7070 ]]; then
