@@ -276,8 +276,9 @@ if $postgres; then
     # Its swarm address: where PostgreSQL listens, and what --db names.
     pg_addr=$(swarm_address "$pg_node") || exit 1
     pg_port=${GHOSTPEER_POSTGRES_PORT:-5432}
-    [[ "$pg_port" =~ ^[0-9]+$ ]] && ((pg_port >= 1 && pg_port <= 65535)) ||
+    if ! [[ "$pg_port" =~ ^[0-9]+$ ]] || ((pg_port < 1 || pg_port > 65535)); then
       die "GHOSTPEER_POSTGRES_PORT '$pg_port' is not 1-65535"
+    fi
     # Who may log in: the swarm's nodes (where aggregators may run), each
     # by its one address. A node that joins later needs deploy/up.sh again.
     clients=""

@@ -16,7 +16,8 @@ cd "$(dirname "$0")/../.."
 readonly uid=999
 
 # The newest server installed, e.g. /usr/lib/postgresql/15.
-pg_lib=$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1)
+pg_lib=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/postgres' 2>/dev/null |
+  sort -V | tail -n 1)
 pg_lib=${pg_lib%/bin/postgres}
 if [[ -z "$pg_lib" ]]; then
   echo "postgres image: no PostgreSQL server in /usr/lib/postgresql (Debian's postgresql package: scripts/install-deps.sh)" >&2

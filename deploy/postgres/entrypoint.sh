@@ -45,8 +45,9 @@ if [ ! -s "$data/PG_VERSION" ]; then
   line=$(grep -v '^#' "$passfile" | grep . | head -n 1 || true)
   case "$line" in *\\*) die "the passfile has a backslash: use a password without '\\' or ':'" ;; esac
   password=${line#*:*:*:*:}
-  [ -n "$password" ] && [ "$password" != "$line" ] ||
+  if [ -z "$password" ] || [ "$password" = "$line" ]; then
     die "the passfile's first line is not HOST:PORT:DATABASE:USER:PASSWORD"
+  fi
   echo "postgres: first start: making the cluster in $data"
   initdb -D "$data" --username=postgres --auth-local=peer --auth-host=reject \
     --encoding=UTF8 --no-locale --no-instructions
