@@ -49,10 +49,12 @@
 #                                    PostgreSQL")
 #
 # Environment: GHOSTPEER_AGGREGATOR (HOST:PORT the agents dial; default the
-# manager's swarm address, port 7070), GHOSTPEER_INTERVAL (agent snapshot
-# interval, 5s), GHOSTPEER_DEPLOY_WAIT_S (bound on the wait for reports, 180);
-# with --postgres: GHOSTPEER_AGGREGATOR_REPLICAS (2), GHOSTPEER_POSTGRES_PORT
-# (5432, on the database node's swarm address).
+# manager's swarm address, port 7070; with --postgres and no --tls, every
+# manager's, this one first: agents fail over between them),
+# GHOSTPEER_INTERVAL (agent snapshot interval, 5s), GHOSTPEER_DEPLOY_WAIT_S
+# (bound on the wait for reports, 180); with --postgres:
+# GHOSTPEER_AGGREGATOR_REPLICAS (2), GHOSTPEER_POSTGRES_PORT (5432, on the
+# database node's swarm address).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -220,6 +222,7 @@ else
   resolve=(--resolve-image never)
 fi
 
+aggregator_chosen=${GHOSTPEER_AGGREGATOR:+yes}
 export GHOSTPEER_AGGREGATOR=${GHOSTPEER_AGGREGATOR:-$node_addr:7070}
 if [[ "$node_addr" == *:* && "$GHOSTPEER_AGGREGATOR" == "$node_addr:7070" ]]; then
   export GHOSTPEER_AGGREGATOR="[$node_addr]:7070"
@@ -324,6 +327,18 @@ if $postgres; then
   if $own_postgres; then db_where="PostgreSQL on $pg_addr:$pg_port"; fi
   # The aggregators hold no file: any manager will do.
   aggregator_constraint="node.role == manager"
+  # With several managers, agents (and the CLI) are given every manager,
+  # this one first, and move to the next when one does not answer. Not
+  # with --tls: the aggregator's certificate names this manager only.
+  managers=$(docker node ls -q --filter role=manager)
+  if [[ -z "$aggregator_chosen" ]] && ! $tls && (($(wc -w <<<"$managers") > 1)); then
+    for manager in $managers; do
+      [[ "$manager" == "$node_id" ]] && continue
+      addr=$(swarm_address "$manager") || exit 1
+      [[ "$addr" == *:* ]] && addr="[$addr]"
+      GHOSTPEER_AGGREGATOR+=",$addr:7070"
+    done
+  fi
 fi
 
 tasks_before=$(docker service ps -q --no-trunc ghostpeer_agent 2>/dev/null || true)
@@ -413,7 +428,8 @@ if $tls; then
 fi
 # The page: the aggregator's --http-listen port (9470 in stack.yml), on the
 # host the agents dial.
-web_url="http://${GHOSTPEER_AGGREGATOR%:*}:9470/"
+first_aggregator=${GHOSTPEER_AGGREGATOR%%,*}
+web_url="http://${first_aggregator%:*}:9470/"
 echo
 if $postgres; then
   echo "ghostpeer is up: an agent on each of $nodes node(s), ${GHOSTPEER_AGGREGATOR_REPLICAS:-2} aggregators on the managers sharing $db_where; agents and the CLI reach them at $GHOSTPEER_AGGREGATOR."
