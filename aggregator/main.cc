@@ -14,13 +14,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "aggregator/alerts/alerting.h"
 #include "aggregator/auth.h"
 #include "aggregator/engine.h"
 #include "aggregator/history_store.h"
+#include "aggregator/postgres_connection.h"
 #include "aggregator/remediation/coordinator.h"
 #include "aggregator/remediation/policy.h"
+#include "aggregator/remediation/postgres_record_store.h"
 #include "aggregator/remediation/record_store.h"
 #include "aggregator/server.h"
 #include "aggregator/web/web_ui.h"
@@ -41,7 +44,8 @@ struct Options {
   std::string token_file;
   std::string node_tokens_file;
   bool insecure = false;
-  // --remediation-state: the records' SQLite file; empty: <db>-remediations.
+  // --remediation-state: the records' SQLite file; empty: <db>-remediations,
+  // or the PostgreSQL --db itself.
   std::string remediation_state;
   // The web page on --http-listen (aggregator/web); its token is the
   // cluster token, read with the others.
@@ -56,16 +60,6 @@ absl::Status Validate(const Options& options) {
         "--listen ", options.server.listen,
         " is not loopback and TLS is not configured: anyone who reaches it "
         "could feed or read ghostpeer. Add --insecure to accept that."));
-  }
-  // A server URI names no directory for the records; guessing one would
-  // lose them with the container. Off decides nothing worth keeping.
-  if (options.remediation_state.empty() &&
-      options.engine.db_path.find("://") != std::string::npos &&
-      options.remediation.mode != v1::REMEDIATION_MODE_OFF) {
-    return absl::InvalidArgumentError(
-        "with a PostgreSQL --db, --remediation dry-run or auto needs "
-        "--remediation-state FILE: remediation records are a local SQLite "
-        "file (on a volume, so a restart keeps them); or --remediation off");
   }
   if (options.engine.retention <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--retention must be positive");
@@ -131,18 +125,24 @@ int Run(Options options) {
     return kExitUsage;
   }
   // Remediation records live beside the Engine's file, like alert
-  // deliveries.
-  std::string records_path = options.remediation_state;
-  if (records_path.empty()) {
-    records_path = options.engine.db_path.find("://") == std::string::npos
-                       ? remediation::RecordStorePath(options.engine.db_path)
-                       : ":memory:";  // --remediation off (Validate)
+  // deliveries; with a PostgreSQL --db, in that database, shared by every
+  // replica (one decision per finding across them); --remediation-state
+  // names a local file instead.
+  absl::StatusOr<std::unique_ptr<remediation::RecordStore>> records;
+  std::string records_location = options.remediation_state;
+  if (records_location.empty() && IsPostgresUri(options.engine.db_path)) {
+    records_location = RedactPostgresUri(options.engine.db_path);
+    records = remediation::PostgresRecordStore::Open(options.engine.db_path,
+                                                     absl::Now());
+  } else {
+    if (records_location.empty()) {
+      records_location = remediation::RecordStorePath(options.engine.db_path);
+    }
+    records = remediation::SqliteRecordStore::Open(records_location);
   }
-  absl::StatusOr<std::unique_ptr<remediation::RecordStore>> records =
-      remediation::RecordStore::Open(records_path);
   if (!records.ok()) {
-    GP_LOG_ERROR("cannot open the remediation store at {}: {}", records_path,
-                 records.status().ToString());
+    GP_LOG_ERROR("cannot open the remediation store at {}: {}",
+                 records_location, records.status().ToString());
     return kExitUsage;
   }
   options.remediation.retention = options.engine.retention;
@@ -180,7 +180,7 @@ int Run(Options options) {
       "minute); records in {}",
       remediation::ModeName(options.remediation.mode),
       options.remediation.rate_limits.per_node_per_minute,
-      options.remediation.rate_limits.per_minute, records_path);
+      options.remediation.rate_limits.per_minute, records_location);
   options.alerting.db_path = options.engine.db_path;
   std::unique_ptr<web::WebUi> web_ui;
   if (options.web && !options.alerting.http_listen.empty()) {
@@ -303,7 +303,8 @@ int main(int argc, char** argv) {
                  "across restarts), or a PostgreSQL database by libpq URI "
                  "(postgresql://user:password@host:5432/dbname?sslmode=..."
                  "; the schema is created or migrated at start; alert "
-                 "delivery then needs --alert-state)")
+                 "delivery state and remediation records are kept there "
+                 "too, shared by every aggregator on it)")
       ->check(ghostpeer::CheckNotEmpty)
       ->capture_default_str();
   app.add_option("--retention", retention,
@@ -342,18 +343,27 @@ int main(int argc, char** argv) {
       ->check(ghostpeer::CheckNotEmpty);
   app.add_option("--alert-state", options.alerting.delivery_store_path,
                  "SQLite file for alert delivery state (which notifications "
-                 "went out), instead of <db>-alerts; required with a "
-                 "PostgreSQL --db and --alertmanager-url or --webhook-url")
+                 "went out), instead of <db>-alerts or, with a PostgreSQL "
+                 "--db, instead of that database (then this aggregator "
+                 "delivers on its own, not once across replicas)")
       ->check(ghostpeer::CheckNotEmpty)
-      // deploy/stack.postgres.yml sets both state files without restating
-      // the command (which the TLS overlay restates too).
       ->envname("GHOSTPEER_AGGREGATOR_ALERT_STATE");
   app.add_option("--remediation-state", options.remediation_state,
                  "SQLite file for remediation records (every decision and "
-                 "outcome), instead of <db>-remediations; required with a "
-                 "PostgreSQL --db unless --remediation off")
+                 "outcome), instead of <db>-remediations or, with a "
+                 "PostgreSQL --db, instead of that database (then this "
+                 "aggregator decides on its own, not once across replicas)")
       ->check(ghostpeer::CheckNotEmpty)
       ->envname("GHOSTPEER_AGGREGATOR_REMEDIATION_STATE");
+  app.add_option("--replica-id", options.alerting.replica_id,
+                 "This aggregator's name in the alert delivery claims it "
+                 "holds in a shared PostgreSQL --db (operators read it in "
+                 "delivery_outbox.claimed_by); unique per running "
+                 "aggregator; default: hostname:pid:random (with a SQLite "
+                 "--db: hostname)")
+      ->check(ghostpeer::CheckNotEmpty)
+      // deploy/stack.postgres.yml names each replica by its task.
+      ->envname("GHOSTPEER_AGGREGATOR_REPLICA_ID");
   app.add_option("--webhook-secret-file", options.alerting.webhook_secret_file,
                  "File holding the HMAC-SHA256 key for the "
                  "X-Ghostpeer-Signature header of webhook deliveries")

@@ -47,6 +47,53 @@ constexpr const char* kMigrations[] = {
       memory bytea NOT NULL
     );
     )sql",
+    // 1 -> 2: alert delivery state and remediation records (issue 12),
+    // shared by every replica: what SqliteDeliveryStore and
+    // SqliteRecordStore keep in their files (delivery_store.cc and
+    // record_store.cc say what each column means), with the claims of
+    // DeliveryStore::Claim and the decision chain of
+    // RecordStore::AddDecision.
+    R"sql(
+    CREATE TABLE delivery_outbox (
+      id bigserial PRIMARY KEY,
+      sink text NOT NULL,
+      finding_id text NOT NULL,
+      episode bigint NOT NULL,
+      event text NOT NULL,
+      finding bytea NOT NULL,
+      state text NOT NULL
+        CHECK (state IN ('pending', 'delivered', 'abandoned')),
+      attempts integer NOT NULL DEFAULT 0,
+      created_us bigint NOT NULL,
+      next_attempt_us bigint NOT NULL,
+      finished_us bigint,
+      last_error text,
+      claimed_by text,
+      claimed_until_us bigint,
+      UNIQUE (sink, finding_id, episode, event)
+    );
+    CREATE INDEX delivery_outbox_pending
+      ON delivery_outbox (sink, finding_id, id) WHERE state = 'pending';
+    CREATE INDEX delivery_outbox_finished
+      ON delivery_outbox (finished_us) WHERE state <> 'pending';
+    CREATE TABLE remediations (
+      seq bigserial PRIMARY KEY,
+      id text NOT NULL UNIQUE,
+      finding_id text NOT NULL,
+      node text NOT NULL,
+      decided_us bigint NOT NULL,
+      episode_us bigint NOT NULL,
+      awaiting integer NOT NULL,
+      dry_run_order integer NOT NULL,
+      answered integer NOT NULL DEFAULT 0,
+      decision_key text UNIQUE,
+      record bytea NOT NULL
+    );
+    CREATE INDEX remediations_finding ON remediations (finding_id, seq);
+    CREATE INDEX remediations_node ON remediations (node);
+    CREATE INDEX remediations_awaiting ON remediations (seq)
+      WHERE awaiting <> 0;
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
               kPostgresSchemaVersion);

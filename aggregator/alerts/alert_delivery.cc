@@ -381,7 +381,11 @@ void Dispatcher::Attempt(Worker* worker, const Delivery& delivery) {
         sink.name(), failures, absl::FormatDuration(delay),
         std::string(delivered.message()));
   }
-  if (!recorded.ok()) {
+  if (absl::IsAborted(recorded)) {
+    // Our claim ended before the answer came and another replica holds the
+    // row now: it decides what comes next.
+    GP_LOG_WARN("alerts: {}", recorded.ToString());
+  } else if (!recorded.ok()) {
     // The row stays pending: it will be sent again, which receivers can
     // tell by delivery_id. Better twice than never.
     GP_LOG_WARN("alerts: recording a delivery to {}: {}", sink.name(),
@@ -417,6 +421,14 @@ void Dispatcher::WorkerLoop(Worker* worker) {
   };
   while (!stopping()) {
     absl::Time now = options_.clock->Now();
+    // Every replica sharing a database re-asserts the open alerts, not only
+    // one holding an advisory lock: Alertmanager deduplicates identical
+    // alerts by their labels (as with a Prometheus HA pair), so N replicas
+    // cost N small posts a minute and nothing else, while a lock holder
+    // would be one more thing to fail over (and each replica's
+    // sent_labels_, which resolves a label set a severity change replaced,
+    // stays current only if it refreshes itself). RefreshSink skips
+    // findings whose resolution the shared store knows already.
     if (worker->sink->wants_refresh() && now >= worker->next_refresh) {
       RefreshSink(worker);
       worker->next_refresh = now + options_.refresh_interval;
@@ -429,13 +441,19 @@ void Dispatcher::WorkerLoop(Worker* worker) {
       next_purge = now + absl::Hours(1);
     }
     absl::StatusOr<std::vector<Delivery>> due =
-        store_->Due(sink, now, options_.batch);
+        store_->Claim(sink, now, options_.batch, options_.claim_lease);
     if (!due.ok()) {
-      GP_LOG_WARN("alerts: reading deliveries for {}: {}", sink,
+      GP_LOG_WARN("alerts: claiming deliveries for {}: {}", sink,
                   due.status().ToString());
     } else {
       for (const Delivery& delivery : *due) {
         if (stopping()) return;
+        // Past half its lease (a batch of slow sends), another replica may
+        // claim it soon: left to the next round, claimed anew.
+        if (options_.clock->Now() + options_.claim_lease / 2 >=
+            delivery.claimed_until) {
+          continue;
+        }
         Attempt(worker, delivery);
       }
       if (static_cast<int>(due->size()) == options_.batch) continue;

@@ -5,7 +5,9 @@
 // turns OPENED/CLOSED into persisted deliveries (DeliveryStore), one per
 // sink, and a Finding.remediation not told before (on an OPENED or UPDATED
 // event, or found by Reconcile) into a REMEDIATED one; one worker thread per
-// sink sends what is due, retrying failures with backoff. Reconcile() (at start
+// sink claims what is due (DeliveryStore::Claim: once across replicas
+// sharing a database) and sends it, retrying failures with backoff.
+// Reconcile() (at start
 // and every refresh interval) enqueues whatever the Engine knows and the store
 // does not — events lost in a crash between the Engine's write and ours — so
 // nothing is lost and, with the store's once-only rows, nothing is repeated
@@ -132,8 +134,15 @@ struct DispatcherOptions {
   RetryPolicy retry;
   // Reconcile with the Engine, and refresh sinks that want it, this often.
   absl::Duration refresh_interval = absl::Minutes(1);
-  // Deliveries sent per store query.
+  // Deliveries claimed per store query.
   int batch = 50;
+  // How long a claim keeps other replicas sharing the store off the
+  // deliveries it took (DeliveryStore::Claim). A claimed delivery is sent
+  // only while at least half of it is left, so a slow batch never sends
+  // one whose claim another replica may have taken over; keep it well
+  // above the sinks' timeout. A replica that dies holding claims delays
+  // their deliveries by at most this.
+  absl::Duration claim_lease = absl::Minutes(2);
   // Delivered and abandoned rows are kept this long (then purged).
   absl::Duration keep_finished = absl::Hours(24 * 7);
   const Clock* clock = Clock::Real();

@@ -4,7 +4,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "aggregator/alerts/postgres_delivery_store.h"
 #include "aggregator/alerts/webhook.h"
+#include "aggregator/postgres_connection.h"
 #include "common/backoff.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -49,17 +51,13 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
     return absl::InvalidArgumentError(
         "alerting: delivery state needs the database path");
   }
-  // A server URI names no directory to keep the state file in; guessing
-  // one (the working directory) would lose it with the container.
-  if (has_sinks && options.delivery_store_path.empty() &&
-      options.db_path.find("://") != std::string::npos) {
-    return absl::InvalidArgumentError(
-        "alerting: with a PostgreSQL --db, --alertmanager-url and "
-        "--webhook-url need --alert-state FILE: alert delivery state is a "
-        "local SQLite file (on a volume, so a restart does not send "
-        "delivered notifications again)");
-  }
-  const std::string store_path = options.delivery_store_path.empty()
+  // With a PostgreSQL --db the state is a table there, shared by every
+  // replica (once-only across them), unless --alert-state names a local
+  // file.
+  const bool shared =
+      options.delivery_store_path.empty() && IsPostgresUri(options.db_path);
+  const std::string store_path = shared ? RedactPostgresUri(options.db_path)
+                                 : options.delivery_store_path.empty()
                                      ? DeliveryStorePath(options.db_path)
                                      : options.delivery_store_path;
 
@@ -83,16 +81,25 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
           "alerts: the database is in memory: a restart forgets which "
           "notifications were delivered and sends open ones again");
     }
-    GHOSTPEER_ASSIGN_OR_RETURN(self->store_, DeliveryStore::Open(store_path));
-    // Older builds kept the state in the Engine's SQLite file.
-    int64_t imported = 0;
-    if (options.delivery_store_path.empty()) {
-      GHOSTPEER_ASSIGN_OR_RETURN(imported,
-                                 self->store_->ImportFrom(options.db_path));
-    }
-    if (imported > 0) {
-      GP_LOG_INFO("alerts: moved {} delivery record(s) from {} to {}", imported,
-                  options.db_path, store_path);
+    if (shared) {
+      GHOSTPEER_ASSIGN_OR_RETURN(
+          self->store_,
+          PostgresDeliveryStore::Open(options.db_path, options.replica_id,
+                                      options.clock->Now()));
+    } else {
+      GHOSTPEER_ASSIGN_OR_RETURN(
+          std::unique_ptr<SqliteDeliveryStore> file,
+          SqliteDeliveryStore::Open(store_path, options.replica_id));
+      // Older builds kept the state in the Engine's SQLite file.
+      int64_t imported = 0;
+      if (options.delivery_store_path.empty()) {
+        GHOSTPEER_ASSIGN_OR_RETURN(imported, file->ImportFrom(options.db_path));
+      }
+      if (imported > 0) {
+        GP_LOG_INFO("alerts: moved {} delivery record(s) from {} to {}",
+                    imported, options.db_path, store_path);
+      }
+      self->store_ = std::move(file);
     }
     HttpPoster* poster = options.poster;
     if (poster == nullptr) {
@@ -142,11 +149,11 @@ absl::StatusOr<std::unique_ptr<Alerting>> Alerting::Start(
                   s.ToString(), absl::FormatDuration(options.resend_interval));
     }
     GP_LOG_INFO(
-        "alerts: delivering to {}{} webhook(s); state in {}",
+        "alerts: delivering to {}{} webhook(s); state in {} (claims as {})",
         options.alertmanager_url.empty()
             ? std::string()
             : absl::StrCat("Alertmanager ", options.alertmanager_url, " and "),
-        options.webhook_urls.size(), store_path);
+        options.webhook_urls.size(), store_path, self->store_->replica_id());
   }
 
   if (!options.http_listen.empty()) {

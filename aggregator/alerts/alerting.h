@@ -39,11 +39,15 @@ struct AlertingOptions {
   // DeliveryStorePath(db_path) (moved there from the Engine's file, where
   // older builds kept it).
   std::string db_path;
-  // --alert-state: when set, the delivery state's SQLite file, used as it
-  // is (no "-alerts" suffix, nothing imported from db_path). Required when
-  // db_path is a PostgreSQL URI, which has no file to sit beside: the
-  // delivery state stays a local file this release (issue 12).
+  // When db_path is a PostgreSQL URI, the state is a table in that
+  // database (PostgresDeliveryStore), shared by every replica on it, so a
+  // notification goes out once across them.
+  // --alert-state: when set, the delivery state's SQLite file instead,
+  // used as it is (no "-alerts" suffix, nothing imported from db_path).
   std::string delivery_store_path;
+  // --replica-id: this aggregator's name in delivery claims; empty: the
+  // store's default (PostgreSQL: DefaultReplicaId(); SQLite: the host).
+  std::string replica_id;
   // Open alerts are re-sent to Alertmanager this often (keep it well under
   // Alertmanager's resolve_timeout, 5m by default), and the delivery state
   // is reconciled with the Engine's findings as often.

@@ -1,8 +1,11 @@
 #include "aggregator/alerts/delivery_store.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <random>
 #include <system_error>
 #include <utility>
 
@@ -17,7 +20,8 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;
 
 // Older builds kept these tables in the Engine's file (ImportFrom moves
-// them here); the schema is unchanged, and created IF NOT EXISTS.
+// them here); created IF NOT EXISTS. The claim columns (issue 12) came
+// later: AddClaimColumns adds them to older files.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS delivery_outbox (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -32,6 +36,8 @@ CREATE TABLE IF NOT EXISTS delivery_outbox (
   next_attempt_us INTEGER NOT NULL,
   finished_us INTEGER,
   last_error TEXT,
+  claimed_by TEXT,
+  claimed_until_us INTEGER,
   UNIQUE (sink, finding_id, episode, event)
 );
 CREATE INDEX IF NOT EXISTS delivery_outbox_pending
@@ -42,7 +48,58 @@ int64_t Micros(absl::Time time) { return absl::ToUnixMicros(time); }
 
 using Statement = SqliteStatement;
 
+// Due rows of ?1 at ?2, oldest first, each behind no older pending row of
+// its finding; with the claim filter, only those no other replica (?3)
+// holds a live lease on.
+constexpr const char* kDueSql =
+    "SELECT d.id, d.finding_id, d.episode, d.event, d.finding, d.attempts, "
+    "d.created_us, d.next_attempt_us FROM delivery_outbox d "
+    "WHERE d.sink = ?1 AND d.state = 'pending' AND d.next_attempt_us <= ?2 "
+    "AND NOT EXISTS (SELECT 1 FROM delivery_outbox o WHERE o.sink = ?1 AND "
+    "o.finding_id = d.finding_id AND o.state = 'pending' AND o.id < d.id) "
+    "AND (?3 IS NULL OR d.claimed_until_us IS NULL OR "
+    "d.claimed_until_us <= ?2 OR d.claimed_by = ?3) "
+    "ORDER BY d.id LIMIT ?4";
+
 }  // namespace
+
+namespace {
+
+std::string HostName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    return "unknown";
+  }
+  return host;
+}
+
+}  // namespace
+
+std::string DefaultReplicaId() {
+  // The random part: replicas in containers on the node's network share
+  // its hostname, and their pid namespaces may give both the same pid.
+  std::random_device random;
+  return absl::StrCat(HostName(), ":", getpid(), ":",
+                      absl::Hex(random(), absl::kZeroPad8));
+}
+
+std::string DeliveryEventKey(DeliveryEvent event, const std::string& change) {
+  return change.empty() ? std::string(DeliveryEventName(event))
+                        : absl::StrCat(DeliveryEventName(event), ":", change);
+}
+
+bool ParseDeliveryEventKey(absl::string_view key, DeliveryEvent* event,
+                           std::string* change) {
+  const size_t colon = key.find(':');
+  absl::StatusOr<DeliveryEvent> parsed =
+      ParseDeliveryEvent(key.substr(0, colon));
+  if (!parsed.ok()) return false;
+  *event = *parsed;
+  *change = colon == absl::string_view::npos
+                ? std::string()
+                : std::string(key.substr(colon + 1));
+  return true;
+}
 
 int64_t EpisodeOf(const v1::Finding& finding) {
   return finding.has_first_seen() ? Micros(FromProto(finding.first_seen())) : 0;
@@ -69,15 +126,18 @@ std::string RemediationChange(const v1::Finding& finding) {
   return absl::StrFormat("%016x", hash);
 }
 
-absl::StatusOr<std::unique_ptr<DeliveryStore>> DeliveryStore::Open(
-    const std::string& path) {
+absl::StatusOr<std::unique_ptr<SqliteDeliveryStore>> SqliteDeliveryStore::Open(
+    const std::string& path, const std::string& replica_id) {
   // WAL: the dispatcher's reads never block its writes; busy_timeout
   // absorbs the writer lock of another process on the file (and of the
   // Engine's connection while ImportFrom drops the old tables).
   absl::StatusOr<sqlite3*> db =
       SqliteOpen(path, absl::StrCat("delivery store ", path), kBusyTimeoutMs);
   if (!db.ok()) return db.status();
-  std::unique_ptr<DeliveryStore> store(new DeliveryStore(*db, path));
+  // The host's name by default: stable across restarts, so a restarted
+  // aggregator resends what it held at once, as before claims existed.
+  std::unique_ptr<SqliteDeliveryStore> store(new SqliteDeliveryStore(
+      *db, path, replica_id.empty() ? HostName() : replica_id));
   absl::MutexLock lock(&store->mu_);
   if (absl::Status s = store->Exec("PRAGMA synchronous=NORMAL"); !s.ok()) {
     return s;
@@ -85,15 +145,34 @@ absl::StatusOr<std::unique_ptr<DeliveryStore>> DeliveryStore::Open(
   if (absl::Status s = store->Exec(kSchema); !s.ok()) {
     return absl::FailedPreconditionError(s.message());
   }
+  if (absl::Status s = store->AddClaimColumns(); !s.ok()) {
+    return absl::FailedPreconditionError(s.message());
+  }
   return store;
 }
 
-DeliveryStore::~DeliveryStore() {
+absl::Status SqliteDeliveryStore::AddClaimColumns() {
+  Statement has_column(db_,
+                       "SELECT 1 FROM pragma_table_info('delivery_outbox') "
+                       "WHERE name = 'claimed_by'");
+  if (!has_column.ok()) return Error("prepare read schema");
+  const int rc = has_column.Step();
+  if (rc == SQLITE_ROW) return absl::OkStatus();
+  if (rc != SQLITE_DONE) return Error("read schema");
+  // One transaction: a file never has one column without the other.
+  return Exec(
+      "BEGIN IMMEDIATE; "
+      "ALTER TABLE delivery_outbox ADD COLUMN claimed_by TEXT; "
+      "ALTER TABLE delivery_outbox ADD COLUMN claimed_until_us INTEGER; "
+      "COMMIT");
+}
+
+SqliteDeliveryStore::~SqliteDeliveryStore() {
   absl::MutexLock lock(&mu_);
   sqlite3_close(db_);
 }
 
-absl::StatusOr<int64_t> DeliveryStore::ImportFrom(
+absl::StatusOr<int64_t> SqliteDeliveryStore::ImportFrom(
     const std::string& legacy_path) {
   if (legacy_path == ":memory:" || legacy_path == path_) return 0;
   std::error_code error;
@@ -124,7 +203,7 @@ absl::StatusOr<int64_t> DeliveryStore::ImportFrom(
   return imported;
 }
 
-absl::StatusOr<int64_t> DeliveryStore::ImportAttached() {
+absl::StatusOr<int64_t> SqliteDeliveryStore::ImportAttached() {
   {
     Statement has_table(db_,
                         "SELECT 1 FROM legacy.sqlite_master WHERE type = "
@@ -157,19 +236,19 @@ absl::StatusOr<int64_t> DeliveryStore::ImportAttached() {
   return copied;
 }
 
-absl::Status DeliveryStore::Error(absl::string_view what) {
+absl::Status SqliteDeliveryStore::Error(absl::string_view what) {
   return SqliteError(db_, absl::StrCat("delivery store ", path_), what);
 }
 
-absl::Status DeliveryStore::Exec(const char* sql) {
+absl::Status SqliteDeliveryStore::Exec(const char* sql) {
   return SqliteExec(db_, absl::StrCat("delivery store ", path_), sql);
 }
 
-absl::StatusOr<bool> DeliveryStore::Enqueue(const std::string& sink,
-                                            DeliveryEvent event,
-                                            const v1::Finding& finding,
-                                            absl::Time now,
-                                            const std::string& change) {
+absl::StatusOr<bool> SqliteDeliveryStore::Enqueue(const std::string& sink,
+                                                  DeliveryEvent event,
+                                                  const v1::Finding& finding,
+                                                  absl::Time now,
+                                                  const std::string& change) {
   std::string blob;
   if (!finding.SerializeToString(&blob)) {
     return absl::InternalError(
@@ -184,11 +263,7 @@ absl::StatusOr<bool> DeliveryStore::Enqueue(const std::string& sink,
   stmt.Bind(1, sink);
   stmt.Bind(2, finding.id());
   stmt.Bind(3, EpisodeOf(finding));
-  // The event column holds "EVENT" or "EVENT:change": the UNIQUE key then
-  // admits one row per change, and rows of older builds read as before.
-  stmt.Bind(4, change.empty()
-                   ? std::string(DeliveryEventName(event))
-                   : absl::StrCat(DeliveryEventName(event), ":", change));
+  stmt.Bind(4, DeliveryEventKey(event, change));
   stmt.BindBlob(5, blob);
   stmt.Bind(6, Micros(now));
   stmt.Bind(7, Micros(now));
@@ -196,10 +271,10 @@ absl::StatusOr<bool> DeliveryStore::Enqueue(const std::string& sink,
   return sqlite3_changes(db_) > 0;
 }
 
-absl::StatusOr<bool> DeliveryStore::Known(const std::string& sink,
-                                          const std::string& finding_id,
-                                          int64_t episode,
-                                          DeliveryEvent event) {
+absl::StatusOr<bool> SqliteDeliveryStore::Known(const std::string& sink,
+                                                const std::string& finding_id,
+                                                int64_t episode,
+                                                DeliveryEvent event) {
   absl::MutexLock lock(&mu_);
   Statement stmt(db_,
                  "SELECT 1 FROM delivery_outbox WHERE sink = ? AND "
@@ -215,21 +290,14 @@ absl::StatusOr<bool> DeliveryStore::Known(const std::string& sink,
   return Error("known");
 }
 
-absl::StatusOr<std::vector<Delivery>> DeliveryStore::Due(
-    const std::string& sink, absl::Time now, int limit) {
-  absl::MutexLock lock(&mu_);
-  Statement stmt(
-      db_,
-      "SELECT d.id, d.finding_id, d.episode, d.event, d.finding, d.attempts, "
-      "d.created_us, d.next_attempt_us FROM delivery_outbox d "
-      "WHERE d.sink = ?1 AND d.state = 'pending' AND d.next_attempt_us <= ?2 "
-      "AND NOT EXISTS (SELECT 1 FROM delivery_outbox o WHERE o.sink = ?1 AND "
-      "o.finding_id = d.finding_id AND o.state = 'pending' AND o.id < d.id) "
-      "ORDER BY d.id LIMIT ?3");
+absl::StatusOr<std::vector<Delivery>> SqliteDeliveryStore::DueLocked(
+    const std::string& sink, absl::Time now, int limit, bool claimable) {
+  Statement stmt(db_, kDueSql);
   if (!stmt.ok()) return Error("prepare due");
   stmt.Bind(1, sink);
   stmt.Bind(2, Micros(now));
-  stmt.Bind(3, static_cast<int64_t>(limit));
+  if (claimable) stmt.Bind(3, replica_id_);  // unbound: NULL, no filter
+  stmt.Bind(4, static_cast<int64_t>(limit));
   std::vector<Delivery> due;
   int rc;
   while ((rc = stmt.Step()) == SQLITE_ROW) {
@@ -238,16 +306,11 @@ absl::StatusOr<std::vector<Delivery>> DeliveryStore::Due(
     d.sink = sink;
     d.finding_id = stmt.Text(1);
     d.episode = stmt.Int(2);
-    const std::string event_key = stmt.Text(3);
-    const size_t colon = event_key.find(':');
-    absl::StatusOr<DeliveryEvent> event =
-        ParseDeliveryEvent(absl::string_view(event_key).substr(0, colon));
-    if (colon != std::string::npos) d.change = event_key.substr(colon + 1);
-    if (!event.ok() || !d.finding.ParseFromString(stmt.Text(4))) {
+    if (!ParseDeliveryEventKey(stmt.Text(3), &d.event, &d.change) ||
+        !d.finding.ParseFromString(stmt.Text(4))) {
       return absl::DataLossError(absl::StrCat(
           "delivery store ", path_, ": row ", d.id, " is unreadable"));
     }
-    d.event = *event;
     d.attempts = static_cast<int>(stmt.Int(5));
     d.created = absl::FromUnixMicros(stmt.Int(6));
     d.next_attempt = absl::FromUnixMicros(stmt.Int(7));
@@ -257,63 +320,135 @@ absl::StatusOr<std::vector<Delivery>> DeliveryStore::Due(
   return due;
 }
 
-absl::StatusOr<std::optional<absl::Time>> DeliveryStore::NextDue(
+absl::StatusOr<std::vector<Delivery>> SqliteDeliveryStore::Due(
+    const std::string& sink, absl::Time now, int limit) {
+  absl::MutexLock lock(&mu_);
+  return DueLocked(sink, now, limit, /*claimable=*/false);
+}
+
+absl::StatusOr<std::vector<Delivery>> SqliteDeliveryStore::Claim(
+    const std::string& sink, absl::Time now, int limit, absl::Duration lease) {
+  absl::MutexLock lock(&mu_);
+  // BEGIN IMMEDIATE takes the file's write lock before reading: another
+  // process claiming from the same file waits (busy_timeout) and then
+  // sees these claims.
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::StatusOr<std::vector<Delivery>> due =
+      DueLocked(sink, now, limit, /*claimable=*/true);
+  const absl::Time until = now + lease;
+  for (size_t i = 0; due.ok() && i < due->size(); ++i) {
+    Statement claim(db_,
+                    "UPDATE delivery_outbox SET claimed_by = ?, "
+                    "claimed_until_us = ? WHERE id = ?");
+    if (!claim.ok()) {
+      due = Error("prepare claim");
+      break;
+    }
+    claim.Bind(1, replica_id_);
+    claim.Bind(2, Micros(until));
+    claim.Bind(3, (*due)[i].id);
+    if (claim.Step() != SQLITE_DONE) {
+      due = Error("claim");
+      break;
+    }
+    (*due)[i].claimed_until = until;
+  }
+  if (absl::Status s = Exec(due.ok() ? "COMMIT" : "ROLLBACK");
+      !s.ok() && due.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return due;
+}
+
+absl::StatusOr<std::optional<absl::Time>> SqliteDeliveryStore::NextDue(
     const std::string& sink) {
   absl::MutexLock lock(&mu_);
   Statement stmt(db_,
-                 "SELECT MIN(d.next_attempt_us) FROM delivery_outbox d "
-                 "WHERE d.sink = ?1 AND d.state = 'pending' AND NOT EXISTS "
-                 "(SELECT 1 FROM delivery_outbox o WHERE o.sink = ?1 AND "
-                 "o.finding_id = d.finding_id AND o.state = 'pending' AND "
-                 "o.id < d.id)");
+                 "SELECT MIN(CASE WHEN d.claimed_by != ?2 AND "
+                 "d.claimed_until_us > d.next_attempt_us THEN "
+                 "d.claimed_until_us ELSE d.next_attempt_us END) FROM "
+                 "delivery_outbox d WHERE d.sink = ?1 AND d.state = "
+                 "'pending' AND NOT EXISTS (SELECT 1 FROM delivery_outbox o "
+                 "WHERE o.sink = ?1 AND o.finding_id = d.finding_id AND "
+                 "o.state = 'pending' AND o.id < d.id)");
   if (!stmt.ok()) return Error("prepare next due");
   stmt.Bind(1, sink);
+  stmt.Bind(2, replica_id_);
   if (stmt.Step() != SQLITE_ROW) return Error("next due");
   if (stmt.IsNull(0)) return std::optional<absl::Time>();
   return std::optional<absl::Time>(absl::FromUnixMicros(stmt.Int(0)));
 }
 
-absl::Status DeliveryStore::Finish(int64_t id, const char* state,
-                                   absl::Time now, const std::string& error) {
+absl::Status SqliteDeliveryStore::ClaimLost(int64_t id, const char* what) {
+  Statement stmt(db_,
+                 "SELECT claimed_by FROM delivery_outbox WHERE id = ? AND "
+                 "state = 'pending' AND claimed_by IS NOT NULL AND "
+                 "claimed_by != ?");
+  if (!stmt.ok()) return Error("prepare read claim");
+  stmt.Bind(1, id);
+  stmt.Bind(2, replica_id_);
+  const int rc = stmt.Step();
+  if (rc == SQLITE_DONE) return absl::OkStatus();
+  if (rc != SQLITE_ROW) return Error("read claim");
+  return absl::AbortedError(absl::StrCat("delivery store ", path_, ": ", what,
+                                         " row ", id, ": claimed since by ",
+                                         stmt.Text(0)));
+}
+
+absl::Status SqliteDeliveryStore::Finish(int64_t id, const char* state,
+                                         absl::Time now,
+                                         const std::string& error,
+                                         bool claim_must_be_ours) {
   absl::MutexLock lock(&mu_);
   Statement stmt(db_,
-                 "UPDATE delivery_outbox SET state = ?, finished_us = ?, "
-                 "last_error = ? WHERE id = ? AND state = 'pending'");
+                 "UPDATE delivery_outbox SET state = ?1, finished_us = ?2, "
+                 "last_error = ?3 WHERE id = ?4 AND state = 'pending' AND "
+                 "(?5 IS NULL OR claimed_by IS NULL OR claimed_by = ?5)");
   if (!stmt.ok()) return Error("prepare finish");
   stmt.Bind(1, std::string(state));
   stmt.Bind(2, Micros(now));
   stmt.Bind(3, error);
   stmt.Bind(4, id);
+  if (claim_must_be_ours) stmt.Bind(5, replica_id_);
   if (stmt.Step() != SQLITE_DONE) return Error("finish");
-  return absl::OkStatus();
+  if (sqlite3_changes(db_) > 0) return absl::OkStatus();
+  return ClaimLost(id, state);
 }
 
-absl::Status DeliveryStore::MarkDelivered(int64_t id, absl::Time now) {
-  return Finish(id, "delivered", now, "");
+absl::Status SqliteDeliveryStore::MarkDelivered(int64_t id, absl::Time now) {
+  return Finish(id, "delivered", now, "", /*claim_must_be_ours=*/false);
 }
 
-absl::Status DeliveryStore::MarkAbandoned(int64_t id, absl::Time now,
-                                          const std::string& error) {
-  return Finish(id, "abandoned", now, error);
+absl::Status SqliteDeliveryStore::MarkAbandoned(int64_t id, absl::Time now,
+                                                const std::string& error) {
+  return Finish(id, "abandoned", now, error, /*claim_must_be_ours=*/true);
 }
 
-absl::Status DeliveryStore::MarkFailed(int64_t id, int attempts,
-                                       absl::Time next_attempt,
-                                       const std::string& error) {
+absl::Status SqliteDeliveryStore::MarkFailed(int64_t id, int attempts,
+                                             absl::Time next_attempt,
+                                             const std::string& error) {
   absl::MutexLock lock(&mu_);
+  // The claim ends with the attempt: whoever is free when it is due next
+  // takes it.
   Statement stmt(db_,
-                 "UPDATE delivery_outbox SET attempts = ?, next_attempt_us = "
-                 "?, last_error = ? WHERE id = ? AND state = 'pending'");
+                 "UPDATE delivery_outbox SET attempts = ?1, next_attempt_us = "
+                 "?2, last_error = ?3, claimed_by = NULL, claimed_until_us = "
+                 "NULL WHERE id = ?4 AND state = 'pending' AND (claimed_by IS "
+                 "NULL OR claimed_by = ?5)");
   if (!stmt.ok()) return Error("prepare mark failed");
   stmt.Bind(1, static_cast<int64_t>(attempts));
   stmt.Bind(2, Micros(next_attempt));
   stmt.Bind(3, error);
   stmt.Bind(4, id);
+  stmt.Bind(5, replica_id_);
   if (stmt.Step() != SQLITE_DONE) return Error("mark failed");
-  return absl::OkStatus();
+  if (sqlite3_changes(db_) > 0) return absl::OkStatus();
+  return ClaimLost(id, "mark failed");
 }
 
-absl::StatusOr<std::map<std::string, int64_t>> DeliveryStore::PendingBySink() {
+absl::StatusOr<std::map<std::string, int64_t>>
+SqliteDeliveryStore::PendingBySink() {
   absl::MutexLock lock(&mu_);
   Statement stmt(db_,
                  "SELECT sink, COUNT(*) FROM delivery_outbox WHERE state = "
@@ -326,7 +461,7 @@ absl::StatusOr<std::map<std::string, int64_t>> DeliveryStore::PendingBySink() {
   return pending;
 }
 
-absl::StatusOr<int64_t> DeliveryStore::Purge(absl::Time horizon) {
+absl::StatusOr<int64_t> SqliteDeliveryStore::Purge(absl::Time horizon) {
   absl::MutexLock lock(&mu_);
   Statement stmt(db_,
                  "DELETE FROM delivery_outbox WHERE state != 'pending' AND "
@@ -337,7 +472,7 @@ absl::StatusOr<int64_t> DeliveryStore::Purge(absl::Time horizon) {
   return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
-absl::Status DeliveryStore::Ping() {
+absl::Status SqliteDeliveryStore::Ping() {
   absl::MutexLock lock(&mu_);
   return Exec("SELECT 1");
 }

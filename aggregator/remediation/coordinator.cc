@@ -141,16 +141,19 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   {
     absl::MutexLock lock(&coordinator->mu_);
     for (const StoredRemediation& stored : *latest) {
-      const v1::Remediation& record = stored.record;
-      // The guard a DECLINED record was written for is not stored; the
-      // reason text stands in (equal texts, equal guard).
-      coordinator->latest_[record.finding_id()] = {
-          stored.episode_us, record.finding_kind(), record.decision(),
-          record.reason(), FromProto(record.decided_at())};
+      coordinator->latest_[stored.record.finding_id()] = LatestOf(stored);
     }
   }
   coordinator->Subscribe();
   return coordinator;
+}
+
+Coordinator::Latest Coordinator::LatestOf(const StoredRemediation& stored) {
+  const v1::Remediation& record = stored.record;
+  // The guard a DECLINED record was written for is not stored; the reason
+  // text stands in (equal texts, equal guard).
+  return {stored.episode_us, record.finding_kind(),          record.decision(),
+          record.reason(),   FromProto(record.decided_at()), record.id()};
 }
 
 Coordinator::Coordinator(CoordinatorOptions options, Engine* engine,
@@ -341,81 +344,102 @@ absl::StatusOr<std::optional<StoredRemediation>> Coordinator::DecideLocked(
       engine_->ServiceRemediationLabel(finding.socket().service());
   input.manual = manual;
   input.dry_run = dry_run;
-  PolicyDecision decision = Decide(input);
-
-  // 1. Deduplicate what the policy decides on its own: one decision per
-  //    situation (episode and kind); a new one only when the verdict
-  //    changes (a guard that refused no longer does, another refuses).
-  //    An order is never repeated: the agent acted or will answer. A
-  //    rate-limited finding is tried again (Tick) until the limit lets it.
+  const PolicyDecision judged = Decide(input);
   const int64_t episode = EpisodeOf(finding);
-  auto latest = latest_.find(finding.id());
-  if (!manual && latest != latest_.end() &&
-      latest->second.episode_us == episode &&
-      latest->second.kind == finding.kind()) {
-    const Latest& previous = latest->second;
-    if (previous.decision == v1::REMEDIATION_DECISION_ORDERED) {
-      return std::nullopt;
-    }
-    if (previous.decision == decision.decision &&
-        (decision.decision != v1::REMEDIATION_DECISION_DECLINED ||
-         previous.guard == decision.guard ||
-         previous.guard == decision.reason)) {
-      return std::nullopt;
-    }
-  }
-  // 2. Rate limits, on what would really be destroyed.
-  if (decision.decision == v1::REMEDIATION_DECISION_ORDERED) {
-    if (std::optional<std::string> limited = limiter_.TryTake(node, now)) {
-      decision.decision = v1::REMEDIATION_DECISION_RATE_LIMITED;
-      decision.guard = "rate_limited";
-      decision.reason = *std::move(limited);
-      if (!manual && latest != latest_.end() &&
-          latest->second.episode_us == episode &&
-          latest->second.kind == finding.kind() &&
-          latest->second.decision == v1::REMEDIATION_DECISION_RATE_LIMITED) {
-        return std::nullopt;  // still limited: recorded once
+  // The rate limit is asked once per call, whatever the races below.
+  std::optional<std::optional<std::string>> limited;
+  // Each lost race brings the store's newest record: bounded, since a race
+  // is lost only to a decision another replica made meanwhile.
+  constexpr int kMaxRaces = 4;
+  for (int race = 0;; ++race) {
+    PolicyDecision decision = judged;
+    // 1. Deduplicate what the policy decides on its own: one decision per
+    //    situation (episode and kind); a new one only when the verdict
+    //    changes (a guard that refused no longer does, another refuses).
+    //    An order is never repeated: the agent acted or will answer. A
+    //    rate-limited finding is tried again (Tick) until the limit lets
+    //    it.
+    auto latest = latest_.find(finding.id());
+    const bool same_situation = latest != latest_.end() &&
+                                latest->second.episode_us == episode &&
+                                latest->second.kind == finding.kind();
+    if (!manual && same_situation) {
+      const Latest& previous = latest->second;
+      if (previous.decision == v1::REMEDIATION_DECISION_ORDERED) {
+        return std::nullopt;
+      }
+      if (previous.decision == decision.decision &&
+          (decision.decision != v1::REMEDIATION_DECISION_DECLINED ||
+           previous.guard == decision.guard ||
+           previous.guard == decision.reason)) {
+        return std::nullopt;
       }
     }
+    // 2. Rate limits, on what would really be destroyed.
+    if (decision.decision == v1::REMEDIATION_DECISION_ORDERED) {
+      if (!limited.has_value()) limited = limiter_.TryTake(node, now);
+      if (limited->has_value()) {
+        decision.decision = v1::REMEDIATION_DECISION_RATE_LIMITED;
+        decision.guard = "rate_limited";
+        decision.reason = **limited;
+        if (!manual && same_situation &&
+            latest->second.decision == v1::REMEDIATION_DECISION_RATE_LIMITED) {
+          return std::nullopt;  // still limited: recorded once
+        }
+      }
+    }
+    // 3. The record.
+    StoredRemediation stored;
+    v1::Remediation& record = stored.record;
+    record.set_id(absl::StrCat(finding.id(), "-", absl::ToUnixMicros(now), "-",
+                               ++next_id_));
+    record.set_finding_id(finding.id());
+    record.set_finding_kind(finding.kind());
+    record.set_node(node);
+    *record.mutable_socket() = finding.socket();
+    record.set_peer_ip(decision.peer_ip);
+    record.set_mode(decision.mode);
+    record.set_requested_by(requested_by);
+    record.set_decision(decision.decision);
+    record.set_reason(decision.reason);
+    *record.mutable_decided_at() = ToProto(now);
+    record.set_service(finding.socket().service());
+    stored.episode_us = episode;
+    stored.dry_run_order = decision.dry_run_order;
+    stored.awaiting = decision.decision == v1::REMEDIATION_DECISION_ORDERED ||
+                      decision.dry_run_order;
+    // Stored before anything is sent: an order nobody recorded could be
+    // neither re-sent nor matched with its outcome.
+    absl::StatusOr<std::optional<StoredRemediation>> lost = store_->AddDecision(
+        stored,
+        latest == latest_.end() ? std::string() : latest->second.record_id);
+    if (!lost.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "the decision could not be stored: ", lost.status().message()));
+    }
+    if (lost->has_value()) {
+      // Another replica decided about this finding since this one last
+      // knew: judge again from its decision.
+      latest_[finding.id()] = LatestOf(**lost);
+      if (race + 1 < kMaxRaces) continue;
+      return absl::AbortedError(
+          "other replicas kept deciding about it meanwhile; judged again at "
+          "its next change");
+    }
+    latest_[finding.id()] = {
+        episode, finding.kind(), decision.decision, decision.guard,
+        now,     record.id()};
+    Count(stored);
+    // Reasons quote names anyone on a node may have chosen (services,
+    // containers): escaped for the log like everything agents send.
+    GP_LOG_INFO("remediation: finding {} on node {} ({}): {} {}: {}",
+                finding.id(), node, EscapeForLog(requested_by, 256),
+                v1::RemediationDecision_Name(decision.decision),
+                ModeName(decision.mode), EscapeForLog(decision.reason, 1024));
+    if (stored.awaiting) SendLocked(stored, now);
+    (void)SaveLocked(stored);
+    return stored;
   }
-  // 3. The record.
-  StoredRemediation stored;
-  v1::Remediation& record = stored.record;
-  record.set_id(absl::StrCat(finding.id(), "-", absl::ToUnixMicros(now), "-",
-                             ++next_id_));
-  record.set_finding_id(finding.id());
-  record.set_finding_kind(finding.kind());
-  record.set_node(node);
-  *record.mutable_socket() = finding.socket();
-  record.set_peer_ip(decision.peer_ip);
-  record.set_mode(decision.mode);
-  record.set_requested_by(requested_by);
-  record.set_decision(decision.decision);
-  record.set_reason(decision.reason);
-  *record.mutable_decided_at() = ToProto(now);
-  record.set_service(finding.socket().service());
-  stored.episode_us = episode;
-  stored.dry_run_order = decision.dry_run_order;
-  stored.awaiting = decision.decision == v1::REMEDIATION_DECISION_ORDERED ||
-                    decision.dry_run_order;
-  // Stored before anything is sent: an order nobody recorded could be
-  // neither re-sent nor matched with its outcome.
-  if (absl::Status saved = store_->Put(stored); !saved.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("the decision could not be stored: ", saved.message()));
-  }
-  latest_[finding.id()] = {episode, finding.kind(), decision.decision,
-                           decision.guard, now};
-  Count(stored);
-  // Reasons quote names anyone on a node may have chosen (services,
-  // containers): escaped for the log like everything agents send.
-  GP_LOG_INFO("remediation: finding {} on node {} ({}): {} {}: {}",
-              finding.id(), node, EscapeForLog(requested_by, 256),
-              v1::RemediationDecision_Name(decision.decision),
-              ModeName(decision.mode), EscapeForLog(decision.reason, 1024));
-  if (stored.awaiting) SendLocked(stored, now);
-  (void)SaveLocked(stored);
-  return stored;
 }
 
 void Coordinator::SendLocked(StoredRemediation& stored, absl::Time now) {

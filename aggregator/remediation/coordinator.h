@@ -124,7 +124,10 @@ class Coordinator final : public RemediationApi, public IngestObserver {
     v1::RemediationDecision decision = v1::REMEDIATION_DECISION_UNSPECIFIED;
     std::string guard;
     absl::Time decided_at;
+    // The record: a new decision follows it (RecordStore::AddDecision).
+    std::string record_id;
   };
+  static Latest LatestOf(const StoredRemediation& stored);
 
   Coordinator(CoordinatorOptions options, Engine* engine,
               std::unique_ptr<RecordStore> store);
@@ -139,7 +142,11 @@ class Coordinator final : public RemediationApi, public IngestObserver {
   // Judges `finding` and records the decision (sends the order, tells the
   // finding). nullopt when the policy's decision repeats the latest one
   // for this situation (nothing recorded). Unavailable when the record
-  // could not be stored (then nothing was sent).
+  // could not be stored (then nothing was sent). With replicas sharing the
+  // store, the latest decision is the store's: one this replica did not
+  // know of (another replica's, before a failover) makes it judge again
+  // from that one, so an order is never repeated across replicas; Aborted
+  // when that kept happening.
   absl::StatusOr<std::optional<StoredRemediation>> DecideLocked(
       const v1::Finding& finding, bool manual, bool dry_run,
       const std::string& requested_by) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

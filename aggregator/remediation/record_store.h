@@ -1,8 +1,10 @@
 // The durable record of every remediation decision and outcome (issue 11):
 // what was decided about which finding, who asked, which order went to
-// which agent how often, and what the agent answered. Kept in a SQLite file
-// of its own beside the Engine's (RecordStorePath), like alert deliveries,
-// so that no remediation write holds a lock the ingest path waits for.
+// which agent how often, and what the agent answered. With a SQLite --db,
+// a file of its own beside the Engine's (RecordStorePath), like alert
+// deliveries, so that no remediation write holds a lock the ingest path
+// waits for; with a PostgreSQL --db, a table in that database shared by
+// every replica (postgres_record_store.h).
 #ifndef GHOSTPEER_AGGREGATOR_REMEDIATION_RECORD_STORE_H_
 #define GHOSTPEER_AGGREGATOR_REMEDIATION_RECORD_STORE_H_
 
@@ -40,46 +42,88 @@ struct StoredRemediation {
 // "<engine_db_path>-remediations" (":memory:" stays in memory).
 std::string RecordStorePath(const std::string& engine_db_path);
 
-// Thread-safe (one connection behind a mutex). Errors: Unavailable (busy,
-// unwritable), ResourceExhausted (disk full), DataLoss (corrupt file),
-// Internal; each message names the file.
+// The remediation records of one aggregator, or of several sharing one
+// database (issue 12). Every implementation is thread-safe and keeps one
+// contract. Errors: Unavailable (busy, unwritable, connection lost),
+// ResourceExhausted (disk full), DataLoss (corrupt or unreadable), Internal;
+// each message names the store.
 class RecordStore {
  public:
-  // Opens or creates the file (":memory:" keeps nothing) and its table.
-  static absl::StatusOr<std::unique_ptr<RecordStore>> Open(
-      const std::string& path);
-  ~RecordStore();
-  RecordStore(const RecordStore&) = delete;
-  RecordStore& operator=(const RecordStore&) = delete;
+  virtual ~RecordStore() = default;
 
-  // Inserts the record, or replaces the one with the same record.id (which
-  // keeps its place in the newest-first order).
-  absl::Status Put(const StoredRemediation& stored);
+  // Adds `stored`, a new decision about its finding that follows the
+  // record `previous_id` (the finding's newest as the caller knows it;
+  // empty: the finding's first). One decision follows a record, across
+  // every replica sharing the store: when another decision follows
+  // `previous_id` already (a replica judged the same finding from the same
+  // view, or this one's view is stale), nothing is added and the finding's
+  // newest record comes back, for the caller to judge again from. nullopt
+  // when `stored` was added. AlreadyExists when its record.id is taken.
+  virtual absl::StatusOr<std::optional<StoredRemediation>> AddDecision(
+      const StoredRemediation& stored, const std::string& previous_id) = 0;
+
+  // Replaces the record with the same record.id (which keeps its place in
+  // the newest-first order), or inserts it. A record with an outcome is
+  // never replaced by one without: an outcome received by one replica
+  // survives another giving the order up at the same moment.
+  virtual absl::Status Put(const StoredRemediation& stored) = 0;
 
   // The record with this id; nullopt when none.
-  absl::StatusOr<std::optional<StoredRemediation>> Get(const std::string& id);
+  virtual absl::StatusOr<std::optional<StoredRemediation>> Get(
+      const std::string& id) = 0;
 
   // Records matching `finding_id` and `node` (empty: any), newest decision
   // first, at most `limit`.
-  absl::StatusOr<std::vector<StoredRemediation>> List(
-      const std::string& finding_id, const std::string& node, size_t limit);
+  virtual absl::StatusOr<std::vector<StoredRemediation>> List(
+      const std::string& finding_id, const std::string& node, size_t limit) = 0;
 
   // Every record whose order is awaited, oldest first.
-  absl::StatusOr<std::vector<StoredRemediation>> Awaiting();
+  virtual absl::StatusOr<std::vector<StoredRemediation>> Awaiting() = 0;
 
   // The newest record of every finding (the coordinator's memory of what
   // it decided, after a restart).
-  absl::StatusOr<std::vector<StoredRemediation>> LatestPerFinding();
+  virtual absl::StatusOr<std::vector<StoredRemediation>> LatestPerFinding() = 0;
 
   // Deletes records decided before `horizon` whose order is not awaited
   // (the Engine forgets resolved findings after its retention too).
   // Returns how many went.
-  absl::StatusOr<int64_t> Purge(absl::Time horizon);
+  virtual absl::StatusOr<int64_t> Purge(absl::Time horizon) = 0;
+};
+
+// What makes AddDecision once per predecessor: the unique key of a
+// decision about `finding_id` following `previous_id`. Pure.
+std::string DecisionKey(const std::string& finding_id,
+                        const std::string& previous_id);
+
+// A SQLite file (one connection behind a mutex); several processes on one
+// host may share it.
+class SqliteRecordStore final : public RecordStore {
+ public:
+  // Opens or creates the file (":memory:" keeps nothing) and its table,
+  // adding the columns of issue 12 to a file an older build created.
+  static absl::StatusOr<std::unique_ptr<SqliteRecordStore>> Open(
+      const std::string& path);
+  ~SqliteRecordStore() override;
+  SqliteRecordStore(const SqliteRecordStore&) = delete;
+  SqliteRecordStore& operator=(const SqliteRecordStore&) = delete;
+
+  absl::StatusOr<std::optional<StoredRemediation>> AddDecision(
+      const StoredRemediation& stored, const std::string& previous_id) override;
+  absl::Status Put(const StoredRemediation& stored) override;
+  absl::StatusOr<std::optional<StoredRemediation>> Get(
+      const std::string& id) override;
+  absl::StatusOr<std::vector<StoredRemediation>> List(
+      const std::string& finding_id, const std::string& node,
+      size_t limit) override;
+  absl::StatusOr<std::vector<StoredRemediation>> Awaiting() override;
+  absl::StatusOr<std::vector<StoredRemediation>> LatestPerFinding() override;
+  absl::StatusOr<int64_t> Purge(absl::Time horizon) override;
 
  private:
-  RecordStore(sqlite3* db, std::string path)
+  SqliteRecordStore(sqlite3* db, std::string path)
       : db_(db), path_(std::move(path)) {}
   absl::Status Error(absl::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AddColumns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs a SELECT of the record columns with `bind` applied.
   template <typename BindFn>
   absl::StatusOr<std::vector<StoredRemediation>> Select(const char* sql,

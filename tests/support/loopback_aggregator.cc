@@ -40,7 +40,7 @@ absl::Status LoopbackAggregator::Serve(const std::string& listen) {
   if (options_.remediation) {
     GHOSTPEER_ASSIGN_OR_RETURN(
         std::unique_ptr<aggregator::remediation::RecordStore> records,
-        aggregator::remediation::RecordStore::Open(
+        aggregator::remediation::SqliteRecordStore::Open(
             options_.db_path.empty()
                 ? ":memory:"
                 : aggregator::remediation::RecordStorePath(options_.db_path)));

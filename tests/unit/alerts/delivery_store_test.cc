@@ -1,21 +1,55 @@
 #include "aggregator/alerts/delivery_store.h"
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <string>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "aggregator/engine.h"
 #include "gtest/gtest.h"
 #include "test_findings.h"
+#include "tests/unit/alerts/delivery_store_contract.h"
 
 namespace ghostpeer::aggregator::alerts {
 namespace {
 
+using testing::DeliveryBackend;
+using testing::DeliveryBackendName;
+using testing::DeliveryStoreContractTest;
 using testing::Resolved;
+using testing::SharedDeliveryDatabase;
 using testing::T0;
 using testing::VanishedFinding;
+
+void RemoveSqliteFiles(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::remove((path + suffix).c_str());
+  }
+}
+
+// Two connections on one file, as two aggregators on one host would share
+// it.
+SharedDeliveryDatabase NewSqliteDatabase() {
+  static int next = 0;
+  const std::string path = ::testing::TempDir() + "/gp-delivery-contract-" +
+                           std::to_string(getpid()) + "-" +
+                           std::to_string(++next) + ".db";
+  RemoveSqliteFiles(path);
+  return {[path](const std::string& replica)
+              -> absl::StatusOr<std::unique_ptr<DeliveryStore>> {
+            return SqliteDeliveryStore::Open(path, replica);
+          },
+          [path] { RemoveSqliteFiles(path); }};
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, DeliveryStoreContractTest,
+                         ::testing::Values(DeliveryBackend{"sqlite",
+                                                           NewSqliteDatabase}),
+                         DeliveryBackendName);
 
 class DeliveryStoreTest : public ::testing::Test {
  protected:
@@ -38,7 +72,7 @@ class DeliveryStoreTest : public ::testing::Test {
   }
   void Reopen() {
     store_.reset();
-    auto store = DeliveryStore::Open(path_);
+    auto store = SqliteDeliveryStore::Open(path_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
   }
@@ -190,7 +224,7 @@ class DeliveryStoreBesideEngineTest : public ::testing::Test {
   }
   // How the aggregator opens its delivery state (Alerting::Start).
   std::unique_ptr<DeliveryStore> OpenBesideEngine(int64_t expect_imported) {
-    auto store = DeliveryStore::Open(DeliveryStorePath(engine_path_));
+    auto store = SqliteDeliveryStore::Open(DeliveryStorePath(engine_path_));
     EXPECT_TRUE(store.ok()) << store.status();
     if (!store.ok()) return nullptr;
     absl::StatusOr<int64_t> imported = (*store)->ImportFrom(engine_path_);
@@ -202,7 +236,7 @@ class DeliveryStoreBesideEngineTest : public ::testing::Test {
   // A notification delivered, one pending after 3 failures, and a finding
   // whose RESOLVED waits behind its pending OPENED.
   void WriteLegacyState() {
-    auto legacy = DeliveryStore::Open(engine_path_);
+    auto legacy = SqliteDeliveryStore::Open(engine_path_);
     ASSERT_TRUE(legacy.ok()) << legacy.status();
     DeliveryStore& store = **legacy;
     const v1::Finding delivered = VanishedFinding("00000000000000d1");
@@ -242,7 +276,7 @@ TEST_F(DeliveryStoreBesideEngineTest, KeepsItsStateOutOfTheEngineFile) {
           .ok());
   // A delivery store opened on the Engine's file itself finds nothing
   // there: the notification lives only in the -alerts file.
-  auto in_engine_file = DeliveryStore::Open(engine_path_);
+  auto in_engine_file = SqliteDeliveryStore::Open(engine_path_);
   ASSERT_TRUE(in_engine_file.ok()) << in_engine_file.status();
   EXPECT_FALSE(*(*in_engine_file)
                     ->Known("a", VanishedFinding().id(),
@@ -286,7 +320,7 @@ TEST_F(DeliveryStoreBesideEngineTest,
   store = OpenBesideEngine(0);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ((*store->PendingBySink())["a"], 3);
-  auto in_engine_file = DeliveryStore::Open(engine_path_);
+  auto in_engine_file = SqliteDeliveryStore::Open(engine_path_);
   ASSERT_TRUE(in_engine_file.ok()) << in_engine_file.status();
   EXPECT_TRUE((*(*in_engine_file)->PendingBySink()).empty());
 }
@@ -311,8 +345,49 @@ TEST_F(DeliveryStoreBesideEngineTest, NoEngineFileIsNothingToImport) {
   EXPECT_FALSE(engine_file.good()) << "ImportFrom created " << engine_path_;
 }
 
+// A file an older build wrote (no claim columns): its pending row stays
+// pending, and is claimed like any other.
+TEST(DeliveryStoreOpenTest, AFileOfAnOlderBuildGetsTheClaimColumns) {
+  const std::string path = ::testing::TempDir() + "/gp-delivery-old-" +
+                           std::to_string(getpid()) + ".db";
+  RemoveSqliteFiles(path);
+  std::string blob;
+  ASSERT_TRUE(VanishedFinding().SerializeToString(&blob));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "CREATE TABLE delivery_outbox (id INTEGER PRIMARY KEY "
+                   "AUTOINCREMENT, sink TEXT NOT NULL, finding_id TEXT NOT "
+                   "NULL, episode INTEGER NOT NULL, event TEXT NOT NULL, "
+                   "finding BLOB NOT NULL, state TEXT NOT NULL, attempts "
+                   "INTEGER NOT NULL DEFAULT 0, created_us INTEGER NOT NULL, "
+                   "next_attempt_us INTEGER NOT NULL, finished_us INTEGER, "
+                   "last_error TEXT, UNIQUE (sink, finding_id, episode, "
+                   "event))",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  const std::string insert = absl::StrCat(
+      "INSERT INTO delivery_outbox (sink, finding_id, episode, event, "
+      "finding, state, created_us, next_attempt_us) VALUES ('a', "
+      "'00000000000000aa', 1, 'OPENED', X'",
+      absl::BytesToHexString(blob), "', 'pending', 0, 0)");
+  ASSERT_EQ(sqlite3_exec(db, insert.c_str(), nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  for (int open = 0; open < 2; ++open) {
+    auto store = SqliteDeliveryStore::Open(path, "r");
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto claimed = (*store)->Claim("a", T0(), 10, absl::Minutes(1));
+    ASSERT_TRUE(claimed.ok()) << claimed.status();
+    ASSERT_EQ(claimed->size(), 1u);  // "r" reclaims its own on the second
+    EXPECT_EQ((*claimed)[0].finding.id(), "00000000000000aa");
+  }
+  RemoveSqliteFiles(path);
+}
+
 TEST(DeliveryStoreOpenTest, UnopenablePathFails) {
-  auto store = DeliveryStore::Open("/nonexistent-dir-gp/x.db");
+  auto store = SqliteDeliveryStore::Open("/nonexistent-dir-gp/x.db");
   EXPECT_FALSE(store.ok());
 }
 

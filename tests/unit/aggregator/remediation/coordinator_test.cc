@@ -100,19 +100,28 @@ class CoordinatorTest : public ::testing::Test {
                         const std::string& records = ":memory:",
                         RateLimits limits = RateLimits()) {
     coordinator_.reset();
+    coordinator_ = NewCoordinator(mode, records, &agents_, limits);
+    ASSERT_NE(coordinator_, nullptr);
+  }
+  // A coordinator on the records at `records`, sending through `agents`.
+  std::unique_ptr<Coordinator> NewCoordinator(
+      v1::RemediationMode mode, const std::string& records, FakeAgents* agents,
+      RateLimits limits = RateLimits()) {
     CoordinatorOptions options;
     options.mode = mode;
     options.clock = &clock_;
     options.rate_limits = limits;
     options.retention = absl::Hours(1);
     absl::StatusOr<std::unique_ptr<RecordStore>> store =
-        RecordStore::Open(records);
-    ASSERT_TRUE(store.ok()) << store.status();
+        SqliteRecordStore::Open(records);
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return nullptr;
     absl::StatusOr<std::unique_ptr<Coordinator>> coordinator =
         Coordinator::Create(options, engine_.get(), *std::move(store));
-    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    coordinator_ = *std::move(coordinator);
-    coordinator_->Attach(&agents_);
+    EXPECT_TRUE(coordinator.ok()) << coordinator.status();
+    if (!coordinator.ok()) return nullptr;
+    (*coordinator)->Attach(agents);
+    return *std::move(coordinator);
   }
 
   // node-1's agent (remediation as `enabled`) and node-2's; the server on
@@ -495,6 +504,43 @@ TEST_F(CoordinatorTest, ServiceLabelOffWins) {
   EXPECT_EQ(records[0].decision(), v1::REMEDIATION_DECISION_DECLINED);
   EXPECT_EQ(records[0].mode(), v1::REMEDIATION_MODE_OFF);
   EXPECT_THAT(records[0].reason(), HasSubstr("ghostpeer.remediation=off"));
+}
+
+// Two replicas sharing the records and one view of the findings (issue
+// 12), both started before the finding: both judge it, one decision and
+// one order result. The replica serving node-1 dies with the order
+// unanswered; node-1 reconnects to the other, which finds the order in the
+// store and sends it again.
+TEST_F(CoordinatorTest, ReplicasSharingRecordsOrderOnceAndTheSurvivorResends) {
+  TempDb db("coordinator_replicas");
+  const std::string records_path = RecordStorePath(db.path());
+  StartCoordinator(v1::REMEDIATION_MODE_AUTO, records_path);
+  FakeAgents other_agents;
+  std::unique_ptr<Coordinator> other =
+      NewCoordinator(v1::REMEDIATION_MODE_AUTO, records_path, &other_agents);
+  ASSERT_NE(other, nullptr);
+
+  OpenGhost();  // this replica judges first, and orders
+  other->RunPending();
+  std::vector<v1::RemediationOrder> orders = agents_.Take("node-1");
+  ASSERT_EQ(orders.size(), 1u);
+  absl::StatusOr<std::vector<v1::Remediation>> records = other->List({});
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ(records->front().decision(), v1::REMEDIATION_DECISION_ORDERED);
+
+  coordinator_.reset();
+  clock_.Set(T(22));
+  other_agents.Connect("node-1");
+  other->NodeConnected("node-1", v1::Hello());
+  other->RunPending();
+  std::vector<v1::RemediationOrder> resent = other_agents.Take("node-1");
+  ASSERT_EQ(resent.size(), 1u);
+  EXPECT_EQ(resent[0].order_id(), orders[0].order_id());
+  records = other->List({});
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ(records->front().attempts(), 2u);
 }
 
 TEST_F(CoordinatorTest, RestartKeepsRecordsAndDoesNotDecideAgain) {

@@ -1,171 +1,136 @@
-// The remediation records on a real SQLite file: what is put comes back,
-// newest first, filtered, survives a reopen, and is purged with retention.
+// The remediation records on a real SQLite file: the RecordStore contract
+// (record_store_contract.cc) with two connections on one file, where the
+// file lives, and a file of an older build brought up to date.
 #include "aggregator/remediation/record_store.h"
 
+#include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/time_util.h"
 #include "gtest/gtest.h"
+#include "tests/unit/aggregator/remediation/record_store_contract.h"
 
 namespace ghostpeer::aggregator::remediation {
 namespace {
 
+using testing::RecordBackend;
+using testing::RecordBackendName;
+using testing::RecordStoreContractTest;
+using testing::SharedRecordDatabase;
+
 const absl::Time kT0 = absl::FromUnixSeconds(1800000000);
 
-StoredRemediation Record(const std::string& id, const std::string& finding,
-                         const std::string& node, absl::Time decided,
-                         bool awaiting) {
+std::string TempPath(const std::string& what) {
+  static std::atomic<int> next{0};
+  return absl::StrCat(::testing::TempDir(), "/records-", getpid(), "-", what,
+                      "-", ++next, ".db");
+}
+
+void RemoveSqliteFiles(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::remove((path + suffix).c_str());
+  }
+}
+
+SharedRecordDatabase NewSqliteDatabase() {
+  const std::string path = TempPath("contract");
+  RemoveSqliteFiles(path);
+  return {[path]() -> absl::StatusOr<std::unique_ptr<RecordStore>> {
+            return SqliteRecordStore::Open(path);
+          },
+          [path] { RemoveSqliteFiles(path); }};
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, RecordStoreContractTest,
+                         ::testing::Values(RecordBackend{"sqlite",
+                                                         NewSqliteDatabase}),
+                         RecordBackendName);
+
+StoredRemediation Order(const std::string& id, const std::string& finding) {
   StoredRemediation stored;
   stored.record.set_id(id);
   stored.record.set_finding_id(finding);
-  stored.record.set_node(node);
-  stored.record.set_decision(awaiting ? v1::REMEDIATION_DECISION_ORDERED
-                                      : v1::REMEDIATION_DECISION_DECLINED);
-  stored.record.set_requested_by("policy");
-  stored.record.set_reason("because");
-  *stored.record.mutable_decided_at() = ToProto(decided);
+  stored.record.set_node("node-1");
+  stored.record.set_decision(v1::REMEDIATION_DECISION_ORDERED);
+  *stored.record.mutable_decided_at() = ToProto(kT0);
   stored.episode_us = 42;
-  stored.awaiting = awaiting;
+  stored.awaiting = true;
   return stored;
-}
-
-class RecordStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    path_ = absl::StrCat(
-        ::testing::TempDir(), "/records-", getpid(), "-",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(), ".db");
-    std::remove(path_.c_str());
-    Reopen();
-  }
-  void TearDown() override {
-    store_.reset();
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::remove((path_ + suffix).c_str());
-    }
-  }
-  void Reopen() {
-    store_.reset();
-    absl::StatusOr<std::unique_ptr<RecordStore>> opened =
-        RecordStore::Open(path_);
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    store_ = *std::move(opened);
-  }
-
-  std::string path_;
-  std::unique_ptr<RecordStore> store_;
-};
-
-TEST_F(RecordStoreTest, PutGetListNewestFirst) {
-  ASSERT_TRUE(store_->Put(Record("a", "f1", "node-1", kT0, true)).ok());
-  ASSERT_TRUE(
-      store_->Put(Record("b", "f2", "node-2", kT0 + absl::Seconds(1), false))
-          .ok());
-  ASSERT_TRUE(
-      store_->Put(Record("c", "f1", "node-1", kT0 + absl::Seconds(2), false))
-          .ok());
-  absl::StatusOr<std::vector<StoredRemediation>> all = store_->List("", "", 10);
-  ASSERT_TRUE(all.ok()) << all.status();
-  ASSERT_EQ(all->size(), 3u);
-  EXPECT_EQ((*all)[0].record.id(), "c");
-  EXPECT_EQ((*all)[2].record.id(), "a");
-  EXPECT_EQ((*all)[2].episode_us, 42);
-  EXPECT_TRUE((*all)[2].awaiting);
-
-  absl::StatusOr<std::vector<StoredRemediation>> f1 =
-      store_->List("f1", "", 10);
-  ASSERT_TRUE(f1.ok());
-  EXPECT_EQ(f1->size(), 2u);
-  absl::StatusOr<std::vector<StoredRemediation>> node2 =
-      store_->List("", "node-2", 10);
-  ASSERT_TRUE(node2.ok());
-  ASSERT_EQ(node2->size(), 1u);
-  EXPECT_EQ(node2->front().record.id(), "b");
-  absl::StatusOr<std::vector<StoredRemediation>> one = store_->List("", "", 1);
-  ASSERT_TRUE(one.ok());
-  EXPECT_EQ(one->size(), 1u);
-
-  absl::StatusOr<std::optional<StoredRemediation>> got = store_->Get("b");
-  ASSERT_TRUE(got.ok());
-  ASSERT_TRUE(got->has_value());
-  EXPECT_EQ((*got)->record.finding_id(), "f2");
-  absl::StatusOr<std::optional<StoredRemediation>> none = store_->Get("zz");
-  ASSERT_TRUE(none.ok());
-  EXPECT_FALSE(none->has_value());
-}
-
-TEST_F(RecordStoreTest, PutReplacesByIdAndAwaitingFollows) {
-  StoredRemediation order = Record("a", "f1", "node-1", kT0, true);
-  ASSERT_TRUE(store_->Put(order).ok());
-  absl::StatusOr<std::vector<StoredRemediation>> awaiting = store_->Awaiting();
-  ASSERT_TRUE(awaiting.ok());
-  ASSERT_EQ(awaiting->size(), 1u);
-
-  order.awaiting = false;
-  order.record.mutable_outcome()->set_outcome(v1::REMEDIATION_DESTROYED);
-  ASSERT_TRUE(store_->Put(order).ok());
-  awaiting = store_->Awaiting();
-  ASSERT_TRUE(awaiting.ok());
-  EXPECT_TRUE(awaiting->empty());
-  absl::StatusOr<std::vector<StoredRemediation>> all = store_->List("", "", 10);
-  ASSERT_TRUE(all.ok());
-  ASSERT_EQ(all->size(), 1u);
-  EXPECT_EQ(all->front().record.outcome().outcome(), v1::REMEDIATION_DESTROYED);
-}
-
-TEST_F(RecordStoreTest, SurvivesReopen) {
-  ASSERT_TRUE(store_->Put(Record("a", "f1", "node-1", kT0, true)).ok());
-  ASSERT_TRUE(
-      store_->Put(Record("b", "f1", "node-1", kT0 + absl::Seconds(1), false))
-          .ok());
-  Reopen();
-  absl::StatusOr<std::vector<StoredRemediation>> latest =
-      store_->LatestPerFinding();
-  ASSERT_TRUE(latest.ok()) << latest.status();
-  ASSERT_EQ(latest->size(), 1u);
-  EXPECT_EQ(latest->front().record.id(), "b");
-  absl::StatusOr<std::vector<StoredRemediation>> awaiting = store_->Awaiting();
-  ASSERT_TRUE(awaiting.ok());
-  ASSERT_EQ(awaiting->size(), 1u);
-  EXPECT_EQ(awaiting->front().record.id(), "a");
-}
-
-TEST_F(RecordStoreTest, PurgeKeepsRecentAndAwaited) {
-  ASSERT_TRUE(store_->Put(Record("old", "f1", "node-1", kT0, false)).ok());
-  ASSERT_TRUE(
-      store_->Put(Record("old-awaited", "f2", "node-1", kT0, true)).ok());
-  ASSERT_TRUE(
-      store_->Put(Record("new", "f3", "node-1", kT0 + absl::Hours(2), false))
-          .ok());
-  absl::StatusOr<int64_t> purged = store_->Purge(kT0 + absl::Hours(1));
-  ASSERT_TRUE(purged.ok()) << purged.status();
-  EXPECT_EQ(*purged, 1);
-  absl::StatusOr<std::vector<StoredRemediation>> all = store_->List("", "", 10);
-  ASSERT_TRUE(all.ok());
-  ASSERT_EQ(all->size(), 2u);
-  EXPECT_EQ((*all)[0].record.id(), "new");
-  EXPECT_EQ((*all)[1].record.id(), "old-awaited");
 }
 
 TEST(RecordStorePathTest, BesideTheEngineFile) {
   EXPECT_EQ(RecordStorePath("/var/lib/ghostpeer/ghostpeer.db"),
             "/var/lib/ghostpeer/ghostpeer.db-remediations");
   EXPECT_EQ(RecordStorePath(":memory:"), ":memory:");
-  absl::StatusOr<std::unique_ptr<RecordStore>> memory =
-      RecordStore::Open(":memory:");
+  absl::StatusOr<std::unique_ptr<SqliteRecordStore>> memory =
+      SqliteRecordStore::Open(":memory:");
   ASSERT_TRUE(memory.ok()) << memory.status();
-  EXPECT_TRUE((*memory)->Put(Record("a", "f1", "node-1", kT0, true)).ok());
+  EXPECT_TRUE((*memory)->Put(Order("a", "f1")).ok());
 }
 
 TEST(RecordStoreOpenTest, UnwritablePathIsAnError) {
-  absl::StatusOr<std::unique_ptr<RecordStore>> opened =
-      RecordStore::Open("/nonexistent-dir/x/records.db");
+  absl::StatusOr<std::unique_ptr<SqliteRecordStore>> opened =
+      SqliteRecordStore::Open("/nonexistent-dir/x/records.db");
   EXPECT_FALSE(opened.ok());
+}
+
+// A file issue 11's build wrote: its records stay, and the columns of
+// issue 12 arrive, once.
+TEST(RecordStoreOpenTest, AFileOfAnOlderBuildIsBroughtUpToDate) {
+  const std::string path = TempPath("old");
+  RemoveSqliteFiles(path);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::string blob;
+  ASSERT_TRUE(Order("old", "f1").record.SerializeToString(&blob));
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE remediations (seq INTEGER PRIMARY KEY "
+                         "AUTOINCREMENT, id TEXT NOT NULL UNIQUE, finding_id "
+                         "TEXT NOT NULL, node TEXT NOT NULL, decided_us "
+                         "INTEGER NOT NULL, episode_us INTEGER NOT NULL, "
+                         "awaiting INTEGER NOT NULL, dry_run_order INTEGER NOT "
+                         "NULL, record BLOB NOT NULL)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  const std::string insert = absl::StrCat(
+      "INSERT INTO remediations (id, finding_id, node, decided_us, "
+      "episode_us, awaiting, dry_run_order, record) VALUES ('old', 'f1', "
+      "'node-1', 1, 42, 1, 0, X'",
+      absl::BytesToHexString(blob), "')");
+  ASSERT_EQ(sqlite3_exec(db, insert.c_str(), nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+
+  for (int open = 0; open < 2; ++open) {
+    absl::StatusOr<std::unique_ptr<SqliteRecordStore>> store =
+        SqliteRecordStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    absl::StatusOr<std::vector<StoredRemediation>> awaiting =
+        (*store)->Awaiting();
+    ASSERT_TRUE(awaiting.ok()) << awaiting.status();
+    ASSERT_EQ(awaiting->size(), 1u);
+    EXPECT_EQ(awaiting->front().record.id(), "old");
+  }
+  absl::StatusOr<std::unique_ptr<SqliteRecordStore>> store =
+      SqliteRecordStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<std::optional<StoredRemediation>> lost =
+      (*store)->AddDecision(Order("new", "f1"), "old");
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  EXPECT_FALSE(lost->has_value());
+  lost = (*store)->AddDecision(Order("newer", "f1"), "old");
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  ASSERT_TRUE(lost->has_value());
+  EXPECT_EQ((*lost)->record.id(), "new");
+  store->reset();
+  RemoveSqliteFiles(path);
 }
 
 }  // namespace
