@@ -327,6 +327,23 @@ size_t AddressHistory::CloseNode(absl::string_view node, absl::Time time,
   return closed;
 }
 
+void AddressHistory::Merge(OwnershipInterval interval) {
+  next_id_ = std::max(next_id_, interval.id + 1);
+  ClearHolding(&interval.owner);
+  interval.owner_id = Intern(interval.owner);
+  ++generation_;
+  OwnershipInterval* known = FindById(interval.owner.address(), interval.id);
+  if (known == nullptr) {
+    Insert(std::move(interval));
+    return;
+  }
+  // Only until, close reason and the owner's description change once an
+  // interval is stored: its place in the address's order (since, id) holds.
+  const std::string address = interval.owner.address();
+  *known = std::move(interval);
+  Recount(&records_[address]);
+}
+
 void AddressHistory::Revert(const HistoryChanges& changes) {
   for (auto op = changes.rbegin(); op != changes.rend(); ++op) {
     const std::string& address = op->after.owner.address();

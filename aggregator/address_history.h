@@ -168,6 +168,13 @@ class AddressHistory {
   size_t CloseNode(absl::string_view node, absl::Time time,
                    HistoryChanges* changes);
 
+  // Takes in `interval` as another aggregator sharing the store committed
+  // it (history_store.h CommittedChanges): replaces the interval with its id
+  // or inserts it. Ids given to later inserts start after it, so the next
+  // insert under the store's write lock cannot reuse an id another replica
+  // took. Stored state wins: a merged interval is a committed fact.
+  void Merge(OwnershipInterval interval);
+
   // Undoes `changes`, which must be the most recent ops applied (newest
   // last), restoring the history as it was before them.
   void Revert(const HistoryChanges& changes);

@@ -59,6 +59,18 @@ struct NodeState {
   // must not bring it back to life (its data would go nowhere).
   bool forgotten ABSL_GUARDED_BY(mu) = false;
 
+  // Shared stores (issue 12). The replica whose stream serves the node, or
+  // served it last: this one's name while streams > 0, else the presence
+  // table's; empty when unknown.
+  std::string served_by ABSL_GUARDED_BY(mu);
+  // The presence table's word on it from another replica: its stream is
+  // open there, last heard of (that replica's clock) and last reported.
+  bool connected_elsewhere ABSL_GUARDED_BY(mu) = false;
+  absl::Time cluster_contact ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  absl::Time cluster_report ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  // When this replica last stored its presence (InfinitePast: to write).
+  absl::Time presence_written ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+
   // Said hello, never sent a snapshot, has nothing worth keeping.
   bool NeverReported() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
     return last_report == absl::InfinitePast() && findings.empty();
@@ -72,6 +84,12 @@ namespace {
 // and after a restart a slightly old last_seen or byte count costs nothing
 // (the next snapshot refreshes both).
 constexpr absl::Duration kRefreshSaveEvery = absl::Minutes(1);
+
+// A served node's presence row is rewritten at most this often while its
+// stream stays open (Hello and the stream's end write it at once). Other
+// replicas judge a node's silence by it, so it must stay well under
+// --node-stale-after (minutes).
+constexpr absl::Duration kPresenceRefresh = absl::Seconds(5);
 
 int SeverityRank(v1::Severity severity) { return static_cast<int>(severity); }
 
@@ -108,6 +126,26 @@ size_t EnumIndex(int value, size_t size) {
   return value >= 0 && static_cast<size_t>(value) < size
              ? static_cast<size_t>(value)
              : 0;
+}
+
+// The detector memory stored with an open finding, keyed as the node's
+// ConnectionMemory keys it; nullopt when there is none worth restoring.
+// Decoding interns owners into `history` (its lock held).
+std::optional<std::pair<uint64_t, SocketMemory>> StoredMemory(
+    const StoredFinding& stored, AddressHistory* history) {
+  if (stored.finding.status() != v1::OPEN || stored.memory.empty()) {
+    return std::nullopt;
+  }
+  absl::StatusOr<SocketMemory> memory = DecodeMemory(stored.memory, history);
+  if (!memory.ok()) {
+    GP_LOG_WARN("finding {}: {}; its connection starts afresh",
+                stored.finding.id(), memory.status().ToString());
+    return std::nullopt;
+  }
+  if (memory->history_mark == 0) return std::nullopt;
+  return std::make_pair(
+      SocketFingerprint(SocketKeyView::Of(stored.finding.socket())),
+      *std::move(memory));
 }
 
 // Checked before a store is opened, so a bad configuration creates no file.
@@ -190,7 +228,7 @@ absl::Status Engine::Load() {
   // node's next snapshot resolves it. Decoding interns owners into the
   // history, so it happens under the history lock, before any node lock
   // (lock order: node -> history).
-  std::vector<std::pair<uint64_t, SocketMemory>> memories(
+  std::vector<std::optional<std::pair<uint64_t, SocketMemory>>> memories(
       state.findings.size());
   {
     absl::MutexLock lock(&history_mu_);
@@ -200,19 +238,7 @@ absl::Status Engine::Load() {
                                                                      now};
     }
     for (size_t i = 0; i < state.findings.size(); ++i) {
-      const StoredFinding& stored = state.findings[i];
-      if (stored.finding.status() != v1::OPEN || stored.memory.empty())
-        continue;
-      absl::StatusOr<SocketMemory> memory =
-          DecodeMemory(stored.memory, &history_);
-      if (!memory.ok()) {
-        GP_LOG_WARN("finding {}: {}; its connection starts afresh",
-                    stored.finding.id(), memory.status().ToString());
-        continue;
-      }
-      memories[i] = {
-          SocketFingerprint(SocketKeyView::Of(stored.finding.socket())),
-          *std::move(memory)};
+      memories[i] = StoredMemory(state.findings[i], &history_);
     }
   }
   for (size_t i = 0; i < state.findings.size(); ++i) {
@@ -220,8 +246,9 @@ absl::Status Engine::Load() {
     std::shared_ptr<NodeState> node =
         GetOrCreateNode(stored.finding.socket().node());
     absl::MutexLock lock(&node->mu);
-    if (memories[i].second.history_mark > 0) {
-      node->memory.sockets[memories[i].first] = std::move(memories[i].second);
+    if (memories[i].has_value()) {
+      node->memory.sockets[memories[i]->first] =
+          std::move(memories[i]->second);
     }
     const std::string id = stored.finding.id();
     node->findings[id] = {std::move(stored.finding), std::move(stored.memory),
@@ -327,9 +354,24 @@ absl::StatusOr<uint64_t> Engine::Hello(const v1::Hello& hello) {
     ++counters_.messages_rejected;
     return absl::InvalidArgumentError(absl::StrCat("hello: ", valid.message()));
   }
+  // Another replica may have stored this agent's events since this one
+  // last looked (the agent failed over from it): answer the freshest seq,
+  // or the agent resends what is stored already and, worse, a seq from
+  // memory could be older than what it dropped from its journal. While the
+  // store is unreadable the seq in memory is the best there is; the
+  // batches the agent resends are judged against the stored seq anyway
+  // (WriteHistory merges before it compares).
+  if (shared() && StoreReadable().ok()) {
+    if (absl::Status caught = CatchUp(); !caught.ok()) {
+      GP_LOG_WARN("hello from node {}: answering from memory: {}",
+                  hello.node(), caught.ToString());
+    }
+  }
   const absl::Time now = options_.clock->Now();
   GHOSTPEER_ASSIGN_OR_RETURN(std::shared_ptr<NodeState> state,
                              AdmitNode(hello.node(), now));
+  bool restore_memory = false;
+  NodePresence presence;
   {
     absl::MutexLock lock(&state->mu);
     if (state->forgotten) return ForgottenMeanwhile(hello.node());
@@ -338,10 +380,22 @@ absl::StatusOr<uint64_t> Engine::Hello(const v1::Hello& hello) {
     state->kernel = hello.kernel();
     state->remediation_enabled = hello.remediation_enabled();
     state->remediation_refusal = hello.remediation_refusal();
+    // The node comes from another replica: the memory here (if any) is
+    // older than what that replica stored with the findings.
+    restore_memory = shared() && state->streams == 0 &&
+                     !state->served_by.empty() &&
+                     state->served_by != options_.replica_name;
     ++state->streams;
     state->last_contact = now;
     state->heard = true;
+    state->served_by = options_.replica_name;
+    state->connected_elsewhere = false;
+    state->presence_written = now;
+    presence = {state->name, options_.replica_name, true, now,
+                state->last_report};
   }
+  if (restore_memory) RestoreMemory(*state);
+  if (shared()) WritePresence({presence}, now);
   return StoredSeq(hello.node(), hello.agent_instance());
 }
 
@@ -429,8 +483,17 @@ void Engine::Disconnected(const std::string& node,
                           const std::string& agent_instance) {
   std::shared_ptr<NodeState> state = FindNode(node);
   if (state == nullptr) return;
-  absl::MutexLock lock(&state->mu);
-  state->streams = std::max(0, state->streams - 1);
+  NodePresence presence;
+  {
+    absl::MutexLock lock(&state->mu);
+    state->streams = std::max(0, state->streams - 1);
+    if (state->streams > 0 || !shared()) return;
+    state->presence_written = absl::InfinitePast();
+    presence = {state->name, options_.replica_name, false,
+                state->last_contact, state->last_report};
+  }
+  // Other replicas judge the node's silence from here on.
+  WritePresence({presence}, options_.clock->Now());
 }
 
 absl::StatusOr<uint64_t> Engine::IngestAddressEvents(
@@ -458,28 +521,48 @@ absl::StatusOr<uint64_t> Engine::IngestAddressEvents(
   absl::Status stored = absl::OkStatus();
   {
     absl::MutexLock lock(&history_mu_);
-    SeqState& seq = seqs_[std::make_pair(node, agent_instance)];
+    const std::pair<std::string, std::string> key(node, agent_instance);
     HistoryChanges changes;
-    uint64_t applied = seq.seq;
-    for (const v1::AddressEvent& event : events.events()) {
-      if (event.seq() <= seq.seq) {
-        ++replayed;
-        continue;
-      }
-      history_.Apply(node, event, &changes);
-      applied = event.seq();
-      ++by_source[EnumIndex(event.source(), by_source.size())];
-    }
-    if (applied > seq.seq) {
-      stored = store_->CommitAddressBatch(node, agent_instance, applied,
-                                          changes, now);
+    bool computed = false;
+    uint64_t applied = 0;
+    stored = store_->WriteHistory(
+        [&](CommittedChanges committed) {
+          MergeHistoryLocked(committed, now);
+        },
+        [&]() {
+          computed = true;
+          // Compared after the merge: another replica may have stored these
+          // events already (the agent failed over before its ack came).
+          const uint64_t stored_seq = seqs_[key].seq;
+          applied = stored_seq;
+          for (const v1::AddressEvent& event : events.events()) {
+            if (event.seq() <= stored_seq) {
+              ++replayed;
+              continue;
+            }
+            history_.Apply(node, event, &changes);
+            applied = event.seq();
+            ++by_source[EnumIndex(event.source(), by_source.size())];
+          }
+          HistoryWrite write;
+          if (applied > stored_seq) {
+            write.changes = &changes;
+            write.seq = AgentSeq{node, agent_instance, applied};
+          }
+          return write;
+        },
+        now);
+    SeqState& seq = seqs_[key];
+    const bool wrote = computed && applied > seq.seq;
+    // A write that had nothing to store says nothing about the store.
+    if (wrote || !stored.ok()) {
       store_health_.Record(StoreWrite::kIngest, stored, now);
-      if (stored.ok()) {
-        seq.seq = applied;
-        seq.updated = now;
-      } else {
-        history_.Revert(changes);
-      }
+    }
+    if (!stored.ok()) {
+      if (computed) history_.Revert(changes);
+    } else if (wrote) {
+      seq.seq = applied;
+      seq.updated = now;
     }
     acked = seq.seq;
   }
@@ -694,6 +777,7 @@ void Engine::Publish(NodeState& state,
   } else {
     GP_LOG_WARN("node {}: findings kept in memory only: {}", state.name,
                 stored.ToString());
+    findings_unsaved_ = true;
   }
   {
     absl::MutexLock lock(&counters_mu_);
@@ -765,6 +849,13 @@ v1::ListSocketsResponse Engine::ListSockets(
   for (const std::shared_ptr<NodeState>& state : AllNodes()) {
     if (!request.node().empty() && state->name != request.node()) continue;
     absl::MutexLock lock(&state->mu);
+    if (state->streams == 0 && state->connected_elsewhere &&
+        !state->served_by.empty()) {
+      // Its sockets are with the replica its agent streams to; what this
+      // one may still hold is older.
+      (*response.mutable_served_elsewhere())[state->name] = state->served_by;
+      continue;
+    }
     state->sockets.ForEach([&](const SocketView& view) {
       const v1::SocketRecord& record = *view.record;
       // A translated socket is also found by its backend (what it really
@@ -850,14 +941,18 @@ v1::ListNodesResponse Engine::ListNodes() const {
     v1::NodeStatus& status = nodes.emplace_back();
     status.set_node(state->name);
     status.set_agent_version(state->agent_version);
-    if (state->last_report != absl::InfinitePast()) {
+    // Another replica's word is newer when the node moved there.
+    if (state->cluster_report > state->last_report) {
+      *status.mutable_last_report() = ToProto(state->cluster_report);
+    } else if (state->last_report != absl::InfinitePast()) {
       *status.mutable_last_report() = ToProto(state->last_report);
       *status.mutable_lag() = ToProto(state->lag);
     }
     status.set_namespaces_seen(state->namespaces_seen);
     status.set_namespaces_failed(state->namespaces_failed);
     status.set_sockets(static_cast<uint32_t>(state->sockets.size()));
-    status.set_connected(state->streams > 0);
+    status.set_connected(state->streams > 0 || state->connected_elsewhere);
+    status.set_served_by(state->served_by);
     status.set_docker_status(state->docker_status);
     status.set_translation_status(state->translation_status);
     status.set_ipvs_namespaces(state->ipvs_namespaces);
@@ -865,8 +960,10 @@ v1::ListNodesResponse Engine::ListNodes() const {
     status.set_kernel(state->kernel);
     status.set_remediation_enabled(state->remediation_enabled);
     status.set_remediation_refusal(state->remediation_refusal);
-    if (state->heard) {
-      *status.mutable_last_contact() = ToProto(state->last_contact);
+    if (state->heard || state->cluster_contact != absl::InfinitePast()) {
+      *status.mutable_last_contact() = ToProto(
+          state->heard ? std::max(state->last_contact, state->cluster_contact)
+                       : state->cluster_contact);
     }
     add_swarm(state->name, &status);
   }
@@ -964,25 +1061,38 @@ void Engine::CheckNodeLoss(absl::Time now) {
         continue;
       }
       HistoryChanges changes;
-      closed = history_.CloseNode(name, *at, &changes);
-      // Owners known only from the tasks API name the node by id when the
-      // managers gave no hostname.
-      const std::string& id = entry.view.node.id();
-      if (!id.empty() && id != name) {
-        closed += history_.CloseNode(id, *at, &changes);
-      }
-      if (!changes.empty()) {
-        absl::Status stored = store_->CommitHistoryChanges(changes);
+      bool computed = false;
+      absl::Status stored = store_->WriteHistory(
+          [&](CommittedChanges committed) {
+            MergeHistoryLocked(committed, now);
+          },
+          [&]() {
+            computed = true;
+            // On the merged history: what another replica closed already
+            // is not closed again.
+            closed = history_.CloseNode(name, *at, &changes);
+            // Owners known only from the tasks API name the node by id
+            // when the managers gave no hostname.
+            const std::string& id = entry.view.node.id();
+            if (!id.empty() && id != name) {
+              closed += history_.CloseNode(id, *at, &changes);
+            }
+            HistoryWrite write;
+            write.changes = &changes;
+            return write;
+          },
+          now);
+      if (!changes.empty() || !stored.ok()) {
         store_health_.Record(StoreWrite::kIngest, stored, now);
-        if (!stored.ok()) {
-          // Memory follows disk; the next check (Tick) tries again.
-          history_.Revert(changes);
-          GP_LOG_WARN("node {} lost, its intervals not closed yet: {}", name,
-                      stored.ToString());
-          absl::MutexLock counters_lock(&counters_mu_);
-          ++counters_.store_errors;
-          continue;
-        }
+      }
+      if (!stored.ok()) {
+        // Memory follows disk; the next check (Tick) tries again.
+        if (computed) history_.Revert(changes);
+        GP_LOG_WARN("node {} lost, its intervals not closed yet: {}", name,
+                    stored.ToString());
+        absl::MutexLock counters_lock(&counters_mu_);
+        ++counters_.store_errors;
+        continue;
       }
       generation = history_.generation();
     }
@@ -1044,18 +1154,36 @@ absl::Status Engine::Tick() {
   for (const std::shared_ptr<NodeState>& state : AllNodes()) {
     absl::MutexLock lock(&state->mu);
     ForgetResolvedBefore(horizon, &state->findings);
+    // Silence is judged cluster-wide (issue 12): a node whose stream is
+    // open on another replica, or that reported there lately, is not silent
+    // — this replica merely holds no stream of it, and must neither resolve
+    // its findings nor forget it.
+    const absl::Time contact =
+        std::max(state->last_contact, state->cluster_contact);
+    const bool served_elsewhere = state->streams == 0 &&
+                                  state->connected_elsewhere &&
+                                  state->cluster_contact >= stale_before;
     // A hello alone must not hold a place under max_nodes for long, even
     // with its stream kept open: such a node has nothing to lose.
-    const bool hello_only =
-        state->NeverReported() && state->last_contact < stale_before;
-    if (state->streams > 0 && !hello_only) continue;
-    if (hello_only || state->last_contact < horizon) {
-      Publish(*state, ResolveAll(now, &state->findings));
+    const bool hello_only = state->NeverReported() && contact < stale_before;
+    if ((state->streams > 0 || served_elsewhere) && !hello_only) continue;
+    if (hello_only || contact < horizon) {
+      std::vector<FindingChange> resolved = ResolveAll(now, &state->findings);
+      // Every replica forgets the node; the one that served it last
+      // announces its findings' end, the others store it silently.
+      if (!state->served_by.empty() &&
+          state->served_by != options_.replica_name) {
+        for (FindingChange& change : resolved) {
+          change.type = v1::FINDING_EVENT_TYPE_UNSPECIFIED;
+          change.kind_changed = false;
+          state->findings.at(change.id).saved_at = absl::InfinitePast();
+        }
+      }
+      Publish(*state, resolved);
       DropSockets(*state);
       state->forgotten = true;
       forget.push_back(state);
-    } else if (state->last_contact < stale_before &&
-               state->sockets.has_base()) {
+    } else if (contact < stale_before && state->sockets.has_base()) {
       DropSockets(*state);
     }
   }
@@ -1072,6 +1200,179 @@ absl::Status Engine::Tick() {
     ++counters_.store_errors;
   }
   return stored;
+}
+
+void Engine::MergeHistoryLocked(CommittedChanges& committed, absl::Time now) {
+  for (OwnershipInterval& interval : committed.intervals) {
+    history_.Merge(std::move(interval));
+  }
+  for (AgentSeq& stored : committed.seqs) {
+    SeqState& seq = seqs_[{std::move(stored.node),
+                           std::move(stored.agent_instance)}];
+    // Seqs never go back (a row read twice, or older than a local write).
+    if (stored.seq > seq.seq) seq.seq = stored.seq;
+    seq.updated = now;
+  }
+}
+
+void Engine::MergeFindings(std::vector<StoredFinding> findings,
+                           absl::Time now) {
+  for (StoredFinding& stored : findings) {
+    const std::string node = stored.finding.socket().node();
+    // Rows are hostile like anything read back: a finding without its node
+    // or id has nowhere to go.
+    if (node.empty() || stored.finding.id().empty()) continue;
+    std::shared_ptr<NodeState> state = GetOrCreateNode(node);
+    absl::MutexLock lock(&state->mu);
+    // The replica serving the node is the authority on its findings (this
+    // one, while a stream of it is open here); a forgotten node stays so.
+    if (state->streams > 0 || state->forgotten) continue;
+    const std::string id = stored.finding.id();
+    state->findings[id] = {std::move(stored.finding), std::move(stored.memory),
+                           now};
+  }
+}
+
+void Engine::MergePresence(std::vector<NodePresence> presence, absl::Time now) {
+  const absl::Time stale_before = now - options_.node_stale_after;
+  for (NodePresence& row : presence) {
+    if (row.node.empty() || row.replica == options_.replica_name) continue;
+    std::shared_ptr<NodeState> state = FindNode(row.node);
+    // A node another replica heard of lately is part of the cluster this
+    // one answers for (ListNodes); an old row brings nothing back.
+    if (state == nullptr) {
+      if (!row.connected && row.last_contact < stale_before) continue;
+      state = GetOrCreateNode(row.node);
+    }
+    absl::MutexLock lock(&state->mu);
+    if (state->forgotten || state->streams > 0) continue;
+    state->served_by = row.replica;
+    state->connected_elsewhere = row.connected;
+    state->cluster_contact = row.last_contact;
+    state->cluster_report = row.last_report;
+    // The node's sockets are with that replica now.
+    if (row.connected && state->sockets.has_base()) DropSockets(*state);
+  }
+}
+
+void Engine::RestoreMemory(NodeState& state) {
+  std::vector<StoredFinding> open;
+  {
+    absl::MutexLock lock(&state.mu);
+    for (const auto& [id, tracked] : state.findings) {
+      if (tracked.finding.status() == v1::OPEN && !tracked.memory.empty()) {
+        open.push_back({tracked.finding, tracked.memory});
+      }
+    }
+  }
+  // Lock order: node -> history, so decoding happens between the two.
+  std::vector<std::pair<uint64_t, SocketMemory>> restored;
+  {
+    absl::MutexLock lock(&history_mu_);
+    for (const StoredFinding& stored : open) {
+      if (auto memory = StoredMemory(stored, &history_)) {
+        restored.push_back(*std::move(memory));
+      }
+    }
+  }
+  absl::MutexLock lock(&state.mu);
+  state.memory.sockets.clear();
+  for (auto& [fingerprint, memory] : restored) {
+    state.memory.sockets[fingerprint] = std::move(memory);
+  }
+}
+
+void Engine::WritePresence(const std::vector<NodePresence>& rows,
+                           absl::Time now) {
+  if (rows.empty()) return;
+  // Best effort: a row not written now is written by the next refresh,
+  // and meanwhile other replicas see an older contact time — they wait
+  // longer before calling the node silent, never less.
+  if (absl::Status stored = store_->WritePresence(rows, now); !stored.ok()) {
+    GP_LOG_WARN("node presence not stored ({} node(s)): {}", rows.size(),
+                stored.ToString());
+  }
+}
+
+void Engine::RefreshPresence(absl::Time now) {
+  std::vector<NodePresence> rows;
+  std::vector<std::shared_ptr<NodeState>> written;
+  for (const std::shared_ptr<NodeState>& state : AllNodes()) {
+    absl::MutexLock lock(&state->mu);
+    if (state->streams == 0 || now - state->presence_written < kPresenceRefresh)
+      continue;
+    rows.push_back({state->name, options_.replica_name, true,
+                    state->last_contact, state->last_report});
+    written.push_back(state);
+  }
+  if (rows.empty()) return;
+  if (absl::Status stored = store_->WritePresence(rows, now); !stored.ok()) {
+    GP_LOG_WARN("node presence not stored ({} node(s)): {}", rows.size(),
+                stored.ToString());
+    return;
+  }
+  for (const std::shared_ptr<NodeState>& state : written) {
+    absl::MutexLock lock(&state->mu);
+    state->presence_written = now;
+  }
+}
+
+void Engine::ResaveFindings(absl::Time now) {
+  for (const std::shared_ptr<NodeState>& state : AllNodes()) {
+    absl::MutexLock lock(&state->mu);
+    if (state->streams == 0 || state->findings.empty()) continue;
+    std::vector<StoredFinding> all;
+    for (const auto& [id, tracked] : state->findings) {
+      all.push_back({tracked.finding, tracked.memory});
+    }
+    absl::Status stored = store_->SaveFindings(all, now);
+    store_health_.Record(StoreWrite::kIngest, stored, now);
+    if (!stored.ok()) {
+      findings_unsaved_ = true;
+      GP_LOG_WARN("node {}: findings still in memory only: {}", state->name,
+                  stored.ToString());
+      return;
+    }
+    for (auto& [id, tracked] : state->findings) tracked.saved_at = now;
+  }
+}
+
+bool Engine::shared() const { return store_->shared(); }
+
+absl::Status Engine::CatchUp() {
+  if (!shared()) return absl::OkStatus();
+  absl::MutexLock serial(&catch_up_mu_);
+  const absl::Time now = options_.clock->Now();
+  absl::StatusOr<CommittedChanges> committed;
+  {
+    // Read and merged under the history lock: a WriteHistory's merge in
+    // between would otherwise be overtaken by older rows read here.
+    absl::MutexLock lock(&history_mu_);
+    committed = store_->ReadCommitted();
+    if (committed.ok()) MergeHistoryLocked(*committed, now);
+  }
+  {
+    absl::MutexLock lock(&readable_mu_);
+    if (!committed.ok() && unreadable_.ok()) unreadable_since_ = now;
+    unreadable_ = committed.status();
+  }
+  if (!committed.ok()) return committed.status();
+  // Findings are written only by the replica serving their node; only
+  // CatchUp (serialised) reads them, so none overtakes a newer one.
+  MergeFindings(std::move(committed->findings), now);
+  MergePresence(std::move(committed->presence), now);
+  RefreshPresence(now);
+  // Back from an outage: what was kept in memory only is stored now.
+  if (findings_unsaved_.exchange(false)) ResaveFindings(now);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::StoreReadable() const {
+  absl::MutexLock lock(&readable_mu_);
+  if (unreadable_.ok()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      "history store ", store_->location(), " unreachable since ",
+      ghostpeer::FormatTime(unreadable_since_), ": ", unreadable_.message()));
 }
 
 EngineCounters Engine::Counters() const {

@@ -7,6 +7,7 @@
 #define GHOSTPEER_AGGREGATOR_ENGINE_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -38,7 +39,10 @@
 namespace ghostpeer::aggregator {
 
 class HistoryStore;
+struct CommittedChanges;
+struct NodePresence;
 struct NodeState;
+struct StoredFinding;
 
 // Bounds on what agents can make the Engine hold: a message that would
 // cross one is refused whole with ResourceExhausted naming the limit and its
@@ -93,6 +97,11 @@ struct EngineOptions {
   NodeLossOptions node_loss;
   // ListSockets answers at most this many records (request.limit lower).
   uint32_t max_list_sockets = 10000;
+  // This aggregator among the replicas sharing a PostgreSQL store (issue
+  // 12): it names the replica in the node presence table and in ListNodes
+  // (NodeStatus.served_by). main sets --advertise-address, by default
+  // --listen's host:port. Unused with a store nobody else writes.
+  std::string replica_name;
 };
 
 // Fixed-bucket histogram of durations over the upper bounds `Bounds`
@@ -349,6 +358,22 @@ class Engine {
   // store's error, if any; memory is purged anyway.
   absl::Status Tick();
 
+  // Shared stores only (HistoryStore::shared; call about every second,
+  // --replica-poll-interval): merges what other replicas committed — history
+  // intervals and agent seqs into memory, findings of nodes not served here
+  // silently (no listener hears them: the serving replica announced them),
+  // node presence — then stores the presence of the nodes served here (at
+  // most every few seconds each) and re-saves findings a failed write kept
+  // in memory only. Returns the store's error (StoreReadable reports it
+  // until a catch-up succeeds); OK, nothing done, with any other store.
+  absl::Status CatchUp();
+
+  // OK, or Unavailable ("history store <location> unreachable since <t>:
+  // <error>") while the latest CatchUp failed: a replica that cannot read the
+  // shared store answers for a part of the cluster only, so queries refuse
+  // rather than mislead. Always OK with a store nobody else writes.
+  absl::Status StoreReadable() const;
+
   EngineCounters Counters() const;
 
   // OK while the store's latest writes succeeded; Unavailable with the
@@ -397,11 +422,39 @@ class Engine {
   void CheckNodeLoss(absl::Time now);
   uint64_t StoredSeq(const std::string& node,
                      const std::string& agent_instance) const;
+  // Takes in other replicas' committed intervals and agent seqs.
+  void MergeHistoryLocked(CommittedChanges& committed, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(history_mu_);
+  // Takes in findings of nodes no stream of this replica serves, silently.
+  void MergeFindings(std::vector<StoredFinding> findings, absl::Time now);
+  // Takes in other replicas' presence rows.
+  void MergePresence(std::vector<NodePresence> presence, absl::Time now);
+  // Replaces the node's detector memory with the one stored with its open
+  // findings, as at a restart: another replica served it meanwhile. Call
+  // with no lock held.
+  void RestoreMemory(NodeState& state);
+  // Stores the presence of nodes served here not written for
+  // kPresenceRefresh (best effort: the next refresh retries).
+  void RefreshPresence(absl::Time now);
+  void WritePresence(const std::vector<NodePresence>& rows, absl::Time now);
+  // Saves every finding of the nodes served here (after a failed save).
+  void ResaveFindings(absl::Time now);
+  // Whether other replicas write the store (HistoryStore::shared).
+  bool shared() const;
   absl::Time RetainedSince(absl::Time now) const;
 
   const EngineOptions options_;
   const std::unique_ptr<HistoryStore> store_;
   StoreHealth store_health_;
+
+  // Serialises CatchUp; taken before history_mu_ and node locks.
+  absl::Mutex catch_up_mu_;
+  // The latest CatchUp's failure (OK: it succeeded) and since when.
+  mutable absl::Mutex readable_mu_;
+  absl::Status unreadable_ ABSL_GUARDED_BY(readable_mu_);
+  absl::Time unreadable_since_ ABSL_GUARDED_BY(readable_mu_);
+  // A findings save failed: CatchUp re-saves once the store answers.
+  std::atomic<bool> findings_unsaved_{false};
 
   mutable absl::Mutex history_mu_;
   AddressHistory history_ ABSL_GUARDED_BY(history_mu_);

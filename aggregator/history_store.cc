@@ -7,6 +7,23 @@
 
 namespace ghostpeer::aggregator {
 
+absl::Status HistoryStore::WriteHistory(
+    absl::FunctionRef<void(CommittedChanges)> merge,
+    absl::FunctionRef<HistoryWrite()> compute, absl::Time now) {
+  // One writer: nothing committed by anyone else to merge, and the caller's
+  // lock already orders this write after every earlier one.
+  (void)merge;
+  const HistoryWrite write = compute();
+  static const HistoryChanges kNone;
+  const HistoryChanges& changes =
+      write.changes != nullptr ? *write.changes : kNone;
+  if (write.seq.has_value()) {
+    return CommitAddressBatch(write.seq->node, write.seq->agent_instance,
+                              write.seq->seq, changes, now);
+  }
+  return CommitHistoryChanges(changes);
+}
+
 absl::StatusOr<std::unique_ptr<HistoryStore>> OpenHistoryStore(
     const std::string& location, absl::Time now) {
   if (location.empty()) {

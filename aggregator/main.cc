@@ -1,6 +1,7 @@
 // ghostpeer-aggregator: ingest from agents, address history, detection,
 // queries. Flags -> Options -> Run; everything else lives in the library.
 #include <pthread.h>
+#include <unistd.h>
 #include <signal.h>
 
 #include <atomic>
@@ -29,6 +30,7 @@
 #include "aggregator/web/web_ui.h"
 #include "common/credentials.h"
 #include "common/flag_checks.h"
+#include "common/host_port.h"
 #include "common/logging.h"
 #include "common/version.h"
 
@@ -51,7 +53,19 @@ struct Options {
   // cluster token, read with the others.
   bool web = true;
   web::WebUiOptions web_ui;
+  // --replica-poll-interval: Engine::CatchUp's pace with a shared store.
+  absl::Duration replica_poll_interval = absl::Seconds(1);
 };
+
+// --advertise-address's default: --listen, with this host's name when it
+// names every interface (":7070").
+std::string DefaultReplicaName(const std::string& listen) {
+  absl::StatusOr<HostPort> parsed = ParseHostPort(listen, PortUse::kListen);
+  if (!parsed.ok() || !parsed->host.empty()) return listen;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return listen;
+  return absl::StrCat(host, ":", parsed->port);
+}
 
 absl::Status Validate(const Options& options) {
   if (options.tls.cert_file.empty() && !options.insecure &&
@@ -117,6 +131,9 @@ int Run(Options options) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (options.engine.replica_name.empty()) {
+    options.engine.replica_name = DefaultReplicaName(options.server.listen);
+  }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options.engine);
   if (!engine.ok()) {
     GP_LOG_ERROR("cannot open the store at {}: {}",
@@ -228,11 +245,35 @@ int Run(Options options) {
     }
   });
 
+  // Replicas sharing a PostgreSQL store take in each other's writes.
+  std::thread catch_up;
+  if (IsPostgresUri(options.engine.db_path)) {
+    GP_LOG_INFO("replica {}: taking in other aggregators' writes every {}",
+                options.engine.replica_name,
+                absl::FormatDuration(options.replica_poll_interval));
+    catch_up = std::thread([&] {
+      absl::Status previous = absl::OkStatus();
+      while (!stopping.WaitForNotificationWithTimeout(
+          options.replica_poll_interval)) {
+        absl::Status caught = (*engine)->CatchUp();
+        // Logged when it starts failing and when it recovers, not every
+        // second of an outage.
+        if (!caught.ok() && previous.ok()) {
+          GP_LOG_WARN("shared store: {}", caught.ToString());
+        } else if (caught.ok() && !previous.ok()) {
+          GP_LOG_INFO("shared store readable again");
+        }
+        previous = caught;
+      }
+    });
+  }
+
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   GP_LOG_INFO("signal {} received; shutting down", signal_number);
   stopping.Notify();
   housekeeping.join();
+  if (catch_up.joinable()) catch_up.join();
   (*server)->Shutdown(absl::Seconds(2));
   (*coordinator)->Stop();
   (*alerting)->Stop();
@@ -278,6 +319,7 @@ int main(int argc, char** argv) {
   ghostpeer::aggregator::Options options;
   std::string retention = "168h";
   std::string node_stale_after = "5m";
+  std::string replica_poll_interval = "1s";
   std::string log_level = "info";
   std::string remediation_mode = "dry-run";
   bool log_json = false;
@@ -316,6 +358,17 @@ int main(int argc, char** argv) {
                  "A node silent this long is shown as stale and its sockets "
                  "leave queries (its findings stay open); a node that said "
                  "hello this long ago and never reported is forgotten")
+      ->check(CheckDuration)
+      ->capture_default_str();
+  app.add_option("--advertise-address", options.engine.replica_name,
+                 "With a PostgreSQL --db shared by several aggregators: how "
+                 "this replica is named to the others and in `ghostpeer "
+                 "nodes -o wide` (served by); default --listen's HOST:PORT "
+                 "(the hostname when --listen has no host)");
+  app.add_option("--replica-poll-interval", replica_poll_interval,
+                 "With a PostgreSQL --db: how often to take in what other "
+                 "aggregators sharing it stored (history, agent seqs, "
+                 "findings, which replica serves each node)")
       ->check(CheckDuration)
       ->capture_default_str();
   app.add_option("--http-listen", options.alerting.http_listen,
@@ -465,6 +518,7 @@ int main(int argc, char** argv) {
   options.alerting.http_share_port = options.server.share_port;
   options.engine.retention = Duration(retention);
   options.engine.node_stale_after = Duration(node_stale_after);
+  options.replica_poll_interval = Duration(replica_poll_interval);
   // Checked by IsMember above.
   options.remediation.mode =
       *ghostpeer::aggregator::remediation::ParseMode(remediation_mode);

@@ -101,11 +101,24 @@ grpc::ServerUnaryReactor* QueryService::Unary(
   return reactor;
 }
 
+template <typename Fn>
+grpc::ServerUnaryReactor* QueryService::ClusterQuery(
+    grpc::CallbackServerContext* context, Fn answer) {
+  return Unary(context, [&] {
+    // A replica that cannot read the shared store would answer for the
+    // part of the cluster it saw before the outage, as if it were all.
+    if (absl::Status readable = engine_->StoreReadable(); !readable.ok()) {
+      return ToGrpcStatus(readable);
+    }
+    return answer();
+  });
+}
+
 grpc::ServerUnaryReactor* QueryService::ListFindings(
     grpc::CallbackServerContext* context,
     const v1::ListFindingsRequest* request,
     v1::ListFindingsResponse* response) {
-  return Unary(context, [&] {
+  return ClusterQuery(context, [&] {
     if (absl::Status valid = ValidateFindingFilter(*request); !valid.ok()) {
       return ToGrpcStatus(valid);
     }
@@ -117,7 +130,7 @@ grpc::ServerUnaryReactor* QueryService::ListFindings(
 grpc::ServerUnaryReactor* QueryService::ListSockets(
     grpc::CallbackServerContext* context, const v1::ListSocketsRequest* request,
     v1::ListSocketsResponse* response) {
-  return Unary(context, [&] {
+  return ClusterQuery(context, [&] {
     v1::ListSocketsRequest checked = *request;
     if (absl::Status valid = ValidateListSocketsRequest(&checked);
         !valid.ok()) {
@@ -132,7 +145,7 @@ grpc::ServerUnaryReactor* QueryService::GetAddressHistory(
     grpc::CallbackServerContext* context,
     const v1::GetAddressHistoryRequest* request,
     v1::GetAddressHistoryResponse* response) {
-  return Unary(context, [&] {
+  return ClusterQuery(context, [&] {
     v1::GetAddressHistoryRequest checked = *request;
     if (absl::Status valid = ValidateAddressHistoryRequest(&checked);
         !valid.ok()) {
@@ -149,7 +162,7 @@ grpc::ServerUnaryReactor* QueryService::GetAddressHistory(
 grpc::ServerUnaryReactor* QueryService::ListNodes(
     grpc::CallbackServerContext* context, const v1::ListNodesRequest* request,
     v1::ListNodesResponse* response) {
-  return Unary(context, [&] {
+  return ClusterQuery(context, [&] {
     *response = engine_->ListNodes();
     return grpc::Status::OK;
   });

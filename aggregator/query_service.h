@@ -83,6 +83,11 @@ class QueryService final : public v1::Query::CallbackService {
   template <typename Fn>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context,
                                   Fn answer);
+  // Unary, and UNAVAILABLE while the Engine cannot read the shared store
+  // (Engine::StoreReadable): queries over the whole cluster's state.
+  template <typename Fn>
+  grpc::ServerUnaryReactor* ClusterQuery(grpc::CallbackServerContext* context,
+                                         Fn answer);
 
   Engine* const engine_;
   const CallAuthorizer authorizer_;

@@ -70,6 +70,7 @@ class SqliteStore final : public HistoryStore {
 
   absl::Time created_at() const override { return created_at_; }
   const std::string& path() const { return path_; }
+  std::string location() const override { return path_; }
 
  private:
   class Statement;
