@@ -94,6 +94,31 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX remediations_awaiting ON remediations (seq)
       WHERE awaiting <> 0;
     )sql",
+    // 2 -> 3: aggregator replicas sharing the database (issue 12). Every
+    // history write stamps the rows it changes with one value of
+    // history_changes, drawn under a cluster-wide advisory lock, so stamp
+    // order is commit order and a replica reads what others committed
+    // since its cursor with no gap (postgres_store.cc); findings likewise
+    // with finding_changes. node_presence says which replica serves each
+    // node's agent stream and when the node was last heard of there.
+    R"sql(
+    CREATE SEQUENCE history_changes;
+    ALTER TABLE intervals ADD COLUMN change_seq bigint NOT NULL DEFAULT 0;
+    CREATE INDEX intervals_by_change ON intervals (change_seq);
+    ALTER TABLE agent_seqs ADD COLUMN change_seq bigint NOT NULL DEFAULT 0;
+    CREATE INDEX agent_seqs_by_change ON agent_seqs (change_seq);
+    CREATE SEQUENCE finding_changes;
+    ALTER TABLE findings ADD COLUMN change_seq bigint NOT NULL DEFAULT 0;
+    CREATE INDEX findings_by_change ON findings (change_seq);
+    CREATE TABLE node_presence (
+      node text PRIMARY KEY,
+      replica text NOT NULL,
+      connected integer NOT NULL,
+      last_contact_us bigint NOT NULL,
+      last_report_us bigint,
+      updated_us bigint NOT NULL
+    );
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
               kPostgresSchemaVersion);

@@ -33,9 +33,10 @@ namespace ghostpeer::aggregator {
 // store (its redacted URI); the next call reconnects. One case stays
 // ambiguous, as with any client-server database: a connection lost after
 // COMMIT was sent and before its answer came back reports Unavailable for a
-// transaction the server may have committed (the Engine reverts, the agent
-// resends, and those events are stored again under new interval ids; not
-// handled yet).
+// transaction the server may have committed. The Engine reverts; the rows,
+// if committed, carry a stamp past this store's cursor, so the next
+// WriteHistory or ReadCommitted merges them back like another replica's
+// (and the stored seq with them: the agent's resend is then a replay).
 //
 // Status codes (SQLSTATE classes): Unavailable (connection lost or refused,
 // server shutting down, serialization failure, deadlock, lock timeout, too
@@ -58,12 +59,34 @@ class PostgresStore final : public HistoryStore {
   PostgresStore& operator=(const PostgresStore&) = delete;
 
   // Reads the whole retained state in one REPEATABLE READ transaction (the
-  // three tables as of one moment, even while other aggregators write).
+  // three tables as of one moment, even while other aggregators write), and
+  // sets the cursors ReadCommitted and WriteHistory read on from.
   absl::StatusOr<StoredState> Load() override;
+
+  // Serializable across every aggregator on the database (history_store.h):
+  // one transaction that takes the history write lock (a transaction-scoped
+  // advisory lock, so a crashed holder's lock dies with its session), reads
+  // the intervals and agent seqs whose change_seq is past this store's
+  // cursor for `merge`, then stamps what `compute` returns with one new
+  // history_changes value. Stamps are drawn under the lock, so their order
+  // is commit order: a reader that saw stamp N has seen every stamp below
+  // N that will ever commit.
+  absl::Status WriteHistory(absl::FunctionRef<void(CommittedChanges)> merge,
+                            absl::FunctionRef<HistoryWrite()> compute,
+                            absl::Time now) override;
+  bool shared() const override { return true; }
+  // One REPEATABLE READ transaction: history and findings rows past the
+  // cursors, and every presence row.
+  absl::StatusOr<CommittedChanges> ReadCommitted() override;
+  // One upsert for all of `presence`.
+  absl::Status WritePresence(const std::vector<NodePresence>& presence,
+                             absl::Time now) override;
 
   // One transaction of at most five statements, whatever the batch's size:
   // the inserts as one INSERT ... SELECT FROM unnest(arrays), the closes and
-  // owner updates as one UPDATE ... FROM unnest(arrays) each, the seq upsert.
+  // owner updates as one UPDATE ... FROM unnest(arrays) each, the seq upsert;
+  // under the history write lock, stamped, merging nothing (WriteHistory
+  // is what the Engine calls).
   absl::Status CommitAddressBatch(const std::string& node,
                                   const std::string& agent_instance,
                                   uint64_t seq, const HistoryChanges& changes,
@@ -71,12 +94,16 @@ class PostgresStore final : public HistoryStore {
 
   absl::Status CommitHistoryChanges(const HistoryChanges& changes) override;
 
-  // One upsert for all of `findings` (the last of several with one id wins).
+  // One upsert for all of `findings` (the last of several with one id wins),
+  // under the findings write lock and stamped with one finding_changes
+  // value, as history writes are.
   absl::Status SaveFindings(const std::vector<StoredFinding>& findings,
                             absl::Time now) override;
 
+  // Also forgets presence rows not written since `horizon`.
   absl::Status Purge(absl::Time horizon) override;
 
+  std::string location() const override { return name_; }
   absl::Time created_at() const override { return created_at_; }
   // The URI with its password hidden (RedactPostgresUri).
   const std::string& name() const { return name_; }
@@ -85,13 +112,33 @@ class PostgresStore final : public HistoryStore {
   PostgresStore(std::unique_ptr<PostgresConnection> conn,
                 absl::Time created_at);
 
-  absl::Status WriteChanges(const HistoryChanges& changes)
+  absl::Status WriteChanges(const HistoryChanges& changes, int64_t stamp)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Within a transaction: takes the history write lock.
+  absl::Status LockHistory() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Within a transaction holding the history write lock: stamps and writes
+  // `write`; `*stamp` is its change_seq (0: nothing to write).
+  absl::Status WriteStamped(const HistoryWrite& write, absl::Time now,
+                            int64_t* stamp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Within a transaction: intervals and agent seqs whose change_seq is
+  // past `after`, and findings likewise; `*last` grows to the largest read.
+  absl::Status ReadHistorySince(int64_t after, CommittedChanges* out,
+                                int64_t* last)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ReadFindingsSince(int64_t after,
+                                 std::vector<StoredFinding>* out,
+                                 int64_t* last)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   absl::Mutex mu_;
   const std::unique_ptr<PostgresConnection> conn_ ABSL_GUARDED_BY(mu_);
   const absl::Time created_at_;
+  // The largest change_seq of history rows (intervals, agent seqs) and of
+  // findings this store has handed to its Engine: the next read starts
+  // after them.
+  int64_t history_cursor_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t findings_cursor_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ghostpeer::aggregator
