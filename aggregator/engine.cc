@@ -1301,8 +1301,10 @@ void Engine::RefreshPresence(absl::Time now) {
     absl::MutexLock lock(&state->mu);
     if (state->streams == 0 || now - state->presence_written < kPresenceRefresh)
       continue;
-    rows.push_back({state->name, options_.replica_name, true,
-                    state->last_contact, state->last_report});
+    // The open stream vouches for the node (keepalives), as it does for
+    // this replica's own Tick: contact is now.
+    rows.push_back({state->name, options_.replica_name, true, now,
+                    state->last_report});
     written.push_back(state);
   }
   if (rows.empty()) return;

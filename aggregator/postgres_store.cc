@@ -384,6 +384,16 @@ absl::Status PostgresStore::CommitHistoryChanges(
 
 absl::StatusOr<CommittedChanges> PostgresStore::ReadCommitted() {
   absl::MutexLock lock(&mu_);
+  absl::StatusOr<CommittedChanges> committed = ReadCommittedOnce();
+  // A read changes nothing, so it may be tried again: the first call after
+  // a server restart finds the old connection dead, the second reconnects.
+  if (committed.status().code() == absl::StatusCode::kUnavailable) {
+    committed = ReadCommittedOnce();
+  }
+  return committed;
+}
+
+absl::StatusOr<CommittedChanges> PostgresStore::ReadCommittedOnce() {
   CommittedChanges committed;
   int64_t history_last = history_cursor_;
   int64_t findings_last = findings_cursor_;

@@ -76,7 +76,8 @@ class PostgresStore final : public HistoryStore {
                             absl::Time now) override;
   bool shared() const override { return true; }
   // One REPEATABLE READ transaction: history and findings rows past the
-  // cursors, and every presence row.
+  // cursors, and every presence row; tried twice when the first attempt
+  // finds the connection lost.
   absl::StatusOr<CommittedChanges> ReadCommitted() override;
   // One upsert for all of `presence`.
   absl::Status WritePresence(const std::vector<NodePresence>& presence,
@@ -113,6 +114,9 @@ class PostgresStore final : public HistoryStore {
                 absl::Time created_at);
 
   absl::Status WriteChanges(const HistoryChanges& changes, int64_t stamp)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ReadCommitted's one attempt.
+  absl::StatusOr<CommittedChanges> ReadCommittedOnce()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Within a transaction: takes the history write lock.
   absl::Status LockHistory() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
