@@ -247,8 +247,7 @@ absl::Status Engine::Load() {
         GetOrCreateNode(stored.finding.socket().node());
     absl::MutexLock lock(&node->mu);
     if (memories[i].has_value()) {
-      node->memory.sockets[memories[i]->first] =
-          std::move(memories[i]->second);
+      node->memory.sockets[memories[i]->first] = std::move(memories[i]->second);
     }
     const std::string id = stored.finding.id();
     node->findings[id] = {std::move(stored.finding), std::move(stored.memory),
@@ -363,8 +362,8 @@ absl::StatusOr<uint64_t> Engine::Hello(const v1::Hello& hello) {
   // (WriteHistory merges before it compares).
   if (shared() && StoreReadable().ok()) {
     if (absl::Status caught = CatchUp(); !caught.ok()) {
-      GP_LOG_WARN("hello from node {}: answering from memory: {}",
-                  hello.node(), caught.ToString());
+      GP_LOG_WARN("hello from node {}: answering from memory: {}", hello.node(),
+                  caught.ToString());
     }
   }
   const absl::Time now = options_.clock->Now();
@@ -489,8 +488,8 @@ void Engine::Disconnected(const std::string& node,
     state->streams = std::max(0, state->streams - 1);
     if (state->streams > 0 || !shared()) return;
     state->presence_written = absl::InfinitePast();
-    presence = {state->name, options_.replica_name, false,
-                state->last_contact, state->last_report};
+    presence = {state->name, options_.replica_name, false, state->last_contact,
+                state->last_report};
   }
   // Other replicas judge the node's silence from here on.
   WritePresence({presence}, options_.clock->Now());
@@ -526,9 +525,7 @@ absl::StatusOr<uint64_t> Engine::IngestAddressEvents(
     bool computed = false;
     uint64_t applied = 0;
     stored = store_->WriteHistory(
-        [&](CommittedChanges committed) {
-          MergeHistoryLocked(committed, now);
-        },
+        [&](CommittedChanges committed) { MergeHistoryLocked(committed, now); },
         [&]() {
           computed = true;
           // Compared after the merge: another replica may have stored these
@@ -1207,8 +1204,8 @@ void Engine::MergeHistoryLocked(CommittedChanges& committed, absl::Time now) {
     history_.Merge(std::move(interval));
   }
   for (AgentSeq& stored : committed.seqs) {
-    SeqState& seq = seqs_[{std::move(stored.node),
-                           std::move(stored.agent_instance)}];
+    SeqState& seq =
+        seqs_[{std::move(stored.node), std::move(stored.agent_instance)}];
     // Seqs never go back (a row read twice, or older than a local write).
     if (stored.seq > seq.seq) seq.seq = stored.seq;
     seq.updated = now;
@@ -1303,8 +1300,8 @@ void Engine::RefreshPresence(absl::Time now) {
       continue;
     // The open stream vouches for the node (keepalives), as it does for
     // this replica's own Tick: contact is now.
-    rows.push_back({state->name, options_.replica_name, true, now,
-                    state->last_report});
+    rows.push_back(
+        {state->name, options_.replica_name, true, now, state->last_report});
     written.push_back(state);
   }
   if (rows.empty()) return;

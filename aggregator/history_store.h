@@ -161,8 +161,8 @@ class HistoryStore {
   // never takes a node back from the replica it moved to). `now` stamps
   // them; Purge forgets rows not written since its horizon. OK, nothing
   // done, for a store with one writer.
-  virtual absl::Status WritePresence(
-      const std::vector<NodePresence>& presence, absl::Time now) {
+  virtual absl::Status WritePresence(const std::vector<NodePresence>& presence,
+                                     absl::Time now) {
     (void)presence;
     (void)now;
     return absl::OkStatus();

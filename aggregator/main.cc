@@ -1,8 +1,8 @@
 // ghostpeer-aggregator: ingest from agents, address history, detection,
 // queries. Flags -> Options -> Run; everything else lives in the library.
 #include <pthread.h>
-#include <unistd.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>

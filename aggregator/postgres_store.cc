@@ -99,9 +99,8 @@ absl::Status PostgresStore::ReadHistorySince(int64_t after,
     interval.id = *id;
     if (!interval.owner.ParseFromArray(rows.Bytes(r, 1).data(),
                                        rows.Bytes(r, 1).size())) {
-      return absl::DataLossError(absl::StrCat("postgresql ", name_,
-                                              ": interval ", *id,
-                                              ": bad owner"));
+      return absl::DataLossError(absl::StrCat(
+          "postgresql ", name_, ": interval ", *id, ": bad owner"));
     }
     interval.reporter = std::string(rows.Bytes(r, 2));
     interval.source = static_cast<v1::AddressEventSource>(*source);
@@ -148,12 +147,10 @@ absl::Status PostgresStore::ReadFindingsSince(int64_t after,
     StoredFinding stored;
     const absl::string_view bytes = findings.Bytes(r, 1);
     const std::optional<int64_t> change = findings.Int(r, 3);
-    if (!change ||
-        !stored.finding.ParseFromArray(bytes.data(), bytes.size())) {
-      return absl::DataLossError(absl::StrCat("postgresql ", name_,
-                                              ": finding ",
-                                              findings.Bytes(r, 0),
-                                              ": bad record"));
+    if (!change || !stored.finding.ParseFromArray(bytes.data(), bytes.size())) {
+      return absl::DataLossError(
+          absl::StrCat("postgresql ", name_, ": finding ", findings.Bytes(r, 0),
+                       ": bad record"));
     }
     stored.memory = std::string(findings.Bytes(r, 2));
     *last = std::max(*last, *change);
@@ -277,8 +274,9 @@ absl::Status PostgresStore::WriteChanges(const HistoryChanges& changes,
 }
 
 absl::Status PostgresStore::LockHistory() {
-  return conn_->Run("SELECT pg_advisory_xact_lock($1)",
-                    PgParams().Int8(kHistoryWriteLock))
+  return conn_
+      ->Run("SELECT pg_advisory_xact_lock($1)",
+            PgParams().Int8(kHistoryWriteLock))
       .status();
 }
 
@@ -288,8 +286,8 @@ absl::Status PostgresStore::WriteStamped(const HistoryWrite& write,
   const bool has_changes = write.changes != nullptr && !write.changes->empty();
   if (!has_changes && !write.seq.has_value()) return absl::OkStatus();
   GHOSTPEER_ASSIGN_OR_RETURN(
-      PgResult next, conn_->Run("SELECT nextval('history_changes')",
-                                PgParams(), /*binary_result=*/true));
+      PgResult next, conn_->Run("SELECT nextval('history_changes')", PgParams(),
+                                /*binary_result=*/true));
   if (next.rows() != 1 || !next.Int(0, 0).has_value()) {
     return conn_->Error(absl::StatusCode::kInternal, "stamp history write",
                         "nextval answered no value");
@@ -377,8 +375,7 @@ absl::Status PostgresStore::CommitHistoryChanges(
   return conn_->InTransaction("store history changes", "BEGIN",
                               [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
                                 GHOSTPEER_RETURN_IF_ERROR(LockHistory());
-                                return WriteStamped(write, absl::Now(),
-                                                    &stamp);
+                                return WriteStamped(write, absl::Now(), &stamp);
                               });
 }
 
@@ -459,12 +456,13 @@ absl::Status PostgresStore::WritePresence(
     }
   }
   absl::MutexLock lock(&mu_);
-  return conn_->InTransaction(
-      "store node presence", "BEGIN", [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        // A replica whose stream ended says so only for a node still
-        // recorded as its own: the node may have moved on already.
-        return conn_
-            ->Run(R"sql(
+  return conn_->InTransaction("store node presence", "BEGIN",
+                              [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                                // A replica whose stream ended says so only for
+                                // a node still recorded as its own: the node
+                                // may have moved on already.
+                                return conn_
+                                    ->Run(R"sql(
             INSERT INTO node_presence AS p (node, replica, connected,
               last_contact_us, last_report_us, updated_us)
             SELECT r.*, $6 FROM unnest($1::text[], $2::text[],
@@ -476,15 +474,15 @@ absl::Status PostgresStore::WritePresence(
               last_report_us = excluded.last_report_us,
               updated_us = excluded.updated_us
             WHERE excluded.connected = 1 OR p.replica = excluded.replica)sql",
-                  PgParams()
-                      .Array(kPgTextArrayOid, nodes)
-                      .Array(kPgTextArrayOid, replicas)
-                      .Array(kPgInt4ArrayOid, connected)
-                      .Array(kPgInt8ArrayOid, contacts)
-                      .Array(kPgInt8ArrayOid, reports)
-                      .Int8(PgMicros(now)))
-            .status();
-      });
+                                          PgParams()
+                                              .Array(kPgTextArrayOid, nodes)
+                                              .Array(kPgTextArrayOid, replicas)
+                                              .Array(kPgInt4ArrayOid, connected)
+                                              .Array(kPgInt8ArrayOid, contacts)
+                                              .Array(kPgInt8ArrayOid, reports)
+                                              .Int8(PgMicros(now)))
+                                    .status();
+                              });
 }
 
 absl::Status PostgresStore::SaveFindings(
@@ -514,11 +512,10 @@ absl::Status PostgresStore::SaveFindings(
       "store findings", "BEGIN", [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         // Stamped under a lock, as history writes are (WriteHistory): other
         // replicas read findings on from their cursor with no gap.
-        GHOSTPEER_RETURN_IF_ERROR(
-            conn_
-                ->Run("SELECT pg_advisory_xact_lock($1)",
-                      PgParams().Int8(kFindingsWriteLock))
-                .status());
+        GHOSTPEER_RETURN_IF_ERROR(conn_
+                                      ->Run("SELECT pg_advisory_xact_lock($1)",
+                                            PgParams().Int8(kFindingsWriteLock))
+                                      .status());
         return conn_
             ->Run(
                 "INSERT INTO findings (id, node, status, updated_us, "

@@ -129,8 +129,7 @@ class PostgresStore final : public HistoryStore {
   absl::Status ReadHistorySince(int64_t after, CommittedChanges* out,
                                 int64_t* last)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status ReadFindingsSince(int64_t after,
-                                 std::vector<StoredFinding>* out,
+  absl::Status ReadFindingsSince(int64_t after, std::vector<StoredFinding>* out,
                                  int64_t* last)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

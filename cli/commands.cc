@@ -291,7 +291,7 @@ absl::StatusOr<int> RunSockets(const CommandContext& context,
   }
   if (response.sockets().empty()) {
     *context.out << "no sockets match\n";
-    return kExitOk;
+    if (response.served_elsewhere().empty()) return kExitOk;
   }
   *context.out << RenderSockets(response, RenderNow(context));
   return kExitOk;

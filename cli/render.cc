@@ -260,9 +260,29 @@ std::string RenderFindingLines(const v1::ListFindingsResponse& response,
   return rendered.substr(rendered.find('\n') + 1);
 }
 
+namespace {
+
+// Aggregator replicas sharing a store: which nodes' sockets another holds.
+std::string ServedElsewhereNotes(const v1::ListSocketsResponse& response) {
+  // Sorted: the map's order is not stable.
+  std::vector<std::pair<std::string, std::string>> elsewhere(
+      response.served_elsewhere().begin(), response.served_elsewhere().end());
+  std::sort(elsewhere.begin(), elsewhere.end());
+  std::string out;
+  for (const auto& [node, replica] : elsewhere) {
+    absl::StrAppend(&out, "(node ", Printable(node),
+                    ": its sockets are with the aggregator replica ",
+                    Printable(replica), "; ask it: --server ",
+                    Printable(replica), ")\n");
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string RenderSockets(const v1::ListSocketsResponse& response,
                           const RenderOptions& options) {
-  if (response.sockets().empty()) return "";
+  if (response.sockets().empty()) return ServedElsewhereNotes(response);
   std::vector<Column> columns = {
       {"NODE", Align::kLeft, Cap(kNodeWidth, options)},
       {"CLIENT", Align::kLeft, Cap(kNameWidth, options)},
@@ -326,6 +346,9 @@ std::string RenderSockets(const v1::ListSocketsResponse& response,
                     " sockets only: the aggregator has more; narrow with "
                     "--peer, --state or --node, or raise --limit)\n");
   }
+  if (!response.served_elsewhere().empty()) {
+    absl::StrAppend(&out, "\n", ServedElsewhereNotes(response));
+  }
   return out;
 }
 
@@ -388,7 +411,11 @@ std::string RenderNodes(const v1::ListNodesResponse& response,
       {"LB BLACKHOLE", Align::kRight},
       {"REMEDIATION", Align::kLeft, Cap(kDockerWidth, options)},
   };
-  if (options.wide) columns.push_back({"KERNEL"});
+  if (options.wide) {
+    columns.push_back({"KERNEL"});
+    // Replicas sharing one store: the one the node's agent streams to.
+    columns.push_back({"SERVED BY"});
+  }
   Table table(std::move(columns));
   for (const v1::NodeStatus* node : nodes) {
     std::vector<std::string> row = {
@@ -406,8 +433,11 @@ std::string RenderNodes(const v1::ListNodesResponse& response,
         BlackholeCell(*node),
         RemediationCell(*node),
     };
-    if (options.wide)
+    if (options.wide) {
       row.push_back(node->kernel().empty() ? "-" : node->kernel());
+      row.push_back(node->served_by().empty() ? "-"
+                                              : Printable(node->served_by()));
+    }
     table.AddRow(std::move(row));
   }
   return table.Render();

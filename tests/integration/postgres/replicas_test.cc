@@ -31,12 +31,12 @@ using testing::Container;
 using testing::Delta;
 using testing::Detach;
 using testing::Full;
+using ::testing::HasSubstr;
 using testing::HelloFrom;
 using testing::Recorder;
 using testing::Socket;
 using testing::Stuck;
 using testing::T;
-using ::testing::HasSubstr;
 
 PostgresCluster* cluster = nullptr;
 
@@ -122,11 +122,11 @@ class ReplicasTest : public ::testing::Test {
     EXPECT_EQ(*engine.IngestAddressEvents("node-2", "srv-agent",
                                           Batch({Detach(2, T(18), kServer)})),
               2u);
-    EXPECT_TRUE(engine
-                    .IngestSnapshot("node-1", "cli-agent",
-                                    Delta(2, 1, T(20), {Socket(Stuck(720))}, {}),
-                                    T(20))
-                    .ok());
+    EXPECT_TRUE(
+        engine
+            .IngestSnapshot("node-1", "cli-agent",
+                            Delta(2, 1, T(20), {Socket(Stuck(720))}, {}), T(20))
+            .ok());
     v1::ListFindingsResponse findings = engine.ListFindings({});
     EXPECT_EQ(findings.findings_size(), 1);
     return findings.findings_size() == 1 ? findings.findings(0).id() : "";
@@ -205,9 +205,9 @@ TEST_F(ReplicasTest, IntervalIdsNeverCollideAcrossReplicasAndRestarts) {
   std::atomic<int> acked{0};
   auto feed = [&](Engine* engine, const std::string& node) {
     for (int i = 1; i <= kBatches; ++i) {
-      const v1::AddressOwner owner = Container(
-          absl::StrCat("10.", node == "node-a" ? 1 : 2, ".0.", i),
-          absl::StrCat("c", i), node);
+      const v1::AddressOwner owner =
+          Container(absl::StrCat("10.", node == "node-a" ? 1 : 2, ".0.", i),
+                    absl::StrCat("c", i), node);
       absl::StatusOr<uint64_t> ack = engine->IngestAddressEvents(
           node, "agent", Batch({Attach(i, T(i), owner)}));
       if (ack.ok() && *ack == static_cast<uint64_t>(i)) ++acked;
@@ -223,10 +223,11 @@ TEST_F(ReplicasTest, IntervalIdsNeverCollideAcrossReplicasAndRestarts) {
   a.reset();
   std::unique_ptr<Engine> restarted = Replica("a:7070");
   ASSERT_NE(restarted, nullptr);
-  ASSERT_EQ(*restarted->IngestAddressEvents(
-                "node-c", "agent",
-                Batch({Attach(1, T(100), Container("10.3.0.1", "x", "node-c"))})),
-            1u);
+  ASSERT_EQ(
+      *restarted->IngestAddressEvents(
+          "node-c", "agent",
+          Batch({Attach(1, T(100), Container("10.3.0.1", "x", "node-c"))})),
+      1u);
   // Ids grow in commit order, across replicas.
   EXPECT_EQ(Query("SELECT id FROM intervals WHERE address = '10.3.0.1'"),
             Query("SELECT max(id) FROM intervals"));

@@ -458,6 +458,53 @@ TEST(AddressHistoryTest, LoadRestoresIdsAndRejectsDuplicates) {
   EXPECT_EQ(loaded.Load(stored).code(), absl::StatusCode::kInternal);
 }
 
+// Another replica's committed intervals (history_store.h CommittedChanges):
+// a new one is inserted, a known one takes its stored state, ids given
+// afterwards start past every merged one, and reading a row twice changes
+// nothing.
+TEST(AddressHistoryTest, MergeTakesInAnotherReplicasIntervals) {
+  AddressHistory other;
+  HistoryChanges theirs;
+  other.Apply("node-3", Attach(1, T(30), kB), &theirs);
+  other.Apply("node-2", Attach(1, T(40), Container("10.0.1.7", "c.1")),
+              &theirs);
+
+  AddressHistory history;
+  HistoryChanges ours;
+  history.Apply("node-2", Attach(1, T(10), kA), &ours);
+  ASSERT_EQ(ours.size(), 1u);
+  // The other replica stored after us, under the write lock: its id is
+  // past ours.
+  const uint64_t generation = history.generation();
+  OwnershipInterval reassigned = theirs[0].after;
+  reassigned.id = 7;
+  history.Merge(reassigned);
+  history.Merge(reassigned);  // read twice
+  EXPECT_GT(history.generation(), generation);
+  EXPECT_EQ(Timeline(history, "10.0.1.6"), "a.1@10-open b.1@30-open");
+  EXPECT_EQ(history.Find("10.0.1.6")->open_count, 2);
+  EXPECT_EQ(history.interval_count(), 2u);
+  EXPECT_EQ(history.next_id(), 8);
+
+  // The other replica closes b.1: the stored state replaces the interval.
+  HistoryChanges close;
+  other.Apply("node-3", Detach(2, T(50), kB), &close);
+  ASSERT_EQ(close.size(), 1u);
+  OwnershipInterval closed = close[0].after;
+  closed.id = 7;
+  history.Merge(closed);
+  EXPECT_EQ(Timeline(history, "10.0.1.6"), "a.1@10-open b.1@30-50");
+  EXPECT_EQ(history.Find("10.0.1.6")->open_count, 1);
+  EXPECT_EQ(history.interval_count(), 2u);
+
+  // Our next insert takes an id past the merged ones.
+  HistoryChanges next;
+  history.Apply("node-2", Attach(2, T(60), Container("10.0.1.8", "d.1")),
+                &next);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].after.id, 8);
+}
+
 TEST(AddressHistoryTest, VipsAreMarked) {
   AddressHistory history;
   HistoryChanges changes;

@@ -221,6 +221,24 @@ TEST(RenderTest, SocketsTableAndTruncationNote) {
       absl::StrContains(RenderSockets(response, Options(true)), "NOTSENT"));
 }
 
+// Aggregator replicas sharing a store: the nodes another replica serves
+// are named with it, after the table or alone.
+TEST(RenderTest, SocketsNameTheReplicaServingOtherNodes) {
+  v1::ListSocketsResponse response;
+  (*response.mutable_served_elsewhere())["node-7"] = "agg-2:7070";
+  (*response.mutable_served_elsewhere())["node-3"] = "agg-1:7070";
+  EXPECT_EQ(RenderSockets(response, Options()),
+            "(node node-3: its sockets are with the aggregator replica "
+            "agg-1:7070; ask it: --server agg-1:7070)\n"
+            "(node node-7: its sockets are with the aggregator replica "
+            "agg-2:7070; ask it: --server agg-2:7070)\n");
+  v1::SocketRecord socket;
+  socket.set_node("node-1");
+  *response.add_sockets() = socket;
+  EXPECT_TRUE(absl::StrContains(RenderSockets(response, Options()),
+                                "\n\n(node node-3: its sockets are with"));
+}
+
 TEST(RenderTest, SocketsAndFindingsShowBackendsAndUdp) {
   v1::ListSocketsResponse response;
   v1::SocketRecord vip = VanishedFinding().socket();
@@ -290,6 +308,7 @@ TEST(RenderTest, NodesTableSortedByName) {
   a->set_sockets(4321);
   a->set_docker_status("connected");
   a->set_kernel("6.18.0");
+  a->set_served_by("agg-1:7070");
   a->set_translation_status("ok");
   a->set_ipvs_namespaces(3);
   a->set_ipvs_blackhole_namespaces(1);
@@ -345,8 +364,10 @@ TEST(RenderTest, NodesTableSortedByName) {
             "node-d  ready           none       -                -  -    "
             "             0       0        0  -                          "
             "      -                                                    -  -");
-  EXPECT_TRUE(
-      absl::StrContains(RenderNodes(response, Options(true)), "6.18.0"));
+  const std::string wide = RenderNodes(response, Options(true));
+  EXPECT_TRUE(absl::StrContains(wide, "6.18.0"));
+  EXPECT_TRUE(absl::StrContains(wide, "SERVED BY")) << wide;
+  EXPECT_TRUE(absl::StrContains(wide, "6.18.0  agg-1:7070")) << wide;
 }
 
 TEST(RenderTest, FindingEventLinesCarryTheirOwnTime) {
