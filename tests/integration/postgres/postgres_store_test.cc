@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/integration/postgres/cluster_environment.h"
 #include "tests/support/postgres_cluster.h"
 #include "tests/unit/aggregator/history_store_contract.h"
 #include "tests/unit/aggregator/test_util.h"
@@ -43,26 +44,9 @@ using testing::WriteSample;
 
 PostgresCluster* cluster = nullptr;
 
-class ClusterEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<PostgresCluster>> created =
-        PostgresCluster::Create();
-    ASSERT_TRUE(created.ok()) << created.status();
-    owned_ = std::move(*created);
-    cluster = owned_.get();
-  }
-  void TearDown() override {
-    cluster = nullptr;
-    owned_.reset();
-  }
-
- private:
-  std::unique_ptr<PostgresCluster> owned_;
-};
-
 [[maybe_unused]] ::testing::Environment* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new ClusterEnvironment);
+    ::testing::AddGlobalTestEnvironment(
+        new ::ghostpeer::testing::PostgresClusterEnvironment(&cluster));
 
 // A new, empty database; its URI.
 std::string NewDatabase() {

@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/integration/postgres/cluster_environment.h"
 #include "tests/support/postgres_cluster.h"
 #include "tests/unit/aggregator/test_util.h"
 
@@ -40,26 +41,9 @@ using testing::T;
 
 PostgresCluster* cluster = nullptr;
 
-class ClusterEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<PostgresCluster>> created =
-        PostgresCluster::Create();
-    ASSERT_TRUE(created.ok()) << created.status();
-    owned_ = std::move(*created);
-    cluster = owned_.get();
-  }
-  void TearDown() override {
-    cluster = nullptr;
-    owned_.reset();
-  }
-
- private:
-  std::unique_ptr<PostgresCluster> owned_;
-};
-
 [[maybe_unused]] ::testing::Environment* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new ClusterEnvironment);
+    ::testing::AddGlobalTestEnvironment(
+        new ::ghostpeer::testing::PostgresClusterEnvironment(&cluster));
 
 const v1::AddressOwner kServer = Container("10.0.1.6", "gpx-srv.1");
 
@@ -71,6 +55,10 @@ class ReplicasTest : public ::testing::Test {
     absl::StatusOr<std::string> uri = cluster->CreateDatabase(database_);
     ASSERT_TRUE(uri.ok()) << uri.status();
     uri_ = *uri;
+    a_ = Replica("a:7070");
+    b_ = Replica("b:7070");
+    ASSERT_NE(a_, nullptr);
+    ASSERT_NE(b_, nullptr);
   }
 
   // A replica named `name` on the test's database; all share one clock.
@@ -107,11 +95,17 @@ class ReplicasTest : public ::testing::Test {
     return count;
   }
 
+  // The server's node (node-2) and the client's (node-1) stream to
+  // `engine`.
+  static void ConnectAgents(Engine& engine) {
+    EXPECT_TRUE(engine.Hello(HelloFrom("node-2", "srv-agent")).ok());
+    EXPECT_TRUE(engine.Hello(HelloFrom("node-1", "cli-agent")).ok());
+  }
+
   // On `engine`: the server attached (seq 1) and gone (seq 2) per node-2's
   // agent, then node-1's client still writing to it: one VANISHED_PEER.
   static std::string OpenGhostFinding(Engine& engine) {
-    EXPECT_TRUE(engine.Hello(HelloFrom("node-2", "srv-agent")).ok());
-    EXPECT_TRUE(engine.Hello(HelloFrom("node-1", "cli-agent")).ok());
+    ConnectAgents(engine);
     EXPECT_EQ(*engine.IngestAddressEvents("node-2", "srv-agent",
                                           Batch({Attach(1, T(1), kServer)})),
               1u);
@@ -135,33 +129,32 @@ class ReplicasTest : public ::testing::Test {
   ::ghostpeer::fakes::FakeClock clock_{T(0)};
   std::string database_;
   std::string uri_;
+  // Two replicas on the database, named by their advertised addresses.
+  std::unique_ptr<Engine> a_;
+  std::unique_ptr<Engine> b_;
 };
 
 TEST_F(ReplicasTest, EventsStoredByOneReplicaReachTheOtherAndItsHello) {
-  std::unique_ptr<Engine> a = Replica("a:7070");
-  std::unique_ptr<Engine> b = Replica("b:7070");
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
-  ASSERT_EQ(*a->Hello(HelloFrom("node-2", "agent")), 0u);
+  ASSERT_EQ(*a_->Hello(HelloFrom("node-2", "agent")), 0u);
   clock_.Set(T(10));
-  ASSERT_EQ(*a->IngestAddressEvents("node-2", "agent",
-                                    Batch({Attach(1, T(10), kServer)})),
+  ASSERT_EQ(*a_->IngestAddressEvents("node-2", "agent",
+                                     Batch({Attach(1, T(10), kServer)})),
             1u);
-  EXPECT_EQ(Intervals(*b, "10.0.1.6", false), 0) << "not before a catch-up";
-  ASSERT_TRUE(b->CatchUp().ok());
-  EXPECT_EQ(Intervals(*b, "10.0.1.6", true), 1);
+  EXPECT_EQ(Intervals(*b_, "10.0.1.6", false), 0) << "not before a catch-up";
+  ASSERT_TRUE(b_->CatchUp().ok());
+  EXPECT_EQ(Intervals(*b_, "10.0.1.6", true), 1);
 
   // The agent fails over to b after a's ack of seq 2: b's Hello answers 2
   // without waiting for its poll.
-  ASSERT_EQ(*a->IngestAddressEvents("node-2", "agent",
-                                    Batch({Detach(2, T(12), kServer)})),
+  ASSERT_EQ(*a_->IngestAddressEvents("node-2", "agent",
+                                     Batch({Detach(2, T(12), kServer)})),
             2u);
-  a->Disconnected("node-2", "agent");
-  EXPECT_EQ(*b->Hello(HelloFrom("node-2", "agent")), 2u);
-  EXPECT_EQ(Intervals(*b, "10.0.1.6", true), 0);
+  a_->Disconnected("node-2", "agent");
+  EXPECT_EQ(*b_->Hello(HelloFrom("node-2", "agent")), 2u);
+  EXPECT_EQ(Intervals(*b_, "10.0.1.6", true), 0);
   // The agent resends what it had not seen acked: a replay on b.
-  EXPECT_EQ(*b->IngestAddressEvents("node-2", "agent",
-                                    Batch({Detach(2, T(12), kServer)})),
+  EXPECT_EQ(*b_->IngestAddressEvents("node-2", "agent",
+                                     Batch({Detach(2, T(12), kServer)})),
             2u);
   EXPECT_EQ(Query("SELECT count(*) FROM intervals"), "1");
 }
@@ -171,35 +164,27 @@ TEST_F(ReplicasTest, EventsStoredByOneReplicaReachTheOtherAndItsHello) {
 // it. Without that, b would store a zero-length departure beside a's open
 // interval and the address would look held forever.
 TEST_F(ReplicasTest, ABatchOnAStaleReplicaIsAppliedOnTheWholeHistory) {
-  std::unique_ptr<Engine> a = Replica("a:7070");
-  std::unique_ptr<Engine> b = Replica("b:7070");
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
   const v1::AddressOwner owner = Container("10.0.1.9", "c.1", "node-3");
   clock_.Set(T(30));
-  ASSERT_EQ(*a->IngestAddressEvents("node-3", "agent",
-                                    Batch({Attach(1, T(10), owner)})),
+  ASSERT_EQ(*a_->IngestAddressEvents("node-3", "agent",
+                                     Batch({Attach(1, T(10), owner)})),
             1u);
-  ASSERT_EQ(*b->IngestAddressEvents("node-3", "agent",
-                                    Batch({Detach(2, T(20), owner)})),
+  ASSERT_EQ(*b_->IngestAddressEvents("node-3", "agent",
+                                     Batch({Detach(2, T(20), owner)})),
             2u);
   EXPECT_EQ(Query("SELECT count(*) FROM intervals WHERE address = "
                   "'10.0.1.9' AND until_us IS NULL"),
             "0");
   EXPECT_EQ(Query("SELECT count(*) FROM intervals"), "1");
-  ASSERT_TRUE(a->CatchUp().ok());
-  EXPECT_EQ(Intervals(*a, "10.0.1.9", true), 0);
-  EXPECT_EQ(Intervals(*b, "10.0.1.9", false), 1);
+  ASSERT_TRUE(a_->CatchUp().ok());
+  EXPECT_EQ(Intervals(*a_, "10.0.1.9", true), 0);
+  EXPECT_EQ(Intervals(*b_, "10.0.1.9", false), 1);
 }
 
 // Two replicas storing at once, then a third after a restart: every
 // interval id is distinct (the primary key would refuse a collision, and
 // the batch with it), and all were acknowledged.
 TEST_F(ReplicasTest, IntervalIdsNeverCollideAcrossReplicasAndRestarts) {
-  std::unique_ptr<Engine> a = Replica("a:7070");
-  std::unique_ptr<Engine> b = Replica("b:7070");
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
   constexpr int kBatches = 40;
   clock_.Set(T(100));
   std::atomic<int> acked{0};
@@ -213,14 +198,14 @@ TEST_F(ReplicasTest, IntervalIdsNeverCollideAcrossReplicasAndRestarts) {
       if (ack.ok() && *ack == static_cast<uint64_t>(i)) ++acked;
     }
   };
-  std::thread on_a(feed, a.get(), "node-a");
-  std::thread on_b(feed, b.get(), "node-b");
+  std::thread on_a(feed, a_.get(), "node-a");
+  std::thread on_b(feed, b_.get(), "node-b");
   on_a.join();
   on_b.join();
   EXPECT_EQ(acked.load(), 2 * kBatches);
   EXPECT_EQ(Query("SELECT count(DISTINCT id) FROM intervals"),
             absl::StrCat(2 * kBatches));
-  a.reset();
+  a_.reset();
   std::unique_ptr<Engine> restarted = Replica("a:7070");
   ASSERT_NE(restarted, nullptr);
   ASSERT_EQ(
@@ -238,24 +223,20 @@ TEST_F(ReplicasTest, IntervalIdsNeverCollideAcrossReplicasAndRestarts) {
 // A finding opened on a appears on b with its id, and b's listeners (alerts,
 // webhooks, watchers) hear nothing of it: a announced it.
 TEST_F(ReplicasTest, AFindingTravelsSilentlyToTheOtherReplica) {
-  std::unique_ptr<Engine> a = Replica("a:7070");
-  std::unique_ptr<Engine> b = Replica("b:7070");
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
   Recorder heard_on_b;
-  b->Subscribe(heard_on_b.Listener());
-  const std::string id = OpenGhostFinding(*a);
+  b_->Subscribe(heard_on_b.Listener());
+  const std::string id = OpenGhostFinding(*a_);
   ASSERT_FALSE(id.empty());
-  ASSERT_TRUE(b->CatchUp().ok());
-  v1::ListFindingsResponse on_b = b->ListFindings({});
+  ASSERT_TRUE(b_->CatchUp().ok());
+  v1::ListFindingsResponse on_b = b_->ListFindings({});
   ASSERT_EQ(on_b.findings_size(), 1);
   EXPECT_EQ(on_b.findings(0).id(), id);
   EXPECT_EQ(on_b.findings(0).status(), v1::OPEN);
-  EXPECT_TRUE(b->FindFinding(id).has_value());
+  EXPECT_TRUE(b_->FindFinding(id).has_value());
   EXPECT_TRUE(heard_on_b.Take().empty());
 
   // ListNodes on b: the whole cluster, with who serves each node.
-  v1::ListNodesResponse nodes = b->ListNodes();
+  v1::ListNodesResponse nodes = b_->ListNodes();
   ASSERT_EQ(nodes.nodes_size(), 2);
   for (const v1::NodeStatus& node : nodes.nodes()) {
     EXPECT_EQ(node.served_by(), "a:7070") << node.node();
@@ -264,7 +245,7 @@ TEST_F(ReplicasTest, AFindingTravelsSilentlyToTheOtherReplica) {
   // Sockets are with a; b says where.
   v1::ListSocketsRequest sockets;
   sockets.set_node("node-1");
-  v1::ListSocketsResponse listed = b->ListSockets(sockets);
+  v1::ListSocketsResponse listed = b_->ListSockets(sockets);
   EXPECT_EQ(listed.sockets_size(), 0);
   EXPECT_EQ(listed.served_elsewhere().at("node-1"), "a:7070");
 }
@@ -273,21 +254,17 @@ TEST_F(ReplicasTest, AFindingTravelsSilentlyToTheOtherReplica) {
 // memory from the store, and the next snapshot continues it — never raised
 // a second time.
 TEST_F(ReplicasTest, AFailedOverNodeContinuesItsFindings) {
-  std::unique_ptr<Engine> a = Replica("a:7070");
-  std::unique_ptr<Engine> b = Replica("b:7070");
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
-  const std::string id = OpenGhostFinding(*a);
+  const std::string id = OpenGhostFinding(*a_);
   ASSERT_FALSE(id.empty());
   Recorder heard_on_b;
-  b->Subscribe(heard_on_b.Listener());
-  a->Disconnected("node-1", "cli-agent");
-  ASSERT_TRUE(b->Hello(HelloFrom("node-1", "cli-agent")).ok());
+  b_->Subscribe(heard_on_b.Listener());
+  a_->Disconnected("node-1", "cli-agent");
+  ASSERT_TRUE(b_->Hello(HelloFrom("node-1", "cli-agent")).ok());
   clock_.Set(T(25));
-  ASSERT_TRUE(b->IngestSnapshot("node-1", "cli-agent",
-                                Full(1, T(25), {Socket(Stuck(900))}), T(25))
+  ASSERT_TRUE(b_->IngestSnapshot("node-1", "cli-agent",
+                                 Full(1, T(25), {Socket(Stuck(900))}), T(25))
                   .ok());
-  v1::ListFindingsResponse on_b = b->ListFindings({});
+  v1::ListFindingsResponse on_b = b_->ListFindings({});
   ASSERT_EQ(on_b.findings_size(), 1);
   EXPECT_EQ(on_b.findings(0).id(), id);
   EXPECT_EQ(FromProto(on_b.findings(0).first_seen()), T(20));
@@ -297,11 +274,12 @@ TEST_F(ReplicasTest, AFailedOverNodeContinuesItsFindings) {
   // The socket gone: b resolves it, once, and a learns it.
   clock_.Set(T(30));
   ASSERT_TRUE(
-      b->IngestSnapshot("node-1", "cli-agent", Full(2, T(30), {}), T(30)).ok());
+      b_->IngestSnapshot("node-1", "cli-agent", Full(2, T(30), {}), T(30))
+          .ok());
   EXPECT_THAT(heard_on_b.Take(),
               ::testing::ElementsAre("CLOSED VANISHED_PEER"));
-  ASSERT_TRUE(a->CatchUp().ok());
-  EXPECT_EQ(a->FindFinding(id)->status(), v1::RESOLVED);
+  ASSERT_TRUE(a_->CatchUp().ok());
+  EXPECT_EQ(a_->FindFinding(id)->status(), v1::RESOLVED);
 }
 
 // Silence is judged cluster-wide: b holds no stream of node-1 but a does,
@@ -310,28 +288,24 @@ TEST_F(ReplicasTest, AFailedOverNodeContinuesItsFindings) {
 // silent past retention, b forgets it and resolves its findings silently
 // (a served it last).
 TEST_F(ReplicasTest, AReplicaNeverResolvesANodeAnotherServes) {
-  std::unique_ptr<Engine> a = Replica("a:7070");
-  std::unique_ptr<Engine> b = Replica("b:7070");
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
-  const std::string id = OpenGhostFinding(*a);
+  const std::string id = OpenGhostFinding(*a_);
   ASSERT_FALSE(id.empty());
   Recorder heard_on_b;
-  b->Subscribe(heard_on_b.Listener());
-  ASSERT_TRUE(b->CatchUp().ok());
+  b_->Subscribe(heard_on_b.Listener());
+  ASSERT_TRUE(b_->CatchUp().ok());
   clock_.Set(T(20) + absl::Hours(2));  // past retention and staleness
-  ASSERT_TRUE(a->CatchUp().ok());      // a's presence refreshed
-  ASSERT_TRUE(b->CatchUp().ok());
-  ASSERT_TRUE(b->Tick().ok());
-  ASSERT_TRUE(b->FindFinding(id).has_value());
-  EXPECT_EQ(b->FindFinding(id)->status(), v1::OPEN);
+  ASSERT_TRUE(a_->CatchUp().ok());     // a's presence refreshed
+  ASSERT_TRUE(b_->CatchUp().ok());
+  ASSERT_TRUE(b_->Tick().ok());
+  ASSERT_TRUE(b_->FindFinding(id).has_value());
+  EXPECT_EQ(b_->FindFinding(id)->status(), v1::OPEN);
   EXPECT_TRUE(heard_on_b.Take().empty());
 
-  a->Disconnected("node-1", "cli-agent");
-  ASSERT_TRUE(b->CatchUp().ok());
+  a_->Disconnected("node-1", "cli-agent");
+  ASSERT_TRUE(b_->CatchUp().ok());
   clock_.Set(T(20) + absl::Hours(4));
-  ASSERT_TRUE(b->Tick().ok());
-  EXPECT_FALSE(b->FindFinding(id).has_value()) << "forgotten";
+  ASSERT_TRUE(b_->Tick().ok());
+  EXPECT_FALSE(b_->FindFinding(id).has_value()) << "forgotten";
   EXPECT_TRUE(heard_on_b.Take().empty()) << "a served it last";
 }
 
@@ -340,81 +314,71 @@ TEST_F(ReplicasTest, AReplicaNeverResolvesANodeAnotherServes) {
 // is unreachable. Back up: the resend is stored, the poll catches up, the
 // finding opened meanwhile is saved, and the other replica sees it all.
 TEST_F(ReplicasTest, AServerOutageRefusesBatchesAndLosesNothingAcked) {
-  std::unique_ptr<Engine> a = Replica("a:7070");
-  std::unique_ptr<Engine> b = Replica("b:7070");
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(a->Hello(HelloFrom("node-2", "srv-agent")).ok());
-  ASSERT_TRUE(a->Hello(HelloFrom("node-1", "cli-agent")).ok());
-  ASSERT_EQ(*a->IngestAddressEvents("node-2", "srv-agent",
-                                    Batch({Attach(1, T(1), kServer)})),
+  ConnectAgents(*a_);
+  ASSERT_EQ(*a_->IngestAddressEvents("node-2", "srv-agent",
+                                     Batch({Attach(1, T(1), kServer)})),
             1u);
-  ASSERT_TRUE(a->IngestSnapshot("node-1", "cli-agent",
-                                Full(1, T(15), {Socket(Stuck(0))}), T(15))
+  ASSERT_TRUE(a_->IngestSnapshot("node-1", "cli-agent",
+                                 Full(1, T(15), {Socket(Stuck(0))}), T(15))
                   .ok());
 
   ASSERT_TRUE(cluster->Stop().ok());
   clock_.Set(T(18));
   const v1::AddressEventBatch departure = Batch({Detach(2, T(18), kServer)});
   absl::StatusOr<uint64_t> refused =
-      a->IngestAddressEvents("node-2", "srv-agent", departure);
+      a_->IngestAddressEvents("node-2", "srv-agent", departure);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
       << refused.status();
-  EXPECT_FALSE(a->CatchUp().ok());
-  const absl::Status readable = a->StoreReadable();
+  EXPECT_FALSE(a_->CatchUp().ok());
+  const absl::Status readable = a_->StoreReadable();
   EXPECT_EQ(readable.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(readable.message(), HasSubstr("history store postgresql://"));
   EXPECT_THAT(readable.message(), HasSubstr("unreachable since"));
   // Snapshots still land; the server is still held (the departure was
   // refused), so no finding yet — but the socket view moved on.
-  ASSERT_TRUE(a->IngestSnapshot("node-1", "cli-agent",
-                                Delta(2, 1, T(20), {Socket(Stuck(720))}, {}),
-                                T(20))
+  ASSERT_TRUE(a_->IngestSnapshot("node-1", "cli-agent",
+                                 Delta(2, 1, T(20), {Socket(Stuck(720))}, {}),
+                                 T(20))
                   .ok());
 
   ASSERT_TRUE(cluster->Start().ok());
   // The agent resends from its journal.
-  EXPECT_EQ(*a->IngestAddressEvents("node-2", "srv-agent", departure), 2u);
-  ASSERT_TRUE(a->CatchUp().ok());
-  EXPECT_TRUE(a->StoreReadable().ok());
+  EXPECT_EQ(*a_->IngestAddressEvents("node-2", "srv-agent", departure), 2u);
+  ASSERT_TRUE(a_->CatchUp().ok());
+  EXPECT_TRUE(a_->StoreReadable().ok());
   clock_.Set(T(22));
-  ASSERT_TRUE(a->IngestSnapshot("node-1", "cli-agent",
-                                Delta(3, 1, T(22), {Socket(Stuck(900))}, {}),
-                                T(22))
+  ASSERT_TRUE(a_->IngestSnapshot("node-1", "cli-agent",
+                                 Delta(3, 1, T(22), {Socket(Stuck(900))}, {}),
+                                 T(22))
                   .ok());
-  ASSERT_EQ(a->ListFindings({}).findings_size(), 1);
+  ASSERT_EQ(a_->ListFindings({}).findings_size(), 1);
 
-  ASSERT_TRUE(b->CatchUp().ok());
-  EXPECT_EQ(b->ListFindings({}).findings_size(), 1);
-  EXPECT_EQ(*b->Hello(HelloFrom("node-2", "srv-agent")), 2u);
-  EXPECT_EQ(Intervals(*b, "10.0.1.6", true), 0);
+  ASSERT_TRUE(b_->CatchUp().ok());
+  EXPECT_EQ(b_->ListFindings({}).findings_size(), 1);
+  EXPECT_EQ(*b_->Hello(HelloFrom("node-2", "srv-agent")), 2u);
+  EXPECT_EQ(Intervals(*b_, "10.0.1.6", true), 0);
 }
 
 // A finding whose save failed during the outage is saved by the first
 // catch-up after it.
 TEST_F(ReplicasTest, FindingsKeptInMemoryDuringAnOutageAreSavedAfter) {
-  std::unique_ptr<Engine> a = Replica("a:7070");
-  std::unique_ptr<Engine> b = Replica("b:7070");
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(a->Hello(HelloFrom("node-2", "srv-agent")).ok());
-  ASSERT_TRUE(a->Hello(HelloFrom("node-1", "cli-agent")).ok());
-  ASSERT_EQ(*a->IngestAddressEvents(
+  ConnectAgents(*a_);
+  ASSERT_EQ(*a_->IngestAddressEvents(
                 "node-2", "srv-agent",
                 Batch({Attach(1, T(1), kServer), Detach(2, T(10), kServer)})),
             2u);
   ASSERT_TRUE(cluster->Stop().ok());
   clock_.Set(T(20));
-  ASSERT_TRUE(a->IngestSnapshot("node-1", "cli-agent",
-                                Full(1, T(20), {Socket(Stuck(720))}), T(20))
+  ASSERT_TRUE(a_->IngestSnapshot("node-1", "cli-agent",
+                                 Full(1, T(20), {Socket(Stuck(720))}), T(20))
                   .ok());
-  ASSERT_EQ(a->ListFindings({}).findings_size(), 1);
-  EXPECT_FALSE(a->CatchUp().ok());
+  ASSERT_EQ(a_->ListFindings({}).findings_size(), 1);
+  EXPECT_FALSE(a_->CatchUp().ok());
   ASSERT_TRUE(cluster->Start().ok());
-  ASSERT_TRUE(a->CatchUp().ok());
+  ASSERT_TRUE(a_->CatchUp().ok());
   EXPECT_EQ(Query("SELECT count(*) FROM findings"), "1");
-  ASSERT_TRUE(b->CatchUp().ok());
-  EXPECT_EQ(b->ListFindings({}).findings_size(), 1);
+  ASSERT_TRUE(b_->CatchUp().ok());
+  EXPECT_EQ(b_->ListFindings({}).findings_size(), 1);
 }
 
 }  // namespace
