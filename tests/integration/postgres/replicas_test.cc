@@ -80,6 +80,14 @@ class ReplicasTest : public ::testing::Test {
     return answer.ok() ? *answer : "";
   }
 
+  // The seq an ingest or hello acknowledged; 0 (and a failure) on error, so
+  // that a refusal fails the test instead of aborting it with the server
+  // still running.
+  static uint64_t Acked(const absl::StatusOr<uint64_t>& ack) {
+    EXPECT_TRUE(ack.ok()) << ack.status();
+    return ack.ok() ? *ack : 0;
+  }
+
   static int Intervals(const Engine& engine, const std::string& address,
                        bool open_only) {
     v1::GetAddressHistoryRequest request;
@@ -106,15 +114,15 @@ class ReplicasTest : public ::testing::Test {
   // agent, then node-1's client still writing to it: one VANISHED_PEER.
   static std::string OpenGhostFinding(Engine& engine) {
     ConnectAgents(engine);
-    EXPECT_EQ(*engine.IngestAddressEvents("node-2", "srv-agent",
-                                          Batch({Attach(1, T(1), kServer)})),
+    EXPECT_EQ(Acked(engine.IngestAddressEvents(
+                  "node-2", "srv-agent", Batch({Attach(1, T(1), kServer)}))),
               1u);
     EXPECT_TRUE(engine
                     .IngestSnapshot("node-1", "cli-agent",
                                     Full(1, T(15), {Socket(Stuck(0))}), T(15))
                     .ok());
-    EXPECT_EQ(*engine.IngestAddressEvents("node-2", "srv-agent",
-                                          Batch({Detach(2, T(18), kServer)})),
+    EXPECT_EQ(Acked(engine.IngestAddressEvents(
+                  "node-2", "srv-agent", Batch({Detach(2, T(18), kServer)}))),
               2u);
     EXPECT_TRUE(
         engine
@@ -135,10 +143,10 @@ class ReplicasTest : public ::testing::Test {
 };
 
 TEST_F(ReplicasTest, EventsStoredByOneReplicaReachTheOtherAndItsHello) {
-  ASSERT_EQ(*a_->Hello(HelloFrom("node-2", "agent")), 0u);
+  ASSERT_EQ(Acked(a_->Hello(HelloFrom("node-2", "agent"))), 0u);
   clock_.Set(T(10));
-  ASSERT_EQ(*a_->IngestAddressEvents("node-2", "agent",
-                                     Batch({Attach(1, T(10), kServer)})),
+  ASSERT_EQ(Acked(a_->IngestAddressEvents("node-2", "agent",
+                                          Batch({Attach(1, T(10), kServer)}))),
             1u);
   EXPECT_EQ(Intervals(*b_, "10.0.1.6", false), 0) << "not before a catch-up";
   ASSERT_TRUE(b_->CatchUp().ok());
@@ -146,15 +154,15 @@ TEST_F(ReplicasTest, EventsStoredByOneReplicaReachTheOtherAndItsHello) {
 
   // The agent fails over to b after a's ack of seq 2: b's Hello answers 2
   // without waiting for its poll.
-  ASSERT_EQ(*a_->IngestAddressEvents("node-2", "agent",
-                                     Batch({Detach(2, T(12), kServer)})),
+  ASSERT_EQ(Acked(a_->IngestAddressEvents("node-2", "agent",
+                                          Batch({Detach(2, T(12), kServer)}))),
             2u);
   a_->Disconnected("node-2", "agent");
-  EXPECT_EQ(*b_->Hello(HelloFrom("node-2", "agent")), 2u);
+  EXPECT_EQ(Acked(b_->Hello(HelloFrom("node-2", "agent"))), 2u);
   EXPECT_EQ(Intervals(*b_, "10.0.1.6", true), 0);
   // The agent resends what it had not seen acked: a replay on b.
-  EXPECT_EQ(*b_->IngestAddressEvents("node-2", "agent",
-                                     Batch({Detach(2, T(12), kServer)})),
+  EXPECT_EQ(Acked(b_->IngestAddressEvents("node-2", "agent",
+                                          Batch({Detach(2, T(12), kServer)}))),
             2u);
   EXPECT_EQ(Query("SELECT count(*) FROM intervals"), "1");
 }
@@ -166,11 +174,11 @@ TEST_F(ReplicasTest, EventsStoredByOneReplicaReachTheOtherAndItsHello) {
 TEST_F(ReplicasTest, ABatchOnAStaleReplicaIsAppliedOnTheWholeHistory) {
   const v1::AddressOwner owner = Container("10.0.1.9", "c.1", "node-3");
   clock_.Set(T(30));
-  ASSERT_EQ(*a_->IngestAddressEvents("node-3", "agent",
-                                     Batch({Attach(1, T(10), owner)})),
+  ASSERT_EQ(Acked(a_->IngestAddressEvents("node-3", "agent",
+                                          Batch({Attach(1, T(10), owner)}))),
             1u);
-  ASSERT_EQ(*b_->IngestAddressEvents("node-3", "agent",
-                                     Batch({Detach(2, T(20), owner)})),
+  ASSERT_EQ(Acked(b_->IngestAddressEvents("node-3", "agent",
+                                          Batch({Detach(2, T(20), owner)}))),
             2u);
   EXPECT_EQ(Query("SELECT count(*) FROM intervals WHERE address = "
                   "'10.0.1.9' AND until_us IS NULL"),
@@ -209,9 +217,9 @@ TEST_F(ReplicasTest, IntervalIdsNeverCollideAcrossReplicasAndRestarts) {
   std::unique_ptr<Engine> restarted = Replica("a:7070");
   ASSERT_NE(restarted, nullptr);
   ASSERT_EQ(
-      *restarted->IngestAddressEvents(
+      Acked(restarted->IngestAddressEvents(
           "node-c", "agent",
-          Batch({Attach(1, T(100), Container("10.3.0.1", "x", "node-c"))})),
+          Batch({Attach(1, T(100), Container("10.3.0.1", "x", "node-c"))}))),
       1u);
   // Ids grow in commit order, across replicas.
   EXPECT_EQ(Query("SELECT id FROM intervals WHERE address = '10.3.0.1'"),
@@ -279,6 +287,7 @@ TEST_F(ReplicasTest, AFailedOverNodeContinuesItsFindings) {
   EXPECT_THAT(heard_on_b.Take(),
               ::testing::ElementsAre("CLOSED VANISHED_PEER"));
   ASSERT_TRUE(a_->CatchUp().ok());
+  ASSERT_TRUE(a_->FindFinding(id).has_value());
   EXPECT_EQ(a_->FindFinding(id)->status(), v1::RESOLVED);
 }
 
@@ -315,8 +324,8 @@ TEST_F(ReplicasTest, AReplicaNeverResolvesANodeAnotherServes) {
 // finding opened meanwhile is saved, and the other replica sees it all.
 TEST_F(ReplicasTest, AServerOutageRefusesBatchesAndLosesNothingAcked) {
   ConnectAgents(*a_);
-  ASSERT_EQ(*a_->IngestAddressEvents("node-2", "srv-agent",
-                                     Batch({Attach(1, T(1), kServer)})),
+  ASSERT_EQ(Acked(a_->IngestAddressEvents("node-2", "srv-agent",
+                                          Batch({Attach(1, T(1), kServer)}))),
             1u);
   ASSERT_TRUE(a_->IngestSnapshot("node-1", "cli-agent",
                                  Full(1, T(15), {Socket(Stuck(0))}), T(15))
@@ -343,7 +352,8 @@ TEST_F(ReplicasTest, AServerOutageRefusesBatchesAndLosesNothingAcked) {
 
   ASSERT_TRUE(cluster->Start().ok());
   // The agent resends from its journal.
-  EXPECT_EQ(*a_->IngestAddressEvents("node-2", "srv-agent", departure), 2u);
+  EXPECT_EQ(Acked(a_->IngestAddressEvents("node-2", "srv-agent", departure)),
+            2u);
   ASSERT_TRUE(a_->CatchUp().ok());
   EXPECT_TRUE(a_->StoreReadable().ok());
   clock_.Set(T(22));
@@ -355,7 +365,7 @@ TEST_F(ReplicasTest, AServerOutageRefusesBatchesAndLosesNothingAcked) {
 
   ASSERT_TRUE(b_->CatchUp().ok());
   EXPECT_EQ(b_->ListFindings({}).findings_size(), 1);
-  EXPECT_EQ(*b_->Hello(HelloFrom("node-2", "srv-agent")), 2u);
+  EXPECT_EQ(Acked(b_->Hello(HelloFrom("node-2", "srv-agent"))), 2u);
   EXPECT_EQ(Intervals(*b_, "10.0.1.6", true), 0);
 }
 
@@ -363,9 +373,9 @@ TEST_F(ReplicasTest, AServerOutageRefusesBatchesAndLosesNothingAcked) {
 // catch-up after it.
 TEST_F(ReplicasTest, FindingsKeptInMemoryDuringAnOutageAreSavedAfter) {
   ConnectAgents(*a_);
-  ASSERT_EQ(*a_->IngestAddressEvents(
+  ASSERT_EQ(Acked(a_->IngestAddressEvents(
                 "node-2", "srv-agent",
-                Batch({Attach(1, T(1), kServer), Detach(2, T(10), kServer)})),
+                Batch({Attach(1, T(1), kServer), Detach(2, T(10), kServer)}))),
             2u);
   ASSERT_TRUE(cluster->Stop().ok());
   clock_.Set(T(20));
