@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <iostream>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,13 +59,26 @@ struct Options {
 };
 
 // --advertise-address's default: --listen, with this host's name when it
-// names every interface (":7070").
-std::string DefaultReplicaName(const std::string& listen) {
+// names every interface (":7070", "0.0.0.0:7070", "[::]:7070"). Replicas
+// sharing one port on one host (--share-port; deploy/stack.postgres.yml
+// runs them in the node's network namespace) would all get the same name,
+// so they get a random suffix each: a replica's name must be its own, or it
+// takes another's presence rows for its own.
+std::string DefaultReplicaName(const std::string& listen, bool share_port) {
   absl::StatusOr<HostPort> parsed = ParseHostPort(listen, PortUse::kListen);
-  if (!parsed.ok() || !parsed->host.empty()) return listen;
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0) return listen;
-  return absl::StrCat(host, ":", parsed->port);
+  std::string name = listen;
+  if (parsed.ok() && (parsed->host.empty() || parsed->host == "0.0.0.0" ||
+                      parsed->host == "::")) {
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) == 0) {
+      name = absl::StrCat(host, ":", parsed->port);
+    }
+  }
+  if (share_port) {
+    std::random_device random;
+    absl::StrAppend(&name, "/", absl::Hex(random() & 0xffff, absl::kZeroPad4));
+  }
+  return name;
 }
 
 absl::Status Validate(const Options& options) {
@@ -132,7 +146,8 @@ int Run(Options options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (options.engine.replica_name.empty()) {
-    options.engine.replica_name = DefaultReplicaName(options.server.listen);
+    options.engine.replica_name =
+        DefaultReplicaName(options.server.listen, options.server.share_port);
   }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options.engine);
   if (!engine.ok()) {
@@ -363,8 +378,10 @@ int main(int argc, char** argv) {
   app.add_option("--advertise-address", options.engine.replica_name,
                  "With a PostgreSQL --db shared by several aggregators: how "
                  "this replica is named to the others and in `ghostpeer "
-                 "nodes -o wide` (served by); default --listen's HOST:PORT "
-                 "(the hostname when --listen has no host)");
+                 "nodes -o wide` (SERVED BY); unique per replica. Default "
+                 "--listen's HOST:PORT (this host's name for a wildcard "
+                 "host), with a random /suffix under --share-port")
+      ->envname("GHOSTPEER_AGGREGATOR_ADVERTISE_ADDRESS");
   app.add_option("--replica-poll-interval", replica_poll_interval,
                  "With a PostgreSQL --db: how often to take in what other "
                  "aggregators sharing it stored (history, agent seqs, "

@@ -271,9 +271,8 @@ std::string ServedElsewhereNotes(const v1::ListSocketsResponse& response) {
   std::string out;
   for (const auto& [node, replica] : elsewhere) {
     absl::StrAppend(&out, "(node ", Printable(node),
-                    ": its sockets are with the aggregator replica ",
-                    Printable(replica), "; ask it: --server ",
-                    Printable(replica), ")\n");
+                    ": its agent streams to aggregator replica ",
+                    Printable(replica), ", which holds its sockets)\n");
   }
   return out;
 }

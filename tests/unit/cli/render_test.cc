@@ -228,15 +228,15 @@ TEST(RenderTest, SocketsNameTheReplicaServingOtherNodes) {
   (*response.mutable_served_elsewhere())["node-7"] = "agg-2:7070";
   (*response.mutable_served_elsewhere())["node-3"] = "agg-1:7070";
   EXPECT_EQ(RenderSockets(response, Options()),
-            "(node node-3: its sockets are with the aggregator replica "
-            "agg-1:7070; ask it: --server agg-1:7070)\n"
-            "(node node-7: its sockets are with the aggregator replica "
-            "agg-2:7070; ask it: --server agg-2:7070)\n");
+            "(node node-3: its agent streams to aggregator replica "
+            "agg-1:7070, which holds its sockets)\n"
+            "(node node-7: its agent streams to aggregator replica "
+            "agg-2:7070, which holds its sockets)\n");
   v1::SocketRecord socket;
   socket.set_node("node-1");
   *response.add_sockets() = socket;
   EXPECT_TRUE(absl::StrContains(RenderSockets(response, Options()),
-                                "\n\n(node node-3: its sockets are with"));
+                                "\n\n(node node-3: its agent streams to"));
 }
 
 TEST(RenderTest, SocketsAndFindingsShowBackendsAndUdp) {
