@@ -361,7 +361,8 @@ absl::StatusOr<uint64_t> Engine::Hello(const v1::Hello& hello) {
   // batches the agent resends are judged against the stored seq anyway
   // (WriteHistory merges before it compares).
   if (shared() && StoreReadable().ok()) {
-    if (absl::Status caught = CatchUp(); !caught.ok()) {
+    if (absl::Status caught = CatchUpAfter(catch_ups_started_.load());
+        !caught.ok()) {
       GP_LOG_WARN("hello from node {}: answering from memory: {}", hello.node(),
                   caught.ToString());
     }
@@ -1338,9 +1339,19 @@ void Engine::ResaveFindings(absl::Time now) {
 
 bool Engine::shared() const { return store_->shared(); }
 
-absl::Status Engine::CatchUp() {
+absl::Status Engine::CatchUp() { return CatchUpAfter(std::nullopt); }
+
+absl::Status Engine::CatchUpAfter(std::optional<uint64_t> seen) {
   if (!shared()) return absl::OkStatus();
   absl::MutexLock serial(&catch_up_mu_);
+  // A catch-up that started after the caller asked has read everything
+  // committed before it asked: when a replica dies, its agents' Hellos
+  // arrive here by the thousand, and one read answers them all.
+  if (seen.has_value() && catch_ups_started_ > *seen) {
+    absl::MutexLock lock(&readable_mu_);
+    return unreadable_;
+  }
+  ++catch_ups_started_;
   const absl::Time now = options_.clock->Now();
   absl::StatusOr<CommittedChanges> committed;
   {

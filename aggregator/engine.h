@@ -422,6 +422,9 @@ class Engine {
   void CheckNodeLoss(absl::Time now);
   uint64_t StoredSeq(const std::string& node,
                      const std::string& agent_instance) const;
+  // CatchUp, unless one started after `seen` (catch_ups_started_ as the
+  // caller read it) has completed meanwhile: then its outcome.
+  absl::Status CatchUpAfter(std::optional<uint64_t> seen);
   // Takes in other replicas' committed intervals and agent seqs.
   void MergeHistoryLocked(CommittedChanges& committed, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(history_mu_);
@@ -449,6 +452,8 @@ class Engine {
 
   // Serialises CatchUp; taken before history_mu_ and node locks.
   absl::Mutex catch_up_mu_;
+  // Catch-ups begun (under catch_up_mu_; read without it by Hello).
+  std::atomic<uint64_t> catch_ups_started_{0};
   // The latest CatchUp's failure (OK: it succeeded) and since when.
   mutable absl::Mutex readable_mu_;
   absl::Status unreadable_ ABSL_GUARDED_BY(readable_mu_);
