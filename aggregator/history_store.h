@@ -64,7 +64,8 @@ struct NodePresence {
 };
 
 // What other aggregators committed to a shared store since this store last
-// read it. Intervals come as stored now (owner_id unset, ended_by kUnknown),
+// read it. Intervals come as stored now (owner_id unset; a closed one's
+// ended_by as the replica that closed it knew it, kAbsence when unknown),
 // each once, whatever happened to them in between.
 struct CommittedChanges {
   std::vector<OwnershipInterval> intervals;

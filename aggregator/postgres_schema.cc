@@ -119,6 +119,13 @@ constexpr const char* kMigrations[] = {
       updated_us bigint NOT NULL
     );
     )sql",
+    // 3 -> 4: how an interval's end became known (EndEvidence: 0 unknown,
+    // 1 absence, 2 departure), so that a replica merging another's close
+    // trusts a reported departure as the replica that saw it does
+    // (detector.h rule 6) instead of waiting one more snapshot.
+    R"sql(
+    ALTER TABLE intervals ADD COLUMN ended_by integer NOT NULL DEFAULT 0;
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
               kPostgresSchemaVersion);

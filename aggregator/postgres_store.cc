@@ -61,7 +61,8 @@ absl::StatusOr<StoredState> PostgresStore::Load() {
       "load", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         // Every row has change_seq >= 0 (0: written before version 2).
-        GHOSTPEER_RETURN_IF_ERROR(ReadHistorySince(-1, &all, &history_last));
+        GHOSTPEER_RETURN_IF_ERROR(
+            ReadHistorySince(-1, /*with_evidence=*/false, &all, &history_last));
         return ReadFindingsSince(-1, &all.findings, &findings_last);
       }));
   // The largest stamps in this snapshot: whatever commits later is stamped
@@ -75,13 +76,13 @@ absl::StatusOr<StoredState> PostgresStore::Load() {
   return state;
 }
 
-absl::Status PostgresStore::ReadHistorySince(int64_t after,
+absl::Status PostgresStore::ReadHistorySince(int64_t after, bool with_evidence,
                                              CommittedChanges* out,
                                              int64_t* last) {
   GHOSTPEER_ASSIGN_OR_RETURN(
       PgResult rows,
       conn_->Run("SELECT id, owner, reporter, source, since_us, until_us, "
-                 "close_reason, change_seq FROM intervals "
+                 "close_reason, change_seq, ended_by FROM intervals "
                  "WHERE change_seq > $1",
                  PgParams().Int8(after), /*binary_result=*/true));
   for (int r = 0; r < rows.rows(); ++r) {
@@ -91,7 +92,8 @@ absl::Status PostgresStore::ReadHistorySince(int64_t after,
     const std::optional<int64_t> since = rows.Int(r, 4);
     const std::optional<int64_t> reason = rows.Int(r, 6);
     const std::optional<int64_t> change = rows.Int(r, 7);
-    if (!id || !source || !since || !reason || !change ||
+    const std::optional<int64_t> evidence = rows.Int(r, 8);
+    if (!id || !source || !since || !reason || !change || !evidence ||
         (!rows.IsNull(r, 5) && !rows.Int(r, 5))) {
       return absl::DataLossError(absl::StrCat(
           "postgresql ", name_, ": interval row ", r, ": bad columns"));
@@ -111,6 +113,14 @@ absl::Status PostgresStore::ReadHistorySince(int64_t after,
     if (!interval.open() && *reason >= 0 && *reason <= INT32_MAX &&
         v1::CloseReason_IsValid(static_cast<int>(*reason))) {
       interval.close_reason = static_cast<v1::CloseReason>(*reason);
+    }
+    // What another replica saw end the interval, for the merge; a load
+    // keeps the restart rule (address_history.h EndEvidence::kUnknown).
+    if (with_evidence && !interval.open() &&
+        *evidence == static_cast<int64_t>(EndEvidence::kDeparture)) {
+      interval.ended_by = EndEvidence::kDeparture;
+    } else if (with_evidence && !interval.open()) {
+      interval.ended_by = EndEvidence::kAbsence;
     }
     *last = std::max(*last, *change);
     out->intervals.push_back(std::move(interval));
@@ -169,7 +179,8 @@ absl::Status PostgresStore::WriteChanges(const HistoryChanges& changes,
   // is kept (an UPDATE matching a row twice would pick one at random).
   PgArray ids(kPgInt8Oid), addresses(kPgTextOid), owners(kPgByteaOid),
       reporters(kPgTextOid), sources(kPgInt4Oid), sinces(kPgInt8Oid),
-      untils(kPgInt8Oid), scopes(kPgTextOid), reasons(kPgInt4Oid);
+      untils(kPgInt8Oid), scopes(kPgTextOid), reasons(kPgInt4Oid),
+      evidences(kPgInt4Oid);
   int inserts = 0;
   absl::flat_hash_map<IntervalId, const OwnershipInterval*> closes, updates;
   std::vector<IntervalId> close_order, update_order;
@@ -190,6 +201,7 @@ absl::Status PostgresStore::WriteChanges(const HistoryChanges& changes,
         }
         scopes.Add(ScopeNode(interval.owner));
         reasons.Add(static_cast<int32_t>(interval.close_reason));
+        evidences.Add(static_cast<int32_t>(interval.ended_by));
         ++inserts;
         break;
       case HistoryOp::Kind::kClose:
@@ -209,10 +221,12 @@ absl::Status PostgresStore::WriteChanges(const HistoryChanges& changes,
         conn_
             ->Run(
                 "INSERT INTO intervals (id, address, owner, reporter, source, "
-                "since_us, until_us, scope_node, close_reason, change_seq) "
-                "SELECT u.*, $10 FROM unnest($1::bigint[], $2::text[], "
+                "since_us, until_us, scope_node, close_reason, ended_by, "
+                "change_seq) "
+                "SELECT u.*, $11 FROM unnest($1::bigint[], $2::text[], "
                 "$3::bytea[], $4::text[], $5::integer[], $6::bigint[], "
-                "$7::bigint[], $8::text[], $9::integer[]) AS u",
+                "$7::bigint[], $8::text[], $9::integer[], $10::integer[]) "
+                "AS u",
                 PgParams()
                     .Array(kPgInt8ArrayOid, ids)
                     .Array(kPgTextArrayOid, addresses)
@@ -223,28 +237,33 @@ absl::Status PostgresStore::WriteChanges(const HistoryChanges& changes,
                     .Array(kPgInt8ArrayOid, untils)
                     .Array(kPgTextArrayOid, scopes)
                     .Array(kPgInt4ArrayOid, reasons)
+                    .Array(kPgInt4ArrayOid, evidences)
                     .Int8(stamp))
             .status());
   }
   if (!close_order.empty()) {
     PgArray close_ids(kPgInt8Oid), close_untils(kPgInt8Oid),
-        close_reasons(kPgInt4Oid);
+        close_reasons(kPgInt4Oid), close_evidences(kPgInt4Oid);
     for (IntervalId id : close_order) {
       const OwnershipInterval& interval = *closes[id];
       close_ids.Add(static_cast<int64_t>(id));
       close_untils.Add(PgMicros(interval.until));
       close_reasons.Add(static_cast<int32_t>(interval.close_reason));
+      close_evidences.Add(static_cast<int32_t>(interval.ended_by));
     }
     GHOSTPEER_RETURN_IF_ERROR(
         conn_
             ->Run("UPDATE intervals AS i SET until_us = c.until_us, "
-                  "close_reason = c.close_reason, change_seq = $4 "
-                  "FROM unnest($1::bigint[], $2::bigint[], $3::integer[]) "
-                  "AS c (id, until_us, close_reason) WHERE i.id = c.id",
+                  "close_reason = c.close_reason, ended_by = c.ended_by, "
+                  "change_seq = $5 "
+                  "FROM unnest($1::bigint[], $2::bigint[], $3::integer[], "
+                  "$4::integer[]) AS c (id, until_us, close_reason, ended_by) "
+                  "WHERE i.id = c.id",
                   PgParams()
                       .Array(kPgInt8ArrayOid, close_ids)
                       .Array(kPgInt8ArrayOid, close_untils)
                       .Array(kPgInt4ArrayOid, close_reasons)
+                      .Array(kPgInt4ArrayOid, close_evidences)
                       .Int8(stamp))
             .status());
   }
@@ -336,8 +355,8 @@ absl::Status PostgresStore::WriteHistory(
         // the lock was granted, i.e. every stamp below the one drawn next.
         CommittedChanges others;
         int64_t last = history_cursor_;
-        GHOSTPEER_RETURN_IF_ERROR(
-            ReadHistorySince(history_cursor_, &others, &last));
+        GHOSTPEER_RETURN_IF_ERROR(ReadHistorySince(
+            history_cursor_, /*with_evidence=*/true, &others, &last));
         merge(std::move(others));
         merged_up_to = last;
         return WriteStamped(compute(), now, &stamp);
@@ -398,8 +417,9 @@ absl::StatusOr<CommittedChanges> PostgresStore::ReadCommittedOnce() {
       "read other aggregators' writes",
       "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-        GHOSTPEER_RETURN_IF_ERROR(
-            ReadHistorySince(history_cursor_, &committed, &history_last));
+        GHOSTPEER_RETURN_IF_ERROR(ReadHistorySince(history_cursor_,
+                                                   /*with_evidence=*/true,
+                                                   &committed, &history_last));
         GHOSTPEER_RETURN_IF_ERROR(ReadFindingsSince(
             findings_cursor_, &committed.findings, &findings_last));
         GHOSTPEER_ASSIGN_OR_RETURN(

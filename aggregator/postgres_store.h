@@ -126,8 +126,10 @@ class PostgresStore final : public HistoryStore {
                             int64_t* stamp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Within a transaction: intervals and agent seqs whose change_seq is
   // past `after`, and findings likewise; `*last` grows to the largest read.
-  absl::Status ReadHistorySince(int64_t after, CommittedChanges* out,
-                                int64_t* last)
+  // `with_evidence`: closed intervals carry how their end became known
+  // (merges); else kUnknown, as after a restart (Load).
+  absl::Status ReadHistorySince(int64_t after, bool with_evidence,
+                                CommittedChanges* out, int64_t* last)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReadFindingsSince(int64_t after, std::vector<StoredFinding>* out,
                                  int64_t* last)

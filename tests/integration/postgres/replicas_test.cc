@@ -62,13 +62,14 @@ class ReplicasTest : public ::testing::Test {
   }
 
   // A replica named `name` on the test's database; all share one clock.
-  std::unique_ptr<Engine> Replica(const std::string& name) {
+  std::unique_ptr<Engine> Replica(const std::string& name,
+                                  int confirmations = 1) {
     EngineOptions options;
     options.db_path = uri_;
     options.clock = &clock_;
     options.replica_name = name;
     options.retention = absl::Hours(1);
-    options.detector.confirmations = 1;
+    options.detector.confirmations = confirmations;
     absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options);
     EXPECT_TRUE(engine.ok()) << engine.status();
     return engine.ok() ? *std::move(engine) : nullptr;
@@ -316,6 +317,38 @@ TEST_F(ReplicasTest, AReplicaNeverResolvesANodeAnotherServes) {
   ASSERT_TRUE(b_->Tick().ok());
   EXPECT_FALSE(b_->FindFinding(id).has_value()) << "forgotten";
   EXPECT_TRUE(heard_on_b.Take().empty()) << "a served it last";
+}
+
+// A departure Docker reported through a raises the finding on b at the
+// first snapshot after it, as it would on a: the close carries its
+// evidence (detector.h rule 6), not only its time.
+TEST_F(ReplicasTest, AReportedDepartureKeepsItsEvidenceOnTheOtherReplica) {
+  std::unique_ptr<Engine> a = Replica("c:7070", /*confirmations=*/2);
+  std::unique_ptr<Engine> b = Replica("d:7070", /*confirmations=*/2);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(a->Hello(HelloFrom("node-2", "srv-agent")).ok());
+  ASSERT_TRUE(b->Hello(HelloFrom("node-1", "cli-agent")).ok());
+  ASSERT_EQ(Acked(a->IngestAddressEvents(
+                "node-2", "srv-agent",
+                Batch({Attach(1, T(1), kServer, v1::DOCKER_EVENT)}))),
+            1u);
+  clock_.Set(T(15));
+  ASSERT_TRUE(b->IngestSnapshot("node-1", "cli-agent",
+                                Full(1, T(15), {Socket(Stuck(0))}), T(15))
+                  .ok());
+  clock_.Set(T(18));
+  ASSERT_EQ(Acked(a->IngestAddressEvents(
+                "node-2", "srv-agent",
+                Batch({Detach(2, T(18), kServer, v1::DOCKER_EVENT)}))),
+            2u);
+  ASSERT_TRUE(b->CatchUp().ok());
+  clock_.Set(T(21));
+  ASSERT_TRUE(b->IngestSnapshot("node-1", "cli-agent",
+                                Delta(2, 1, T(21), {Socket(Stuck(720))}, {}),
+                                T(21))
+                  .ok());
+  EXPECT_EQ(b->ListFindings({}).findings_size(), 1);
 }
 
 // The server stops mid-run: address batches are refused (not acked; the
