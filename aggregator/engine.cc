@@ -380,10 +380,11 @@ absl::StatusOr<uint64_t> Engine::Hello(const v1::Hello& hello) {
     state->kernel = hello.kernel();
     state->remediation_enabled = hello.remediation_enabled();
     state->remediation_refusal = hello.remediation_refusal();
-    // The node comes from another replica: the memory here (if any) is
-    // older than what that replica stored with the findings.
+    // Unless this replica served the node last, another may have (its
+    // presence row is only a hint: it may have failed to write): the
+    // memory here, if any, is older than what was stored with the
+    // findings. Restored as at a restart.
     restore_memory = shared() && state->streams == 0 &&
-                     !state->served_by.empty() &&
                      state->served_by != options_.replica_name;
     ++state->streams;
     state->last_contact = now;
@@ -950,7 +951,8 @@ v1::ListNodesResponse Engine::ListNodes() const {
     status.set_namespaces_failed(state->namespaces_failed);
     status.set_sockets(static_cast<uint32_t>(state->sockets.size()));
     status.set_connected(state->streams > 0 || state->connected_elsewhere);
-    status.set_served_by(state->served_by);
+    // A single aggregator serves everything: nothing to say.
+    if (shared()) status.set_served_by(state->served_by);
     status.set_docker_status(state->docker_status);
     status.set_translation_status(state->translation_status);
     status.set_ipvs_namespaces(state->ipvs_namespaces);

@@ -739,6 +739,8 @@ TEST_F(EngineTest, NodesShowConnectionLagAndStaleness) {
   EXPECT_EQ(FromProto(node1->lag()), absl::Seconds(2));
   EXPECT_EQ(node1->sockets(), 1u);
   EXPECT_EQ(node1->kernel(), "6.18.0");
+  // One aggregator on its own store: no replica to name.
+  EXPECT_EQ(node1->served_by(), "");
 
   engine->Disconnected("node-1", "a");
   clock_.Set(T(12) + absl::Minutes(6));
