@@ -235,19 +235,17 @@ class AddressView {
 // the record can tell.
 std::optional<absl::Time> LastHeard(const SocketView& view,
                                     absl::Time taken_at) {
-  const v1::SocketRecord& record = *view.record;
-  if (!record.has_tcp_info()) return std::nullopt;
-  const v1::TcpInfo& info = record.tcp_info();
+  if (!view.has_tcp_info()) return std::nullopt;
   const uint64_t age_ms =
       static_cast<uint64_t>(
-          std::min(info.last_ack_recv_ms(), info.last_data_recv_ms())) +
-      view.extra_age_ms;
+          std::min(view.last_ack_recv_ms(), view.last_data_recv_ms())) +
+      view.extra_age_ms();
   return taken_at - absl::Milliseconds(static_cast<int64_t>(age_ms));
 }
 
 // A peer address a finding can be about: not loopback, not unspecified,
 // not the socket's own.
-bool IsJudgeablePeer(const std::string& peer, const std::string& local) {
+bool IsJudgeablePeer(absl::string_view peer, absl::string_view local) {
   return !IsLoopbackIpAddress(peer) && !IsUnspecifiedIpAddress(peer) &&
          peer != local;
 }
@@ -257,7 +255,7 @@ bool IsJudgeablePeer(const std::string& peer, const std::string& local) {
 // held it last; nullopt for an address nobody held (a DNAT VIP no owner
 // reports).
 std::optional<v1::AddressOwner> VipOwner(const AddressHistory& history,
-                                         const std::string& vip,
+                                         absl::string_view vip,
                                          absl::string_view client_node) {
   const AddressRecord* record = history.Find(vip);
   if (record == nullptr) return std::nullopt;
@@ -384,7 +382,7 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
   std::vector<DetectedFinding> findings;
 
   for (const SocketView& view : input.sockets) {
-    const v1::SocketRecord& socket = *view.record;
+    const SocketView& socket = view;
     // 0. Eligibility. 8: a UDP socket is judged when connected (a remote
     //    port; the address is checked below), whatever state it reports.
     const bool udp = socket.protocol() == v1::PROTOCOL_UDP;
@@ -392,12 +390,12 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
       continue;
     }
     if (socket.inode() == 0) continue;  // an orphan: no application left
-    const std::string& remote = socket.remote_ip();
+    const absl::string_view remote = socket.remote_ip();
     if (!IsJudgeablePeer(remote, socket.local_ip())) continue;
     // 7. A translated socket is judged on its backend; the address it
     //    names (the VIP) only describes the finding.
     const bool translated = !socket.backend_ip().empty();
-    const std::string& target = translated ? socket.backend_ip() : remote;
+    const absl::string_view target = translated ? socket.backend_ip() : remote;
     if (translated && !IsJudgeablePeer(target, socket.local_ip())) continue;
     if (auto ns = own.find(socket.netns_inode());
         ns != own.end() && ns->second.contains(target)) {
@@ -409,20 +407,19 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
     if (address.empty() || address.ever_vip()) continue;
 
     // 1. Memory.
-    const SocketKeyView key = SocketKeyView::Of(socket);
-    const uint64_t fingerprint =
-        view.fingerprint != 0 ? view.fingerprint : SocketFingerprint(key);
+    const SocketKeyView key = socket.key();
+    const uint64_t fingerprint = view.fingerprint();
     auto [it, inserted] = memory->sockets.try_emplace(fingerprint);
     SocketMemory& mem = it->second;
     // Memory from before the field (format 2) judged the remote address,
     // which was then the target.
-    if (mem.target.empty() && !inserted) mem.target = target;
+    if (mem.target.empty() && !inserted) mem.target = std::string(target);
     if (inserted || mem.target != target) {
       // First sight of this connection, or of its translation (a VIP
       // socket whose backend appeared or changed): what held the old
       // target says nothing about the new one. The byte counts are the
       // socket's and stay.
-      mem.target = target;
+      mem.target = std::string(target);
       mem.first_seen = input.now;
       mem.history_mark = history.next_id();
       address.Holders(&mem.first_holders);
@@ -432,7 +429,7 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
     mem.generation = generation;
     // 8. UDP has no tcp_info to read, whatever a record carries.
     const bool has_info = !udp && socket.has_tcp_info();
-    const uint64_t acked = has_info ? socket.tcp_info().bytes_acked() : 0;
+    const uint64_t acked = has_info ? socket.bytes_acked() : 0;
     const uint64_t written = acked + socket.send_queue();
     const bool wrote = mem.has_written && written > mem.written;
     mem.has_written = true;
@@ -451,9 +448,9 @@ std::vector<DetectedFinding> Detect(const DetectionInput& input,
                   (mem.fin_seen && has_info
                        ? SubtractSaturating(acked, mem.acked_at_fin)
                        : 0);
-    const bool data_waiting = socket.send_queue() > 0 ||
-                              (has_info && (socket.tcp_info().unacked() > 0 ||
-                                            socket.tcp_info().backoff() > 0));
+    const bool data_waiting =
+        socket.send_queue() > 0 ||
+        (has_info && (socket.unacked() > 0 || socket.backoff() > 0));
 
     auto emit = [&](v1::FindingKind kind, v1::Severity severity,
                     const OwnershipInterval* last_owner,

@@ -856,15 +856,14 @@ v1::ListSocketsResponse Engine::ListSockets(
       continue;
     }
     state->sockets.ForEach([&](const SocketView& view) {
-      const v1::SocketRecord& record = *view.record;
       // A translated socket is also found by its backend (what it really
       // talks to).
-      if (!remote.empty() && record.remote_ip() != remote &&
-          record.backend_ip() != remote) {
+      if (!remote.empty() && view.remote_ip() != remote &&
+          view.backend_ip() != remote) {
         return;
       }
       if (request.state() != v1::TCP_STATE_UNSPECIFIED &&
-          record.state() != request.state()) {
+          view.state() != request.state()) {
         return;
       }
       if (static_cast<uint32_t>(response.sockets_size()) >= limit) {

@@ -60,10 +60,12 @@ struct IngestLimits {
   // full snapshot with the delta on top. ValidationLimits bounds one message.
   size_t max_sockets_per_node = 250000;
   // Socket state of all nodes together (--max-socket-bytes), counted as
-  // NodeSockets::held_bytes(): the serialized size of each node's base and
-  // delta. A typical record is ~270 bytes serialized and ~1 KB resident
-  // (measured with 250,000-socket snapshots): 5,000 nodes x 2,000 sockets
-  // hold ~2.7 GB by this count.
+  // NodeSockets::held_bytes(): what each node's socket view costs in
+  // memory (compact records, their strings, the key index; allocator slack
+  // aside). A typical socket counts ~160 bytes and takes ~190 of heap, and
+  // the detector's memory of it ~160 more, not counted here (scale_bench):
+  // 5,000 nodes x 2,000 sockets hold ~1.6 GB by this count, ~3.6 GB of
+  // heap in all.
   uint64_t max_socket_bytes = uint64_t{8} << 30;
 };
 
