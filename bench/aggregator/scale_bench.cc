@@ -74,6 +74,7 @@
 #include "aggregator/engine.h"
 #include "aggregator/server.h"
 #include "aggregator/socket_state.h"
+#include "common/logging.h"
 #include "common/time_util.h"
 #include "ghostpeer/v1/ingest.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -251,7 +252,12 @@ class Agent {
         node_(node),
         generation_(cluster->sockets(), 0),
         version_(cluster->sockets(), 0),
-        rng_(seed) {}
+        rng_(seed) {
+    // Sized now, so that taking a new base frees as much as it keeps: the
+    // Engine's heap is measured with the agents in the same process.
+    base_.generation.assign(cluster->sockets(), 0);
+    base_.version.assign(cluster->sockets(), 0);
+  }
 
   int node() const { return node_; }
   const std::string& name() const { return name_; }
@@ -921,5 +927,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Streams opening and closing by the hundred: warnings and errors only.
+  ghostpeer::LoggingOptions logging;
+  logging.level = "warn";
+  if (!ghostpeer::InitLogging(logging).ok()) return 1;
   return ghostpeer::aggregator::Run(options);
 }
