@@ -126,6 +126,17 @@ constexpr const char* kMigrations[] = {
     R"sql(
     ALTER TABLE intervals ADD COLUMN ended_by integer NOT NULL DEFAULT 0;
     )sql",
+    // 4 -> 5: where each replica answers other replicas' questions (its
+    // peer address), and when it last said so, in microseconds of the
+    // database's clock (replicas' clocks may disagree; the database's is one):
+    // ListSockets fan-out (replica_directory.h).
+    R"sql(
+    CREATE TABLE replicas (
+      name text PRIMARY KEY,
+      peer_address text NOT NULL,
+      heard_us bigint NOT NULL
+    );
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
               kPostgresSchemaVersion);

@@ -13,7 +13,7 @@ namespace ghostpeer::aggregator {
 
 // The newest PostgreSQL schema this build writes (its own numbering, apart
 // from SQLite's kSchemaVersion).
-inline constexpr int kPostgresSchemaVersion = 4;
+inline constexpr int kPostgresSchemaVersion = 5;
 
 // Creates or migrates the schema up to kPostgresSchemaVersion in one
 // transaction under a transaction-scoped advisory lock, so two aggregators
