@@ -831,6 +831,12 @@ v1::ListFindingsResponse Engine::ListFindings(
   return response;
 }
 
+uint32_t Engine::ListSocketsLimit(const v1::ListSocketsRequest& request) const {
+  return request.limit() == 0
+             ? options_.max_list_sockets
+             : std::min(request.limit(), options_.max_list_sockets);
+}
+
 v1::ListSocketsResponse Engine::ListSockets(
     const v1::ListSocketsRequest& request) const {
   v1::ListSocketsResponse response;
@@ -841,10 +847,7 @@ v1::ListSocketsResponse Engine::ListSockets(
     if (!normalized.ok()) return response;  // no socket has that peer
     remote = *std::move(normalized);
   }
-  const uint32_t limit =
-      request.limit() == 0
-          ? options_.max_list_sockets
-          : std::min(request.limit(), options_.max_list_sockets);
+  const uint32_t limit = ListSocketsLimit(request);
   for (const std::shared_ptr<NodeState>& state : AllNodes()) {
     if (!request.node().empty() && state->name != request.node()) continue;
     absl::MutexLock lock(&state->mu);

@@ -329,6 +329,8 @@ class Engine {
   // default max_list_sockets), `truncated` when more matched.
   v1::ListSocketsResponse ListSockets(
       const v1::ListSocketsRequest& request) const;
+  // The most records ListSockets answers `request` with.
+  uint32_t ListSocketsLimit(const v1::ListSocketsRequest& request) const;
 
   // Every retained interval of the address (oldest first), or those
   // covering `at`; with `node`, only those a client on that node reaches

@@ -22,11 +22,13 @@
 #include "aggregator/auth.h"
 #include "aggregator/engine.h"
 #include "aggregator/history_store.h"
+#include "aggregator/peer_sockets.h"
 #include "aggregator/postgres_connection.h"
 #include "aggregator/remediation/coordinator.h"
 #include "aggregator/remediation/policy.h"
 #include "aggregator/remediation/postgres_record_store.h"
 #include "aggregator/remediation/record_store.h"
+#include "aggregator/replica_directory.h"
 #include "aggregator/server.h"
 #include "aggregator/web/web_ui.h"
 #include "common/credentials.h"
@@ -81,6 +83,44 @@ std::string DefaultReplicaName(const std::string& listen, bool share_port) {
   return name;
 }
 
+// --peer-listen's default with a PostgreSQL --db: --listen's host (every
+// interface stays every interface) on a port the kernel picks, so that
+// replicas on one host, even sharing --listen's port, each get their own.
+std::string DefaultPeerListen(const std::string& listen) {
+  absl::StatusOr<HostPort> parsed = ParseHostPort(listen, PortUse::kListen);
+  if (!parsed.ok() || parsed->host.empty()) return ":0";
+  return parsed->host.find(':') != std::string::npos
+             ? absl::StrCat("[", parsed->host, "]:0")
+             : absl::StrCat(parsed->host, ":0");
+}
+
+// Where other replicas reach this one's peer port: --peer-listen's host
+// when it names one, else the host of --advertise-address (a replica's
+// name: HOST:PORT, "/suffix" under --share-port), else this host's name.
+std::string PeerAddress(const std::string& peer_listen,
+                        const std::string& replica_name, int port) {
+  std::string host;
+  absl::StatusOr<HostPort> listen =
+      ParseHostPort(peer_listen, PortUse::kListen);
+  if (listen.ok() && !listen->host.empty() && listen->host != "0.0.0.0" &&
+      listen->host != "::") {
+    host = listen->host;
+  } else {
+    absl::StatusOr<HostPort> named = ParseHostPort(
+        replica_name.substr(0, replica_name.find('/')), PortUse::kListen);
+    if (named.ok() && !named->host.empty() && named->host != "0.0.0.0" &&
+        named->host != "::") {
+      host = named->host;
+    } else {
+      char name[256] = {};
+      if (gethostname(name, sizeof(name) - 1) == 0) host = name;
+    }
+  }
+  return host.find(':') != std::string::npos
+             ? absl::StrCat("[", host, "]:", port)
+             : absl::StrCat(host, ":", port);
+}
+
 absl::Status Validate(const Options& options) {
   if (options.tls.cert_file.empty() && !options.insecure &&
       !IsLoopbackEndpoint(options.server.listen)) {
@@ -88,6 +128,19 @@ absl::Status Validate(const Options& options) {
         "--listen ", options.server.listen,
         " is not loopback and TLS is not configured: anyone who reaches it "
         "could feed or read ghostpeer. Add --insecure to accept that."));
+  }
+  if (!options.server.peer_listen.empty() &&
+      !IsPostgresUri(options.engine.db_path)) {
+    return absl::InvalidArgumentError(
+        "--peer-listen is for replicas sharing a PostgreSQL --db");
+  }
+  if (options.tls.cert_file.empty() && !options.insecure &&
+      !options.server.peer_listen.empty() &&
+      !IsLoopbackEndpoint(options.server.peer_listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--peer-listen ", options.server.peer_listen,
+        " is not loopback and TLS is not configured. Add --insecure to "
+        "accept that."));
   }
   if (options.engine.retention <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--retention must be positive");
@@ -187,6 +240,54 @@ int Run(Options options) {
   }
   options.server.ingest_observer = coordinator->get();
   options.server.remediation = coordinator->get();
+  // Replicas sharing a PostgreSQL store ask each other for the sockets of
+  // the nodes each serves (peer_sockets.h), on a port of their own.
+  std::unique_ptr<ReplicaDirectory> directory;
+  std::unique_ptr<GrpcPeerSocketClient> peer_client;
+  if (IsPostgresUri(options.engine.db_path)) {
+    absl::StatusOr<std::unique_ptr<ReplicaDirectory>> opened =
+        ReplicaDirectory::Open(options.engine.db_path,
+                               options.engine.replica_name);
+    if (!opened.ok()) {
+      GP_LOG_ERROR("replica directory: {}", opened.status().ToString());
+      return kExitUsage;
+    }
+    directory = *std::move(opened);
+    if (options.server.peer_listen.empty()) {
+      options.server.peer_listen = DefaultPeerListen(options.server.listen);
+    }
+    // The peers' certificates are checked against --tls-ca, and this
+    // replica's own certificate is its client certificate (mutual TLS
+    // asks for one). Without a CA nothing can check them: no fan-out, the
+    // CLI's note says which replica holds the sockets.
+    ClientTlsOptions peer_tls;
+    if (!options.tls.cert_file.empty()) {
+      peer_tls.ca_file = options.tls.client_ca_file;
+      peer_tls.cert_file = options.tls.cert_file;
+      peer_tls.key_file = options.tls.key_file;
+    }
+    if (options.tls.cert_file.empty() || !peer_tls.ca_file.empty()) {
+      absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+          MakeChannelCredentials(peer_tls);
+      if (!credentials.ok()) {
+        GP_LOG_ERROR("peer queries: {}", credentials.status().ToString());
+        return kExitUsage;
+      }
+      GrpcPeerSocketClientOptions client;
+      client.credentials = *std::move(credentials);
+      client.token = options.web_ui.token;  // the cluster token, if any
+      client.max_message_bytes = options.server.max_message_bytes;
+      ApplyTlsChannelArguments(peer_tls, &client.channel_arguments);
+      peer_client = std::make_unique<GrpcPeerSocketClient>(std::move(client));
+      options.server.socket_fan_out =
+          MakeSocketFanOut(engine->get(), directory.get(), peer_client.get());
+    } else {
+      GP_LOG_WARN(
+          "TLS without --tls-ca: other replicas' certificates cannot be "
+          "checked, so ListSockets does not ask them for their nodes' "
+          "sockets (it names the replica that holds them)");
+    }
+  }
   absl::StatusOr<std::unique_ptr<AggregatorServer>> server =
       AggregatorServer::Start(options.server, engine->get());
   if (!server.ok()) {
@@ -260,6 +361,27 @@ int Run(Options options) {
     }
   });
 
+  // Replicas sharing a PostgreSQL store say where they answer each other.
+  std::thread heartbeat;
+  if (directory != nullptr) {
+    const std::string peer_address =
+        PeerAddress(options.server.peer_listen, options.engine.replica_name,
+                    (*server)->peer_port());
+    GP_LOG_INFO("replica {}: answers other replicas on {} (--peer-listen {})",
+                options.engine.replica_name, peer_address,
+                options.server.peer_listen);
+    heartbeat = std::thread([&, peer_address] {
+      absl::Status previous = absl::OkStatus();
+      do {
+        absl::Status beat = directory->Heartbeat(peer_address);
+        if (!beat.ok() && previous.ok()) {
+          GP_LOG_WARN("replica directory: {}", beat.ToString());
+        }
+        previous = beat;
+      } while (!stopping.WaitForNotificationWithTimeout(kReplicaHeartbeat));
+    });
+  }
+
   // Replicas sharing a PostgreSQL store take in each other's writes.
   std::thread catch_up;
   if (IsPostgresUri(options.engine.db_path)) {
@@ -289,6 +411,7 @@ int Run(Options options) {
   stopping.Notify();
   housekeeping.join();
   if (catch_up.joinable()) catch_up.join();
+  if (heartbeat.joinable()) heartbeat.join();
   (*server)->Shutdown(absl::Seconds(2));
   (*coordinator)->Stop();
   (*alerting)->Stop();
@@ -382,6 +505,14 @@ int main(int argc, char** argv) {
                  "--listen's HOST:PORT (this host's name for a wildcard "
                  "host), with a random /suffix under --share-port")
       ->envname("GHOSTPEER_AGGREGATOR_ADVERTISE_ADDRESS");
+  app.add_option("--peer-listen", options.server.peer_listen,
+                 "With a PostgreSQL --db: HOST:PORT where other replicas ask "
+                 "this one for the sockets of the nodes it serves (the Query "
+                 "service, same TLS and tokens as --listen), registered in "
+                 "the database with the host of --advertise-address. Default "
+                 "--listen's host on a port the kernel picks (one of its own "
+                 "even under --share-port)")
+      ->envname("GHOSTPEER_AGGREGATOR_PEER_LISTEN");
   app.add_option("--replica-poll-interval", replica_poll_interval,
                  "With a PostgreSQL --db: how often to take in what other "
                  "aggregators sharing it stored (history, agent seqs, "

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "aggregator/peer_sockets.h"
 #include "aggregator/validation.h"
 #include "common/logging.h"
 #include "common/names.h"
@@ -80,11 +81,13 @@ std::string ManualRequester(absl::string_view common_name,
 
 QueryService::QueryService(Engine* engine, CallAuthorizer authorizer,
                            size_t max_watch_backlog,
-                           RemediationApi* remediation)
+                           RemediationApi* remediation,
+                           SocketFanOut socket_fan_out)
     : engine_(engine),
       authorizer_(std::move(authorizer)),
       max_watch_backlog_(max_watch_backlog),
-      remediation_(remediation) {}
+      remediation_(remediation),
+      socket_fan_out_(std::move(socket_fan_out)) {}
 
 template <typename Fn>
 grpc::ServerUnaryReactor* QueryService::Unary(
@@ -137,6 +140,11 @@ grpc::ServerUnaryReactor* QueryService::ListSockets(
       return ToGrpcStatus(valid);
     }
     *response = engine_->ListSockets(checked);
+    const bool from_a_replica =
+        context->client_metadata().count(kPeerQueryHeader) > 0;
+    if (socket_fan_out_ && !from_a_replica) {
+      *response = socket_fan_out_(std::move(*response), checked);
+    }
     return grpc::Status::OK;
   });
 }

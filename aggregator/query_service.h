@@ -3,6 +3,8 @@
 #ifndef GHOSTPEER_AGGREGATOR_QUERY_SERVICE_H_
 #define GHOSTPEER_AGGREGATOR_QUERY_SERVICE_H_
 
+#include <functional>
+
 #include "aggregator/engine.h"
 #include "aggregator/ingest_service.h"
 #include "aggregator/remediation_api.h"
@@ -28,15 +30,24 @@ inline constexpr size_t kDefaultMaxWatchBacklog = 10000;
 std::string ManualRequester(absl::string_view common_name,
                             absl::string_view peer);
 
+// Completes this replica's ListSockets answer with the sockets other
+// replicas hold (peer_sockets.h: MakeSocketFanOut).
+using SocketFanOut = std::function<v1::ListSocketsResponse(
+    v1::ListSocketsResponse local, const v1::ListSocketsRequest& request)>;
+
 // Serves Query on top of an Engine. Thread-safe; `engine` must outlive the
 // service and every WatchFindings stream it serves (stop the server first).
 // `remediation` (may be null: this aggregator then answers Remediate and
 // ListRemediations with FAILED_PRECONDITION) must outlive the service.
+// `socket_fan_out` (may be null: this replica's own sockets only) runs on
+// every ListSockets except another replica's (kPeerQueryHeader), which is
+// answered from this replica's memory: a question goes one hop at most.
 class QueryService final : public v1::Query::CallbackService {
  public:
   explicit QueryService(Engine* engine, CallAuthorizer authorizer = nullptr,
                         size_t max_watch_backlog = kDefaultMaxWatchBacklog,
-                        RemediationApi* remediation = nullptr);
+                        RemediationApi* remediation = nullptr,
+                        SocketFanOut socket_fan_out = nullptr);
 
   grpc::ServerUnaryReactor* ListFindings(
       grpc::CallbackServerContext* context,
@@ -93,6 +104,7 @@ class QueryService final : public v1::Query::CallbackService {
   const CallAuthorizer authorizer_;
   const size_t max_watch_backlog_;
   RemediationApi* const remediation_;
+  const SocketFanOut socket_fan_out_;
 };
 
 }  // namespace ghostpeer::aggregator

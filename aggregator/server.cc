@@ -9,38 +9,54 @@
 #include "grpcpp/health_check_service_interface.h"
 
 namespace ghostpeer::aggregator {
+namespace {
+
+// What gRPC binds for a HOST:PORT listen flag: ":PORT" is every IPv4
+// interface, as for the HTTP listeners; gRPC itself would refuse it.
+absl::StatusOr<std::string> GrpcListenAddress(const std::string& listen) {
+  absl::StatusOr<HostPort> parsed = ParseHostPort(listen, PortUse::kListen);
+  if (!parsed.ok()) return parsed.status();
+  return parsed->host.empty() ? absl::StrCat("0.0.0.0:", parsed->port) : listen;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<AggregatorServer>> AggregatorServer::Start(
     const ServerOptions& options, Engine* engine) {
-  absl::StatusOr<HostPort> listen =
-      ParseHostPort(options.listen, PortUse::kListen);
-  if (!listen.ok()) {
+  absl::StatusOr<std::string> address = GrpcListenAddress(options.listen);
+  if (!address.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--listen ", listen.status().message()));
+        absl::StrCat("--listen ", address.status().message()));
   }
-  // ":PORT" is every IPv4 interface, as for the HTTP listeners; gRPC
-  // itself would refuse it.
-  const std::string address = listen->host.empty()
-                                  ? absl::StrCat("0.0.0.0:", listen->port)
-                                  : options.listen;
+  std::string peer_address;
+  if (!options.peer_listen.empty()) {
+    absl::StatusOr<std::string> peer = GrpcListenAddress(options.peer_listen);
+    if (!peer.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--peer-listen ", peer.status().message()));
+    }
+    peer_address = *std::move(peer);
+  }
   std::unique_ptr<AggregatorServer> server(new AggregatorServer());
   server->ingest_ = std::make_unique<IngestService>(
       engine,
       options.ingest_authorizer ? options.ingest_authorizer
                                 : options.authorizer,
       options.node_authorizer, options.ingest_observer);
-  server->query_ = std::make_unique<QueryService>(engine, options.authorizer,
-                                                  options.max_watch_backlog,
-                                                  options.remediation);
+  server->query_ = std::make_unique<QueryService>(
+      engine, options.authorizer, options.max_watch_backlog,
+      options.remediation, options.socket_fan_out);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address,
-                           options.credentials
-                               ? options.credentials
-                               : grpc::InsecureServerCredentials(),
-                           &server->port_);
+  const std::shared_ptr<grpc::ServerCredentials> credentials =
+      options.credentials ? options.credentials
+                          : grpc::InsecureServerCredentials();
+  builder.AddListeningPort(*address, credentials, &server->port_);
+  if (!peer_address.empty()) {
+    builder.AddListeningPort(peer_address, credentials, &server->peer_port_);
+  }
   builder.RegisterService(server->ingest_.get());
   builder.RegisterService(server->query_.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
@@ -60,10 +76,12 @@ absl::StatusOr<std::unique_ptr<AggregatorServer>> AggregatorServer::Start(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   server->server_ = builder.BuildAndStart();
-  if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen,
-                     " (address in use, or not an address of this host)"));
+  if (server->server_ == nullptr || server->port_ == 0 ||
+      (!peer_address.empty() && server->peer_port_ == 0)) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen,
+        peer_address.empty() ? "" : absl::StrCat(" and ", options.peer_listen),
+        " (address in use, or not an address of this host)"));
   }
   grpc::HealthCheckServiceInterface* health =
       server->server_->GetHealthCheckService();

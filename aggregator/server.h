@@ -46,6 +46,14 @@ struct ServerOptions {
   // ListRemediations (QueryService). Orders go out through agents().
   IngestObserver* ingest_observer = nullptr;
   RemediationApi* remediation = nullptr;
+  // Replicas sharing a PostgreSQL store (issue 12): a second listening
+  // address, private to this replica even under --share-port, where other
+  // replicas ask it for its sockets (same services, credentials and
+  // authorization as `listen`); empty: none. Port 0 picks a free one (see
+  // AggregatorServer::peer_port()).
+  std::string peer_listen;
+  // Completes ListSockets with other replicas' sockets; null: none.
+  SocketFanOut socket_fan_out;
 };
 
 // The Ingest and Query services, the gRPC health service and server
@@ -71,6 +79,8 @@ class AggregatorServer {
   ~AggregatorServer();
 
   int port() const { return port_; }
+  // The port ServerOptions::peer_listen bound; 0 without one.
+  int peer_port() const { return peer_port_; }
   const IngestService& ingest() const { return *ingest_; }
   // Where remediation orders go: agents' streams.
   AgentChannel* agents() { return ingest_.get(); }
@@ -89,6 +99,7 @@ class AggregatorServer {
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  int peer_port_ = 0;
   bool shut_down_ = false;
   absl::Notification stop_health_;
   std::thread health_;
