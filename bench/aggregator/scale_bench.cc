@@ -42,6 +42,12 @@
 //               [--change=0.02] [--socket-churn=0.002]
 //               [--address-churn=0.01] [--ghost-every=5s]
 //               [--reference-nodes=500] [--dir=/tmp]
+//               [--fulls=staggered]
+//
+// --fulls=staggered (default): each agent's full snapshot falls in its own
+// round, as agents started at different times send them. --fulls=aligned:
+// every agent sends its full one in the same round, as right after all of
+// them reconnected at once (an aggregator restart): the worst case.
 //
 // Issue 12's target: --nodes=5000 --sockets=2000 (10 million sockets).
 #include <malloc.h>
@@ -99,6 +105,7 @@ struct BenchOptions {
   absl::Duration ghost_every = absl::Seconds(5);
   int reference_nodes = 500;
   std::string dir = "/tmp";
+  bool aligned_fulls = false;
 };
 
 bool ParseFlag(const std::string& arg, BenchOptions* o) {
@@ -147,6 +154,10 @@ bool ParseFlag(const std::string& arg, BenchOptions* o) {
   if (value("dir", &v)) {
     o->dir = v;
     return true;
+  }
+  if (value("fulls", &v)) {
+    o->aligned_fulls = v == "aligned";
+    return v == "aligned" || v == "staggered";
   }
   return false;
 }
@@ -247,11 +258,12 @@ class Cluster {
 // acknowledged full snapshot) held, and its sequence numbers.
 class Agent {
  public:
-  Agent(const Cluster* cluster, int node, uint64_t seed)
+  Agent(const Cluster* cluster, int node, uint64_t seed, bool aligned_fulls)
       : cluster_(cluster),
         node_(node),
         generation_(cluster->sockets(), 0),
         version_(cluster->sockets(), 0),
+        full_phase_(aligned_fulls ? 0 : node % kFullEvery),
         rng_(seed) {
     // Sized now, so that taking a new base frees as much as it keeps: the
     // Engine's heap is measured with the agents in the same process.
@@ -345,7 +357,9 @@ class Agent {
             Record(slot, generation_[slot], version_[slot], taken_at);
       }
       pending_full_ = {snapshot_id_, generation_, version_};
-      since_full_ = 0;
+      // Agents started at different times send their full snapshots in
+      // different rounds: the first cycle is shorter by the phase.
+      since_full_ = base_id_ == 0 ? full_phase_ : 0;
     } else {
       out.set_base_snapshot_id(base_id_);
       for (int slot = 0; slot < n; ++slot) {
@@ -475,6 +489,7 @@ class Agent {
   uint64_t snapshot_id_ = 0;
   uint64_t address_seq_ = 0;
   int since_full_ = 0;
+  const int full_phase_;
   int ephemeral_generation_ = 0;
   std::mt19937_64 rng_;
 };
@@ -631,7 +646,7 @@ double ReferenceHeapPerSocket(const Cluster& cluster, int nodes) {
   std::vector<Kept> kept(nodes);
   const size_t before = HeapInUse();
   for (int node = 0; node < nodes; ++node) {
-    Agent agent(&cluster, node, node);
+    Agent agent(&cluster, node, node, /*aligned_fulls=*/false);
     Kept& k = kept[node];
     k.snapshot = agent.NextSnapshot(absl::Now());
     for (const v1::SocketRecord& r : k.snapshot.snapshot().sockets()) {
@@ -691,17 +706,19 @@ int Run(const BenchOptions& options) {
   Cluster cluster(options.nodes, options.sockets);
   std::vector<std::unique_ptr<Agent>> agents;
   for (int node = 0; node < options.nodes; ++node) {
-    agents.push_back(std::make_unique<Agent>(&cluster, node, node));
+    agents.push_back(
+        std::make_unique<Agent>(&cluster, node, node, options.aligned_fulls));
   }
   std::printf(
       "scale_bench: %s, %d nodes x %d sockets (%.1f million), "
-      "interval %s, %d threads\n",
+      "interval %s, %d threads, full snapshots %s\n",
       options.mode == "grpc"
           ? "loopback gRPC (AggregatorServer, a stream per agent)"
           : "in process (Engine calls)",
       options.nodes, options.sockets,
       options.nodes * static_cast<double>(options.sockets) / 1e6,
-      absl::FormatDuration(options.interval).c_str(), options.threads);
+      absl::FormatDuration(options.interval).c_str(), options.threads,
+      options.aligned_fulls ? "aligned" : "staggered");
 
   // 1. Hello, then every node's first full snapshot before any address is
   //    known: the detector keeps nothing for sockets to unknown addresses,
