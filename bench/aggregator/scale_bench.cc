@@ -42,7 +42,13 @@
 //               [--change=0.02] [--socket-churn=0.002]
 //               [--address-churn=0.01] [--ghost-every=5s]
 //               [--reference-nodes=500] [--dir=/tmp]
-//               [--fulls=staggered]
+//               [--fulls=staggered] [--replicas=1]
+//
+// --replicas=N (N >= 2, in process only): N aggregators (Engines) sharing
+// one PostgreSQL database, a private durable server this bench starts
+// (tests/support/postgres_cluster.h), each catching up on the others'
+// writes every second as --replica-poll-interval does; agent n reports to
+// replica n % N. Counters and latencies are summed over the replicas.
 //
 // --fulls=staggered (default): each agent's full snapshot falls in its own
 // round, as agents started at different times send them. --fulls=aligned:
@@ -84,6 +90,7 @@
 #include "common/time_util.h"
 #include "ghostpeer/v1/ingest.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "tests/support/postgres_cluster.h"
 
 namespace ghostpeer::aggregator {
 namespace {
@@ -106,6 +113,7 @@ struct BenchOptions {
   int reference_nodes = 500;
   std::string dir = "/tmp";
   bool aligned_fulls = false;
+  int replicas = 1;
 };
 
 bool ParseFlag(const std::string& arg, BenchOptions* o) {
@@ -154,6 +162,10 @@ bool ParseFlag(const std::string& arg, BenchOptions* o) {
   if (value("dir", &v)) {
     o->dir = v;
     return true;
+  }
+  if (value("replicas", &v)) {
+    return absl::SimpleAtoi(v, &o->replicas) && o->replicas >= 1 &&
+           o->replicas <= 8;
   }
   if (value("fulls", &v)) {
     o->aligned_fulls = v == "aligned";
@@ -518,23 +530,29 @@ class Transport {
   virtual double IngestCpuSeconds() const { return 0; }
 };
 
+// Agent n reports to engines[n % engines.size()].
 class InProcessTransport final : public Transport {
  public:
-  explicit InProcessTransport(Engine* engine) : engine_(engine) {}
+  explicit InProcessTransport(std::vector<Engine*> engines)
+      : engines_(std::move(engines)) {}
   bool Hello(Agent& agent) override {
-    return engine_->Hello(agent.Hello()).ok();
+    return EngineOf(agent).Hello(agent.Hello()).ok();
   }
   bool Events(Agent& agent, const v1::AddressEventBatch& batch) override {
     const double cpu = ThreadCpuSeconds();
-    const bool ok =
-        engine_->IngestAddressEvents(agent.name(), agent.instance(), batch)
-            .ok();
+    const absl::StatusOr<uint64_t> acked = EngineOf(agent).IngestAddressEvents(
+        agent.name(), agent.instance(), batch);
+    const bool ok = acked.ok();
+    if (!ok) {
+      std::fprintf(stderr, "%s: %s\n", agent.name().c_str(),
+                   acked.status().ToString().c_str());
+    }
     AddCpu(ThreadCpuSeconds() - cpu);
     return ok;
   }
   bool Snapshot(Agent& agent, v1::SocketSnapshot snapshot) override {
     const double cpu = ThreadCpuSeconds();
-    absl::StatusOr<v1::Ack> ack = engine_->IngestSnapshot(
+    absl::StatusOr<v1::Ack> ack = EngineOf(agent).IngestSnapshot(
         agent.name(), agent.instance(), std::move(snapshot), absl::Now());
     AddCpu(ThreadCpuSeconds() - cpu);
     if (!ack.ok()) {
@@ -555,7 +573,10 @@ class InProcessTransport final : public Transport {
     std::lock_guard<std::mutex> lock(mu_);
     cpu_ += seconds;
   }
-  Engine* const engine_;
+  Engine& EngineOf(const Agent& agent) const {
+    return *engines_[agent.node() % engines_.size()];
+  }
+  const std::vector<Engine*> engines_;
   mutable std::mutex mu_;
   double cpu_ = 0;
 };
@@ -670,19 +691,88 @@ int Run(const BenchOptions& options) {
   engine_options.ingest_limits.max_nodes =
       std::max<size_t>(engine_options.ingest_limits.max_nodes,
                        static_cast<size_t>(options.nodes));
-  absl::StatusOr<std::unique_ptr<Engine>> opened = Engine::Open(engine_options);
-  if (!opened.ok()) {
-    std::fprintf(stderr, "engine: %s\n", opened.status().ToString().c_str());
-    return 1;
+  // Several replicas share a private PostgreSQL server (durable, as in
+  // production); one aggregator keeps its SQLite file in `dir`.
+  std::unique_ptr<testing::PostgresCluster> postgres;
+  if (options.replicas > 1) {
+    if (options.mode != "inprocess") {
+      std::fprintf(stderr, "--replicas needs --mode=inprocess\n");
+      return 2;
+    }
+    absl::StatusOr<std::unique_ptr<testing::PostgresCluster>> created =
+        testing::PostgresCluster::Create(/*durable=*/true);
+    absl::StatusOr<std::string> uri =
+        created.ok() ? (*created)->CreateDatabase("scale_bench")
+                     : absl::StatusOr<std::string>(created.status());
+    if (!uri.ok()) {
+      std::fprintf(stderr, "postgresql: %s\n", uri.status().ToString().c_str());
+      return 1;
+    }
+    postgres = *std::move(created);
+    engine_options.db_path = *uri;
   }
-  std::unique_ptr<Engine> engine = *std::move(opened);
+  std::vector<std::unique_ptr<Engine>> engines;
+  for (int r = 0; r < options.replicas; ++r) {
+    EngineOptions replica_options = engine_options;
+    replica_options.replica_name = absl::StrCat("bench-r", r);
+    absl::StatusOr<std::unique_ptr<Engine>> opened =
+        Engine::Open(replica_options);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "engine: %s\n", opened.status().ToString().c_str());
+      return 1;
+    }
+    engines.push_back(*std::move(opened));
+  }
+  Engine* const engine = engines.front().get();
+  std::vector<Engine*> engine_ptrs;
+  for (const auto& e : engines) engine_ptrs.push_back(e.get());
+  // What the replicas ingested together.
+  auto counters = [&engines] {
+    EngineCounters sum;
+    for (const auto& e : engines) {
+      const EngineCounters c = e->Counters();
+      sum.socket_records_ingested += c.socket_records_ingested;
+      sum.full_snapshots += c.full_snapshots;
+      sum.delta_snapshots += c.delta_snapshots;
+      sum.socket_bytes_held += c.socket_bytes_held;
+    }
+    return sum;
+  };
+  // Replicas take in each other's writes every second, as main's
+  // --replica-poll-interval does.
+  // Joined on every way out (declared after `engines`: destroyed first).
+  struct CatchUpThread {
+    std::atomic<bool> stop{false};
+    std::thread thread;
+    void Join() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+    ~CatchUpThread() { Join(); }
+  } catch_up;
+  if (engines.size() > 1) {
+    catch_up.thread = std::thread([&] {
+      while (!catch_up.stop) {
+        for (const auto& e : engines) {
+          const absl::Status caught_up = e->CatchUp();
+          if (!caught_up.ok()) {
+            std::fprintf(stderr, "catch-up: %s\n",
+                         caught_up.ToString().c_str());
+          }
+        }
+        for (int i = 0; i < 10 && !catch_up.stop; ++i) {
+          absl::SleepFor(absl::Milliseconds(100));
+        }
+      }
+    });
+  }
   std::unique_ptr<AggregatorServer> server;
   std::unique_ptr<Transport> transport;
   if (options.mode == "grpc") {
     ServerOptions server_options;
     server_options.listen = "127.0.0.1:0";
     absl::StatusOr<std::unique_ptr<AggregatorServer>> started =
-        AggregatorServer::Start(server_options, engine.get());
+        AggregatorServer::Start(server_options, engine);
     if (!started.ok()) {
       std::fprintf(stderr, "server: %s\n", started.status().ToString().c_str());
       return 1;
@@ -691,17 +781,20 @@ int Run(const BenchOptions& options) {
     transport = std::make_unique<GrpcTransport>(server->port(), options.nodes,
                                                 options.threads);
   } else {
-    transport = std::make_unique<InProcessTransport>(engine.get());
+    transport = std::make_unique<InProcessTransport>(engine_ptrs);
   }
 
   // First findings about each dead server's address, by the engine's clock.
   absl::Mutex found_mu;
   absl::flat_hash_map<std::string, absl::Time> first_found;
-  engine->Subscribe([&](const v1::FindingEvent& event) {
-    if (event.type() != v1::OPENED) return;
-    absl::MutexLock lock(&found_mu);
-    first_found.try_emplace(event.finding().socket().remote_ip(), absl::Now());
-  });
+  for (Engine* e : engine_ptrs) {
+    e->Subscribe([&](const v1::FindingEvent& event) {
+      if (event.type() != v1::OPENED) return;
+      absl::MutexLock lock(&found_mu);
+      first_found.try_emplace(event.finding().socket().remote_ip(),
+                              absl::Now());
+    });
+  }
 
   Cluster cluster(options.nodes, options.sockets);
   std::vector<std::unique_ptr<Agent>> agents;
@@ -714,7 +807,9 @@ int Run(const BenchOptions& options) {
       "interval %s, %d threads, full snapshots %s\n",
       options.mode == "grpc"
           ? "loopback gRPC (AggregatorServer, a stream per agent)"
-          : "in process (Engine calls)",
+      : options.replicas > 1 ? "in process (Engine calls), replicas on "
+                               "one PostgreSQL"
+                             : "in process (Engine calls)",
       options.nodes, options.sockets,
       options.nodes * static_cast<double>(options.sockets) / 1e6,
       absl::FormatDuration(options.interval).c_str(), options.threads,
@@ -749,7 +844,7 @@ int Run(const BenchOptions& options) {
   memory.view_heap_per_socket =
       static_cast<double>(heap_view - heap_start) / live;
   memory.held_per_socket =
-      static_cast<double>(engine->Counters().socket_bytes_held) / live;
+      static_cast<double>(counters().socket_bytes_held) / live;
   for (auto& agent : agents) {
     if (!transport->Events(*agent, agent->FirstEvents(absl::Now()))) {
       std::fprintf(stderr, "events failed for %s\n", agent->name().c_str());
@@ -767,7 +862,7 @@ int Run(const BenchOptions& options) {
 
   // 2. The timed run: report k of node n is due at start + k * interval +
   //    n * interval / nodes. Threads take the next due report in order.
-  const EngineCounters counters_before = engine->Counters();
+  const EngineCounters counters_before = counters();
   const double cpu_before = ProcessCpuSeconds();
   const double ingest_cpu_before = transport->IngestCpuSeconds();
   const absl::Time start = absl::Now() + absl::Milliseconds(100);
@@ -848,7 +943,8 @@ int Run(const BenchOptions& options) {
   const absl::Duration wall = absl::Now() - start;
   const double cpu = ProcessCpuSeconds() - cpu_before;
   const double ingest_cpu = transport->IngestCpuSeconds() - ingest_cpu_before;
-  const EngineCounters counters_after = engine->Counters();
+  const EngineCounters counters_after = counters();
+  catch_up.Join();
   if (failed) {
     std::fprintf(stderr, "a report failed\n");
     return 1;
@@ -926,7 +1022,9 @@ int Run(const BenchOptions& options) {
     transport.reset();
     server->Shutdown(absl::Seconds(1));
   }
-  engine.reset();
+  catch_up.Join();
+  engines.clear();
+  postgres.reset();
   std::filesystem::remove_all(dir);
   return 0;
 }
