@@ -1042,7 +1042,11 @@ void Engine::CheckNodeLoss(absl::Time now) {
       }
     }
   }
-  for (auto& [name, entry] : down) {
+  // Named references, not a structured binding: the lambdas below capture
+  // them, which C++17 does not allow of structured bindings (clang refuses).
+  for (auto& down_node : down) {
+    const std::string& name = down_node.first;
+    SwarmNodeEntry& entry = down_node.second;
     // 2. What its own agent said, and when.
     AgentPresence agent;
     agent.last_contact = started_at_;
