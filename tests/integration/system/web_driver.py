@@ -169,8 +169,16 @@ class Browser:
             if value:
                 return value
             time.sleep(0.25)
-        raise Failure("gave up waiting for %s (%s); errors: %r; page: %s"
-                      % (what, expression, self.errors, self.evaluate(
+        # Where the page was and what its fields held (tokens masked): the
+        # text alone could not tell which part of a condition failed.
+        state = self.evaluate(
+            "location.href + ' fields: ' + Array.from("
+            "document.querySelectorAll('input')).map((i) => (i.id || i.name)"
+            " + '=' + (/token/i.test(i.id + i.name) ? '***' : i.value))"
+            ".join(' ')")
+        raise Failure("gave up waiting for %s (%s); errors: %r; at: %s; "
+                      "page: %s"
+                      % (what, expression, self.errors, state, self.evaluate(
                           "document.body ? document.body.innerText"
                           ".slice(0, 600) : '(no body)'")))
 
