@@ -370,6 +370,19 @@ absl::StatusOr<PgResult> PostgresConnection::Run(const char* sql,
   return result;
 }
 
+absl::StatusOr<PgResult> PostgresConnection::RunAlone(
+    const std::string& context, const char* sql, const PgParams& params) {
+  absl::Status connected = Connect();
+  absl::StatusOr<PgResult> result =
+      connected.ok() ? Run(sql, params, /*binary_result=*/true)
+                     : absl::StatusOr<PgResult>(connected);
+  if (!result.ok()) {
+    return absl::Status(result.status().code(),
+                        absl::StrCat(context, ": ", result.status().message()));
+  }
+  return result;
+}
+
 absl::Status PostgresConnection::Exec(const char* sql) {
   // The simple query protocol: constant SQL only (no data goes in here),
   // which may hold several statements (a migration step).

@@ -143,6 +143,11 @@ class PostgresConnection {
   // Runs one statement; the result of a command or a query, or the error.
   absl::StatusOr<PgResult> Run(const char* sql, const PgParams& params,
                                bool binary_result = false);
+  // Connect(), then Run() with binary results, outside any transaction:
+  // one statement that is its own transaction. Errors start with
+  // "`context`: ".
+  absl::StatusOr<PgResult> RunAlone(const std::string& context, const char* sql,
+                                    const PgParams& params);
   // Runs constant SQL (no parameters; may be several statements).
   absl::Status Exec(const char* sql);
   // Runs `body` (returning absl::Status) between `begin` (BEGIN, or BEGIN

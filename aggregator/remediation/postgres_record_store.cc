@@ -51,16 +51,8 @@ PostgresRecordStore::~PostgresRecordStore() = default;
 absl::StatusOr<PgResult> PostgresRecordStore::Run(const char* what,
                                                   const char* sql,
                                                   const PgParams& params) {
-  absl::Status connected = conn_->Connect();
-  absl::StatusOr<PgResult> result =
-      connected.ok() ? conn_->Run(sql, params, /*binary_result=*/true)
-                     : absl::StatusOr<PgResult>(connected);
-  if (!result.ok()) {
-    return absl::Status(result.status().code(),
-                        absl::StrCat("remediation store: ", what, ": ",
-                                     result.status().message()));
-  }
-  return result;
+  return conn_->RunAlone(absl::StrCat("remediation store: ", what), sql,
+                         params);
 }
 
 absl::StatusOr<std::vector<StoredRemediation>> PostgresRecordStore::Select(
